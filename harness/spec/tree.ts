@@ -1,0 +1,193 @@
+import { compareVersions, toBigInt } from './int.ts';
+import type {
+  Arch,
+  ArchInfo,
+  ArchesDoc,
+  ConstantDef,
+  ConstantsDoc,
+  FieldDef,
+  HypercallDoc,
+  IoctlDoc,
+  Located,
+  MemberDef,
+  RegistersDoc,
+  Rule,
+  SpecDoc,
+  StructDoc,
+  StructLayout,
+} from './types.ts';
+
+/** A rule with where it lives: the document that owns it and its JSON pointer there. */
+export interface RuleRef {
+  rule: Rule;
+  doc: IoctlDoc | HypercallDoc;
+  file: string;
+  pointer: string;
+}
+
+export interface LayoutSelector {
+  revision?: string;
+  arch?: Arch;
+  /** Kernel version whose layout is wanted; the newest layout when absent. */
+  kernel?: string;
+}
+
+export const UPSTREAM = 'upstream';
+
+/** Yields every scalar field of a layout, union members included (their names are unique per struct). */
+export function* leafFields(members: MemberDef[]): Generator<FieldDef> {
+  for (const m of members) {
+    if ('union' in m) for (const member of m.members) yield* member.fields;
+    else yield m;
+  }
+}
+
+/** The loaded, checked spec: lookups by name, and the ABI arithmetic derived from it. */
+export class SpecTree {
+  readonly structs = new Map<string, Located<StructDoc>>();
+  readonly ioctls = new Map<string, Located<IoctlDoc>>();
+  readonly hypercalls = new Map<string, Located<HypercallDoc>>();
+  readonly constantSets = new Map<string, Located<ConstantsDoc>>();
+  readonly registerCatalogs = new Map<Arch, Located<RegistersDoc>>();
+  private readonly archesDoc: Located<ArchesDoc>;
+  private readonly constantsByName = new Map<string, { def: ConstantDef; set: string }[]>();
+
+  constructor(
+    readonly root: string,
+    readonly docs: Located<SpecDoc>[],
+  ) {
+    let arches: Located<ArchesDoc> | undefined;
+    for (const located of docs) {
+      const { doc, file } = located;
+      switch (doc.kind) {
+        case 'arches':
+          arches = { file, doc };
+          break;
+        case 'struct':
+          this.structs.set(doc.name, { file, doc });
+          break;
+        case 'ioctl':
+          this.ioctls.set(doc.name, { file, doc });
+          break;
+        case 'hypercall':
+          this.hypercalls.set(doc.name, { file, doc });
+          break;
+        case 'constants':
+          this.constantSets.set(doc.name, { file, doc });
+          for (const def of doc.constants) {
+            for (const name of [def.name, ...(def.aliases ?? [])]) {
+              const list = this.constantsByName.get(name) ?? [];
+              list.push({ def, set: doc.name });
+              this.constantsByName.set(name, list);
+            }
+          }
+          break;
+        case 'registers':
+          this.registerCatalogs.set(doc.arch, { file, doc });
+          break;
+      }
+    }
+    if (!arches) throw new Error('spec tree has no arches document');
+    this.archesDoc = arches;
+  }
+
+  archInfo(arch: Arch): ArchInfo {
+    return this.archesDoc.doc.arches[arch];
+  }
+
+  get arches(): Arch[] {
+    return Object.keys(this.archesDoc.doc.arches) as Arch[];
+  }
+
+  /** Every rule of every ioctl and hypercall, in file order. */
+  rules(): RuleRef[] {
+    const out: RuleRef[] = [];
+    for (const { file, doc } of [...this.ioctls.values(), ...this.hypercalls.values()]) {
+      doc.rules.forEach((rule, i) => out.push({ rule, doc, file, pointer: `/rules/${i}` }));
+    }
+    return out;
+  }
+
+  ioctl(name: string): IoctlDoc {
+    const found = this.ioctls.get(name);
+    if (!found) throw new Error(`spec has no ioctl ${name}`);
+    return found.doc;
+  }
+
+  hypercall(name: string): HypercallDoc {
+    const found = this.hypercalls.get(name);
+    if (!found) throw new Error(`spec has no hypercall ${name}`);
+    return found.doc;
+  }
+
+  constantDef(name: string, arch?: Arch): ConstantDef {
+    const candidates = (this.constantsByName.get(name) ?? []).filter(
+      ({ def }) => !arch || !def.arches || def.arches.includes(arch),
+    );
+    const first = candidates[0];
+    if (!first) throw new Error(`spec has no constant ${name}${arch ? ` for ${arch}` : ''}`);
+    return first.def;
+  }
+
+  constant(name: string, arch?: Arch): bigint {
+    return toBigInt(this.constantDef(name, arch).value);
+  }
+
+  hasConstant(name: string): boolean {
+    return this.constantsByName.has(name);
+  }
+
+  registers(arch: Arch): RegistersDoc['registers'] {
+    return this.registerCatalogs.get(arch)?.doc.registers ?? [];
+  }
+
+  /**
+   * The layout of a struct for a revision, arch and kernel version. A revision that does not redefine the
+   * struct uses upstream's layout; without a kernel version the newest layout wins.
+   */
+  layout(structName: string, sel: LayoutSelector = {}): StructLayout {
+    const found = this.structs.get(structName);
+    if (!found) throw new Error(`spec has no struct ${structName}`);
+    const forArch = found.doc.layouts.filter((l) => !sel.arch || !l.arches || l.arches.includes(sel.arch));
+    const byRevision = (rev: string) => forArch.filter((l) => l.revision === rev);
+    const candidates = byRevision(sel.revision ?? UPSTREAM).length > 0 ? byRevision(sel.revision ?? UPSTREAM) : byRevision(UPSTREAM);
+    const inRange = candidates.filter(
+      (l) =>
+        !sel.kernel ||
+        ((!l.since || compareVersions(sel.kernel, l.since) >= 0) && (!l.until || compareVersions(sel.kernel, l.until) < 0)),
+    );
+    const newest = inRange.find((l) => !l.until) ?? inRange[inRange.length - 1];
+    if (!newest) throw new Error(`struct ${structName} has no layout for ${JSON.stringify(sel)}`);
+    return newest;
+  }
+
+  field(structName: string, fieldName: string, sel: LayoutSelector = {}): FieldDef {
+    for (const f of leafFields(this.layout(structName, sel).fields)) if (f.name === fieldName) return f;
+    throw new Error(`struct ${structName} has no field ${fieldName}`);
+  }
+
+  /** The ioctl request number on an arch: the _IOC encoding of that arch's family, size from the spec's struct. */
+  ioctlNumber(name: string, arch: Arch, sel: LayoutSelector = {}): bigint {
+    const { number } = this.ioctl(name);
+    const encoding = this.archesDoc.doc.ioctlEncodings[this.archInfo(arch).ioctlEncoding];
+    if (!encoding) throw new Error(`arch ${arch} names an unknown ioctl encoding`);
+    const size = number.struct ? this.layout(number.struct, { ...sel, arch }).size : (number.size ?? 0);
+    if (size >= 1 << encoding.sizeBits) throw new Error(`${name}: size ${size} does not fit the ${arch} size field`);
+    const dir =
+      number.dir === 'none'
+        ? encoding.dir.none
+        : number.dir === 'read'
+          ? encoding.dir.read
+          : number.dir === 'write'
+            ? encoding.dir.write
+            : encoding.dir.read | encoding.dir.write;
+    const sizeShift = 16;
+    const dirShift = sizeShift + encoding.sizeBits;
+    return (
+      (BigInt(dir) << BigInt(dirShift)) |
+      (BigInt(size) << BigInt(sizeShift)) |
+      (toBigInt(number.type) << 8n) |
+      toBigInt(number.nr)
+    );
+  }
+}

@@ -1,0 +1,230 @@
+import type { SpecTree } from '../harness/spec/tree.ts';
+import type { Arch } from '../harness/spec/types.ts';
+import { Abi, u64 } from './abi.ts';
+import { Errno, fail, type ErrnoName } from './errno.ts';
+import { PAGE_SIZE, UserMemory } from './usermem.ts';
+
+export const KVM_API_VERSION = 12n;
+
+/** What each arch module supplies; everything generic (fd table, memslots, vCPU creation) lives here. */
+export interface ArchModel {
+  readonly arch: Arch;
+  /** The upstream kernel version whose behaviour is modelled. */
+  readonly kernelVersion: string;
+  readonly maxVcpuId: number;
+  readonly vcpuMmapSize: number;
+  /** The errno a request unknown to each kind of file gives on this arch (upstream's default case). */
+  readonly unknownIoctl: Record<'system' | 'vm' | 'vcpu', ErrnoName>;
+  checkExtension(cap: bigint, vm: VmFile | null): bigint;
+  /** Validates KVM_CREATE_VM's type and returns the arch's VM state. */
+  createVm(type: bigint, vm: VmFile): ArchVm;
+  systemIoctl?(name: string, arg: bigint, kernel: ReferenceKernel): bigint | undefined;
+}
+
+export interface ArchVm {
+  /** An arch VM ioctl; undefined when the arch does not handle that request. */
+  ioctl(name: string, arg: bigint): bigint | undefined;
+  createVcpu(vcpu: VcpuFile): ArchVcpu;
+  /** Arch checks on a new memslot (s390's 1 MiB alignment). */
+  prepareMemoryRegion?(slot: Memslot): void;
+}
+
+export interface ArchVcpu {
+  ioctl(name: string, arg: bigint): bigint | undefined;
+}
+
+export interface Memslot {
+  slot: number;
+  flags: number;
+  gpa: bigint;
+  size: bigint;
+  hva: bigint;
+}
+
+export abstract class KernelFile {
+  constructor(readonly kernel: ReferenceKernel) {}
+  abstract ioctl(request: bigint, arg: bigint): bigint;
+  mmap(_length: number, _offset: number): Uint8Array {
+    fail('ENODEV');
+  }
+  release(): void {}
+}
+
+class SystemFile extends KernelFile {
+  ioctl(request: bigint, arg: bigint): bigint {
+    const { abi, model } = this.kernel;
+    const name = abi.ioctlName(request);
+    switch (name) {
+      case 'KVM_GET_API_VERSION':
+        return arg === 0n ? KVM_API_VERSION : fail('EINVAL');
+      case 'KVM_CHECK_EXTENSION':
+        return model.checkExtension(arg, null);
+      case 'KVM_CREATE_VM': {
+        const vm = new VmFile(this.kernel, arg);
+        return BigInt(this.kernel.install(vm));
+      }
+      case 'KVM_GET_VCPU_MMAP_SIZE':
+        return arg === 0n ? BigInt(model.vcpuMmapSize) : fail('EINVAL');
+      default: {
+        const handled = name === undefined ? undefined : model.systemIoctl?.(name, arg, this.kernel);
+        return handled ?? fail(model.unknownIoctl.system);
+      }
+    }
+  }
+}
+
+export class VmFile extends KernelFile {
+  readonly arch: ArchVm;
+  readonly memslots = new Map<number, Memslot>();
+  readonly vcpus: VcpuFile[] = [];
+  /** Set by the first KVM_RUN of any vCPU; arm64 locks ID registers from then on. */
+  hasRun = false;
+  static readonly maxSlots = 32764;
+
+  constructor(kernel: ReferenceKernel, type: bigint) {
+    super(kernel);
+    this.arch = kernel.model.createVm(type, this);
+  }
+
+  ioctl(request: bigint, arg: bigint): bigint {
+    const { abi, model } = this.kernel;
+    const name = abi.ioctlName(request);
+    switch (name) {
+      case 'KVM_CHECK_EXTENSION':
+        return model.checkExtension(arg, this);
+      case 'KVM_CREATE_VCPU':
+        return this.createVcpu(arg);
+      case 'KVM_SET_USER_MEMORY_REGION':
+        return this.setMemoryRegion(arg);
+      default: {
+        const handled = name === undefined ? undefined : this.arch.ioctl(name, arg);
+        return handled ?? fail(model.unknownIoctl.vm);
+      }
+    }
+  }
+
+  private createVcpu(id: bigint): bigint {
+    if (id < 0n || id >= BigInt(this.kernel.model.maxVcpuId)) fail('EINVAL');
+    if (this.vcpus.some((v) => v.id === id)) fail('EEXIST');
+    const vcpu = new VcpuFile(this.kernel, this, id);
+    this.vcpus.push(vcpu);
+    return BigInt(this.kernel.install(vcpu));
+  }
+
+  /** Upstream's generic memslot checks (virt/kvm/kvm_main.c), then the arch's own. */
+  private setMemoryRegion(arg: bigint): bigint {
+    const r = this.kernel.abi.readStruct(this.kernel.mem, arg, 'kvm_userspace_memory_region');
+    const slot = Number(u64(r, 'slot'));
+    const flags = Number(u64(r, 'flags'));
+    const gpa = u64(r, 'guest_phys_addr');
+    const size = u64(r, 'memory_size');
+    const hva = u64(r, 'userspace_addr');
+    const page = BigInt(PAGE_SIZE);
+    if ((flags & ~0x3) !== 0) fail('EINVAL');
+    if (size % page !== 0n || gpa % page !== 0n || hva % page !== 0n) fail('EINVAL');
+    if ((slot & 0xffff) >= VmFile.maxSlots) fail('EINVAL');
+    if (gpa + size < gpa) fail('EINVAL');
+    if (size === 0n) {
+      this.memslots.delete(slot);
+      return 0n;
+    }
+    if (!this.kernel.mem.view(hva, Number(size))) fail('EFAULT');
+    for (const other of this.memslots.values()) {
+      if (other.slot !== slot && gpa < other.gpa + other.size && other.gpa < gpa + size) fail('EEXIST');
+    }
+    const memslot: Memslot = { slot, flags, gpa, size, hva };
+    this.arch.prepareMemoryRegion?.(memslot);
+    this.memslots.set(slot, memslot);
+    return 0n;
+  }
+
+  /** Host view of guest-physical memory, or undefined where no memslot backs [gpa, gpa+len). */
+  guestView(gpa: bigint, len: number): Uint8Array | undefined {
+    for (const s of this.memslots.values()) {
+      if (gpa >= s.gpa && gpa + BigInt(len) <= s.gpa + s.size) return this.kernel.mem.view(s.hva + (gpa - s.gpa), len);
+    }
+    return undefined;
+  }
+
+  memslotAt(gpa: bigint): Memslot | undefined {
+    for (const s of this.memslots.values()) if (gpa >= s.gpa && gpa < s.gpa + s.size) return s;
+    return undefined;
+  }
+}
+
+export class VcpuFile extends KernelFile {
+  readonly arch: ArchVcpu;
+  /** The kvm_run area user space maps; arch code writes exit information into it. */
+  readonly run: Uint8Array;
+
+  constructor(
+    kernel: ReferenceKernel,
+    readonly vm: VmFile,
+    readonly id: bigint,
+  ) {
+    super(kernel);
+    this.run = new Uint8Array(kernel.model.vcpuMmapSize);
+    this.arch = vm.arch.createVcpu(this);
+  }
+
+  ioctl(request: bigint, arg: bigint): bigint {
+    const name = this.kernel.abi.ioctlName(request);
+    const handled = name === undefined ? undefined : this.arch.ioctl(name, arg);
+    return handled ?? fail(this.kernel.model.unknownIoctl.vcpu);
+  }
+
+  override mmap(length: number, offset: number): Uint8Array {
+    if (offset !== 0 || length > this.run.length) fail('EINVAL');
+    return this.run;
+  }
+}
+
+/**
+ * The reference KVM: one per backend instance and arch. Calls arrive as a real kernel sees them — a file
+ * descriptor, a request number and an unsigned long argument — and fail with an errno thrown inside.
+ */
+export class ReferenceKernel {
+  readonly mem = new UserMemory();
+  readonly abi: Abi;
+  private readonly files = new Map<number, KernelFile>();
+  private nextFd = 3;
+
+  constructor(
+    spec: SpecTree,
+    readonly model: ArchModel,
+    revision: string,
+  ) {
+    this.abi = new Abi(spec, model.arch, revision);
+  }
+
+  install(file: KernelFile): number {
+    const fd = this.nextFd++;
+    this.files.set(fd, file);
+    return fd;
+  }
+
+  open(path: string): number {
+    if (path !== '/dev/kvm') fail('ENOENT');
+    return this.install(new SystemFile(this));
+  }
+
+  file(fd: number): KernelFile {
+    return this.files.get(fd) ?? fail('EBADF');
+  }
+
+  /** ret >= 0 on success; on failure ret -1 and the errno. */
+  ioctl(fd: number, request: bigint, arg: bigint): { ret: bigint; errno: ErrnoName | null } {
+    try {
+      return { ret: this.file(fd).ioctl(request, arg), errno: null };
+    } catch (err) {
+      if (err instanceof Errno) return { ret: -1n, errno: err.errno };
+      throw err;
+    }
+  }
+
+  close(fd: number): void {
+    const file = this.file(fd);
+    this.files.delete(fd);
+    file.release();
+  }
+}
