@@ -1,0 +1,151 @@
+import type { Readable, Writable } from 'node:stream';
+import { BackendSkip, type Backend } from './backend.ts';
+import { DEFAULT_MAX_LINE_BYTES, preview, readLines } from './protocol/lines.ts';
+import {
+  PROTOCOL_VERSION,
+  decodeArg,
+  decodeBytes,
+  decodeU64,
+  encodeBytes,
+  type ErrorKind,
+  type Handshake,
+  type Request,
+} from './protocol/messages.ts';
+import { isObject, requestProblem } from './protocol/validation.ts';
+
+export interface ServeOptions {
+  maxLineBytes?: number;
+}
+
+/**
+ * Exposes any Backend over the stdio protocol: writes the handshake, then answers requests one at a
+ * time in arrival order (requests may be pipelined). Nothing but protocol lines is written to `output`.
+ * A request the backend throws on gets an error response; a malformed one gets an error naming the
+ * problem; neither stops the server. Resolves after `shutdown` or the end of input, with the backend
+ * disposed and `output` ended.
+ */
+export function serveBackend(
+  backend: Backend,
+  input: Readable,
+  output: Writable,
+  options: ServeOptions = {},
+): Promise<void> {
+  const send = (message: object) => output.write(`${JSON.stringify(message)}\n`);
+  const handshake: Handshake = { kvmspec: 'backend', protocol: PROTOCOL_VERSION, profile: backend.profile };
+  send(handshake);
+
+  return new Promise<void>((resolve) => {
+    let queue = Promise.resolve();
+    let finished = false;
+    /** Disposes the backend, sends the last message (shutdown's answer), and ends the output. */
+    const finish = async (last?: object) => {
+      if (finished) return;
+      finished = true;
+      stop();
+      await backend.dispose().catch(() => undefined);
+      if (last) send(last);
+      output.end(() => {
+        // Lets a served process exit: its stdin would otherwise keep the event loop alive.
+        input.destroy();
+        resolve();
+      });
+    };
+    const enqueue = (work: () => Promise<void>) => {
+      queue = queue.then(work);
+    };
+    const stop = readLines(input, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, {
+      line: (text) =>
+        enqueue(async () => {
+          if (finished) return;
+          const parsed = parseRequest(text);
+          if ('problem' in parsed) {
+            send(failure(parsed.seq, 'unsupported', parsed.problem));
+            return;
+          }
+          const { request } = parsed;
+          if (request.op === 'shutdown') {
+            await finish({ seq: request.seq, ok: true });
+            return;
+          }
+          send(await answer(backend, request));
+        }),
+      end: () => enqueue(() => finish()),
+      error: (message) =>
+        enqueue(async () => {
+          send(failure(null, 'unsupported', `cannot read requests: ${message}`));
+          await finish();
+        }),
+    });
+  });
+}
+
+type Parsed = { request: Request } | { problem: string; seq: number | null };
+
+function parseRequest(text: string): Parsed {
+  let message: unknown;
+  try {
+    message = JSON.parse(text) as unknown;
+  } catch {
+    return { problem: `request is not JSON: ${preview(text)}`, seq: null };
+  }
+  const seq = isObject(message) && Number.isSafeInteger(message.seq) ? (message.seq as number) : null;
+  const problem = requestProblem(message);
+  if (problem) return { problem: `malformed request: ${problem}`, seq };
+  return { request: message as Request };
+}
+
+/** Runs one request on the backend; whatever it throws becomes an error response. */
+async function answer(backend: Backend, request: Exclude<Request, { op: 'shutdown' }>): Promise<object> {
+  const { seq } = request;
+  try {
+    return { seq, ok: true, ...(await perform(backend, request)) };
+  } catch (err) {
+    if (err instanceof BackendSkip) return failure(seq, 'skip', err.message);
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return failure(seq, 'backend', message);
+  }
+}
+
+async function perform(backend: Backend, request: Exclude<Request, { op: 'shutdown' }>): Promise<object> {
+  switch (request.op) {
+    case 'open':
+      return await backend.open(request.path);
+    case 'ioctl': {
+      const r = await backend.ioctl(request.handle, decodeU64(request.request), decodeArg(request.arg));
+      if (!Number.isSafeInteger(Number(r.ret)) || BigInt(Number(r.ret)) !== r.ret) {
+        throw new RangeError(`ioctl returned ${r.ret}, which the protocol cannot carry exactly`);
+      }
+      const out: Record<string, unknown> = {
+        ret: Number(r.ret),
+        errno: r.errno,
+        spans: r.spans.map(encodeBytes),
+      };
+      if (r.image) out.image = encodeBytes(r.image);
+      return out;
+    }
+    case 'close':
+      await backend.close(request.handle);
+      return {};
+    case 'alloc': {
+      const alloc: Parameters<Backend['alloc']>[0] = { size: request.size };
+      if (request.alignment !== undefined) alloc.alignment = request.alignment;
+      if (request.init !== undefined) alloc.init = decodeBytes(request.init);
+      if (request.readonly !== undefined) alloc.readonly = request.readonly;
+      return { buffer: await backend.alloc(alloc) };
+    }
+    case 'read':
+      return { data: encodeBytes(await backend.read(request.buffer, request.offset, request.length)) };
+    case 'write':
+      await backend.write(request.buffer, request.offset, decodeBytes(request.data));
+      return {};
+    case 'free':
+      await backend.free(request.buffer);
+      return {};
+    case 'mmap':
+      return { buffer: await backend.mmap(request.handle, request.length, request.offset) };
+  }
+}
+
+function failure(seq: number | null, kind: ErrorKind, message: string): object {
+  return { seq, ok: false, error: { kind, message } };
+}
