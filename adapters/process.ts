@@ -49,7 +49,10 @@ export class TailBuffer {
 
   /** The last `lines` lines kept; marks that earlier output was dropped. */
   tail(lines = 20): string {
-    const all = Buffer.concat(this.chunks).toString('utf8').trimEnd().split('\n');
+    let text = Buffer.concat(this.chunks).toString('utf8');
+    // After a drop the first line is a fragment; show whole lines only.
+    if (this.dropped) text = text.slice(text.indexOf('\n') + 1);
+    const all = text.trimEnd().split('\n');
     const kept = all.slice(-lines);
     const cut = this.dropped || kept.length < all.length;
     return kept.length === 1 && kept[0] === '' ? '' : `${cut ? '…\n' : ''}${kept.join('\n')}`;
