@@ -1,0 +1,215 @@
+import { compareVersions, toBigInt } from '../../spec/int.ts';
+import { fieldBytes } from '../../spec/semantics.ts';
+import { UPSTREAM, type SpecTree } from '../../spec/tree.ts';
+import type { Arch, FieldDef, IoctlDoc, MemberDef, StructLayout } from '../../spec/types.ts';
+
+/** Why an item is not compared with a header, or `compare` when it is. */
+export type Disposition =
+  | { kind: 'compare' }
+  | { kind: 'proposal'; revision: string }
+  | { kind: 'newer'; since: string }
+  | { kind: 'computed' }
+  | { kind: 'out-of-range'; note: string };
+
+/** How the probe reads an item from the headers: a C expression, or a macro that may be absent. */
+export type Probe = { kind: 'expr'; candidates: string[]; needs: string } | { kind: 'macro'; name: string };
+
+/** One value of the spec that a header can confirm: a struct size, field offset or size, ioctl number or constant. */
+export interface CheckItem {
+  label: string;
+  file: string;
+  pointer: string;
+  expected: bigint;
+  probe: Probe;
+  disposition: Disposition;
+  /** Set for ONE_REG catalog entries: their names need not be header macros, and a live kernel can confirm them. */
+  registerId?: bigint;
+}
+
+/** The headers being checked against: which arch they describe and the kernel version they come from. */
+export interface HeaderTarget {
+  arch: Arch;
+  version: string;
+}
+
+const isNewer = (since: string | undefined, version: string): since is string =>
+  since !== undefined && compareVersions(since, version) > 0;
+
+function layoutDisposition(layout: StructLayout, target: HeaderTarget): Disposition {
+  if (layout.revision !== UPSTREAM) return { kind: 'proposal', revision: layout.revision };
+  if (isNewer(layout.since, target.version)) return { kind: 'newer', since: layout.since };
+  if (layout.until && compareVersions(target.version, layout.until) >= 0)
+    return { kind: 'out-of-range', note: `layout ends before ${layout.until}` };
+  return { kind: 'compare' };
+}
+
+/**
+ * C spellings of a field's access path, most likely first. Spec field names are unique per struct, so an
+ * anonymous union (or anonymous struct inside one) is reached by the bare name; named ones need their prefix.
+ */
+function fieldPaths(field: FieldDef, union?: { name: string; member: string }): string[] {
+  if (!union) return [field.name];
+  return [
+    field.name,
+    `${union.member}.${field.name}`,
+    `${union.name}.${field.name}`,
+    `${union.name}.${union.member}.${field.name}`,
+  ];
+}
+
+function* layoutFields(
+  members: MemberDef[],
+): Generator<{ field: FieldDef; pointer: string; paths: string[] }> {
+  for (const [i, m] of members.entries()) {
+    if ('union' in m) {
+      for (const [mi, member] of m.members.entries())
+        for (const [fi, field] of member.fields.entries())
+          yield {
+            field,
+            pointer: `/fields/${i}/members/${mi}/fields/${fi}`,
+            paths: fieldPaths(field, { name: m.union, member: member.name }),
+          };
+    } else yield { field: m, pointer: `/fields/${i}`, paths: fieldPaths(m) };
+  }
+}
+
+/** The arches a struct exists on: its layout's own list, else those of the ioctls that pass it, else all. */
+function structArches(spec: SpecTree, name: string, layout: StructLayout): Arch[] {
+  if (layout.arches) return layout.arches;
+  const users = [...spec.ioctls.values()].filter(({ doc }) => doc.number.struct === name);
+  return users.length > 0 ? users.flatMap(({ doc }) => doc.arches) : spec.arches;
+}
+
+function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
+  const items: CheckItem[] = [];
+  for (const { file, doc } of spec.structs.values()) {
+    doc.layouts.forEach((layout, li) => {
+      if (!structArches(spec, doc.name, layout).includes(target.arch)) return;
+      const base = `/layouts/${li}`;
+      const disposition = layoutDisposition(layout, target);
+      const type = `struct ${doc.name}`;
+      const common = { file, disposition, probe: { kind: 'expr' as const, needs: type, candidates: [] } };
+      items.push({
+        ...common,
+        label: `sizeof(${type})`,
+        pointer: `${base}/size`,
+        expected: BigInt(layout.size),
+        probe: { ...common.probe, candidates: [`sizeof(${type})`] },
+      });
+      for (const { field, pointer, paths } of layoutFields(layout.fields)) {
+        items.push({
+          ...common,
+          label: `offsetof(${type}, ${field.name})`,
+          pointer: `${base}${pointer}/offset`,
+          expected: BigInt(field.offset),
+          probe: { ...common.probe, candidates: paths.map((p) => `__builtin_offsetof(${type}, ${p})`) },
+        });
+        // A flexible array has no size; every other field's size pins its type and element count.
+        if (!field.flexible)
+          items.push({
+            ...common,
+            label: `sizeof(${type}.${field.name})`,
+            pointer: `${base}${pointer}/${field.count ? 'count' : 'type'}`,
+            expected: BigInt(fieldBytes(field)),
+            probe: { ...common.probe, candidates: paths.map((p) => `sizeof(((${type} *)0)->${p})`) },
+          });
+      }
+    });
+  }
+  return items;
+}
+
+/** An ioctl exists only in a proposal when its struct has no upstream layout, or (without a struct) no rule is upstream's. */
+function proposalOnly(spec: SpecTree, doc: IoctlDoc): string | undefined {
+  const layouts = doc.number.struct ? (spec.structs.get(doc.number.struct)?.doc.layouts ?? []) : [];
+  const revisions =
+    layouts.length > 0 ? layouts.map((l) => l.revision) : doc.rules.flatMap((r) => r.revisions ?? [UPSTREAM]);
+  return revisions.includes(UPSTREAM) ? undefined : revisions[0];
+}
+
+function ioctlItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
+  const items: CheckItem[] = [];
+  for (const { file, doc } of spec.ioctls.values()) {
+    if (!doc.arches.includes(target.arch)) continue;
+    const since = doc.archSince?.[target.arch] ?? doc.since;
+    const proposal = proposalOnly(spec, doc);
+    const structNewer = doc.number.struct
+      ? spec.structs.get(doc.number.struct)?.doc.layouts.every((l) => isNewer(l.since, target.version))
+      : false;
+    const disposition: Disposition = proposal
+      ? { kind: 'proposal', revision: proposal }
+      : isNewer(since, target.version)
+        ? { kind: 'newer', since }
+        : structNewer
+          ? { kind: 'newer', since: 'its struct' }
+          : { kind: 'compare' };
+    items.push({
+      label: doc.name,
+      file,
+      pointer: '/number',
+      // The struct size that goes into the number is that of the layout these headers' version has.
+      expected: spec.ioctlNumber(
+        doc.name,
+        target.arch,
+        disposition.kind === 'compare' ? { kernel: target.version } : {},
+      ),
+      probe: { kind: 'macro', name: doc.name },
+      disposition,
+    });
+  }
+  return items;
+}
+
+function constantItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
+  const items: CheckItem[] = [];
+  for (const { file, doc } of spec.constantSets.values()) {
+    doc.constants.forEach((def, ci) => {
+      if (def.arches && !def.arches.includes(target.arch)) return;
+      const proposal = def.revisions && !def.revisions.includes(UPSTREAM) ? def.revisions[0] : undefined;
+      const disposition: Disposition = proposal
+        ? { kind: 'proposal', revision: proposal }
+        : def.inHeaders === false
+          ? { kind: 'computed' }
+          : isNewer(def.since, target.version)
+            ? { kind: 'newer', since: def.since }
+            : { kind: 'compare' };
+      [def.name, ...(def.aliases ?? [])].forEach((name, ni) =>
+        items.push({
+          label: name,
+          file,
+          pointer: ni === 0 ? `/constants/${ci}/value` : `/constants/${ci}/aliases/${ni - 1}`,
+          expected: toBigInt(def.value),
+          probe: { kind: 'macro', name },
+          disposition,
+        }),
+      );
+    });
+  }
+  return items;
+}
+
+function registerItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
+  const catalog = spec.registerCatalogs.get(target.arch);
+  if (!catalog) return [];
+  return catalog.doc.registers.map((reg, i) => ({
+    label: reg.name,
+    file: catalog.file,
+    pointer: `/registers/${i}/id`,
+    expected: toBigInt(reg.id),
+    probe: { kind: 'macro', name: reg.name },
+    disposition: isNewer(reg.since, target.version)
+      ? { kind: 'newer', since: reg.since }
+      : { kind: 'compare' },
+    registerId: toBigInt(reg.id),
+  }));
+}
+
+/** Every ABI value of the spec that headers for `target` could confirm, with how each is to be treated. */
+export function checkItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
+  return [
+    ...structItems(spec, target),
+    ...ioctlItems(spec, target),
+    ...constantItems(spec, target),
+    ...registerItems(spec, target),
+  ];
+}
