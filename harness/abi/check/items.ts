@@ -1,7 +1,7 @@
 import { compareVersions, toBigInt } from '../../spec/int.ts';
 import { fieldBytes } from '../../spec/semantics.ts';
 import { UPSTREAM, type SpecTree } from '../../spec/tree.ts';
-import type { Arch, FieldDef, IoctlDoc, MemberDef, StructLayout } from '../../spec/types.ts';
+import type { Arch, FieldDef, IoctlDoc, MemberDef, StructDoc, StructLayout } from '../../spec/types.ts';
 
 /** Why an item is not compared with a header, or `compare` when it is. */
 export type Disposition =
@@ -73,18 +73,24 @@ function* layoutFields(
   }
 }
 
-/** The arches a struct exists on: its layout's own list, else those of the ioctls that pass it, else all. */
-function structArches(spec: SpecTree, name: string, layout: StructLayout): Arch[] {
+/** The arches whose headers hold a file: all for a generic header, one kernel arch for arch/<name>/... */
+function headerArches(spec: SpecTree, header: string | undefined): Arch[] {
+  const kernelArch = header ? /^arch\/([^/]+)\//.exec(header)?.[1] : undefined;
+  return kernelArch ? spec.arches.filter((a) => spec.archInfo(a).kernelArch === kernelArch) : spec.arches;
+}
+
+/** The arches a struct exists on: its layout's own list, else those of the ioctls that pass it, else its header's. */
+function structArches(spec: SpecTree, doc: StructDoc, layout: StructLayout): Arch[] {
   if (layout.arches) return layout.arches;
-  const users = [...spec.ioctls.values()].filter(({ doc }) => doc.number.struct === name);
-  return users.length > 0 ? users.flatMap(({ doc }) => doc.arches) : spec.arches;
+  const users = [...spec.ioctls.values()].filter(({ doc: ioctl }) => ioctl.number.struct === doc.name);
+  return users.length > 0 ? users.flatMap(({ doc: ioctl }) => ioctl.arches) : headerArches(spec, doc.header);
 }
 
 function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
   const items: CheckItem[] = [];
   for (const { file, doc } of spec.structs.values()) {
     doc.layouts.forEach((layout, li) => {
-      if (!structArches(spec, doc.name, layout).includes(target.arch)) return;
+      if (!structArches(spec, doc, layout).includes(target.arch)) return;
       const base = `/layouts/${li}`;
       const disposition = layoutDisposition(layout, target);
       const type = `struct ${doc.name}`;
@@ -163,8 +169,9 @@ function ioctlItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
 function constantItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
   const items: CheckItem[] = [];
   for (const { file, doc } of spec.constantSets.values()) {
+    const setArches = headerArches(spec, doc.header);
     doc.constants.forEach((def, ci) => {
-      if (def.arches && !def.arches.includes(target.arch)) return;
+      if (!(def.arches ?? setArches).includes(target.arch)) return;
       const proposal = def.revisions && !def.revisions.includes(UPSTREAM) ? def.revisions[0] : undefined;
       const disposition: Disposition = proposal
         ? { kind: 'proposal', revision: proposal }
