@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import {
@@ -10,10 +12,11 @@ import {
   type IoctlResult,
 } from '../adapters/backend.ts';
 import { ProtocolClient } from '../adapters/protocol/client.ts';
-import { decodeBytes, encodeBytes } from '../adapters/protocol/messages.ts';
+import { decodeBytes, encodeBytes, type Op } from '../adapters/protocol/messages.ts';
 import { connectBackend } from '../adapters/protocol/remote-backend.ts';
 import { handshakeProblem, requestProblem, responseProblem } from '../adapters/protocol/validation.ts';
 import { serveBackend } from '../adapters/serve.ts';
+import { packageRoot } from '../harness/paths.ts';
 
 const THROW_REQUEST = 0xdeadn;
 const SKIP_REQUEST = 0x5c19n;
@@ -136,6 +139,29 @@ describe('stdio protocol', () => {
       expect(
         responseProblem('read', { seq: 4, ok: false, error: { kind: 'skip', message: 'why' } }),
       ).to.equal(undefined);
+    });
+
+    it('accept every example message on docs/protocol.md', () => {
+      const page = readFileSync(path.join(packageRoot, 'docs', 'protocol.md'), 'utf8');
+      const examples = [...page.matchAll(/```jsonl\n([\s\S]*?)```/g)].flatMap((m) =>
+        m[1]!
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      );
+      expect(examples.length).to.be.above(20);
+      let op: Op = 'open';
+      for (const message of examples) {
+        if ('kvmspec' in message) {
+          expect(handshakeProblem(message)).to.equal(undefined);
+        } else if ('op' in message) {
+          op = message.op as Op;
+          expect(requestProblem(message), JSON.stringify(message)).to.equal(undefined);
+        } else {
+          // A response follows the request it answers on the page.
+          expect(responseProblem(op, message), JSON.stringify(message)).to.equal(undefined);
+        }
+      }
     });
 
     it('name the field at fault in a malformed request or response', () => {
