@@ -214,8 +214,13 @@ export class ReferenceKernel {
 
   /** ret >= 0 on success; on failure ret -1 and the errno. */
   ioctl(fd: number, request: bigint, arg: bigint): { ret: bigint; errno: ErrnoName | null } {
+    return this.ioctlResult(() => this.file(fd).ioctl(request, arg));
+  }
+
+  /** Runs a kernel entry point the way the syscall boundary does: a thrown errno becomes ret -1. */
+  ioctlResult(call: () => bigint): { ret: bigint; errno: ErrnoName | null } {
     try {
-      return { ret: this.file(fd).ioctl(request, arg), errno: null };
+      return { ret: call(), errno: null };
     } catch (err) {
       if (err instanceof Errno) return { ret: -1n, errno: err.errno };
       throw err;

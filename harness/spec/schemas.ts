@@ -17,7 +17,7 @@ const schemaDir = path.join(defaultSpecRoot, 'schema');
 let shared: Ajv2020 | undefined;
 export function schemaRegistry(): Ajv2020 {
   if (shared) return shared;
-  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true });
+  const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true, allowUnionTypes: true });
   addFormats(ajv);
   for (const file of listSchemaFiles(schemaDir)) {
     ajv.addSchema(JSON.parse(readFileSync(file, 'utf8')) as object);

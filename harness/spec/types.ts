@@ -22,7 +22,7 @@ export interface Outcome {
 }
 
 export type PointerValue = 'null' | 'invalid' | { buffer: { size: number; init?: string; readonly?: boolean } };
-export type FieldValue = IntLike | PointerValue;
+export type FieldValue = IntLike | IntLike[] | PointerValue;
 
 export interface Vector {
   params: Record<string, string>;
@@ -54,6 +54,8 @@ export interface Rule {
   timeoutMs?: number;
   vectors?: Vector[];
   derive?: string;
+  deriveArgs?: Record<string, string | number>;
+  expect?: Outcome;
 }
 
 export interface Erratum {
@@ -154,6 +156,7 @@ export interface IoctlDoc extends RuledDoc {
   section?: string;
   number: { dir: 'none' | 'read' | 'write' | 'readwrite'; type: string; nr: string; struct?: string; size?: number };
   fds: FdKind[];
+  createsFd?: boolean;
   capability?: CapabilityRef;
   archSince?: Partial<Record<Arch, string>>;
   parameters: string;

@@ -74,13 +74,13 @@ function* layoutFields(
 }
 
 /** The arches whose headers hold a file: all for a generic header, one kernel arch for arch/<name>/... */
-function headerArches(spec: SpecTree, header: string | undefined): Arch[] {
+export function headerArches(spec: SpecTree, header: string | undefined): Arch[] {
   const kernelArch = header ? /^arch\/([^/]+)\//.exec(header)?.[1] : undefined;
   return kernelArch ? spec.arches.filter((a) => spec.archInfo(a).kernelArch === kernelArch) : spec.arches;
 }
 
 /** The arches a struct exists on: its layout's own list, else those of the ioctls that pass it, else its header's. */
-function structArches(spec: SpecTree, doc: StructDoc, layout: StructLayout): Arch[] {
+export function structArches(spec: SpecTree, doc: StructDoc, layout: StructLayout): Arch[] {
   if (layout.arches) return layout.arches;
   const users = [...spec.ioctls.values()].filter(({ doc: ioctl }) => ioctl.number.struct === doc.name);
   return users.length > 0 ? users.flatMap(({ doc: ioctl }) => ioctl.arches) : headerArches(spec, doc.header);
@@ -126,7 +126,7 @@ function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
 }
 
 /** An ioctl exists only in a proposal when its struct has no upstream layout, or (without a struct) no rule is upstream's. */
-function proposalOnly(spec: SpecTree, doc: IoctlDoc): string | undefined {
+export function proposalOnly(spec: SpecTree, doc: IoctlDoc): string | undefined {
   const layouts = doc.number.struct ? (spec.structs.get(doc.number.struct)?.doc.layouts ?? []) : [];
   const revisions =
     layouts.length > 0 ? layouts.map((l) => l.revision) : doc.rules.flatMap((r) => r.revisions ?? [UPSTREAM]);

@@ -1,0 +1,161 @@
+import { loadSpec } from '../harness/spec/loader.ts';
+import type { SpecTree } from '../harness/spec/tree.ts';
+import type { Arch } from '../harness/spec/types.ts';
+import { archModel } from '../reference/arch/index.ts';
+import { ReferenceKernel } from '../reference/kernel.ts';
+import { INVALID_ADDRESS } from '../reference/usermem.ts';
+import {
+  BackendError,
+  type AllocRequest,
+  type Backend,
+  type BackendFactory,
+  type BackendProfile,
+  type BufferId,
+  type Handle,
+  type IoctlArg,
+  type IoctlResult,
+  type PointerTarget,
+} from './backend.ts';
+import { patchPointers } from './memory-patching.ts';
+
+interface HeldBuffer {
+  addr: bigint;
+  bytes: Uint8Array;
+}
+
+/** The bundled reference, in process: the adapter contract mapped onto a ReferenceKernel. */
+export class ReferenceBackend implements Backend {
+  readonly profile: BackendProfile;
+  readonly kernel: ReferenceKernel;
+  private readonly buffers = new Map<BufferId, HeldBuffer>();
+  private nextBuffer = 1;
+
+  constructor(spec: SpecTree, arch: Arch, revision: string) {
+    const model = archModel(arch, spec);
+    this.kernel = new ReferenceKernel(spec, model, revision);
+    this.profile = {
+      arch,
+      implementation: 'kvmspec-reference',
+      version: model.kernelVersion,
+      revisions: revision === 'upstream' ? ['upstream'] : ['upstream', revision],
+    };
+  }
+
+  private held(id: BufferId): HeldBuffer {
+    const b = this.buffers.get(id);
+    if (!b) throw new BackendError(`no buffer ${id}`);
+    return b;
+  }
+
+  private address(target: PointerTarget): bigint {
+    switch (target.kind) {
+      case 'null':
+        return 0n;
+      case 'invalid':
+        return INVALID_ADDRESS;
+      case 'buffer':
+        return this.held(target.buffer).addr + BigInt(target.offset);
+    }
+  }
+
+  private span(target: PointerTarget): Uint8Array | undefined {
+    if (target.kind !== 'buffer') return undefined;
+    return this.held(target.buffer).bytes.slice(target.offset, target.offset + target.length);
+  }
+
+  open(path: string): Promise<{ handle: Handle } | { errno: string }> {
+    const r = this.kernel.ioctlResult(() => BigInt(this.kernel.open(path)));
+    return Promise.resolve(r.errno ? { errno: r.errno } : { handle: Number(r.ret) });
+  }
+
+  ioctl(handle: Handle, request: bigint, arg: IoctlArg): Promise<IoctlResult> {
+    switch (arg.kind) {
+      case 'int':
+        return Promise.resolve({ ...this.kernel.ioctl(handle, request, arg.value), spans: [] });
+      case 'pointer': {
+        const r = this.kernel.ioctl(handle, request, this.address(arg.target));
+        const span = this.span(arg.target);
+        return Promise.resolve({ ...r, spans: span ? [span] : [] });
+      }
+      case 'struct': {
+        const image = arg.image.slice();
+        const restore = patchPointers(image, arg.pointers, (p) => this.address(p.target), this.kernel.abi.endian);
+        const addr = this.kernel.mem.map(image);
+        try {
+          const r = this.kernel.ioctl(handle, request, addr);
+          restore();
+          const spans = arg.pointers.flatMap((p) => this.span(p.target) ?? []);
+          return Promise.resolve({ ...r, image, spans });
+        } finally {
+          this.kernel.mem.unmap(addr);
+        }
+      }
+    }
+  }
+
+  close(handle: Handle): Promise<void> {
+    this.kernel.ioctlResult(() => {
+      this.kernel.close(handle);
+      return 0n;
+    });
+    return Promise.resolve();
+  }
+
+  alloc(request: AllocRequest): Promise<BufferId> {
+    const bytes = new Uint8Array(request.size);
+    if (request.init) bytes.set(request.init.subarray(0, request.size));
+    const mapOptions: { alignment?: number; readonly?: boolean } = { readonly: request.readonly ?? false };
+    if (request.alignment !== undefined) mapOptions.alignment = request.alignment;
+    const addr = this.kernel.mem.map(bytes, mapOptions);
+    const id = this.nextBuffer++;
+    this.buffers.set(id, { addr, bytes });
+    return Promise.resolve(id);
+  }
+
+  read(buffer: BufferId, offset: number, length: number): Promise<Uint8Array> {
+    const b = this.held(buffer);
+    if (offset + length > b.bytes.length) throw new BackendError(`read past the end of buffer ${buffer}`);
+    return Promise.resolve(b.bytes.slice(offset, offset + length));
+  }
+
+  write(buffer: BufferId, offset: number, bytes: Uint8Array): Promise<void> {
+    const b = this.held(buffer);
+    if (offset + bytes.length > b.bytes.length) throw new BackendError(`write past the end of buffer ${buffer}`);
+    b.bytes.set(bytes, offset);
+    return Promise.resolve();
+  }
+
+  free(buffer: BufferId): Promise<void> {
+    this.kernel.mem.unmap(this.held(buffer).addr);
+    this.buffers.delete(buffer);
+    return Promise.resolve();
+  }
+
+  mmap(handle: Handle, length: number, offset: number): Promise<BufferId> {
+    const bytes = this.kernel.file(handle).mmap(length, offset);
+    const addr = this.kernel.mem.map(bytes);
+    const id = this.nextBuffer++;
+    this.buffers.set(id, { addr, bytes });
+    return Promise.resolve(id);
+  }
+
+  dispose(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+let cachedSpec: SpecTree | undefined;
+
+export const referenceFactory: BackendFactory = {
+  name: 'reference',
+  arches: () => ['arm64', 's390x', 'x86_64', 'ppc64le'],
+  create: ({ arch, revision }) => {
+    cachedSpec ??= loadSpec();
+    return Promise.resolve(new ReferenceBackend(cachedSpec, arch, revision));
+  },
+};
+
+/** A reference backend over a given spec tree (tests use their own trees and broken variants). */
+export function createReferenceBackend(spec: SpecTree, arch: Arch, revision = 'upstream'): ReferenceBackend {
+  return new ReferenceBackend(spec, arch, revision);
+}

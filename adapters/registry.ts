@@ -1,0 +1,18 @@
+import { KvmspecError, ErrorCode } from '../harness/errors.ts';
+import type { BackendFactory } from './backend.ts';
+import { referenceFactory } from './reference.ts';
+
+/** Backends by the name `--backend` takes. Each entry is a factory; nothing is started until a run asks. */
+const factories: BackendFactory[] = [referenceFactory];
+
+export function backendNames(): string[] {
+  return factories.map((f) => f.name);
+}
+
+export function backendFactory(name: string): BackendFactory {
+  const found = factories.find((f) => f.name === name);
+  if (!found) {
+    throw new KvmspecError(ErrorCode.Usage, `unknown backend '${name}' (known: ${backendNames().join(', ')})`);
+  }
+  return found;
+}

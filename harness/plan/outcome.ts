@@ -1,0 +1,55 @@
+import { AssertionError } from 'chai';
+import type { CallResult } from '../session.ts';
+import { hex, toBigInt } from '../spec/int.ts';
+import type { Outcome } from '../spec/types.ts';
+
+export function describeResult(r: Pick<CallResult, 'ret' | 'errno'>): string {
+  return r.errno ? `ret -1, errno ${r.errno}` : `ret ${r.ret} (${hex(r.ret)})`;
+}
+
+export function describeOutcome(o: Outcome): string {
+  if (o.errno) return `ret -1, errno ${o.errno}`;
+  if (o.errnoAnyOf) return `ret -1, errno one of ${o.errnoAnyOf.join(', ')}`;
+  const ret = o.ret;
+  if (ret !== undefined && typeof ret === 'object') {
+    return `ret in [${ret.min ?? '-inf'}, ${ret.max ?? '+inf'}]`;
+  }
+  return `ret ${ret === undefined ? '?' : toBigInt(ret)}`;
+}
+
+/** Asserts that a call ended as the outcome says, with both sides in the message and on the error. */
+export function assertOutcome(r: Pick<CallResult, 'ret' | 'errno'>, o: Outcome, what: string): void {
+  let ok: boolean;
+  if (o.errno) ok = r.ret === -1n && r.errno === o.errno;
+  else if (o.errnoAnyOf) ok = r.ret === -1n && r.errno !== null && o.errnoAnyOf.includes(r.errno);
+  else if (o.ret !== undefined && typeof o.ret === 'object') {
+    const { min, max } = o.ret;
+    ok = r.errno === null && (min === undefined || r.ret >= toBigInt(min)) && (max === undefined || r.ret <= toBigInt(max));
+  } else ok = r.errno === null && o.ret !== undefined && r.ret === toBigInt(o.ret);
+  if (!ok) {
+    throw new AssertionError(`${what}: expected ${describeOutcome(o)}, got ${describeResult(r)}`, {
+      expected: describeOutcome(o),
+      actual: describeResult(r),
+    });
+  }
+}
+
+/** Asserts equality of two integers (register values, counts) with hex in the message. */
+export function assertValue(actual: bigint, expected: bigint, what: string): void {
+  if (actual !== expected) {
+    throw new AssertionError(`${what}: expected ${hex(expected)}, got ${hex(actual)}`, {
+      expected: hex(expected),
+      actual: hex(actual),
+    });
+  }
+}
+
+export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
+  const a = Buffer.from(actual).toString('hex');
+  const e = Buffer.from(expected).toString('hex');
+  if (a !== e) throw new AssertionError(`${what}: expected bytes ${e}, got ${a}`, { expected: e, actual: a });
+}
+
+export function assertTrue(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new AssertionError(what);
+}

@@ -1,0 +1,141 @@
+import { AssertionError } from 'chai';
+import { BackendError, BackendSkip, type Backend } from '../../adapters/backend.ts';
+import { KvmSession, SetupError } from '../session.ts';
+import { compareVersions } from '../spec/int.ts';
+import type { RuleRef, SpecTree } from '../spec/tree.ts';
+import type { Arch } from '../spec/types.ts';
+import { CaseVerdict, type CaseContext, type Fds, type Fixture, type PlannedCase, type Status } from '../plan/types.ts';
+import type { CaseResult } from './results.ts';
+
+/** Gives cases their backend (one per arch, created on first use) and caches capability probes. */
+export interface BackendProvider {
+  backend(arch: Arch): Promise<Backend>;
+}
+
+export interface ExecuteOptions {
+  spec: SpecTree;
+  revision: string;
+  provider: BackendProvider;
+  fixtures: Record<string, Fixture>;
+}
+
+/** The backend could not be created: every case of that arch is an error with this cause. */
+export class BackendUnusableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BackendUnusableError';
+  }
+}
+
+const capabilityCache = new WeakMap<Backend, Map<string, boolean>>();
+
+/** Probes a rule's capability with KVM_CHECK_EXTENSION on a fresh system fd; a bit, if named, must be set. */
+async function capabilityPresent(ref: RuleRef, backend: Backend, spec: SpecTree, arch: Arch, revision: string): Promise<boolean> {
+  const cap = ref.rule.capability;
+  if (!cap) return true;
+  const key = `${cap.name}/${cap.bit ?? ''}`;
+  const cache = capabilityCache.get(backend) ?? new Map<string, boolean>();
+  capabilityCache.set(backend, cache);
+  const known = cache.get(key);
+  if (known !== undefined) return known;
+  const probe = new KvmSession(backend, spec, arch, revision);
+  try {
+    const system = await probe.openSystem();
+    const r = await probe.call(system, 'KVM_CHECK_EXTENSION', spec.constant(cap.name, arch));
+    const present = r.errno === null && r.ret > 0n && (cap.bit === undefined || (r.ret & (1n << BigInt(cap.bit))) !== 0n);
+    cache.set(key, present);
+    return present;
+  } finally {
+    await probe.release();
+  }
+}
+
+function classify(err: unknown): { status: Status; message: string; expected?: string; actual?: string } {
+  if (err instanceof CaseVerdict) return { status: err.status, message: err.reason };
+  if (err instanceof BackendSkip) return { status: 'skip', message: err.message };
+  if (err instanceof SetupError) return { status: 'blocked', message: `setup failed: ${err.message}` };
+  if (err instanceof BackendUnusableError) return { status: 'error', message: err.message };
+  if (err instanceof BackendError) return { status: 'error', message: `backend error: ${err.message}` };
+  if (err instanceof AssertionError) {
+    const e = err as Error & { expected?: unknown; actual?: unknown };
+    return {
+      status: 'fail',
+      message: err.message,
+      ...(e.expected !== undefined ? { expected: String(e.expected) } : {}),
+      ...(e.actual !== undefined ? { actual: String(e.actual) } : {}),
+    };
+  }
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  return { status: 'error', message: `harness error: ${message}` };
+}
+
+/** Runs one planned case to its result. Never throws: every way a case can end is a status. */
+export async function executeCase(c: PlannedCase, options: ExecuteOptions): Promise<CaseResult> {
+  const started = performance.now();
+  const notes: Record<string, string> = {};
+  let session: KvmSession | undefined;
+  let outcome: ReturnType<typeof classify> = { status: 'pass', message: '' };
+  try {
+    const backend = await options.provider.backend(c.arch);
+    const { profile } = backend;
+    const since = c.ref.rule.since;
+    if (since && /^\d+\.\d+$/.test(profile.version) && compareVersions(profile.version, since) < 0) {
+      throw new CaseVerdict('not-applicable', `rule since Linux ${since}; the backend is ${profile.version}`);
+    }
+    session = new KvmSession(backend, options.spec, c.arch, options.revision);
+    const present = await capabilityPresent(c.ref, backend, options.spec, c.arch, options.revision);
+    const opened = new Map<string, Promise<Fds>>();
+    const kvm = session;
+    const ctx: CaseContext = {
+      kvm,
+      spec: options.spec,
+      arch: c.arch,
+      revision: options.revision,
+      profile,
+      capabilityPresent: present,
+      fixture: (name) => {
+        const known = opened.get(name);
+        if (known) return known;
+        const fixture = options.fixtures[name];
+        if (!fixture) throw new Error(`no fixture named '${name}' in suites/`);
+        const made = fixture(ctx);
+        opened.set(name, made);
+        return made;
+      },
+      note: (key, value) => {
+        notes[key] = value;
+      },
+      notApplicable: (reason) => {
+        throw new CaseVerdict('not-applicable', reason);
+      },
+      skip: (reason) => {
+        throw new CaseVerdict('skip', reason);
+      },
+    };
+    await c.run(ctx);
+  } catch (err) {
+    outcome = classify(err);
+  } finally {
+    try {
+      await session?.release();
+    } catch (err) {
+      if (outcome.status === 'pass') outcome = classify(err);
+    }
+  }
+  return {
+    id: c.id,
+    api: c.api,
+    rule: c.rule,
+    arch: c.arch,
+    params: c.params,
+    file: c.file,
+    status: outcome.status,
+    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    ...(outcome.message ? { message: outcome.message } : {}),
+    ...(outcome.expected !== undefined ? { expected: outcome.expected } : {}),
+    ...(outcome.actual !== undefined ? { actual: outcome.actual } : {}),
+    notes,
+    trace: session?.trace ?? [],
+    unexpected: false,
+  };
+}

@@ -1,0 +1,53 @@
+import type { BackendProfile } from '../../adapters/backend.ts';
+import type { TraceEntry } from '../session.ts';
+import type { Arch } from '../spec/types.ts';
+import type { Status } from '../plan/types.ts';
+
+/** An expectations-file entry that matched a case. */
+export interface MatchedExpectation {
+  pattern: string;
+  status: Status;
+  reason: string;
+  link?: string;
+}
+
+/** One case's result, as every report writes it. */
+export interface CaseResult {
+  id: string;
+  api: string;
+  rule: string;
+  arch: Arch;
+  params: Record<string, string>;
+  file: string;
+  status: Status;
+  durationMs: number;
+  message?: string;
+  expected?: string;
+  actual?: string;
+  notes: Record<string, string>;
+  trace: TraceEntry[];
+  expectation?: MatchedExpectation;
+  /** Not as the expectations say: a non-pass without an entry, or a pass/status the entry did not foresee. */
+  unexpected: boolean;
+}
+
+export interface RunResults {
+  schemaVersion: 1;
+  tool: { name: 'kvmspec'; version: string };
+  backend: string;
+  revision: string;
+  profiles: BackendProfile[];
+  startedAt: string;
+  durationMs: number;
+  totals: Record<Status, number> & { total: number; unexpected: number };
+  cases: CaseResult[];
+}
+
+export function totalsOf(cases: CaseResult[]): RunResults['totals'] {
+  const totals = { total: cases.length, unexpected: 0, pass: 0, fail: 0, error: 0, skip: 0, 'not-applicable': 0, blocked: 0 };
+  for (const c of cases) {
+    totals[c.status]++;
+    if (c.unexpected) totals.unexpected++;
+  }
+  return totals;
+}

@@ -1,0 +1,175 @@
+import Mocha from 'mocha';
+import type { Backend, BackendFactory, BackendProfile } from '../../adapters/backend.ts';
+import { backendFactory } from '../../adapters/registry.ts';
+import { families as defaultFamilies } from '../../suites/index.ts';
+import { ErrorCode, KvmspecError } from '../errors.ts';
+import { globToRegExp, matchesAny } from '../glob.ts';
+import { buildPlan } from '../plan/plan.ts';
+import type { Fixture, PlannedCase, SuiteFamily } from '../plan/types.ts';
+import { renderJunit } from '../report/junit.ts';
+import { renderTap } from '../report/tap.ts';
+import { writeReportsAtomically } from '../report/write.ts';
+import { loadSpec } from '../spec/loader.ts';
+import type { SpecTree } from '../spec/tree.ts';
+import type { Arch } from '../spec/types.ts';
+import { BackendUnusableError, type BackendProvider } from './execute.ts';
+import { applyExpectations, loadExpectations } from './expectations.ts';
+import { declarePlan } from './mocha-tree.ts';
+import { totalsOf, type CaseResult, type RunResults } from './results.ts';
+
+export const TOOL_VERSION = '0.1.0';
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export interface ReportPaths {
+  junit?: string;
+  json?: string;
+  tap?: string;
+}
+
+export interface RunOptions {
+  backend: string;
+  /** A factory to use instead of the registry's (tests inject faulty backends this way). */
+  factory?: BackendFactory;
+  arches?: Arch[];
+  revision?: string;
+  /** Test-ID globs; a case runs if it matches any. */
+  filter?: string[];
+  spec?: SpecTree;
+  families?: SuiteFamily[];
+  expectationsFile?: string;
+  reports?: ReportPaths;
+  timeoutMs?: number;
+  /** Receives one line per finished case (the CLI shows progress on a TTY). */
+  onCase?: (result: CaseResult, done: number, total: number) => void;
+}
+
+export interface RunOutcome {
+  results: RunResults;
+  /** Arches whose backend could not be created at all. */
+  unusable: Arch[];
+}
+
+/** Selects the cases of a run: the spec's plan for the arches and revision, narrowed by ID globs. */
+export function planRun(spec: SpecTree, families: SuiteFamily[], arches: Arch[], revision: string, filter?: string[]): PlannedCase[] {
+  const plan = buildPlan(spec, families, { arches, revision });
+  if (!filter || filter.length === 0) return plan;
+  const globs = filter.map(globToRegExp);
+  return plan.filter((c) => matchesAny(c.id, globs));
+}
+
+function lazyProvider(factory: BackendFactory, revision: string): BackendProvider & { created: Map<Arch, Promise<Backend>>; failures: Map<Arch, string> } {
+  const created = new Map<Arch, Promise<Backend>>();
+  const failures = new Map<Arch, string>();
+  return {
+    created,
+    failures,
+    backend(arch) {
+      let b = created.get(arch);
+      if (!b) {
+        b = factory.create({ arch, revision }).catch((err: unknown) => {
+          const message = `backend '${factory.name}' for ${arch} is unusable: ${err instanceof Error ? err.message : String(err)}`;
+          failures.set(arch, message);
+          throw new BackendUnusableError(message, { cause: err });
+        });
+        created.set(arch, b);
+      }
+      return b;
+    },
+  };
+}
+
+/**
+ * Runs the suite against one backend: plan, execute through mocha, reconcile, apply expectations, and
+ * write every requested report whole. Every planned case appears exactly once in the results.
+ */
+export async function runSuite(options: RunOptions): Promise<RunOutcome> {
+  const spec = options.spec ?? loadSpec();
+  const families = options.families ?? defaultFamilies;
+  const factory = options.factory ?? backendFactory(options.backend);
+  const revision = options.revision ?? 'upstream';
+  const supported = factory.arches();
+  const arches = options.arches ?? supported;
+  const foreign = arches.filter((a) => !supported.includes(a));
+  if (foreign.length > 0) {
+    throw new KvmspecError(ErrorCode.Usage, `backend '${factory.name}' cannot run ${foreign.join(', ')} (it serves ${supported.join(', ')})`);
+  }
+  const expectations = loadExpectations(options.backend, options.expectationsFile);
+  const plan = planRun(spec, families, arches, revision, options.filter);
+  const fixtures = Object.assign({}, ...families.map((f) => f.fixtures ?? {})) as Record<string, Fixture>;
+  const provider = lazyProvider(factory, revision);
+  const results = new Map<string, CaseResult>();
+  const startedAt = new Date();
+  const started = performance.now();
+
+  const mocha = new Mocha({ reporter: class Silent {} as unknown as Mocha.ReporterConstructor, timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+  declarePlan(mocha.suite, plan, { spec, revision, provider, fixtures }, results, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const mochaFailures = new Map<string, string>();
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    const runner = mocha.run(() => resolve());
+    runner.on('fail', (test: Mocha.Runnable, err: Error) => {
+      if (test instanceof Mocha.Hook) mochaFailures.set(test.fullTitle(), err.message);
+      else if (!results.has(test.title)) mochaFailures.set(test.title, err.message);
+    });
+    runner.on('test end', (test: Mocha.Test) => {
+      done++;
+      const r = results.get(test.title);
+      if (r) options.onCase?.(r, done, plan.length);
+    });
+  });
+
+  // Reconcile: a case mocha never ran, or cut off (timeout), still gets exactly one result.
+  const hookCause = [...mochaFailures.entries()].find(([k]) => !plan.some((c) => c.id === k));
+  const cases = plan.map((c): CaseResult => {
+    const r = results.get(c.id);
+    if (r) return r;
+    const ownFailure = mochaFailures.get(c.id);
+    return {
+      id: c.id,
+      api: c.api,
+      rule: c.rule,
+      arch: c.arch,
+      params: c.params,
+      file: c.file,
+      status: ownFailure ? 'error' : 'blocked',
+      durationMs: 0,
+      message: ownFailure ?? `not run: ${hookCause ? `${hookCause[0]}: ${hookCause[1]}` : 'the runner stopped before this case'}`,
+      notes: {},
+      trace: [],
+      unexpected: true,
+    };
+  });
+  applyExpectations(cases, expectations);
+
+  const profiles: BackendProfile[] = [];
+  for (const b of provider.created.values()) {
+    try {
+      const backend = await b;
+      profiles.push(backend.profile);
+      await backend.dispose();
+    } catch {
+      // Creation failures are already in the cases' results.
+    }
+  }
+  const runResults: RunResults = {
+    schemaVersion: 1,
+    tool: { name: 'kvmspec', version: TOOL_VERSION },
+    backend: factory.name,
+    revision,
+    profiles,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - started),
+    totals: totalsOf(cases),
+    cases,
+  };
+  writeReports(runResults, options.reports ?? {});
+  return { results: runResults, unusable: [...provider.failures.keys()] };
+}
+
+export function writeReports(results: RunResults, paths: ReportPaths): void {
+  const files: { path: string; content: string }[] = [];
+  if (paths.json) files.push({ path: paths.json, content: `${JSON.stringify(results, null, 2)}\n` });
+  if (paths.junit) files.push({ path: paths.junit, content: renderJunit(results) });
+  if (paths.tap) files.push({ path: paths.tap, content: renderTap(results) });
+  if (files.length > 0) writeReportsAtomically(files);
+}

@@ -1,0 +1,86 @@
+import type { SpecTree } from '../../../harness/spec/tree.ts';
+import { capabilityTable } from '../../capabilities.ts';
+import { fail } from '../../errno.ts';
+import type { ArchModel, ArchVcpu, ArchVm, VcpuFile } from '../../kernel.ts';
+import { getRegValue, putRegValue, readOneReg, regSize } from '../../one-reg.ts';
+
+/** union kvmppc_one_reg is 16 bytes: a larger id is refused before anything else. */
+const MAX_REG_BYTES = 16;
+const KVM_VM_PPC_HV = 1n;
+
+interface PpcReg {
+  id: bigint;
+  name: string;
+  reset: bigint;
+  /** KVM-HV refuses some values: HIOR belongs to KVM-PR and only 0 may be written. */
+  accepts?: (value: bigint) => boolean;
+}
+
+const reg = (name: string, id: bigint, reset = 0n, accepts?: (v: bigint) => boolean): PpcReg =>
+  accepts ? { id, name, reset, accepts } : { id, name, reset };
+
+/** The KVM-HV registers of the model (arch/powerpc/kvm/book3s_hv.c); ids from arch/powerpc/include/uapi/asm/kvm.h. */
+const HV_REGS: readonly PpcReg[] = [
+  reg('HIOR', 0x1030_0000_0000_0001n, 0n, (v) => v === 0n),
+  reg('DABR', 0x1030_0000_0000_0008n),
+  reg('DSCR', 0x1030_0000_0000_0009n),
+  reg('PURR', 0x1030_0000_0000_000an),
+  reg('SPURR', 0x1030_0000_0000_000bn),
+  reg('DAR', 0x1030_0000_0000_000cn),
+  reg('DSISR', 0x1020_0000_0000_000dn),
+  reg('AMR', 0x1030_0000_0000_000en),
+  reg('UAMOR', 0x1030_0000_0000_000fn),
+  reg('TAR', 0x1030_0000_0000_00a8n),
+  reg('PPR', 0x1030_0000_0000_00b6n),
+  reg('LPCR_64', 0x1030_0000_0000_00b5n, 0x40_0000_0054_0413n),
+];
+
+class PpcVm implements ArchVm {
+  ioctl(): bigint | undefined {
+    return undefined;
+  }
+  createVcpu(vcpu: VcpuFile): ArchVcpu {
+    return new PpcVcpu(vcpu);
+  }
+}
+
+class PpcVcpu implements ArchVcpu {
+  private readonly values = new Map<bigint, bigint>(HV_REGS.map((r) => [r.id, r.reset]));
+  constructor(readonly vcpu: VcpuFile) {}
+
+  ioctl(name: string, arg: bigint): bigint | undefined {
+    if (name !== 'KVM_GET_ONE_REG' && name !== 'KVM_SET_ONE_REG') return undefined;
+    const { kernel } = this.vcpu;
+    const { id, addr } = readOneReg(kernel, arg);
+    const size = regSize(id);
+    if (size > MAX_REG_BYTES) fail('EINVAL');
+    if (name === 'KVM_GET_ONE_REG') {
+      const r = HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
+      putRegValue(kernel, addr, this.values.get(r.id) ?? 0n, size);
+      return 0n;
+    }
+    // SET copies the value in before it looks at the id (arch/powerpc/kvm/powerpc.c).
+    const value = getRegValue(kernel, addr, size);
+    const r = HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
+    if (r.accepts && !r.accepts(value)) fail('EINVAL');
+    this.values.set(r.id, value);
+    return 0n;
+  }
+}
+
+export function ppc64leModel(spec: SpecTree): ArchModel {
+  return {
+    arch: 'ppc64le',
+    kernelVersion: '6.12',
+    maxVcpuId: 2048,
+    // Two pages of Debian's 64 KiB-page ppc64el kernels.
+    vcpuMmapSize: 2 * 65536,
+    unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
+    checkExtension: capabilityTable(spec, 'ppc64le', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
+    createVm: (type) => {
+      // Debian builds KVM-HV only: KVM_VM_PPC_PR and unknown types fail.
+      if (type !== 0n && type !== KVM_VM_PPC_HV) fail('EINVAL');
+      return new PpcVm();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import type { SpecTree } from '../../../harness/spec/tree.ts';
+import { readUint } from '../../../harness/abi/codec.ts';
+import { u64 } from '../../abi.ts';
+import { capabilityTable } from '../../capabilities.ts';
+import { fail } from '../../errno.ts';
+import type { ArchModel, ArchVcpu, ArchVm, ReferenceKernel, VcpuFile, VmFile } from '../../kernel.ts';
+import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg.ts';
+import { MSRS } from './msrs.ts';
+
+// ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
+const REG_X86 = 0x2000_0000_0000_0000n;
+const REG_SIZE_U64 = 0x0030_0000_0000_0000n;
+const RESERVED_BITS = 0x00ff_ff00_0000_0000n & ~0x00f0_0000_0000_0000n; // bits 40..51 minus the size field
+const TYPE_MSR = 2n;
+const TYPE_KVM = 3n;
+const KVM_REG_GUEST_SSP = 0n;
+const GUEST_SSP_ID = REG_X86 | REG_SIZE_U64 | (TYPE_KVM << 32n) | KVM_REG_GUEST_SSP;
+
+const MAX_CPUID_ENTRIES = 256;
+const CPUID_ENTRY_SIZE = 40;
+
+class X86Vm implements ArchVm {
+  ioctl(): bigint | undefined {
+    return undefined;
+  }
+  createVcpu(vcpu: VcpuFile): ArchVcpu {
+    return new X86Vcpu(vcpu);
+  }
+}
+
+class X86Vcpu implements ArchVcpu {
+  private readonly msrs = new Map<number, bigint>(MSRS.map((m) => [m.index, m.reset]));
+  private guestSsp = 0n;
+  private guestHasShstk = false;
+
+  constructor(readonly vcpu: VcpuFile) {}
+
+  ioctl(name: string, arg: bigint): bigint | undefined {
+    const { kernel } = this.vcpu;
+    switch (name) {
+      case 'KVM_GET_ONE_REG':
+      case 'KVM_SET_ONE_REG':
+        return this.oneReg(name === 'KVM_SET_ONE_REG', arg);
+      case 'KVM_GET_REG_LIST':
+        // Only KVM-defined registers are listed, never MSRs; GUEST_SSP exists iff the guest has SHSTK.
+        return copyRegList(kernel, arg, this.guestHasShstk ? [GUEST_SSP_ID] : []);
+      case 'KVM_SET_CPUID2':
+        return this.setCpuid(arg);
+      default:
+        return undefined;
+    }
+  }
+
+  private setCpuid(arg: bigint): bigint {
+    const { kernel } = this.vcpu;
+    const nent = Number(u64(kernel.abi.readStruct(kernel.mem, arg, 'kvm_cpuid2'), 'nent'));
+    if (nent > MAX_CPUID_ENTRIES) fail('E2BIG');
+    const header = kernel.abi.structSize('kvm_cpuid2');
+    const entries = kernel.mem.copyFromUser(arg + BigInt(header), nent * CPUID_ENTRY_SIZE);
+    let shstk = false;
+    for (let i = 0; i < nent; i++) {
+      const at = i * CPUID_ENTRY_SIZE;
+      const fn = readUint(entries, at, 4, 'little');
+      const index = readUint(entries, at + 4, 4, 'little');
+      const ecx = readUint(entries, at + 20, 4, 'little');
+      if (fn === 7n && index === 0n && (ecx & (1n << 7n)) !== 0n) shstk = true;
+    }
+    this.guestHasShstk = shstk;
+    return 0n;
+  }
+
+  /** kvm_get_set_one_reg: arch, reserved bits, type, size, then the host-initiated MSR access. */
+  private oneReg(isSet: boolean, arg: bigint): bigint {
+    const { kernel } = this.vcpu;
+    const { id, addr } = readOneReg(kernel, arg);
+    if ((id & 0xff00_0000_0000_0000n) !== REG_X86) fail('EINVAL');
+    if ((id & RESERVED_BITS) !== 0n) fail('EINVAL');
+    const type = (id >> 32n) & 0xffn;
+    const index = id & 0xffff_ffffn;
+    let ssp = false;
+    if (type === TYPE_KVM) {
+      if (index !== KVM_REG_GUEST_SSP || !this.guestHasShstk) fail('EINVAL');
+      ssp = true;
+    } else if (type !== TYPE_MSR) {
+      fail('EINVAL');
+    }
+    if ((id & 0x00f0_0000_0000_0000n) !== REG_SIZE_U64) fail('EINVAL');
+    if (isSet) {
+      const value = getRegValue(kernel, addr, 8);
+      if (ssp) {
+        if ((value & 3n) !== 0n) fail('EINVAL');
+        this.guestSsp = value;
+      } else {
+        const msr = MSRS.find((m) => BigInt(m.index) === index);
+        if (!msr || !msr.accepts(value)) fail('EINVAL');
+        this.msrs.set(msr.index, value);
+      }
+      return 0n;
+    }
+    const value = ssp ? this.guestSsp : this.msrs.get(Number(index));
+    if (value === undefined) fail('EINVAL');
+    putRegValue(kernel, addr, value, 8);
+    return 0n;
+  }
+}
+
+/** KVM_GET_MSR_INDEX_LIST (system ioctl): nmsrs in, the count always written back, E2BIG when too small. */
+function msrIndexList(arg: bigint, kernel: ReferenceKernel): bigint {
+  const { mem, abi } = kernel;
+  const n = u64(abi.readStruct(mem, arg, 'kvm_msr_list'), 'nmsrs');
+  abi.writeStruct(mem, arg, 'kvm_msr_list', { nmsrs: BigInt(MSRS.length) });
+  if (n < BigInt(MSRS.length)) fail('E2BIG');
+  const bytes = new Uint8Array(MSRS.length * 4);
+  const view = new DataView(bytes.buffer);
+  MSRS.forEach((m, i) => view.setUint32(i * 4, m.index, true));
+  mem.copyToUser(arg + BigInt(abi.structSize('kvm_msr_list')), bytes);
+  return 0n;
+}
+
+export function x86_64Model(spec: SpecTree): ArchModel {
+  return {
+    arch: 'x86_64',
+    kernelVersion: '6.18',
+    maxVcpuId: 4096,
+    vcpuMmapSize: 3 * 4096,
+    unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
+    checkExtension: capabilityTable(spec, 'x86_64', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
+    createVm: (type, _vm: VmFile) => (type === 0n ? new X86Vm() : fail('EINVAL')),
+    systemIoctl: (name, arg, kernel) => (name === 'KVM_GET_MSR_INDEX_LIST' ? msrIndexList(arg, kernel) : undefined),
+  };
+}

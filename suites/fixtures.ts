@@ -1,0 +1,38 @@
+import type { Fds, Fixture } from '../harness/plan/types.ts';
+
+/** KVM_ARM_VCPU_PSCI_0_2: the feature every VMM sets when initialising an arm64 vCPU. */
+const ARM64_FEATURE_PSCI_0_2 = 1n << 2n;
+
+const system: Fixture = async (ctx) => ({ system: await ctx.kvm.openSystem() });
+
+const vm: Fixture = async (ctx) => {
+  const { system: sys } = await ctx.fixture('system');
+  return { system: sys, vm: await ctx.kvm.setupHandle(sys, 'KVM_CREATE_VM', 0n) };
+};
+
+const vcpu: Fixture = async (ctx) => {
+  const fds = await ctx.fixture('vm');
+  return { ...fds, vcpu: await ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n) };
+};
+
+/** A vCPU ready for register access: on arm64 that takes KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT. */
+const vcpuInitialized: Fixture = async (ctx): Promise<Fds> => {
+  const fds = await ctx.fixture('vcpu');
+  if (ctx.arch !== 'arm64') return fds;
+  const preferred = await ctx.kvm.setup(fds.vm!, 'KVM_ARM_PREFERRED_TARGET', {
+    struct: { target: 0n },
+  });
+  const target = preferred.fields.target as bigint;
+  await ctx.kvm.setup(fds.vcpu!, 'KVM_ARM_VCPU_INIT', {
+    struct: { target, features: [ARM64_FEATURE_PSCI_0_2, 0n, 0n, 0n, 0n, 0n, 0n] },
+  });
+  return fds;
+};
+
+/** Named setups that vectors and generators share; a failing step blocks the case. */
+export const fixtures: Record<string, Fixture> = {
+  system,
+  vm,
+  vcpu,
+  'vcpu-initialized': vcpuInitialized,
+};

@@ -1,0 +1,246 @@
+import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
+import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
+import type { CaseContext, CaseGenerator, GeneratedCase, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
+import type { Buf } from '../harness/session.ts';
+import { toBigInt } from '../harness/spec/int.ts';
+import type { Outcome, RegisterDef } from '../harness/spec/types.ts';
+
+const SIZE_SHIFT = 52n;
+const SIZE_MASK = 0xfn << SIZE_SHIFT;
+const SIZE_NAMES = ['U8', 'U16', 'U32', 'U64', 'U128', 'U256', 'U512', 'U1024', 'U2048'];
+/** Filled after the value so a call that writes past KVM_REG_SIZE(id) is caught. */
+const GUARD = 0xa5;
+const GUARD_BYTES = 8;
+
+export function regBytes(id: bigint): number {
+  return 1 << Number((id & SIZE_MASK) >> SIZE_SHIFT);
+}
+
+function ruleExpect(g: GenerateContext): Outcome {
+  const expect = g.ref.rule.expect;
+  if (!expect) throw new Error(`${g.ref.rule.id}: derived cases need the rule's "expect"`);
+  return expect;
+}
+
+function catalog(g: GenerateContext): RegisterDef[] {
+  return g.spec.registers(g.arch).filter((r) => r.access !== 'none');
+}
+
+function register(g: GenerateContext, name: string | number | undefined): RegisterDef {
+  const all = catalog(g);
+  const found = name === undefined ? all[0] : all.find((r) => r.name === name);
+  if (!found) throw new Error(`${g.ref.rule.id}: no register ${String(name)} in the ${g.arch} catalog`);
+  return found;
+}
+
+/** GET into a guarded buffer: returns the value and checks that nothing past KVM_REG_SIZE was touched. */
+async function getReg(ctx: CaseContext, vcpu: number, id: bigint): Promise<{ value: Uint8Array; buf: Buf }> {
+  const size = regBytes(id);
+  const buf = await ctx.kvm.alloc(size + GUARD_BYTES, { init: new Uint8Array(size + GUARD_BYTES).fill(GUARD) });
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', { struct: { id, addr: { buf, length: size + GUARD_BYTES } } });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${id.toString(16)}`);
+  const bytes = r.spans.addr ?? (await ctx.kvm.read(buf));
+  assertBytes(bytes.subarray(size), new Uint8Array(GUARD_BYTES).fill(GUARD), `bytes after the ${size}-byte value`);
+  return { value: bytes.slice(0, size), buf };
+}
+
+async function setReg(ctx: CaseContext, vcpu: number, id: bigint, value: Uint8Array) {
+  return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', {
+    struct: { id, addr: { buffer: { size: value.length, init: `0x${Buffer.from(value).toString('hex')}` } } },
+  });
+}
+
+async function vcpuOf(ctx: CaseContext): Promise<number> {
+  const fds = await ctx.fixture('vcpu-initialized');
+  if (fds.vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+  return fds.vcpu;
+}
+
+function perRegister(g: GenerateContext, filter: (r: RegisterDef) => boolean, body: (r: RegisterDef) => GeneratedCase['run']): GeneratedCase[] {
+  return catalog(g)
+    .filter(filter)
+    .map((r) => ({ params: { reg: r.name }, run: body(r) }));
+}
+
+const readCatalog: CaseGenerator = (g) =>
+  perRegister(g, () => true, (r) => async (ctx) => {
+    await getReg(ctx, await vcpuOf(ctx), toBigInt(r.id));
+  });
+
+const writeBack: CaseGenerator = (g) =>
+  perRegister(g, () => true, (r) => async (ctx) => {
+    const vcpu = await vcpuOf(ctx);
+    const id = toBigInt(r.id);
+    const { value } = await getReg(ctx, vcpu, id);
+    assertOutcome(await setReg(ctx, vcpu, id, value), ruleExpect(g), `KVM_SET_ONE_REG ${r.name} with its own value`);
+  });
+
+const writeChanged: CaseGenerator = (g) =>
+  perRegister(g, (r) => r.access === 'rw' && r.testValue !== undefined, (r) => async (ctx) => {
+    const vcpu = await vcpuOf(ctx);
+    const id = toBigInt(r.id);
+    const size = regBytes(id);
+    const wanted = toBigInt(r.testValue ?? '0x0');
+    assertOutcome(await setReg(ctx, vcpu, id, uintToBytes(wanted, size, ctx.kvm.endian)), ruleExpect(g), `KVM_SET_ONE_REG ${r.name}`);
+    const { value } = await getReg(ctx, vcpu, id);
+    assertValue(bytesToUint(value, ctx.kvm.endian), wanted, `${r.name} read back`);
+  });
+
+const readOnly: CaseGenerator = (g) =>
+  perRegister(g, (r) => r.access === 'ro' && r.writeErrno !== undefined && r.testValue !== undefined, (r) => async (ctx) => {
+    const vcpu = await vcpuOf(ctx);
+    const id = toBigInt(r.id);
+    const before = await getReg(ctx, vcpu, id);
+    const changed = uintToBytes(toBigInt(r.testValue ?? '0x0'), regBytes(id), ctx.kvm.endian);
+    assertOutcome(await setReg(ctx, vcpu, id, changed), { errno: r.writeErrno ?? 'EINVAL' }, `KVM_SET_ONE_REG ${r.name}`);
+    const after = await getReg(ctx, vcpu, id);
+    assertBytes(after.value, before.value, `${r.name} after the refused write`);
+  });
+
+/** Ids of every other arch's first catalogued register, sent to this arch's vCPU. */
+const wrongArch: CaseGenerator = (g) =>
+  g.spec.arches
+    .filter((a) => a !== g.arch)
+    .flatMap((other) => {
+      const foreign = g.spec.registers(other)[0];
+      if (!foreign) return [];
+      return [
+        {
+          params: { from: other, reg: foreign.name },
+          run: async (ctx: CaseContext) => {
+            const id = toBigInt(foreign.id);
+            const r = await ctx.kvm.call(await vcpuOf(ctx), 'KVM_GET_ONE_REG', { struct: { id, addr: { buffer: { size: regBytes(id) } } } });
+            assertOutcome(r, ruleExpect(g), `KVM_GET_ONE_REG of ${other} id ${id.toString(16)}`);
+          },
+        },
+      ];
+    });
+
+/** The same register index with every other defined size code. */
+const sizeCodes: CaseGenerator = (g) => {
+  const base = register(g, g.ref.rule.deriveArgs?.register);
+  const id = toBigInt(base.id);
+  const own = Number((id & SIZE_MASK) >> SIZE_SHIFT);
+  return SIZE_NAMES.flatMap((name, code) =>
+    code === own
+      ? []
+      : [
+          {
+            params: { reg: base.name, size: name },
+            run: async (ctx: CaseContext) => {
+              const resized = (id & ~SIZE_MASK) | (BigInt(code) << SIZE_SHIFT);
+              const r = await ctx.kvm.call(await vcpuOf(ctx), 'KVM_GET_ONE_REG', {
+                struct: { id: resized, addr: { buffer: { size: 1 << code } } },
+              });
+              assertOutcome(r, ruleExpect(g), `KVM_GET_ONE_REG ${base.name} as ${name}`);
+            },
+          },
+        ],
+  );
+};
+
+/** GET and SET of a readable register with addr NULL, unmapped, or (GET) read-only. */
+const badAddr: CaseGenerator = (g) => {
+  const reg = catalog(g).find((r) => r.access === 'rw' && r.testValue !== undefined) ?? register(g, undefined);
+  const id = toBigInt(reg.id);
+  const size = regBytes(id);
+  const variants: [string, string, 'null' | 'invalid' | 'readonly'][] = [
+    ['KVM_GET_ONE_REG', 'get', 'null'],
+    ['KVM_GET_ONE_REG', 'get', 'invalid'],
+    ['KVM_GET_ONE_REG', 'get', 'readonly'],
+    ['KVM_SET_ONE_REG', 'set', 'null'],
+    ['KVM_SET_ONE_REG', 'set', 'invalid'],
+  ];
+  return variants.map(([ioctl, op, addr]) => ({
+    params: { op, reg: reg.name, addr },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx);
+      const target = addr === 'readonly' ? { buffer: { size, readonly: true } } : addr;
+      const r = await ctx.kvm.call(vcpu, ioctl, { struct: { id, addr: target } });
+      assertOutcome(r, ruleExpect(g), `${ioctl} ${reg.name} with a ${addr} addr`);
+    },
+  }));
+};
+
+/** Reads the register list the way every VMM does: ask with n = 0, then with room for all. */
+export async function listRegisters(ctx: CaseContext, vcpu: number): Promise<bigint[]> {
+  const probe = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n: 0n } });
+  const n = probe.fields.n as bigint;
+  if (probe.errno === null) return [];
+  assertOutcome(probe, { errno: 'E2BIG' }, 'KVM_GET_REG_LIST with n = 0');
+  const full = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) } });
+  assertOutcome(full, { ret: 0 }, `KVM_GET_REG_LIST with n = ${n}`);
+  return (full.fields.reg as bigint[]).slice(0, Number(full.fields.n as bigint));
+}
+
+const regListTooSmall: CaseGenerator = (g) =>
+  (['0', 'count-1'] as const).map((which) => ({
+    params: { n: which },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx);
+      const count = BigInt((await listRegisters(ctx, vcpu)).length);
+      assertTrue(count > 0n, 'the vCPU lists at least one register');
+      const n = which === '0' ? 0n : count - 1n;
+      const r = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) } });
+      assertOutcome(r, ruleExpect(g), `KVM_GET_REG_LIST with n = ${n}`);
+      assertValue(r.fields.n as bigint, count, 'n written back');
+      ctx.note('registers', count.toString());
+    },
+  }));
+
+const regListComplete: CaseGenerator = (g) => [
+  {
+    params: { n: 'count+4' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      const ids = await listRegisters(ctx, vcpu);
+      const room = ids.length + 4;
+      const r = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n: BigInt(room), reg: new Array<bigint>(room).fill(0n) } });
+      assertOutcome(r, ruleExpect(g), `KVM_GET_REG_LIST with n = ${room}`);
+      assertValue(r.fields.n as bigint, BigInt(ids.length), 'n after the call');
+      const listed = (r.fields.reg as bigint[]).slice(0, ids.length);
+      assertTrue(new Set(listed).size === listed.length, 'listed ids are distinct');
+      const arch = toBigInt(ctx.spec.archInfo(ctx.arch).regArch);
+      const foreign = listed.filter((id) => (id & 0xff00_0000_0000_0000n) !== arch);
+      assertTrue(foreign.length === 0, `every listed id has the ${ctx.arch} arch field (first foreign: ${foreign[0]?.toString(16)})`);
+      ctx.note('registers', String(ids.length));
+    },
+  },
+];
+
+const regListReadListed: CaseGenerator = () => [
+  {
+    params: { ids: 'all' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      for (const id of await listRegisters(ctx, vcpu)) await getReg(ctx, vcpu, id);
+    },
+  },
+];
+
+const regListCatalogListed: CaseGenerator = (g) => [
+  {
+    params: { catalog: g.arch },
+    run: async (ctx) => {
+      const listed = new Set(await listRegisters(ctx, await vcpuOf(ctx)));
+      const missing = ctx.spec.registers(ctx.arch).filter((r) => !listed.has(toBigInt(r.id)));
+      assertTrue(missing.length === 0, `catalogued registers missing from the list: ${missing.map((r) => r.name).join(', ')}`);
+    },
+  },
+];
+
+export const oneReg: SuiteFamily = {
+  generators: {
+    'one-reg.read-catalog': readCatalog,
+    'one-reg.write-back': writeBack,
+    'one-reg.write-changed': writeChanged,
+    'one-reg.read-only': readOnly,
+    'one-reg.wrong-arch': wrongArch,
+    'one-reg.size-codes': sizeCodes,
+    'one-reg.bad-addr': badAddr,
+    'reg-list.too-small': regListTooSmall,
+    'reg-list.complete': regListComplete,
+    'reg-list.read-listed': regListReadListed,
+    'reg-list.catalog-listed': regListCatalogListed,
+  },
+};
