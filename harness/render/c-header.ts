@@ -20,7 +20,9 @@ const inRevision = (revisions: string[] | undefined, revision: string) =>
 export function archView(spec: SpecTree, arch: Arch, revision = UPSTREAM): ArchView {
   const structs: ArchView['structs'] = [];
   for (const { doc } of [...spec.structs.values()].sort((a, b) => a.doc.name.localeCompare(b.doc.name))) {
-    const own = doc.layouts.filter((l) => (l.revision === revision || l.revision === UPSTREAM) && (!l.arches || l.arches.includes(arch)));
+    const own = doc.layouts.filter(
+      (l) => (l.revision === revision || l.revision === UPSTREAM) && (!l.arches || l.arches.includes(arch)),
+    );
     if (own.length === 0) continue;
     const layout = spec.layout(doc.name, { revision, arch });
     if (structArches(spec, doc, layout).includes(arch)) structs.push({ name: doc.name, layout });
@@ -36,7 +38,8 @@ export function archView(spec: SpecTree, arch: Arch, revision = UPSTREAM): ArchV
     const setArches = headerArches(spec, doc.header);
     for (const def of doc.constants) {
       if (!(def.arches ?? setArches).includes(arch) || !inRevision(def.revisions, revision)) continue;
-      for (const name of [def.name, ...(def.aliases ?? [])]) if (!constants.has(name)) constants.set(name, toBigInt(def.value));
+      for (const name of [def.name, ...(def.aliases ?? [])])
+        if (!constants.has(name)) constants.set(name, toBigInt(def.value));
     }
   }
   return {
@@ -82,7 +85,9 @@ function cField(f: FieldDef, indent: string): string {
 }
 
 function cSlots(list: Slot[], indent: string, padName: () => string): string[] {
-  return list.map((s) => ('field' in s ? cField(s.field, indent) : `${indent}kvmspec_u8 ${padName()}[${s.padding}];`));
+  return list.map((s) =>
+    'field' in s ? cField(s.field, indent) : `${indent}kvmspec_u8 ${padName()}[${s.padding}];`,
+  );
 }
 
 const memberEnd = (fields: FieldDef[]) => Math.max(...fields.map((f) => f.offset + fieldBytes(f)));
@@ -99,7 +104,12 @@ function cMembers(members: MemberDef[], size: number): string[] {
   const unions = members.flatMap((m) => ('union' in m ? [m] : []));
   const lines: string[] = [];
   const placeholder = (name: string) => `kvmspec_union_${name}`;
-  const placeholders = unions.map((u) => ({ name: placeholder(u.union), type: 'u8' as const, offset: u.offset, count: u.size }));
+  const placeholders = unions.map((u) => ({
+    name: placeholder(u.union),
+    type: 'u8' as const,
+    offset: u.offset,
+    count: u.size,
+  }));
   for (const slot of slots([...plain, ...placeholders], 0, size)) {
     const union = 'field' in slot ? unions.find((u) => placeholder(u.union) === slot.field.name) : undefined;
     if (!union) {
@@ -131,7 +141,9 @@ function cStruct(name: string, layout: StructLayout): string[] {
   for (const m of layout.fields) {
     const fields = 'union' in m ? m.members.flatMap((x) => x.fields) : [m];
     for (const f of fields)
-      lines.push(`_Static_assert(offsetof(${type}, ${f.name}) == ${f.offset}, "offset of ${type}.${f.name}");`);
+      lines.push(
+        `_Static_assert(offsetof(${type}, ${f.name}) == ${f.offset}, "offset of ${type}.${f.name}");`,
+      );
   }
   return lines;
 }
@@ -143,14 +155,17 @@ function cLiteral(v: bigint): string {
 }
 
 function cBody(view: ArchView): string[] {
-  const lines = [`/* Structs (${view.revision} layouts for ${view.arch}), each with its size and offsets asserted. */`];
+  const lines = [
+    `/* Structs (${view.revision} layouts for ${view.arch}), each with its size and offsets asserted. */`,
+  ];
   for (const { name, layout } of view.structs) lines.push(...cStruct(name, layout), '');
   lines.push('/* ioctl request numbers. */');
   for (const { name, number } of view.ioctls) lines.push(`#define ${name} ${cLiteral(number)}`);
   lines.push('', '/* Constants: capabilities, flags, register-id fields. */');
   for (const { name, value } of view.constants) lines.push(`#define ${name} ${cLiteral(value)}`);
   lines.push('', '/* ONE_REG register ids of the spec catalog. */');
-  for (const reg of view.registers) lines.push(`#define KVMSPEC_REG_${reg.name} ${cLiteral(toBigInt(reg.id))}`);
+  for (const reg of view.registers)
+    lines.push(`#define KVMSPEC_REG_${reg.name} ${cLiteral(toBigInt(reg.id))}`);
   return lines;
 }
 
@@ -199,7 +214,14 @@ export function renderCHeader(spec: SpecTree, options: CHeaderOptions = {}): str
   ];
   if (options.arch) lines.push(...cBody(archView(spec, options.arch, revision)));
   else {
-    arches.forEach((arch, i) => lines.push(`#${i === 0 ? 'if' : 'elif'} ${ARCH_TEST[arch]}`, '', ...cBody(archView(spec, arch, revision)), ''));
+    arches.forEach((arch, i) =>
+      lines.push(
+        `#${i === 0 ? 'if' : 'elif'} ${ARCH_TEST[arch]}`,
+        '',
+        ...cBody(archView(spec, arch, revision)),
+        '',
+      ),
+    );
     lines.push('#else', '#error "kvmspec: this header has no values for the target architecture"', '#endif');
   }
   lines.push('', `#endif /* ${guard} */`, '');
