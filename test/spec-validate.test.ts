@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { defaultSpecRoot } from '../harness/paths.ts';
+import { cli } from './helpers.ts';
+
+function brokenCopy(file: string, edit: (text: string) => string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kvmspec-spec-'));
+  cpSync(defaultSpecRoot, dir, { recursive: true });
+  const target = path.join(dir, file);
+  writeFileSync(target, edit(readFileSync(target, 'utf8')));
+  return dir;
+}
+
+function editJson(edit: (doc: Record<string, unknown>) => void) {
+  return (text: string) => {
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    edit(doc);
+    return JSON.stringify(doc);
+  };
+}
+
+describe('kvmspec spec validate', () => {
+  it('accepts the shipped spec', async () => {
+    const r = await cli(['spec', 'validate']);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/spec ok: \d+ files, \d+ rules/);
+  });
+
+  const breakages: [string, string, (text: string) => string, RegExp][] = [
+    ['bad JSON', 'ioctls/KVM_GET_ONE_REG.json', (t) => t.slice(0, -20), /KVM_GET_ONE_REG\.json#: not valid JSON/],
+    [
+      'an unknown property',
+      'ioctls/KVM_SET_ONE_REG.json',
+      editJson((d) => ((d.rules as Record<string, unknown>[])[0]!.colour = 'red')),
+      /KVM_SET_ONE_REG\.json#\/rules\/0: must NOT have additional properties 'colour'/,
+    ],
+    [
+      'a wrong type',
+      'structs/kvm_one_reg.json',
+      editJson((d) => ((d.layouts as { size: unknown }[])[0]!.size = 'sixteen')),
+      /kvm_one_reg\.json#\/layouts\/0\/size: must be integer/,
+    ],
+    [
+      'a duplicate rule ID',
+      'ioctls/KVM_GET_REG_LIST.json',
+      editJson((d) => ((d.rules as { id: string }[])[1]!.id = 'ONE_REG-VAL-001')),
+      /KVM_GET_REG_LIST\.json#\/rules\/1\/id: duplicate rule ID ONE_REG-VAL-001/,
+    ],
+    [
+      'overlapping struct fields',
+      'structs/kvm_one_reg.json',
+      editJson((d) => ((d.layouts as { fields: { offset: number }[] }[])[0]!.fields[1]!.offset = 0)),
+      /kvm_one_reg\.json#\/layouts\/0\/fields\/1: addr \(bytes 0\.\.7\) overlaps id/,
+    ],
+  ];
+  for (const [what, file, edit, message] of breakages) {
+    it(`exits 2 naming the file and JSON pointer for ${what}`, async () => {
+      const r = await cli(['spec', 'validate', brokenCopy(file, edit)]);
+      expect(r.code).to.equal(2);
+      expect(r.err).to.match(message);
+    });
+  }
+});
