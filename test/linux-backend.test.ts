@@ -2,18 +2,24 @@ import { existsSync, readlinkSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Backend, IoctlArg, PointerTarget } from '../adapters/backend.ts';
 import { errnoName, hostArch, kernelVersion, linuxFactory } from '../adapters/linux.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
 
-// Request numbers as this machine's kernel headers define them (x86_64, asm-generic _IOC encoding).
-const KVM_GET_API_VERSION = 0xae00n;
-const KVM_CREATE_VM = 0xae01n;
-const KVM_CHECK_EXTENSION = 0xae03n;
-const KVM_GET_VCPU_MMAP_SIZE = 0xae04n;
-const KVM_CREATE_VCPU = 0xae41n;
-const KVM_GET_ONE_REG = 0x4010aeabn;
-const KVM_SET_ONE_REG = 0x4010aeacn;
-const KVM_CAP_ONE_REG = 70n;
-/** KVM_REG_X86 | KVM_REG_SIZE_U64 | MSR type (2) << 32 | index */
-const msrReg = (index: number) => 0x2030_0002_0000_0000n | BigInt(index);
+// Request numbers and register ids come from the spec, as every case gets them.
+const spec = loadSpec();
+const nr = (name: string) => spec.ioctlNumber(name, 'x86_64');
+const KVM_GET_API_VERSION = nr('KVM_GET_API_VERSION');
+const KVM_CREATE_VM = nr('KVM_CREATE_VM');
+const KVM_CHECK_EXTENSION = nr('KVM_CHECK_EXTENSION');
+const KVM_GET_VCPU_MMAP_SIZE = nr('KVM_GET_VCPU_MMAP_SIZE');
+const KVM_CREATE_VCPU = nr('KVM_CREATE_VCPU');
+const KVM_GET_ONE_REG = nr('KVM_GET_ONE_REG');
+const KVM_SET_ONE_REG = nr('KVM_SET_ONE_REG');
+const KVM_CAP_ONE_REG = spec.constant('KVM_CAP_ONE_REG', 'x86_64');
+const msrReg = (index: number) =>
+  spec.constant('KVM_REG_X86') |
+  spec.constant('KVM_REG_SIZE_U64') |
+  (spec.constant('KVM_X86_REG_TYPE_MSR', 'x86_64') << 32n) |
+  BigInt(index);
 const IA32_SYSENTER_CS = 0x174;
 
 const int = (value: bigint): IoctlArg => ({ kind: 'int', value });
@@ -79,6 +85,10 @@ describe('linux backend (this machine’s /dev/kvm)', function () {
       'EOPNOTSUPP',
       'EAGAIN',
     ]);
+  });
+
+  it('uses the request numbers and register id of the brief', () => {
+    expect([KVM_GET_ONE_REG, msrReg(IA32_SYSENTER_CS)]).to.deep.equal([0x4010aeabn, 0x2030000200000174n]);
   });
 
   it('KVM_GET_API_VERSION is 12 and KVM_CAP_ONE_REG is present', async () => {

@@ -8,6 +8,9 @@ import {
   TailBuffer,
   type ProcessBackendOptions,
 } from '../adapters/process.ts';
+import { referenceFactory } from '../adapters/reference.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import { recordScript } from './fixtures/backend-script.ts';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const faulty = (mode: string, extra: Partial<ProcessBackendOptions> = {}): ProcessBackendOptions => ({
@@ -128,6 +131,20 @@ describe('process backend', () => {
       expect(message).not.to.contain('noise line 100 ');
       expect(message.length).to.be.below(5000);
     });
+  });
+
+  it('round-trips the reference through a child process exactly as in process', async () => {
+    const spec = loadSpec();
+    const direct = await referenceFactory.create({ arch: 'arm64', revision: 'upstream' });
+    const expected = await recordScript(direct, spec, 'arm64');
+    const factory = processFactory({
+      command: [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve-reference.ts')],
+      validate: true,
+    });
+    const remote = await factory.create({ arch: 'arm64', revision: 'upstream' });
+    expect(remote.profile).to.deep.equal(direct.profile);
+    expect(await recordScript(remote, spec, 'arm64')).to.deep.equal(expected);
+    await remote.dispose();
   });
 
   it('TailBuffer keeps the last bytes within its limit', () => {

@@ -15,7 +15,11 @@ import { ProtocolClient } from '../adapters/protocol/client.ts';
 import { decodeBytes, encodeBytes, type Op } from '../adapters/protocol/messages.ts';
 import { connectBackend } from '../adapters/protocol/remote-backend.ts';
 import { handshakeProblem, requestProblem, responseProblem } from '../adapters/protocol/validation.ts';
+import { referenceFactory } from '../adapters/reference.ts';
 import { serveBackend } from '../adapters/serve.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import { ARCHES } from '../harness/spec/types.ts';
+import { recordScript } from './fixtures/backend-script.ts';
 import { packageRoot } from '../harness/paths.ts';
 
 const THROW_REQUEST = 0xdeadn;
@@ -264,6 +268,24 @@ describe('stdio protocol', () => {
       await remote.dispose();
       await served;
     });
+  });
+
+  describe('the reference served over in-memory streams', () => {
+    const spec = loadSpec();
+    for (const arch of ARCHES) {
+      it(`${arch}: answers a script exactly as in process`, async () => {
+        const direct = await referenceFactory.create({ arch, revision: 'upstream' });
+        const expected = await recordScript(direct, spec, arch);
+        await direct.dispose();
+        const { remote, served } = await pair(await referenceFactory.create({ arch, revision: 'upstream' }));
+        expect(remote.profile).to.deep.equal(direct.profile);
+        const actual = await recordScript(remote, spec, arch);
+        await remote.dispose();
+        await served;
+        expect(actual).to.deep.equal(expected);
+        expect(expected.length).to.be.above(20);
+      });
+    }
   });
 
   describe('serveBackend on raw lines', () => {
