@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# One-command setup for the QEMU backends (npm run setup:qemu [-- arm64|ppc64le ...]).
+# Installs the host tools, downloads Debian's arm64 / ppc64el kernel and busybox, builds the agent and a
+# gzip cpio initramfs per arch. Everything lands in .cache/qemu/<arch>/ (git-ignored); a finished arch
+# (its .ready stamp) is reused, so a second run only checks. KVMSPEC_QEMU_REFRESH=1 rebuilds.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cache="$repo/.cache/qemu"
+arches=("$@")
+[ ${#arches[@]} -gt 0 ] || arches=(arm64 ppc64le)
+
+started=$(date +%s)
+step() { echo "[setup:qemu +$(($(date +%s) - started))s] $*"; }
+die() { echo "[setup:qemu] error: $*" >&2; exit 1; }
+
+host_packages=(qemu-system-arm qemu-system-ppc gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross cpio xz-utils kmod make gcc)
+
+install_host_packages() {
+  local missing=()
+  for p in "${host_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    step "host packages present"
+    return
+  fi
+  [ "$(id -u)" -eq 0 ] || die "missing host packages (${missing[*]}); run as root or install them"
+  step "installing host packages: ${missing[*]}"
+  apt-get update -qq || die "apt-get update failed"
+  for p in "${missing[@]}"; do
+    apt-cache show "$p" >/dev/null 2>&1 || die "Debian package '$p' is not available from the configured apt sources"
+  done
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed"
+}
+
+# apt for a foreign guest arch, with its own index directory so the host's lists stay untouched.
+guest_apt() {
+  local tool=$1 debarch=$2
+  shift 2
+  local dir="$cache/apt/$debarch"
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  "$tool" -q -o APT::Architectures::=amd64 -o "APT::Architectures::=$debarch" \
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" "$@"
+}
+
+# Downloads a package (resolved by the index, never pinned) into $work/debs; prints the .deb path.
+download() {
+  local debarch=$1 package=$2
+  mkdir -p "$work/debs"
+  (cd "$work/debs" && guest_apt apt-get "$debarch" download "$package:$debarch" >/dev/null 2>&1) ||
+    die "could not download Debian package '$package:$debarch'"
+  ls -t "$work/debs/${package}_"*"_$debarch.deb" | head -n1
+}
+
+# The concrete kernel package a meta package points at (linux-image-6.12-arm64 -> linux-image-6.12.x+deb12-arm64).
+resolve_meta() {
+  local debarch=$1 meta=$2
+  guest_apt apt-cache "$debarch" depends "$meta:$debarch" 2>/dev/null |
+    sed -n 's/^ *Depends: \(linux-image-[^ :]*\).*/\1/p' | head -n1
+}
+
+# Updates the guest index; on failure tries again without bookworm-security (stale ppc64el mirrors).
+update_index() {
+  local debarch=$1
+  if guest_apt apt-get "$debarch" update -qq >/dev/null 2>"$work/apt-update.log"; then
+    echo full
+  else
+    echo partial
+  fi
+}
+
+# Copies the modules named in $modules (and what they depend on, per modules.dep) out of the unpacked
+# kernel tree, decompressed, writing their load order to $initrd/modules.order.
+collect_modules() {
+  local root=$1
+  shift
+  local moddir
+  moddir=$(echo "$root"/lib/modules/*)
+  [ -d "$moddir" ] || die "kernel package has no lib/modules"
+  # The .deb ships no modules.dep (the target's depmod writes it at install time).
+  depmod -b "$root" "$(basename "$moddir")" || die "depmod failed on the unpacked kernel"
+  local -a order=()
+  add_module() {
+    local name=$1 line path dep
+    line=$(grep -E "(^|/)${name}\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep" || true)
+    [ -n "$line" ] || return 0 # built in
+    path=${line%%:*}
+    for dep in ${line#*:}; do
+      dep=$(basename "$dep")
+      add_module "${dep%%.ko*}"
+    done
+    for seen in "${order[@]:-}"; do [ "$seen" = "$path" ] && return 0; done
+    order+=("$path")
+  }
+  for m in "$@"; do add_module "$m"; done
+  mkdir -p "$initrd/lib/modules"
+  : >"$initrd/modules.order"
+  for path in "${order[@]:-}"; do
+    [ -n "$path" ] || continue
+    local out="$initrd/lib/modules/$(basename "${path%%.ko*}").ko"
+    case "$path" in
+      *.xz) xz -dc "$moddir/$path" >"$out" ;;
+      *.zst) zstd -qdc "$moddir/$path" >"$out" ;;
+      *.gz) gzip -dc "$moddir/$path" >"$out" ;;
+      *) cp "$moddir/$path" "$out" ;;
+    esac
+    basename "$out" >>"$initrd/modules.order"
+  done
+}
+
+setup_arch() {
+  local arch=$1 debarch kernel_meta fallback_meta modules cc_arch
+  case "$arch" in
+    arm64)
+      debarch=arm64 kernel_meta=linux-image-6.12-arm64 fallback_meta=""
+      modules=(virtio_pci virtio_console)
+      ;;
+    ppc64le)
+      debarch=ppc64el kernel_meta=linux-image-6.12-powerpc64le fallback_meta=linux-image-powerpc64le
+      modules=(virtio_pci virtio_console kvm kvm-hv)
+      ;;
+    *) die "unknown arch '$arch' (expected arm64 or ppc64le)" ;;
+  esac
+  local out="$cache/$arch"
+  if [ -f "$out/.ready" ] && [ "${KVMSPEC_QEMU_REFRESH:-0}" != 1 ]; then
+    step "$arch: cached ($(cat "$out/.ready"))"
+    return
+  fi
+  work="$cache/work/$arch"
+  rm -rf "$work" "$out"
+  mkdir -p "$work" "$out"
+
+  step "$arch: updating the $debarch package index"
+  local index kernel_pkg
+  index=$(update_index "$debarch")
+  kernel_pkg=$(resolve_meta "$debarch" "$kernel_meta" || true)
+  if [ -z "$kernel_pkg" ] && [ -n "$fallback_meta" ]; then
+    step "$arch: $kernel_meta unusable (index $index: $(tail -n1 "$work/apt-update.log")); falling back to $fallback_meta"
+    kernel_pkg=$(resolve_meta "$debarch" "$fallback_meta" || true)
+    [ -n "$kernel_pkg" ] || die "neither '$kernel_meta' nor '$fallback_meta' is available for $debarch"
+  fi
+  [ -n "$kernel_pkg" ] || die "Debian package '$kernel_meta' ($debarch) is not available: $(tail -n1 "$work/apt-update.log")"
+
+  step "$arch: downloading $kernel_pkg and busybox-static"
+  local kernel_deb busybox_deb
+  kernel_deb=$(download "$debarch" "$kernel_pkg")
+  busybox_deb=$(download "$debarch" busybox-static)
+
+  step "$arch: unpacking"
+  local root="$work/root"
+  mkdir -p "$root"
+  dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$root" --wildcards './boot/*' './lib/modules/*' ||
+    die "could not unpack $kernel_pkg"
+  local image
+  image=$(ls "$root"/boot/vmlinu[xz]-* | head -n1)
+  [ -f "$image" ] || die "$kernel_pkg contains no kernel image"
+  cp "$image" "$out/kernel"
+  dpkg-deb --fsys-tarfile "$busybox_deb" | tar -x -C "$work" ./bin/busybox || die "could not unpack busybox-static"
+
+  step "$arch: building the agent"
+  make -s -C "$repo/agent" "$arch" BUILD="$work/agent" || die "agent build for $arch failed"
+
+  step "$arch: building the initramfs"
+  initrd="$work/initrd"
+  mkdir -p "$initrd"/{bin,dev,proc,sys}
+  cp "$work/bin/busybox" "$initrd/bin/busybox"
+  cp "$work/agent/$arch/kvmspec-agent" "$initrd/kvmspec-agent"
+  cp "$repo/scripts/qemu/init.sh" "$initrd/init"
+  chmod 755 "$initrd/init" "$initrd/bin/busybox" "$initrd/kvmspec-agent"
+  collect_modules "$root" "${modules[@]}"
+  (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -9) >"$out/initramfs.cpio.gz"
+
+  local version loaded
+  version=$(basename "$(echo "$root"/lib/modules/*)")
+  loaded=$(tr '\n' ' ' <"$initrd/modules.order")
+  echo "$kernel_pkg $version" >"$out/.ready"
+  rm -rf "$work"
+  step "$arch: ready (kernel $version; modules loaded at boot: ${loaded:-none})"
+}
+
+install_host_packages
+for arch in "${arches[@]}"; do setup_arch "$arch"; done
+step "done"

@@ -1,0 +1,260 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, copyFileSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { BackendError, type Backend, type Handle } from '../adapters/backend.ts';
+import { startProcessBackend } from '../adapters/process.ts';
+import { ensureQemuSetup, startQemuBackend, type QemuBackend } from '../adapters/qemu.ts';
+import { decodeStruct, encodeStruct, uintToBytes } from '../harness/abi/codec.ts';
+import { packageRoot } from '../harness/paths.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import type { Arch } from '../harness/spec/types.ts';
+
+const spec = loadSpec();
+const endian = (arch: Arch) => spec.archInfo(arch).endian;
+
+async function ioctl(backend: Backend, handle: Handle, name: string, value: bigint) {
+  return backend.ioctl(handle, spec.ioctlNumber(name, backend.profile.arch), { kind: 'int', value });
+}
+
+/** Opens /dev/kvm and creates a VM of `type` and vCPU 0; fails the test when any step fails. */
+async function vmAndVcpu(backend: Backend, type = 0n) {
+  const kvm = await backend.open('/dev/kvm');
+  if (!('handle' in kvm)) throw new Error(`open /dev/kvm: ${kvm.errno}`);
+  const vm = await ioctl(backend, kvm.handle, 'KVM_CREATE_VM', type);
+  expect(vm.errno, 'KVM_CREATE_VM').to.equal(null);
+  const vcpu = await ioctl(backend, Number(vm.ret), 'KVM_CREATE_VCPU', 0n);
+  expect(vcpu.errno, 'KVM_CREATE_VCPU').to.equal(null);
+  return { kvm: kvm.handle, vm: Number(vm.ret), vcpu: Number(vcpu.ret) };
+}
+
+function registerId(arch: Arch, name: string): bigint {
+  const register = spec.registers(arch).find((r) => r.name === name);
+  if (!register) throw new Error(`spec has no ${arch} register ${name}`);
+  return BigInt(register.id);
+}
+
+/** KVM_GET_ONE_REG of a register into a fresh 8-byte buffer (or the given target). */
+async function getOneReg(
+  backend: Backend,
+  vcpu: Handle,
+  id: bigint,
+  target?: 'invalid' | { readonly: true },
+) {
+  const arch = backend.profile.arch;
+  const layout = spec.layout('kvm_one_reg', { arch });
+  const image = encodeStruct(layout, { id, addr: 0n }, endian(arch));
+  const buffer =
+    target === 'invalid' ? undefined : await backend.alloc({ size: 8, readonly: target !== undefined });
+  const result = await backend.ioctl(vcpu, spec.ioctlNumber('KVM_GET_ONE_REG', arch), {
+    kind: 'struct',
+    image,
+    pointers: [
+      {
+        offset: 8,
+        target: buffer === undefined ? { kind: 'invalid' } : { kind: 'buffer', buffer, offset: 0, length: 8 },
+      },
+    ],
+  });
+  return { result, image };
+}
+
+describe('kvmspec-agent as a process backend on this host', function () {
+  this.timeout(60_000);
+  let backend: Backend;
+
+  before(async function () {
+    // Needs an x86_64 host with a usable /dev/kvm, gcc and make.
+    if (process.arch !== 'x64') this.skip();
+    try {
+      accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+      execFileSync('make', ['-s', '-C', path.join(packageRoot, 'agent'), 'x86_64'], { stdio: 'pipe' });
+    } catch {
+      this.skip();
+    }
+    backend = await startProcessBackend({
+      command: [path.join(packageRoot, 'agent', 'build', 'x86_64', 'kvmspec-agent')],
+      validate: true,
+    });
+  });
+  after(async () => backend?.dispose());
+
+  it('states the host arch and the running kernel major.minor in its handshake', () => {
+    const [major, minor] = os.release().split('.');
+    expect(backend.profile).to.deep.equal({
+      arch: 'x86_64',
+      implementation: 'kvmspec-agent',
+      version: `${major}.${minor}`,
+      revisions: ['upstream'],
+    });
+  });
+
+  it('answers open with a handle or the errno name', async () => {
+    expect(await backend.open('/dev/kvm-does-not-exist')).to.deep.equal({ errno: 'ENOENT' });
+    const kvm = await backend.open('/dev/kvm');
+    expect(kvm).to.have.property('handle');
+    if ('handle' in kvm) await backend.close(kvm.handle);
+  });
+
+  it('passes integer arguments and returns the ioctl result', async () => {
+    const { kvm } = await vmAndVcpu(backend);
+    const version = await ioctl(backend, kvm, 'KVM_GET_API_VERSION', 0n);
+    expect(version).to.deep.include({ ret: 12n, errno: null });
+    expect(await ioctl(backend, 4242, 'KVM_GET_API_VERSION', 0n)).to.deep.include({
+      ret: -1n,
+      errno: 'EBADF',
+    });
+  });
+
+  it('patches pointer fields with real addresses and restores them in the returned image', async function () {
+    const [major = 0, minor = 0] = os.release().split('.').map(Number);
+    if (major < 6 || (major === 6 && minor < 18)) this.skip(); // x86 ONE_REG is new in 6.18
+    const { vcpu } = await vmAndVcpu(backend);
+    const pat = registerId('x86_64', 'IA32_PAT');
+    const read = await getOneReg(backend, vcpu, pat);
+    expect(read.result).to.deep.include({ ret: 0n, errno: null });
+    expect(read.result.image).to.deep.equal(read.image);
+    expect(read.result.spans).to.have.length(1);
+    // The power-on PAT value: what the kernel wrote proves the address reached it.
+    expect(read.result.spans[0]).to.deep.equal(uintToBytes(0x0007040600070406n, 8, 'little'));
+    expect((await getOneReg(backend, vcpu, pat, 'invalid')).result.errno).to.equal('EFAULT');
+    expect((await getOneReg(backend, vcpu, pat, { readonly: true })).result.errno).to.equal('EFAULT');
+  });
+
+  it('maps a vCPU run area and reports unknown buffers as backend errors', async () => {
+    const { kvm, vcpu } = await vmAndVcpu(backend);
+    const size = await ioctl(backend, kvm, 'KVM_GET_VCPU_MMAP_SIZE', 0n);
+    const run = await backend.mmap(vcpu, Number(size.ret), 0);
+    expect(await backend.read(run, 0, 2)).to.deep.equal(new Uint8Array(2));
+    await backend.free(run);
+    let error: unknown;
+    await backend.read(run, 0, 1).catch((err: unknown) => (error = err));
+    expect(error).to.be.instanceOf(BackendError);
+  });
+});
+
+/** Real arm64 / ppc64le KVM inside QEMU: minutes of setup on first use, ~5–10 s per boot. */
+describe('QEMU backends (KVMSPEC_QEMU=1)', function () {
+  this.timeout(600_000);
+  before(function () {
+    if (process.env.KVMSPEC_QEMU !== '1') {
+      console.log(
+        '    (skipped: set KVMSPEC_QEMU=1 to boot arm64 and ppc64le KVM in QEMU, as npm run test:full does)',
+      );
+      this.skip();
+    }
+  });
+
+  describe('qemu-arm64', () => {
+    let backend: QemuBackend;
+    before(async () => {
+      backend = await startQemuBackend('arm64', { validate: true });
+    });
+    after(async () => backend?.dispose());
+
+    it('boots real arm64 KVM and answers through the agent', async () => {
+      expect(backend.profile).to.include({ arch: 'arm64', implementation: 'kvmspec-agent' });
+      const kvm = await backend.open('/dev/kvm');
+      if (!('handle' in kvm)) throw new Error(`open /dev/kvm: ${kvm.errno}`);
+      const cap = spec.constant('KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES');
+      expect(await ioctl(backend, kvm.handle, 'KVM_CHECK_EXTENSION', cap)).to.deep.include({
+        ret: 1n,
+        errno: null,
+      });
+    });
+
+    it('initialises a vCPU with the preferred target and reads its PC through ONE_REG', async () => {
+      const { vm, vcpu } = await vmAndVcpu(backend);
+      const layout = spec.layout('kvm_vcpu_init', { arch: 'arm64' });
+      const blank = encodeStruct(layout, { target: 0n, features: Array<bigint>(7).fill(0n) }, 'little');
+      const preferred = await backend.ioctl(vm, spec.ioctlNumber('KVM_ARM_PREFERRED_TARGET', 'arm64'), {
+        kind: 'struct',
+        image: blank,
+        pointers: [],
+      });
+      expect(preferred.errno).to.equal(null);
+      const init = await backend.ioctl(vcpu, spec.ioctlNumber('KVM_ARM_VCPU_INIT', 'arm64'), {
+        kind: 'struct',
+        image: preferred.image!,
+        pointers: [],
+      });
+      const target = decodeStruct(layout, preferred.image!, 'little').target as bigint;
+      expect(init.errno, `KVM_ARM_VCPU_INIT with target ${target}`).to.equal(null);
+      const pc = await getOneReg(backend, vcpu, registerId('arm64', 'PC'));
+      expect(pc.result).to.deep.include({ ret: 0n, errno: null });
+      expect(pc.result.spans[0]).to.have.length(8);
+    });
+
+    it('reports an agent that dies with the serial log attached', async () => {
+      const doomed = await startQemuBackend('arm64');
+      try {
+        process.kill(doomed.pid!, 'SIGKILL');
+        const error = await doomed.open('/dev/kvm').then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        expect(error).to.be.instanceOf(BackendError);
+        expect((error as Error).message)
+          .to.match(/killed by SIGKILL/)
+          .and.match(/kvmspec-init: starting the agent/);
+      } finally {
+        await doomed.dispose();
+      }
+    });
+
+    it('reports a kernel that cannot start init within the boot timeout, with the serial log', async () => {
+      const real = await ensureQemuSetup('arm64');
+      const broken = mkdtempSync(path.join(os.tmpdir(), 'kvmspec-broken-'));
+      try {
+        mkdirSync(path.join(broken, 'arm64'));
+        copyFileSync(path.join(real, 'kernel'), path.join(broken, 'arm64', 'kernel'));
+        // An initramfs holding only the cpio trailer: no /init, so the kernel panics and QEMU exits.
+        writeFileSync(path.join(broken, 'arm64', 'initramfs.cpio.gz'), gzipSync(cpioTrailer()));
+        writeFileSync(path.join(broken, 'arm64', '.ready'), 'broken on purpose\n');
+        const started = Date.now();
+        const error = await startQemuBackend('arm64', { cacheDir: broken, bootTimeoutMs: 60_000 }).then(
+          async (b) => b.dispose(),
+          (err: unknown) => err,
+        );
+        expect(error).to.be.instanceOf(BackendError);
+        expect((error as Error).message)
+          .to.match(/serial console/)
+          .and.match(/Kernel panic/);
+        expect(Date.now() - started).to.be.below(60_000);
+      } finally {
+        rmSync(broken, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('qemu-ppc64le', () => {
+    let backend: QemuBackend;
+    before(async () => {
+      backend = await startQemuBackend('ppc64le', { validate: true });
+    });
+    after(async () => backend?.dispose());
+
+    it('creates a KVM-HV VM (type 1) and reads DAR through ONE_REG', async () => {
+      expect(backend.profile).to.include({ arch: 'ppc64le', implementation: 'kvmspec-agent' });
+      const { vcpu } = await vmAndVcpu(backend, 1n);
+      const dar = await getOneReg(backend, vcpu, registerId('ppc64le', 'KVM_REG_PPC_DAR'));
+      expect(dar.result).to.deep.include({ ret: 0n, errno: null });
+      expect(dar.result.spans[0]).to.have.length(8);
+    });
+  });
+});
+
+/** The smallest valid newc archive: just its "TRAILER!!!" record. */
+function cpioTrailer(): Buffer {
+  const name = 'TRAILER!!!\0';
+  const fields = [
+    '070701',
+    ...Array<string>(11).fill('00000000'),
+    name.length.toString(16).padStart(8, '0'),
+    '00000000',
+  ];
+  const header = Buffer.from(fields.join('') + name);
+  return Buffer.concat([header, Buffer.alloc((4 - (header.length % 4)) % 4)]);
+}
