@@ -1,9 +1,10 @@
 import { KvmspecError, ErrorCode } from '../harness/errors.ts';
 import type { BackendFactory } from './backend.ts';
+import { qemuArm64Factory, qemuPpc64leFactory } from './qemu.ts';
 import { referenceFactory } from './reference.ts';
 
 /** Backends by the name `--backend` takes. Each entry is a factory; nothing is started until a run asks. */
-const factories: BackendFactory[] = [referenceFactory];
+const factories: BackendFactory[] = [referenceFactory, qemuArm64Factory, qemuPpc64leFactory];
 
 export function backendNames(): string[] {
   return factories.map((f) => f.name);
