@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import {
   checkAgainst,
@@ -7,10 +9,18 @@ import {
   hostHeaderSet,
   type HeaderSet,
 } from '../harness/abi/check/index.ts';
-import { HOST_INCLUDE_DIR } from '../harness/abi/check/headers.ts';
+import { cachedHeaderSet, HOST_INCLUDE_DIR } from '../harness/abi/check/headers.ts';
+import { confirmRegistersLive, liveKvmAvailable } from '../harness/abi/check/live.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { SpecTree } from '../harness/spec/tree.ts';
-import type { ConstantsDoc, IoctlDoc, Located, SpecDoc, StructDoc } from '../harness/spec/types.ts';
+import type {
+  ConstantsDoc,
+  IoctlDoc,
+  Located,
+  RegistersDoc,
+  SpecDoc,
+  StructDoc,
+} from '../harness/spec/types.ts';
 
 const spec = loadSpec();
 const source = [{ upstream: 'include/uapi/linux/kvm.h' }];
@@ -162,5 +172,91 @@ describe('ABI check against the kernel headers installed on this machine', funct
     expect(summary.mismatches.map((m) => formatMismatch(m, set))).to.deep.equal([]);
     expect(summary.unconfirmed).to.deep.equal([]);
     expect(summary.checked).to.equal(7);
+  });
+});
+
+describe('ABI check against a foreign arch header tree', function () {
+  let cache: string;
+  // A miniature uapi tree whose definitions exist only for a big-endian s390x compiler.
+  const files: Record<string, string> = {
+    'linux/version.h': '#define LINUX_VERSION_CODE 396288\n',
+    'linux/kvm.h': '#include <asm/kvm.h>\n#define KVM_FIXTURE_WIDE 0xfedcba9876543210ULL\n',
+    'asm/kvm.h': [
+      '#if defined(__s390x__) && !defined(__x86_64__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__',
+      'struct kvm_fixture { unsigned long long a; unsigned int b; };',
+      '#define KVM_REG_S390_FIXTURE 0x5004000000000001ULL',
+      '#endif',
+      '',
+    ].join('\n'),
+  };
+  const docs: Located<SpecDoc>[] = [
+    {
+      file: 'structs/kvm_fixture.json',
+      doc: {
+        kind: 'struct',
+        name: 'kvm_fixture',
+        sources: source,
+        layouts: [
+          {
+            revision: 'upstream',
+            size: 16,
+            align: 8,
+            fields: [
+              { name: 'a', type: 'u64', offset: 0 },
+              { name: 'b', type: 'u32', offset: 8 },
+            ],
+          },
+        ],
+      },
+    },
+    constants([{ name: 'KVM_FIXTURE_WIDE', value: '0xfedcba9876543210' }]),
+    {
+      file: 'registers/s390x.json',
+      doc: {
+        kind: 'registers',
+        arch: 's390x',
+        sources: source,
+        registers: [{ name: 'KVM_REG_S390_FIXTURE', id: '0x5004000000000001' }],
+      } satisfies RegistersDoc,
+    },
+  ];
+
+  before(() => {
+    cache = mkdtempSync(path.join(tmpdir(), 'kvmspec-abi-tree-'));
+    for (const arch of ['s390', 'x86'])
+      for (const [name, text] of Object.entries(files)) {
+        const file = path.join(cache, 'headers', arch, 'include', name);
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, text);
+      }
+  });
+  after(() => rmSync(cache, { recursive: true, force: true }));
+
+  it('compiles as the target arch would see its headers and reads 64-bit values exactly', () => {
+    const tree = treeWith(docs);
+    const set = cachedHeaderSet('s390x', tree.archInfo('s390x'), cache);
+    expect(set.version).to.equal('6.12');
+    const summary = checkAgainst(tree, set, { live: false });
+    expect(summary.mismatches.map((m) => formatMismatch(m, set))).to.deep.equal([]);
+    // sizeof + 2 offsets + 2 field sizes, the wide constant, the register id.
+    expect(summary.checked).to.equal(7);
+  });
+
+  it('does not see the definitions of another arch', () => {
+    const tree = treeWith(docs);
+    const summary = checkAgainst(tree, cachedHeaderSet('x86_64', tree.archInfo('x86_64'), cache), {
+      live: false,
+    });
+    expect(summary.checked).to.equal(1);
+    expect(summary.unconfirmed.map((u) => u.reason)).to.deep.equal(Array(5).fill('absent from headers'));
+  });
+});
+
+describe('live confirmation of register ids newer than the headers', () => {
+  it('accepts an id the running kernel reads and rejects one it does not', function () {
+    if (hostArch() !== 'x86_64' || !liveKvmAvailable()) this.skip();
+    const efer = 0x20300002c0000080n;
+    const unknownMsr = 0x20300002deadbeefn;
+    expect([...confirmRegistersLive(spec, 'x86_64', [efer, unknownMsr])]).to.deep.equal([efer]);
   });
 });

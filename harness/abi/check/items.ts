@@ -195,6 +195,42 @@ function constantItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
   return items;
 }
 
+/*
+ * arm64 core and FP/SIMD register ids are not macros: the ABI defines each as the u32 index of its member in
+ * struct kvm_regs (KVM_REG_ARM_CORE_REG) plus a size code. These catalog names map to that member, so the
+ * headers can compute the whole id.
+ */
+const ARM64_CORE_MEMBERS: [RegExp, (n: string) => string][] = [
+  [/^X(\d+)$/, (n) => `regs.regs[${n}]`],
+  [/^SP$/, () => 'regs.sp'],
+  [/^PC$/, () => 'regs.pc'],
+  [/^PSTATE$/, () => 'regs.pstate'],
+  [/^SP_EL1$/, () => 'sp_el1'],
+  [/^ELR_EL1$/, () => 'elr_el1'],
+  [/^SPSR(\d+)$/, (n) => `spsr[${n}]`],
+  [/^V(\d+)$/, (n) => `fp_regs.vregs[${n}]`],
+  [/^FPSR$/, () => 'fp_regs.fpsr'],
+  [/^FPCR$/, () => 'fp_regs.fpcr'],
+];
+
+function registerProbe(spec: SpecTree, arch: Arch, name: string): Probe {
+  if (spec.archInfo(arch).kernelArch === 'arm64') {
+    for (const [pattern, member] of ARM64_CORE_MEMBERS) {
+      const match = pattern.exec(name);
+      if (!match) continue;
+      const path = member(match[1] ?? '');
+      const size = `sizeof(((struct kvm_regs *)0)->${path})`;
+      const sizeCode = `(${size} == 16 ? KVM_REG_SIZE_U128 : ${size} == 8 ? KVM_REG_SIZE_U64 : KVM_REG_SIZE_U32)`;
+      return {
+        kind: 'expr',
+        needs: 'struct kvm_regs',
+        candidates: [`(KVM_REG_ARM64 | KVM_REG_ARM_CORE | ${sizeCode} | KVM_REG_ARM_CORE_REG(${path}))`],
+      };
+    }
+  }
+  return { kind: 'macro', name };
+}
+
 function registerItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
   const catalog = spec.registerCatalogs.get(target.arch);
   if (!catalog) return [];
@@ -203,7 +239,7 @@ function registerItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
     file: catalog.file,
     pointer: `/registers/${i}/id`,
     expected: toBigInt(reg.id),
-    probe: { kind: 'macro', name: reg.name },
+    probe: registerProbe(spec, target.arch, reg.name),
     disposition: isNewer(reg.since, target.version)
       ? { kind: 'newer', since: reg.since }
       : { kind: 'compare' },
