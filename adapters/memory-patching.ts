@@ -12,7 +12,11 @@ export function patchPointers(
   addressOf: (p: PointerPatch) => bigint,
   endian: Endian,
 ): () => void {
-  const saved = patches.map((p) => ({ p, original: image.slice(p.offset, p.offset + 8), address: addressOf(p) }));
+  const saved = patches.map((p) => ({
+    p,
+    original: image.slice(p.offset, p.offset + 8),
+    address: addressOf(p),
+  }));
   for (const { p, address } of saved) writeUint(image, p.offset, 8, address, endian);
   return () => {
     for (const { p, original, address } of saved) {

@@ -79,7 +79,12 @@ export class ReferenceBackend implements Backend {
       }
       case 'struct': {
         const image = arg.image.slice();
-        const restore = patchPointers(image, arg.pointers, (p) => this.address(p.target), this.kernel.abi.endian);
+        const restore = patchPointers(
+          image,
+          arg.pointers,
+          (p) => this.address(p.target),
+          this.kernel.abi.endian,
+        );
         const addr = this.kernel.mem.map(image);
         try {
           const r = this.kernel.ioctl(handle, request, addr);
@@ -120,7 +125,8 @@ export class ReferenceBackend implements Backend {
 
   write(buffer: BufferId, offset: number, bytes: Uint8Array): Promise<void> {
     const b = this.held(buffer);
-    if (offset + bytes.length > b.bytes.length) throw new BackendError(`write past the end of buffer ${buffer}`);
+    if (offset + bytes.length > b.bytes.length)
+      throw new BackendError(`write past the end of buffer ${buffer}`);
     b.bytes.set(bytes, offset);
     return Promise.resolve();
   }

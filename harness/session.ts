@@ -1,4 +1,12 @@
-import type { Backend, BufferId, Handle, IoctlArg, IoctlResult, PointerPatch, PointerTarget } from '../adapters/backend.ts';
+import type {
+  Backend,
+  BufferId,
+  Handle,
+  IoctlArg,
+  IoctlResult,
+  PointerPatch,
+  PointerTarget,
+} from '../adapters/backend.ts';
 import { decodeStruct, encodeStruct, type Endian, type StructValues } from './abi/codec.ts';
 import { hexToBytes } from './spec/int.ts';
 import { leafFields, type LayoutSelector, type SpecTree } from './spec/tree.ts';
@@ -72,7 +80,10 @@ export class KvmSession {
     return r.handle;
   }
 
-  async alloc(size: number, options: { alignment?: number; init?: Uint8Array; readonly?: boolean } = {}): Promise<Buf> {
+  async alloc(
+    size: number,
+    options: { alignment?: number; init?: Uint8Array; readonly?: boolean } = {},
+  ): Promise<Buf> {
     const id = await this.backend.alloc({ size, ...options });
     this.record('alloc', `${size} bytes${options.readonly ? ' read-only' : ''}`, `buffer ${id}`);
     const buf = { id, size };
@@ -95,7 +106,10 @@ export class KvmSession {
     return { id, size: length };
   }
 
-  private async target(value: PointerArg, defaultLength: number): Promise<{ target: PointerTarget; buf?: Buf }> {
+  private async target(
+    value: PointerArg,
+    defaultLength: number,
+  ): Promise<{ target: PointerTarget; buf?: Buf }> {
     if (value === 'null') return { target: { kind: 'null' } };
     if (value === 'invalid') return { target: { kind: 'invalid' } };
     if ('buf' in value) {
@@ -104,7 +118,10 @@ export class KvmSession {
       return { target: { kind: 'buffer', buffer: value.buf.id, offset, length }, buf: value.buf };
     }
     const { size, init, readonly } = value.buffer;
-    const buf = await this.alloc(size, { ...(init ? { init: hexToBytes(init) } : {}), readonly: readonly ?? false });
+    const buf = await this.alloc(size, {
+      ...(init ? { init: hexToBytes(init) } : {}),
+      readonly: readonly ?? false,
+    });
     return { target: { kind: 'buffer', buffer: buf.id, offset: 0, length: size }, buf };
   }
 
@@ -152,7 +169,11 @@ export class KvmSession {
     const result: IoctlResult = await this.backend.ioctl(handle, request, ioctlArg);
     // A new VM or vCPU fd belongs to the case like any other: release() closes it.
     if (doc.createsFd && result.errno === null && result.ret >= 0n) this.handles.push(Number(result.ret));
-    this.record('ioctl', `${name} on handle ${handle} ${describeArg(ioctlArg)}`, result.errno ?? `ret ${result.ret}`);
+    this.record(
+      'ioctl',
+      `${name} on handle ${handle} ${describeArg(ioctlArg)}`,
+      result.errno ?? `ret ${result.ret}`,
+    );
     const spans: Record<string, Uint8Array> = {};
     spanNames.forEach((n, i) => {
       const bytes = result.spans[i];

@@ -141,7 +141,8 @@ export class VmFile extends KernelFile {
   /** Host view of guest-physical memory, or undefined where no memslot backs [gpa, gpa+len). */
   guestView(gpa: bigint, len: number): Uint8Array | undefined {
     for (const s of this.memslots.values()) {
-      if (gpa >= s.gpa && gpa + BigInt(len) <= s.gpa + s.size) return this.kernel.mem.view(s.hva + (gpa - s.gpa), len);
+      if (gpa >= s.gpa && gpa + BigInt(len) <= s.gpa + s.size)
+        return this.kernel.mem.view(s.hva + (gpa - s.gpa), len);
     }
     return undefined;
   }

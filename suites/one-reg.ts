@@ -1,6 +1,12 @@
 import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
-import type { CaseContext, CaseGenerator, GeneratedCase, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
+import type {
+  CaseContext,
+  CaseGenerator,
+  GeneratedCase,
+  GenerateContext,
+  SuiteFamily,
+} from '../harness/plan/types.ts';
 import type { Buf } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import type { Outcome, RegisterDef } from '../harness/spec/types.ts';
@@ -36,11 +42,19 @@ function register(g: GenerateContext, name: string | number | undefined): Regist
 /** GET into a guarded buffer: returns the value and checks that nothing past KVM_REG_SIZE was touched. */
 async function getReg(ctx: CaseContext, vcpu: number, id: bigint): Promise<{ value: Uint8Array; buf: Buf }> {
   const size = regBytes(id);
-  const buf = await ctx.kvm.alloc(size + GUARD_BYTES, { init: new Uint8Array(size + GUARD_BYTES).fill(GUARD) });
-  const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', { struct: { id, addr: { buf, length: size + GUARD_BYTES } } });
+  const buf = await ctx.kvm.alloc(size + GUARD_BYTES, {
+    init: new Uint8Array(size + GUARD_BYTES).fill(GUARD),
+  });
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', {
+    struct: { id, addr: { buf, length: size + GUARD_BYTES } },
+  });
   assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${id.toString(16)}`);
   const bytes = r.spans.addr ?? (await ctx.kvm.read(buf));
-  assertBytes(bytes.subarray(size), new Uint8Array(GUARD_BYTES).fill(GUARD), `bytes after the ${size}-byte value`);
+  assertBytes(
+    bytes.subarray(size),
+    new Uint8Array(GUARD_BYTES).fill(GUARD),
+    `bytes after the ${size}-byte value`,
+  );
   return { value: bytes.slice(0, size), buf };
 }
 
@@ -56,46 +70,78 @@ async function vcpuOf(ctx: CaseContext): Promise<number> {
   return fds.vcpu;
 }
 
-function perRegister(g: GenerateContext, filter: (r: RegisterDef) => boolean, body: (r: RegisterDef) => GeneratedCase['run']): GeneratedCase[] {
+function perRegister(
+  g: GenerateContext,
+  filter: (r: RegisterDef) => boolean,
+  body: (r: RegisterDef) => GeneratedCase['run'],
+): GeneratedCase[] {
   return catalog(g)
     .filter(filter)
     .map((r) => ({ params: { reg: r.name }, run: body(r) }));
 }
 
 const readCatalog: CaseGenerator = (g) =>
-  perRegister(g, () => true, (r) => async (ctx) => {
-    await getReg(ctx, await vcpuOf(ctx), toBigInt(r.id));
-  });
+  perRegister(
+    g,
+    () => true,
+    (r) => async (ctx) => {
+      await getReg(ctx, await vcpuOf(ctx), toBigInt(r.id));
+    },
+  );
 
 const writeBack: CaseGenerator = (g) =>
-  perRegister(g, () => true, (r) => async (ctx) => {
-    const vcpu = await vcpuOf(ctx);
-    const id = toBigInt(r.id);
-    const { value } = await getReg(ctx, vcpu, id);
-    assertOutcome(await setReg(ctx, vcpu, id, value), ruleExpect(g), `KVM_SET_ONE_REG ${r.name} with its own value`);
-  });
+  perRegister(
+    g,
+    () => true,
+    (r) => async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      const id = toBigInt(r.id);
+      const { value } = await getReg(ctx, vcpu, id);
+      assertOutcome(
+        await setReg(ctx, vcpu, id, value),
+        ruleExpect(g),
+        `KVM_SET_ONE_REG ${r.name} with its own value`,
+      );
+    },
+  );
 
 const writeChanged: CaseGenerator = (g) =>
-  perRegister(g, (r) => r.access === 'rw' && r.testValue !== undefined, (r) => async (ctx) => {
-    const vcpu = await vcpuOf(ctx);
-    const id = toBigInt(r.id);
-    const size = regBytes(id);
-    const wanted = toBigInt(r.testValue ?? '0x0');
-    assertOutcome(await setReg(ctx, vcpu, id, uintToBytes(wanted, size, ctx.kvm.endian)), ruleExpect(g), `KVM_SET_ONE_REG ${r.name}`);
-    const { value } = await getReg(ctx, vcpu, id);
-    assertValue(bytesToUint(value, ctx.kvm.endian), wanted, `${r.name} read back`);
-  });
+  perRegister(
+    g,
+    (r) => r.access === 'rw' && r.testValue !== undefined,
+    (r) => async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      const id = toBigInt(r.id);
+      const size = regBytes(id);
+      const wanted = toBigInt(r.testValue ?? '0x0');
+      assertOutcome(
+        await setReg(ctx, vcpu, id, uintToBytes(wanted, size, ctx.kvm.endian)),
+        ruleExpect(g),
+        `KVM_SET_ONE_REG ${r.name}`,
+      );
+      const { value } = await getReg(ctx, vcpu, id);
+      assertValue(bytesToUint(value, ctx.kvm.endian), wanted, `${r.name} read back`);
+    },
+  );
 
 const readOnly: CaseGenerator = (g) =>
-  perRegister(g, (r) => r.access === 'ro' && r.writeErrno !== undefined && r.testValue !== undefined, (r) => async (ctx) => {
-    const vcpu = await vcpuOf(ctx);
-    const id = toBigInt(r.id);
-    const before = await getReg(ctx, vcpu, id);
-    const changed = uintToBytes(toBigInt(r.testValue ?? '0x0'), regBytes(id), ctx.kvm.endian);
-    assertOutcome(await setReg(ctx, vcpu, id, changed), { errno: r.writeErrno ?? 'EINVAL' }, `KVM_SET_ONE_REG ${r.name}`);
-    const after = await getReg(ctx, vcpu, id);
-    assertBytes(after.value, before.value, `${r.name} after the refused write`);
-  });
+  perRegister(
+    g,
+    (r) => r.access === 'ro' && r.writeErrno !== undefined && r.testValue !== undefined,
+    (r) => async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      const id = toBigInt(r.id);
+      const before = await getReg(ctx, vcpu, id);
+      const changed = uintToBytes(toBigInt(r.testValue ?? '0x0'), regBytes(id), ctx.kvm.endian);
+      assertOutcome(
+        await setReg(ctx, vcpu, id, changed),
+        { errno: r.writeErrno ?? 'EINVAL' },
+        `KVM_SET_ONE_REG ${r.name}`,
+      );
+      const after = await getReg(ctx, vcpu, id);
+      assertBytes(after.value, before.value, `${r.name} after the refused write`);
+    },
+  );
 
 /** Ids of every other arch's first catalogued register, sent to this arch's vCPU. */
 const wrongArch: CaseGenerator = (g) =>
@@ -109,7 +155,9 @@ const wrongArch: CaseGenerator = (g) =>
           params: { from: other, reg: foreign.name },
           run: async (ctx: CaseContext) => {
             const id = toBigInt(foreign.id);
-            const r = await ctx.kvm.call(await vcpuOf(ctx), 'KVM_GET_ONE_REG', { struct: { id, addr: { buffer: { size: regBytes(id) } } } });
+            const r = await ctx.kvm.call(await vcpuOf(ctx), 'KVM_GET_ONE_REG', {
+              struct: { id, addr: { buffer: { size: regBytes(id) } } },
+            });
             assertOutcome(r, ruleExpect(g), `KVM_GET_ONE_REG of ${other} id ${id.toString(16)}`);
           },
         },
@@ -141,7 +189,8 @@ const sizeCodes: CaseGenerator = (g) => {
 
 /** GET and SET of a readable register with addr NULL, unmapped, or (GET) read-only. */
 const badAddr: CaseGenerator = (g) => {
-  const reg = catalog(g).find((r) => r.access === 'rw' && r.testValue !== undefined) ?? register(g, undefined);
+  const reg =
+    catalog(g).find((r) => r.access === 'rw' && r.testValue !== undefined) ?? register(g, undefined);
   const id = toBigInt(reg.id);
   const size = regBytes(id);
   const variants: [string, string, 'null' | 'invalid' | 'readonly'][] = [
@@ -168,9 +217,11 @@ export async function listRegisters(ctx: CaseContext, vcpu: number): Promise<big
   const n = probe.fields.n as bigint;
   if (probe.errno === null) return [];
   assertOutcome(probe, { errno: 'E2BIG' }, 'KVM_GET_REG_LIST with n = 0');
-  const full = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) } });
+  const full = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', {
+    struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) },
+  });
   assertOutcome(full, { ret: 0 }, `KVM_GET_REG_LIST with n = ${n}`);
-  return (full.fields.reg as bigint[]).slice(0, Number(full.fields.n as bigint));
+  return (full.fields.reg as bigint[]).slice(0, Number(full.fields.n));
 }
 
 const regListTooSmall: CaseGenerator = (g) =>
@@ -181,7 +232,9 @@ const regListTooSmall: CaseGenerator = (g) =>
       const count = BigInt((await listRegisters(ctx, vcpu)).length);
       assertTrue(count > 0n, 'the vCPU lists at least one register');
       const n = which === '0' ? 0n : count - 1n;
-      const r = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) } });
+      const r = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', {
+        struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) },
+      });
       assertOutcome(r, ruleExpect(g), `KVM_GET_REG_LIST with n = ${n}`);
       assertValue(r.fields.n as bigint, count, 'n written back');
       ctx.note('registers', count.toString());
@@ -195,14 +248,19 @@ const regListComplete: CaseGenerator = (g) => [
       const vcpu = await vcpuOf(ctx);
       const ids = await listRegisters(ctx, vcpu);
       const room = ids.length + 4;
-      const r = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n: BigInt(room), reg: new Array<bigint>(room).fill(0n) } });
+      const r = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', {
+        struct: { n: BigInt(room), reg: new Array<bigint>(room).fill(0n) },
+      });
       assertOutcome(r, ruleExpect(g), `KVM_GET_REG_LIST with n = ${room}`);
       assertValue(r.fields.n as bigint, BigInt(ids.length), 'n after the call');
       const listed = (r.fields.reg as bigint[]).slice(0, ids.length);
       assertTrue(new Set(listed).size === listed.length, 'listed ids are distinct');
       const arch = toBigInt(ctx.spec.archInfo(ctx.arch).regArch);
       const foreign = listed.filter((id) => (id & 0xff00_0000_0000_0000n) !== arch);
-      assertTrue(foreign.length === 0, `every listed id has the ${ctx.arch} arch field (first foreign: ${foreign[0]?.toString(16)})`);
+      assertTrue(
+        foreign.length === 0,
+        `every listed id has the ${ctx.arch} arch field (first foreign: ${foreign[0]?.toString(16)})`,
+      );
       ctx.note('registers', String(ids.length));
     },
   },
@@ -224,7 +282,10 @@ const regListCatalogListed: CaseGenerator = (g) => [
     run: async (ctx) => {
       const listed = new Set(await listRegisters(ctx, await vcpuOf(ctx)));
       const missing = ctx.spec.registers(ctx.arch).filter((r) => !listed.has(toBigInt(r.id)));
-      assertTrue(missing.length === 0, `catalogued registers missing from the list: ${missing.map((r) => r.name).join(', ')}`);
+      assertTrue(
+        missing.length === 0,
+        `catalogued registers missing from the list: ${missing.map((r) => r.name).join(', ')}`,
+      );
     },
   },
 ];

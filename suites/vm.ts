@@ -47,7 +47,11 @@ const valid: CaseGenerator = (g) => [
     params: { size: '1MiB' },
     run: async (ctx) => {
       const ram = await ctx.kvm.alloc(MiB, { alignment: RAM_ALIGN });
-      const r = await ctx.kvm.call(await vmOf(ctx), 'KVM_SET_USER_MEMORY_REGION', region(0, 0n, BigInt(MiB), ram));
+      const r = await ctx.kvm.call(
+        await vmOf(ctx),
+        'KVM_SET_USER_MEMORY_REGION',
+        region(0, 0n, BigInt(MiB), ram),
+      );
       assertOutcome(r, expectOf(g), 'KVM_SET_USER_MEMORY_REGION of 1 MiB at 0');
     },
   },
@@ -58,7 +62,11 @@ const unalignedSize: CaseGenerator = (g) => [
     params: { size: '1MiB+1' },
     run: async (ctx) => {
       const ram = await ctx.kvm.alloc(2 * MiB, { alignment: RAM_ALIGN });
-      const r = await ctx.kvm.call(await vmOf(ctx), 'KVM_SET_USER_MEMORY_REGION', region(0, 0n, BigInt(MiB + 1), ram));
+      const r = await ctx.kvm.call(
+        await vmOf(ctx),
+        'KVM_SET_USER_MEMORY_REGION',
+        region(0, 0n, BigInt(MiB + 1), ram),
+      );
       assertOutcome(r, expectOf(g), 'KVM_SET_USER_MEMORY_REGION with size 1 MiB + 1');
     },
   },
@@ -74,8 +82,16 @@ const s390Segment: CaseGenerator = (g) =>
     params: { misaligned: what },
     run: async (ctx: CaseContext) => {
       const ram = await ctx.kvm.alloc(3 * MiB, { alignment: RAM_ALIGN });
-      const r = await ctx.kvm.call(await vmOf(ctx), 'KVM_SET_USER_MEMORY_REGION', region(0, 0n, BigInt(size), ram, offset));
-      assertOutcome(r, expectOf(g), `KVM_SET_USER_MEMORY_REGION with a page- but not segment-aligned ${what}`);
+      const r = await ctx.kvm.call(
+        await vmOf(ctx),
+        'KVM_SET_USER_MEMORY_REGION',
+        region(0, 0n, BigInt(size), ram, offset),
+      );
+      assertOutcome(
+        r,
+        expectOf(g),
+        `KVM_SET_USER_MEMORY_REGION with a page- but not segment-aligned ${what}`,
+      );
     },
   }));
 
@@ -87,7 +103,11 @@ const overlap: CaseGenerator = (g) => [
       const ram = await ctx.kvm.alloc(2 * MiB, { alignment: RAM_ALIGN });
       await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', region(0, 0n, BigInt(2 * MiB), ram));
       const other = await ctx.kvm.alloc(MiB, { alignment: RAM_ALIGN });
-      const r = await ctx.kvm.call(vm, 'KVM_SET_USER_MEMORY_REGION', region(1, BigInt(MiB), BigInt(MiB), other));
+      const r = await ctx.kvm.call(
+        vm,
+        'KVM_SET_USER_MEMORY_REGION',
+        region(1, BigInt(MiB), BigInt(MiB), other),
+      );
       assertOutcome(r, expectOf(g), 'a second slot over the first one');
     },
   },

@@ -4,7 +4,9 @@ import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/ty
 const X86_REG_MSR = 0x2030_0002_0000_0000n;
 
 /** Asks for the MSR index list with nmsrs = 0, as VMMs do; returns the count the kernel wrote back. */
-async function msrCount(ctx: CaseContext): Promise<{ system: number; count: bigint; first: Awaited<ReturnType<CaseContext['kvm']['call']>> }> {
+async function msrCount(
+  ctx: CaseContext,
+): Promise<{ system: number; count: bigint; first: Awaited<ReturnType<CaseContext['kvm']['call']>> }> {
   const { system } = await ctx.fixture('system');
   const first = await ctx.kvm.call(system, 'KVM_GET_MSR_INDEX_LIST', { struct: { nmsrs: 0n } });
   return { system, count: first.fields.nmsrs as bigint, first };
@@ -33,7 +35,9 @@ const readable: CaseGenerator = (g) => [
       assertValue(list.fields.nmsrs as bigint, count, 'nmsrs after the full call');
       const { vcpu } = await ctx.fixture('vcpu');
       for (const index of (list.fields.indices as bigint[]).slice(0, Number(count))) {
-        const r = await ctx.kvm.call(vcpu!, 'KVM_GET_ONE_REG', { struct: { id: X86_REG_MSR | index, addr: { buffer: { size: 8 } } } });
+        const r = await ctx.kvm.call(vcpu!, 'KVM_GET_ONE_REG', {
+          struct: { id: X86_REG_MSR | index, addr: { buffer: { size: 8 } } },
+        });
         assertOutcome(r, g.ref.rule.expect ?? { ret: 0 }, `KVM_GET_ONE_REG of MSR 0x${index.toString(16)}`);
       }
       ctx.note('msrs', count.toString());

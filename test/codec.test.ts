@@ -17,7 +17,13 @@ const layout: StructLayout = {
       offset: 16,
       size: 16,
       members: [
-        { name: 'logical', fields: [{ name: 'ar', type: 'u8', offset: 16 }, { name: 'old_addr', type: 'u64', offset: 24 }] },
+        {
+          name: 'logical',
+          fields: [
+            { name: 'ar', type: 'u8', offset: 16 },
+            { name: 'old_addr', type: 'u64', offset: 24 },
+          ],
+        },
         { name: 'sida', fields: [{ name: 'sida_offset', type: 'u32', offset: 16 }] },
       ],
     },
@@ -29,17 +35,27 @@ describe('struct codec', () => {
   for (const endian of ['little', 'big'] as const) {
     it(`round-trips every field in ${endian} endian`, () => {
       fc.assert(
-        fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: -32768, max: 32767 }), fc.array(fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }), { maxLength: 4 }), (a, b, c, tail) => {
-          const bytes = encodeStruct(layout, { a, b: BigInt(b), c: BigInt(c), arr: [1n, 2n], old_addr: a, tail }, endian);
-          expect(bytes.length).to.equal(32 + 4 * tail.length);
-          const back = decodeStruct(layout, bytes, endian);
-          expect(back.a).to.equal(a);
-          expect(back.b).to.equal(BigInt(b));
-          expect(back.c).to.equal(BigInt(c));
-          expect(back.arr).to.deep.equal([1n, 2n]);
-          expect(back.old_addr).to.equal(a);
-          expect(back.tail).to.deep.equal(tail);
-        }),
+        fc.property(
+          fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+          fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+          fc.integer({ min: -32768, max: 32767 }),
+          fc.array(fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }), { maxLength: 4 }),
+          (a, b, c, tail) => {
+            const bytes = encodeStruct(
+              layout,
+              { a, b: BigInt(b), c: BigInt(c), arr: [1n, 2n], old_addr: a, tail },
+              endian,
+            );
+            expect(bytes.length).to.equal(32 + 4 * tail.length);
+            const back = decodeStruct(layout, bytes, endian);
+            expect(back.a).to.equal(a);
+            expect(back.b).to.equal(BigInt(b));
+            expect(back.c).to.equal(BigInt(c));
+            expect(back.arr).to.deep.equal([1n, 2n]);
+            expect(back.old_addr).to.equal(a);
+            expect(back.tail).to.deep.equal(tail);
+          },
+        ),
       );
     });
   }

@@ -9,7 +9,7 @@ import { readUint, writeUint } from '../harness/abi/codec.ts';
 import { runSuite } from '../harness/run/runner.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { SpecTree } from '../harness/spec/tree.ts';
-import type { Arch, ArchesDoc } from '../harness/spec/types.ts';
+import type { Arch } from '../harness/spec/types.ts';
 
 const spec = loadSpec();
 
@@ -18,7 +18,10 @@ function faulty(name: string, make: (arch: Arch) => Backend, arches: Arch[]): Ba
   return { name, arches: () => arches, create: ({ arch }) => Promise.resolve(make(arch)) };
 }
 
-function wrapIoctl(inner: Backend, mutate: (request: bigint, arg: IoctlArg, r: Awaited<ReturnType<Backend['ioctl']>>) => void): Backend {
+function wrapIoctl(
+  inner: Backend,
+  mutate: (request: bigint, arg: IoctlArg, r: Awaited<ReturnType<Backend['ioctl']>>) => void,
+): Backend {
   return Object.assign(Object.create(inner) as Backend, {
     profile: inner.profile,
     ioctl: async (h: number, request: bigint, arg: IoctlArg) => {
@@ -30,7 +33,13 @@ function wrapIoctl(inner: Backend, mutate: (request: bigint, arg: IoctlArg, r: A
 }
 
 async function failingIds(factory: BackendFactory, arches: Arch[], filter?: string[]) {
-  const { results } = await runSuite({ backend: factory.name, factory, arches, spec, ...(filter ? { filter } : {}) });
+  const { results } = await runSuite({
+    backend: factory.name,
+    factory,
+    arches,
+    spec,
+    ...(filter ? { filter } : {}),
+  });
   return results.cases.filter((c) => c.status === 'fail').map((c) => c.id);
 }
 
@@ -41,13 +50,19 @@ describe('the suite against deliberately broken references', function () {
     const { results } = await runSuite({ backend: 'reference', spec });
     expect(results.totals.total).to.be.greaterThanOrEqual(150);
     expect(new Set(results.cases.map((c) => c.arch))).to.have.lengthOf(4);
-    expect(results.cases.filter((c) => c.status !== 'pass').map((c) => `${c.id}: ${c.message}`)).to.deep.equal([]);
+    expect(
+      results.cases.filter((c) => c.status !== 'pass').map((c) => `${c.id}: ${c.message}`),
+    ).to.deep.equal([]);
   });
 
   it('catches arm64 answering EINVAL instead of ENOENT for an unknown register', async () => {
     const factory = faulty(
       'enoent-as-einval',
-      (arch) => wrapIoctl(createReferenceBackend(spec, arch), (_req, _arg, r) => (r.errno = r.errno === 'ENOENT' ? 'EINVAL' : r.errno)),
+      (arch) =>
+        wrapIoctl(
+          createReferenceBackend(spec, arch),
+          (_req, _arg, r) => (r.errno = r.errno === 'ENOENT' ? 'EINVAL' : r.errno),
+        ),
       ['arm64'],
     );
     const failed = await failingIds(factory, ['arm64']);
@@ -76,11 +91,19 @@ describe('the suite against deliberately broken references', function () {
     // The backend's own copy of the ABI says s390 is little-endian; the suite's copy stays right.
     const docs = spec.docs.map((d) =>
       d.doc.kind === 'arches'
-        ? { ...d, doc: { ...d.doc, arches: { ...d.doc.arches, s390x: { ...d.doc.arches.s390x, endian: 'little' } } } as ArchesDoc }
+        ? {
+            ...d,
+            doc: {
+              ...d.doc,
+              arches: { ...d.doc.arches, s390x: { ...d.doc.arches.s390x, endian: 'little' as const } },
+            },
+          }
         : d,
     );
     const wrongEndian = new SpecTree(spec.root, docs);
-    const factory = faulty('s390-little-endian', (arch) => createReferenceBackend(wrongEndian, arch), ['s390x']);
+    const factory = faulty('s390-little-endian', (arch) => createReferenceBackend(wrongEndian, arch), [
+      's390x',
+    ]);
     const failed = await failingIds(factory, ['s390x']);
     expect(failed).to.include('ONE_REG/ONE_REG-VAL-001/s390x/reg=KVM_REG_S390_TODPR');
     expect(failed).to.include('ONE_REG/ONE_REG-VAL-003/s390x/reg=KVM_REG_S390_GBEA');
@@ -98,21 +121,38 @@ describe('reports', function () {
       arches: () => ['x86_64', 'arm64'],
       create: ({ arch }) => {
         const b = createReferenceBackend(spec, arch);
-        if (arch === 'x86_64') return Promise.resolve(Object.assign(Object.create(b) as Backend, { profile: { ...b.profile, version: '6.12' } }));
-        return Promise.resolve(wrapIoctl(b, (_q, _a, r) => (r.errno = r.errno === 'ENOENT' ? 'EINVAL' : r.errno)));
+        if (arch === 'x86_64')
+          return Promise.resolve(
+            Object.assign(Object.create(b) as Backend, { profile: { ...b.profile, version: '6.12' } }),
+          );
+        return Promise.resolve(
+          wrapIoctl(b, (_q, _a, r) => (r.errno = r.errno === 'ENOENT' ? 'EINVAL' : r.errno)),
+        );
       },
     };
-    const reports = { junit: path.join(dir, 'junit.xml'), tap: path.join(dir, 'results.tap'), json: path.join(dir, 'results.json') };
+    const reports = {
+      junit: path.join(dir, 'junit.xml'),
+      tap: path.join(dir, 'results.tap'),
+      json: path.join(dir, 'results.json'),
+    };
     const { results } = await runSuite({ backend: 'mixed', factory, spec, reports });
     const t = results.totals;
     expect(t.fail).to.be.greaterThan(0);
     expect(t['not-applicable']).to.be.greaterThan(0);
     const ours = readFileSync(reports.junit, 'utf8');
     const count = (xml: string, re: RegExp) => (xml.match(re) ?? []).length;
-    const theirs = execFileSync(path.resolve('node_modules/.bin/tap-junit'), ['-p'], { input: readFileSync(reports.tap) }).toString();
-    expect(count(theirs, /<testcase /g)).to.equal(count(ours, /<testcase /g)).and.to.equal(t.total);
-    expect(count(theirs, /<skipped/g)).to.equal(count(ours, /<skipped /g)).and.to.equal(t.skip + t['not-applicable']);
-    expect(count(theirs, /<failure/g)).to.equal(count(ours, /<(failure|error) /g)).and.to.equal(t.fail + t.error + t.blocked);
+    const theirs = execFileSync(path.resolve('node_modules/.bin/tap-junit'), ['-p'], {
+      input: readFileSync(reports.tap),
+    }).toString();
+    expect(count(theirs, /<testcase /g))
+      .to.equal(count(ours, /<testcase /g))
+      .and.to.equal(t.total);
+    expect(count(theirs, /<skipped/g))
+      .to.equal(count(ours, /<skipped /g))
+      .and.to.equal(t.skip + t['not-applicable']);
+    expect(count(theirs, /<failure/g))
+      .to.equal(count(ours, /<(failure|error) /g))
+      .and.to.equal(t.fail + t.error + t.blocked);
     const json = JSON.parse(readFileSync(reports.json, 'utf8')) as { cases: { id: string }[] };
     expect(json.cases).to.have.lengthOf(t.total);
   });

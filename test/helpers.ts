@@ -15,6 +15,10 @@ export async function cli(args: string[]): Promise<{ code: number; out: string; 
       }),
       { isTTY: false, columns: 80 },
     ) as unknown as NodeJS.WriteStream;
-  const code = await main(args, sink((s) => (out += s)), sink((s) => (err += s)));
+  const code = await main(
+    args,
+    sink((s) => (out += s)),
+    sink((s) => (err += s)),
+  );
   return { code, out, err };
 }

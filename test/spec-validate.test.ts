@@ -29,7 +29,12 @@ describe('kvmspec spec validate', () => {
   });
 
   const breakages: [string, string, (text: string) => string, RegExp][] = [
-    ['bad JSON', 'ioctls/KVM_GET_ONE_REG.json', (t) => t.slice(0, -20), /KVM_GET_ONE_REG\.json#: not valid JSON/],
+    [
+      'bad JSON',
+      'ioctls/KVM_GET_ONE_REG.json',
+      (t) => t.slice(0, -20),
+      /KVM_GET_ONE_REG\.json#: not valid JSON/,
+    ],
     [
       'an unknown property',
       'ioctls/KVM_SET_ONE_REG.json',

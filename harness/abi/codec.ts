@@ -28,7 +28,13 @@ function readScalar(view: DataView, offset: number, type: FieldDef['type'], litt
   }
 }
 
-function writeScalar(view: DataView, offset: number, type: FieldDef['type'], value: bigint, little: boolean): void {
+function writeScalar(
+  view: DataView,
+  offset: number,
+  type: FieldDef['type'],
+  value: bigint,
+  little: boolean,
+): void {
   const bits = BigInt(scalarBytes(type) * 8);
   // Accept both signed and unsigned spellings of a value, as C does on assignment: keep the low bits.
   const raw = BigInt.asUintN(Number(bits), value);
@@ -72,7 +78,12 @@ export function encodeStruct(layout: StructLayout, values: StructValues, endian:
 }
 
 /** Writes the given fields into an existing image (e.g. to change one field of a struct read back). */
-export function writeFields(layout: StructLayout, bytes: Uint8Array, values: StructValues, endian: Endian): void {
+export function writeFields(
+  layout: StructLayout,
+  bytes: Uint8Array,
+  values: StructValues,
+  endian: Endian,
+): void {
   const little = endian === 'little';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fields = new Map([...leafFields(layout.fields)].map((f) => [f.name, f]));
@@ -81,8 +92,14 @@ export function writeFields(layout: StructLayout, bytes: Uint8Array, values: Str
     if (!f) throw new Error(`struct has no field ${name}`);
     const elems = Array.isArray(value) ? value : [value];
     const capacity = f.flexible ? (bytes.length - f.offset) / scalarBytes(f.type) : (f.count ?? 1);
-    if (elems.length > capacity || (!Array.isArray(value) && (f.count !== undefined || f.flexible)) || (Array.isArray(value) && f.count === undefined && !f.flexible)) {
-      throw new Error(`field ${name}: ${Array.isArray(value) ? `${elems.length} elements` : 'a scalar'} does not fit ${f.type}${f.flexible ? '[]' : f.count ? `[${f.count}]` : ''}`);
+    if (
+      elems.length > capacity ||
+      (!Array.isArray(value) && (f.count !== undefined || f.flexible)) ||
+      (Array.isArray(value) && f.count === undefined && !f.flexible)
+    ) {
+      throw new Error(
+        `field ${name}: ${Array.isArray(value) ? `${elems.length} elements` : 'a scalar'} does not fit ${f.type}${f.flexible ? '[]' : f.count ? `[${f.count}]` : ''}`,
+      );
     }
     elems.forEach((v, i) => writeScalar(view, f.offset + i * scalarBytes(f.type), f.type, v, little));
   }
@@ -90,7 +107,8 @@ export function writeFields(layout: StructLayout, bytes: Uint8Array, values: Str
 
 /** Decodes every field (union members all read the same bytes, as in C). Flexible arrays read to the end. */
 export function decodeStruct(layout: StructLayout, bytes: Uint8Array, endian: Endian): StructValues {
-  if (bytes.length < layout.size) throw new Error(`image of ${bytes.length} bytes is shorter than sizeof ${layout.size}`);
+  if (bytes.length < layout.size)
+    throw new Error(`image of ${bytes.length} bytes is shorter than sizeof ${layout.size}`);
   const little = endian === 'little';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: StructValues = {};
@@ -98,7 +116,9 @@ export function decodeStruct(layout: StructLayout, bytes: Uint8Array, endian: En
     const width = scalarBytes(f.type);
     if (f.flexible || f.count !== undefined) {
       const n = f.flexible ? Math.floor((bytes.length - f.offset) / width) : (f.count ?? 1);
-      out[f.name] = Array.from({ length: n }, (_, i) => readScalar(view, f.offset + i * width, f.type, little));
+      out[f.name] = Array.from({ length: n }, (_, i) =>
+        readScalar(view, f.offset + i * width, f.type, little),
+      );
     } else {
       out[f.name] = readScalar(view, f.offset, f.type, little);
     }
@@ -119,13 +139,30 @@ export function fieldSpan(f: FieldDef): { offset: number; size: number } {
 export function readUint(bytes: Uint8Array, offset: number, size: number, endian: Endian): bigint {
   const type = ({ 1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64' } as const)[size as 1 | 2 | 4 | 8];
   if (!type) throw new Error(`no integer of ${size} bytes`);
-  return readScalar(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, type, endian === 'little');
+  return readScalar(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    offset,
+    type,
+    endian === 'little',
+  );
 }
 
-export function writeUint(bytes: Uint8Array, offset: number, size: number, value: bigint, endian: Endian): void {
+export function writeUint(
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
+  value: bigint,
+  endian: Endian,
+): void {
   const type = ({ 1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64' } as const)[size as 1 | 2 | 4 | 8];
   if (!type) throw new Error(`no integer of ${size} bytes`);
-  writeScalar(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, type, value, endian === 'little');
+  writeScalar(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    offset,
+    type,
+    value,
+    endian === 'little',
+  );
 }
 
 /** Encodes a register value (or any integer) into `size` bytes; values wider than 8 bytes use two's halves. */

@@ -56,14 +56,17 @@ async function run(args: string[], out: NodeJS.WriteStream, err: NodeJS.WriteStr
   if (!values.backend) throw new KvmspecError(ErrorCode.Usage, `run needs --backend NAME\n\n${USAGE}`);
   const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0)) {
-    throw new KvmspecError(ErrorCode.Usage, `--timeout takes a positive number of milliseconds, not '${values.timeout}'`);
+    throw new KvmspecError(
+      ErrorCode.Usage,
+      `--timeout takes a positive number of milliseconds, not '${values.timeout}'`,
+    );
   }
   const tty = err.isTTY;
-  const selectedArches = arches(values.arch as string[] | undefined);
+  const selectedArches = arches(values.arch);
   const { results, unusable } = await runSuite({
     backend: values.backend,
     ...(selectedArches ? { arches: selectedArches } : {}),
-    ...(values.filter ? { filter: values.filter as string[] } : {}),
+    ...(values.filter ? { filter: values.filter } : {}),
     ...(values.revision ? { revision: values.revision } : {}),
     ...(values.expectations ? { expectationsFile: values.expectations } : {}),
     ...(timeoutMs ? { timeoutMs } : {}),
@@ -73,7 +76,10 @@ async function run(args: string[], out: NodeJS.WriteStream, err: NodeJS.WriteStr
       tap: values.tap ?? 'reports/results.tap',
     },
     onCase: (r, done, total) => {
-      if (tty) err.write(`\r\x1b[K[${done}/${total}] ${r.status.padEnd(14)} ${r.id}`.slice(0, (err.columns || 120) - 1));
+      if (tty)
+        err.write(
+          `\r\x1b[K[${done}/${total}] ${r.status.padEnd(14)} ${r.id}`.slice(0, (err.columns || 120) - 1),
+        );
       else if (r.unexpected) err.write(`${r.status}: ${r.id}: ${r.message ?? ''}\n`);
     },
   });
@@ -82,7 +88,8 @@ async function run(args: string[], out: NodeJS.WriteStream, err: NodeJS.WriteStr
   out.write(
     `kvmspec ${results.backend}: ${t.total} cases: ${t.pass} passed, ${t.fail} failed, ${t.error} errors, ${t.blocked} blocked, ${t.skip} skipped, ${t['not-applicable']} not applicable; ${t.unexpected} unexpected (${(results.durationMs / 1000).toFixed(1)} s)\n`,
   );
-  if (unusable.length > 0 && unusable.length === new Set(results.cases.map((c) => c.arch)).size) return ExitCode.BackendUnusable;
+  if (unusable.length > 0 && unusable.length === new Set(results.cases.map((c) => c.arch)).size)
+    return ExitCode.BackendUnusable;
   return t.unexpected > 0 ? ExitCode.Unexpected : ExitCode.Ok;
 }
 
@@ -94,7 +101,13 @@ function list(args: string[], out: NodeJS.WriteStream): number {
     for (const ref of missing) out.write(`${ref.rule.id}\t${ref.file}#${ref.pointer}\n`);
     return missing.length > 0 ? ExitCode.Unexpected : ExitCode.Ok;
   }
-  const plan = planRun(spec, families, arches(values.arch as string[] | undefined) ?? spec.arches, values.revision ?? 'upstream', values.filter as string[] | undefined);
+  const plan = planRun(
+    spec,
+    families,
+    arches(values.arch) ?? spec.arches,
+    values.revision ?? 'upstream',
+    values.filter,
+  );
   for (const c of plan) out.write(`${c.id}\n`);
   return ExitCode.Ok;
 }
@@ -107,7 +120,11 @@ function specValidate(args: string[], out: NodeJS.WriteStream): number {
 }
 
 /** The CLI: parses a command line, calls the library, maps errors to exit statuses. Returns the status. */
-export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function main(
+  argv: string[],
+  out: NodeJS.WriteStream = process.stdout,
+  err: NodeJS.WriteStream = process.stderr,
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {

@@ -24,7 +24,10 @@ export function assertOutcome(r: Pick<CallResult, 'ret' | 'errno'>, o: Outcome, 
   else if (o.errnoAnyOf) ok = r.ret === -1n && r.errno !== null && o.errnoAnyOf.includes(r.errno);
   else if (o.ret !== undefined && typeof o.ret === 'object') {
     const { min, max } = o.ret;
-    ok = r.errno === null && (min === undefined || r.ret >= toBigInt(min)) && (max === undefined || r.ret <= toBigInt(max));
+    ok =
+      r.errno === null &&
+      (min === undefined || r.ret >= toBigInt(min)) &&
+      (max === undefined || r.ret <= toBigInt(max));
   } else ok = r.errno === null && o.ret !== undefined && r.ret === toBigInt(o.ret);
   if (!ok) {
     throw new AssertionError(`${what}: expected ${describeOutcome(o)}, got ${describeResult(r)}`, {

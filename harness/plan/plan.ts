@@ -28,7 +28,13 @@ function ruleArches(ref: RuleRef): Arch[] {
   return ref.rule.arches ?? ref.doc.arches;
 }
 
-function* casesOfRule(ref: RuleRef, arch: Arch, spec: SpecTree, revision: string, generators: Record<string, CaseGenerator>): Generator<GeneratedCase> {
+function* casesOfRule(
+  ref: RuleRef,
+  arch: Arch,
+  spec: SpecTree,
+  revision: string,
+  generators: Record<string, CaseGenerator>,
+): Generator<GeneratedCase> {
   for (const v of ref.rule.vectors ?? []) {
     if (v.arches && !v.arches.includes(arch)) continue;
     yield { params: v.params, tags: ['vector'], run: vectorBody(ref, v) };
@@ -60,13 +66,19 @@ export function buildPlan(spec: SpecTree, families: SuiteFamily[], options: Plan
       for (const c of casesOfRule(ref, arch, spec, options.revision, generators)) {
         for (const [k, v] of Object.entries(c.params)) {
           if (!ID_PART.test(k) || !ID_PART.test(v) || k.includes('=') || v.includes(',')) {
-            throw new KvmspecError(ErrorCode.PlanInvalid, `${ref.rule.id}: parameter ${k}=${v} is not a stable ASCII ID part`);
+            throw new KvmspecError(
+              ErrorCode.PlanInvalid,
+              `${ref.rule.id}: parameter ${k}=${v} is not a stable ASCII ID part`,
+            );
           }
         }
         const id = caseId(ref.doc.api, ref.rule.id, arch, c.params);
         const other = seen.get(id);
         if (other !== undefined) {
-          throw new KvmspecError(ErrorCode.PlanInvalid, `duplicate test ID ${id} (from ${ref.file} and ${other})`);
+          throw new KvmspecError(
+            ErrorCode.PlanInvalid,
+            `duplicate test ID ${id} (from ${ref.file} and ${other})`,
+          );
         }
         seen.set(id, ref.file);
         plan.push({

@@ -1,5 +1,5 @@
 import { hexToBytes, toBigInt } from '../spec/int.ts';
-import type { CallArg, PointerArg, StructArg } from '../session.ts';
+import type { CallArg, StructArg } from '../session.ts';
 import type { RuleRef } from '../spec/tree.ts';
 import type { FdKind, Vector } from '../spec/types.ts';
 import { assertBytes, assertOutcome, assertValue } from './outcome.ts';
@@ -13,7 +13,7 @@ function toCallArg(v: Vector): CallArg {
   const struct: StructArg = {};
   for (const [name, value] of Object.entries(arg.struct ?? {})) {
     if (Array.isArray(value)) struct[name] = value.map(toBigInt);
-    else if (typeof value === 'object' || value === 'null' || value === 'invalid') struct[name] = value as PointerArg;
+    else if (typeof value === 'object' || value === 'null' || value === 'invalid') struct[name] = value;
     else struct[name] = toBigInt(value);
   }
   return { struct };
@@ -34,7 +34,10 @@ export function vectorBody(ref: RuleRef, v: Vector): CaseBody {
   return async (ctx) => {
     const absent = !ctx.capabilityPresent;
     const outcome = absent ? ref.rule.capability?.absent : v.expect;
-    if (!outcome) return ctx.notApplicable(`capability ${ref.rule.capability?.name} is absent and the rule has no absent arm`);
+    if (!outcome)
+      return ctx.notApplicable(
+        `capability ${ref.rule.capability?.name} is absent and the rule has no absent arm`,
+      );
     const fds = await ctx.fixture(v.fixture);
     const kind = targetFd(v, ref, ctx);
     const fd = fds[kind];
@@ -45,7 +48,8 @@ export function vectorBody(ref: RuleRef, v: Vector): CaseBody {
     if (absent) return;
     for (const [field, value] of Object.entries(v.expect.fields ?? {})) {
       const got = r.fields[field];
-      if (typeof got !== 'bigint') throw new Error(`vector checks field ${field}, which ${name} does not return`);
+      if (typeof got !== 'bigint')
+        throw new Error(`vector checks field ${field}, which ${name} does not return`);
       assertValue(got, toBigInt(value), `${name} field ${field} after the call`);
     }
     for (const [field, bytes] of Object.entries(v.expect.buffers ?? {})) {
@@ -55,4 +59,3 @@ export function vectorBody(ref: RuleRef, v: Vector): CaseBody {
     }
   };
 }
-

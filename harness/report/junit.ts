@@ -1,6 +1,7 @@
 import type { CaseResult, RunResults } from '../run/results.ts';
 
 // XML 1.0 forbids most control characters even when escaped; replace them visibly.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g;
 
 export function xmlEscape(text: string): string {
@@ -14,7 +15,10 @@ export function xmlEscape(text: string): string {
 
 /** JUnit classname from the spec file: spec/ioctls/KVM_GET_ONE_REG.json → spec.ioctls.KVM_GET_ONE_REG. */
 export function classnameOf(file: string): string {
-  return `spec.${file.replace(/\.json$/, '').split('/').join('.')}`;
+  return `spec.${file
+    .replace(/\.json$/, '')
+    .split('/')
+    .join('.')}`;
 }
 
 function properties(c: CaseResult): [string, string][] {
@@ -38,7 +42,11 @@ function testcase(c: CaseResult): string {
   for (const [k, v] of props) body.push(`        <property name="${xmlEscape(k)}" value="${xmlEscape(v)}"/>`);
   body.push(`      </properties>`);
   const message = c.message ?? '';
-  const detail = [message, c.expected !== undefined ? `expected: ${c.expected}` : '', c.actual !== undefined ? `actual: ${c.actual}` : '']
+  const detail = [
+    message,
+    c.expected !== undefined ? `expected: ${c.expected}` : '',
+    c.actual !== undefined ? `actual: ${c.actual}` : '',
+  ]
     .filter(Boolean)
     .join('\n');
   switch (c.status) {
@@ -50,13 +58,17 @@ function testcase(c: CaseResult): string {
       break;
     case 'fail': {
       const prefix = c.expectation ? `expected failure (${c.expectation.reason}): ` : '';
-      body.push(`      <failure message="${xmlEscape(prefix + message)}" type="assertion">${xmlEscape(detail)}</failure>`);
+      body.push(
+        `      <failure message="${xmlEscape(prefix + message)}" type="assertion">${xmlEscape(detail)}</failure>`,
+      );
       break;
     }
     case 'error':
     case 'blocked': {
       const prefix = c.expectation ? `expected ${c.status} (${c.expectation.reason}): ` : '';
-      body.push(`      <error message="${xmlEscape(prefix + message)}" type="${c.status}">${xmlEscape(detail)}</error>`);
+      body.push(
+        `      <error message="${xmlEscape(prefix + message)}" type="${c.status}">${xmlEscape(detail)}</error>`,
+      );
       break;
     }
   }

@@ -6,7 +6,13 @@ const yamlString = (s: string) => JSON.stringify(s);
 const description = (s: string) => s.replace(/[#\n\r]/g, '_');
 
 function diagnostics(c: CaseResult): string[] {
-  const lines = ['  ---', `  rule: ${yamlString(c.rule)}`, `  arch: ${c.arch}`, `  status: ${c.status}`, `  duration_ms: ${c.durationMs}`];
+  const lines = [
+    '  ---',
+    `  rule: ${yamlString(c.rule)}`,
+    `  arch: ${c.arch}`,
+    `  status: ${c.status}`,
+    `  duration_ms: ${c.durationMs}`,
+  ];
   if (c.message) lines.push(`  message: ${yamlString(c.message)}`);
   if (c.expected !== undefined) lines.push(`  expected: ${yamlString(c.expected)}`);
   if (c.actual !== undefined) lines.push(`  actual: ${yamlString(c.actual)}`);
@@ -35,7 +41,9 @@ export function renderTap(results: RunResults): string {
       case 'fail':
       case 'error':
       case 'blocked': {
-        const todo = c.expectation ? ` # TODO ${description(`expected ${c.status}: ${c.expectation.reason}`)}` : '';
+        const todo = c.expectation
+          ? ` # TODO ${description(`expected ${c.status}: ${c.expectation.reason}`)}`
+          : '';
         out.push(`not ok ${n} - ${name}${todo}`);
         break;
       }
@@ -43,6 +51,8 @@ export function renderTap(results: RunResults): string {
     out.push(...diagnostics(c));
   });
   const t = results.totals;
-  out.push(`# pass ${t.pass}, fail ${t.fail}, error ${t.error}, blocked ${t.blocked}, skip ${t.skip}, not-applicable ${t['not-applicable']}`);
+  out.push(
+    `# pass ${t.pass}, fail ${t.fail}, error ${t.error}, blocked ${t.blocked}, skip ${t.skip}, not-applicable ${t['not-applicable']}`,
+  );
   return `${out.join('\n')}\n`;
 }

@@ -18,6 +18,8 @@ export function writeReportsAtomically(files: { path: string; content: string }[
     for (const s of staged) renameSync(s.tmp, s.target);
   } catch (err) {
     for (const s of staged) rmSync(s.tmp, { force: true });
-    throw new KvmspecError(ErrorCode.ReportWrite, `could not write reports: ${(err as Error).message}`, { cause: err });
+    throw new KvmspecError(ErrorCode.ReportWrite, `could not write reports: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

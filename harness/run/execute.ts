@@ -4,7 +4,14 @@ import { KvmSession, SetupError } from '../session.ts';
 import { compareVersions } from '../spec/int.ts';
 import type { RuleRef, SpecTree } from '../spec/tree.ts';
 import type { Arch } from '../spec/types.ts';
-import { CaseVerdict, type CaseContext, type Fds, type Fixture, type PlannedCase, type Status } from '../plan/types.ts';
+import {
+  CaseVerdict,
+  type CaseContext,
+  type Fds,
+  type Fixture,
+  type PlannedCase,
+  type Status,
+} from '../plan/types.ts';
 import type { CaseResult } from './results.ts';
 
 /** Gives cases their backend (one per arch, created on first use) and caches capability probes. */
@@ -30,7 +37,13 @@ export class BackendUnusableError extends Error {
 const capabilityCache = new WeakMap<Backend, Map<string, boolean>>();
 
 /** Probes a rule's capability with KVM_CHECK_EXTENSION on a fresh system fd; a bit, if named, must be set. */
-async function capabilityPresent(ref: RuleRef, backend: Backend, spec: SpecTree, arch: Arch, revision: string): Promise<boolean> {
+async function capabilityPresent(
+  ref: RuleRef,
+  backend: Backend,
+  spec: SpecTree,
+  arch: Arch,
+  revision: string,
+): Promise<boolean> {
   const cap = ref.rule.capability;
   if (!cap) return true;
   const key = `${cap.name}/${cap.bit ?? ''}`;
@@ -42,12 +55,19 @@ async function capabilityPresent(ref: RuleRef, backend: Backend, spec: SpecTree,
   try {
     const system = await probe.openSystem();
     const r = await probe.call(system, 'KVM_CHECK_EXTENSION', spec.constant(cap.name, arch));
-    const present = r.errno === null && r.ret > 0n && (cap.bit === undefined || (r.ret & (1n << BigInt(cap.bit))) !== 0n);
+    const present =
+      r.errno === null && r.ret > 0n && (cap.bit === undefined || (r.ret & (1n << BigInt(cap.bit))) !== 0n);
     cache.set(key, present);
     return present;
   } finally {
     await probe.release();
   }
+}
+
+function asText(v: unknown): string {
+  return typeof v === 'string'
+    ? v
+    : JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x));
 }
 
 function classify(err: unknown): { status: Status; message: string; expected?: string; actual?: string } {
@@ -61,8 +81,8 @@ function classify(err: unknown): { status: Status; message: string; expected?: s
     return {
       status: 'fail',
       message: err.message,
-      ...(e.expected !== undefined ? { expected: String(e.expected) } : {}),
-      ...(e.actual !== undefined ? { actual: String(e.actual) } : {}),
+      ...(e.expected !== undefined ? { expected: asText(e.expected) } : {}),
+      ...(e.actual !== undefined ? { actual: asText(e.actual) } : {}),
     };
   }
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);

@@ -31,7 +31,10 @@ export function loadExpectations(backend: string, file?: string): Expectations {
   try {
     data = JSON.parse(readFileSync(target, 'utf8'));
   } catch (err) {
-    throw new KvmspecError(ErrorCode.ExpectationsInvalid, `${target}: not valid JSON: ${(err as Error).message}`);
+    throw new KvmspecError(
+      ErrorCode.ExpectationsInvalid,
+      `${target}: not valid JSON: ${(err as Error).message}`,
+    );
   }
   const validate = schemaValidator('expectations.schema.json');
   if (!validate(data)) {

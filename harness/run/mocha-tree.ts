@@ -8,7 +8,13 @@ import type { CaseResult } from './results.ts';
  * The engine's result is the record; mocha only sequences, times out, and reports progress. A case that
  * did not pass still fails or skips in mocha so mocha's own reporters and exit code stay meaningful.
  */
-export function declarePlan(root: Mocha.Suite, plan: PlannedCase[], options: ExecuteOptions, results: Map<string, CaseResult>, timeoutMs: number): void {
+export function declarePlan(
+  root: Mocha.Suite,
+  plan: PlannedCase[],
+  options: ExecuteOptions,
+  results: Map<string, CaseResult>,
+  timeoutMs: number,
+): void {
   const suites = new Map<string, Mocha.Suite>();
   const suiteFor = (parent: Mocha.Suite, key: string, title: string) => {
     let s = suites.get(key);

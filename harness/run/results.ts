@@ -44,7 +44,16 @@ export interface RunResults {
 }
 
 export function totalsOf(cases: CaseResult[]): RunResults['totals'] {
-  const totals = { total: cases.length, unexpected: 0, pass: 0, fail: 0, error: 0, skip: 0, 'not-applicable': 0, blocked: 0 };
+  const totals = {
+    total: cases.length,
+    unexpected: 0,
+    pass: 0,
+    fail: 0,
+    error: 0,
+    skip: 0,
+    'not-applicable': 0,
+    blocked: 0,
+  };
   for (const c of cases) {
     totals[c.status]++;
     if (c.unexpected) totals.unexpected++;

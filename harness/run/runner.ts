@@ -50,14 +50,23 @@ export interface RunOutcome {
 }
 
 /** Selects the cases of a run: the spec's plan for the arches and revision, narrowed by ID globs. */
-export function planRun(spec: SpecTree, families: SuiteFamily[], arches: Arch[], revision: string, filter?: string[]): PlannedCase[] {
+export function planRun(
+  spec: SpecTree,
+  families: SuiteFamily[],
+  arches: Arch[],
+  revision: string,
+  filter?: string[],
+): PlannedCase[] {
   const plan = buildPlan(spec, families, { arches, revision });
   if (!filter || filter.length === 0) return plan;
   const globs = filter.map(globToRegExp);
   return plan.filter((c) => matchesAny(c.id, globs));
 }
 
-function lazyProvider(factory: BackendFactory, revision: string): BackendProvider & { created: Map<Arch, Promise<Backend>>; failures: Map<Arch, string> } {
+function lazyProvider(
+  factory: BackendFactory,
+  revision: string,
+): BackendProvider & { created: Map<Arch, Promise<Backend>>; failures: Map<Arch, string> } {
   const created = new Map<Arch, Promise<Backend>>();
   const failures = new Map<Arch, string>();
   return {
@@ -91,7 +100,10 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   const arches = options.arches ?? supported;
   const foreign = arches.filter((a) => !supported.includes(a));
   if (foreign.length > 0) {
-    throw new KvmspecError(ErrorCode.Usage, `backend '${factory.name}' cannot run ${foreign.join(', ')} (it serves ${supported.join(', ')})`);
+    throw new KvmspecError(
+      ErrorCode.Usage,
+      `backend '${factory.name}' cannot run ${foreign.join(', ')} (it serves ${supported.join(', ')})`,
+    );
   }
   const expectations = loadExpectations(options.backend, options.expectationsFile);
   const plan = planRun(spec, families, arches, revision, options.filter);
@@ -101,8 +113,17 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   const startedAt = new Date();
   const started = performance.now();
 
-  const mocha = new Mocha({ reporter: class Silent {} as unknown as Mocha.ReporterConstructor, timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
-  declarePlan(mocha.suite, plan, { spec, revision, provider, fixtures }, results, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const mocha = new Mocha({
+    reporter: class Silent {} as unknown as Mocha.ReporterConstructor,
+    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  });
+  declarePlan(
+    mocha.suite,
+    plan,
+    { spec, revision, provider, fixtures },
+    results,
+    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  );
   const mochaFailures = new Map<string, string>();
   let done = 0;
   await new Promise<void>((resolve) => {
@@ -133,7 +154,9 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
       file: c.file,
       status: ownFailure ? 'error' : 'blocked',
       durationMs: 0,
-      message: ownFailure ?? `not run: ${hookCause ? `${hookCause[0]}: ${hookCause[1]}` : 'the runner stopped before this case'}`,
+      message:
+        ownFailure ??
+        `not run: ${hookCause ? `${hookCause[0]}: ${hookCause[1]}` : 'the runner stopped before this case'}`,
       notes: {},
       trace: [],
       unexpected: true,

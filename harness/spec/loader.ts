@@ -31,7 +31,9 @@ export function readSpecFile(file: string, displayName: string): { doc?: SpecDoc
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    return { problems: [{ file: displayName, pointer: '', message: `not valid JSON: ${(err as Error).message}` }] };
+    return {
+      problems: [{ file: displayName, pointer: '', message: `not valid JSON: ${(err as Error).message}` }],
+    };
   }
   const kind = (data as { kind?: unknown } | null)?.kind;
   if (typeof kind !== 'string' || !(kind in schemaForKind)) {
@@ -73,7 +75,8 @@ export function loadSpec(options: LoadOptions = {}): SpecTree {
     problems.push(...found);
     if (doc) docs.push({ file: path.relative(base, file).split(path.sep).join('/'), doc });
   }
-  if (problems.length === 0) problems.push(...checkSemantics(docs, (f) => path.relative(process.cwd(), path.join(base, f))));
+  if (problems.length === 0)
+    problems.push(...checkSemantics(docs, (f) => path.relative(process.cwd(), path.join(base, f))));
   if (problems.length > 0) throw new SpecError(problems);
   return new SpecTree(root, docs);
 }

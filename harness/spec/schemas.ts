@@ -43,7 +43,9 @@ export function schemaValidator(id: string): ValidateFunction {
  * ajv reports `oneOf`/`anyOf` failures as a cloud of branch errors; keep the deepest ones, which name the
  * property actually at fault, and fold duplicates.
  */
-export function describeAjvErrors(errors: ErrorObject[] | null | undefined): { pointer: string; message: string }[] {
+export function describeAjvErrors(
+  errors: ErrorObject[] | null | undefined,
+): { pointer: string; message: string }[] {
   const list = errors ?? [];
   const deepest = list.filter(
     (e) => !list.some((o) => o !== e && o.instancePath.startsWith(e.instancePath + '/')),

@@ -2,7 +2,16 @@ import type { SpecProblem } from '../errors.ts';
 import { leafFields } from './tree.ts';
 import type { FieldDef, HypercallDoc, IoctlDoc, Located, MemberDef, SpecDoc, StructDoc } from './types.ts';
 
-const scalarSize: Record<FieldDef['type'], number> = { u8: 1, s8: 1, u16: 2, s16: 2, u32: 4, s32: 4, u64: 8, s64: 8 };
+const scalarSize: Record<FieldDef['type'], number> = {
+  u8: 1,
+  s8: 1,
+  u16: 2,
+  s16: 2,
+  u32: 4,
+  s32: 4,
+  u64: 8,
+  s64: 8,
+};
 
 export function fieldBytes(f: FieldDef): number {
   return scalarSize[f.type] * (f.flexible ? 0 : (f.count ?? 1));
@@ -19,7 +28,8 @@ export function checkSemantics(docs: Located<SpecDoc>[], display: (file: string)
     problems.push({ file: display(file), pointer, message });
 
   const arches = docs.filter((d) => d.doc.kind === 'arches');
-  if (arches.length !== 1) report(arches[1]?.file ?? '.', '', `expected exactly one arches document, found ${arches.length}`);
+  if (arches.length !== 1)
+    report(arches[1]?.file ?? '.', '', `expected exactly one arches document, found ${arches.length}`);
 
   const byKindName = new Map<string, string>();
   for (const { file, doc } of docs) {
@@ -36,7 +46,8 @@ export function checkSemantics(docs: Located<SpecDoc>[], display: (file: string)
   for (const { doc } of docs) {
     if (doc.kind === 'struct') structs.set(doc.name, doc);
     if (doc.kind === 'ioctl') ioctls.set(doc.name, doc);
-    if (doc.kind === 'constants') for (const c of doc.constants) for (const n of [c.name, ...(c.aliases ?? [])]) constants.add(n);
+    if (doc.kind === 'constants')
+      for (const c of doc.constants) for (const n of [c.name, ...(c.aliases ?? [])]) constants.add(n);
   }
 
   const ruleIds = new Map<string, string>();
@@ -46,7 +57,8 @@ export function checkSemantics(docs: Located<SpecDoc>[], display: (file: string)
       checkRuled(doc, file, report, { structs, ioctls, constants });
       doc.rules.forEach((rule, i) => {
         const other = ruleIds.get(rule.id);
-        if (other) report(file, `/rules/${i}/id`, `duplicate rule ID ${rule.id} (first in ${display(other)})`);
+        if (other)
+          report(file, `/rules/${i}/id`, `duplicate rule ID ${rule.id} (first in ${display(other)})`);
         else ruleIds.set(rule.id, file);
       });
     }
@@ -63,7 +75,12 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
     const occupied: { start: number; end: number; name: string }[] = [];
     const claim = (start: number, end: number, name: string, pointer: string) => {
       const clash = occupied.find((o) => start < o.end && o.start < end);
-      if (clash) report(file, pointer, `${name} (bytes ${start}..${end - 1}) overlaps ${clash.name} (bytes ${clash.start}..${clash.end - 1})`);
+      if (clash)
+        report(
+          file,
+          pointer,
+          `${name} (bytes ${start}..${end - 1}) overlaps ${clash.name} (bytes ${clash.start}..${clash.end - 1})`,
+        );
       occupied.push({ start, end, name });
     };
     const checkField = (f: FieldDef, pointer: string, limit: { start: number; end: number }) => {
@@ -71,17 +88,30 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
       names.add(f.name);
       const size = fieldBytes(f);
       if (f.offset % scalarSize[f.type] !== 0)
-        report(file, `${pointer}/offset`, `offset ${f.offset} is not aligned to ${f.type} (${scalarSize[f.type]} bytes)`);
+        report(
+          file,
+          `${pointer}/offset`,
+          `offset ${f.offset} is not aligned to ${f.type} (${scalarSize[f.type]} bytes)`,
+        );
       if (f.offset < limit.start || f.offset + size > limit.end)
-        report(file, pointer, `${f.name} (bytes ${f.offset}..${f.offset + size - 1}) lies outside ${limit.start}..${limit.end - 1}`);
+        report(
+          file,
+          pointer,
+          `${f.name} (bytes ${f.offset}..${f.offset + size - 1}) lies outside ${limit.start}..${limit.end - 1}`,
+        );
       if (f.flexible && f.offset !== layout.size)
-        report(file, `${pointer}/offset`, `flexible array ${f.name} must start at the struct's end (${layout.size})`);
+        report(
+          file,
+          `${pointer}/offset`,
+          `flexible array ${f.name} must start at the struct's end (${layout.size})`,
+        );
     };
     layout.fields.forEach((m: MemberDef, fi) => {
       const pointer = `${base}/fields/${fi}`;
       if ('union' in m) {
         claim(m.offset, m.offset + m.size, `union ${m.union}`, pointer);
-        if (m.offset + m.size > layout.size) report(file, pointer, `union ${m.union} ends beyond the struct size ${layout.size}`);
+        if (m.offset + m.size > layout.size)
+          report(file, pointer, `union ${m.union} ends beyond the struct size ${layout.size}`);
         m.members.forEach((member, mi) => {
           const inner: { start: number; end: number; name: string }[] = [];
           member.fields.forEach((f, ffi) => {
@@ -89,7 +119,8 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
             checkField(f, fp, { start: m.offset, end: m.offset + m.size });
             const end = f.offset + fieldBytes(f);
             const clash = inner.find((o) => f.offset < o.end && o.start < end);
-            if (clash) report(file, fp, `${f.name} overlaps ${clash.name} within union member ${member.name}`);
+            if (clash)
+              report(file, fp, `${f.name} overlaps ${clash.name} within union member ${member.name}`);
             inner.push({ start: f.offset, end, name: f.name });
           });
         });
@@ -99,8 +130,10 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
       }
     });
     const maxAlign = Math.max(...[...leafFields(layout.fields)].map((f) => scalarSize[f.type]));
-    if (layout.align < maxAlign) report(file, `${base}/align`, `align ${layout.align} is below the widest field (${maxAlign})`);
-    if (layout.size % layout.align !== 0) report(file, `${base}/size`, `size ${layout.size} is not a multiple of align ${layout.align}`);
+    if (layout.align < maxAlign)
+      report(file, `${base}/align`, `align ${layout.align} is below the widest field (${maxAlign})`);
+    if (layout.size % layout.align !== 0)
+      report(file, `${base}/size`, `size ${layout.size} is not a multiple of align ${layout.align}`);
   });
 }
 
@@ -120,10 +153,12 @@ function checkRuled(
   doc.rules.forEach((rule, ri) => {
     const rp = `/rules/${ri}`;
     for (const arch of rule.arches ?? []) {
-      if (!doc.arches.includes(arch)) report(file, `${rp}/arches`, `${arch} is not one of the document's arches`);
+      if (!doc.arches.includes(arch))
+        report(file, `${rp}/arches`, `${arch} is not one of the document's arches`);
     }
     (rule.revisions ?? []).forEach((rev, i) => {
-      if (!revisions.has(rev)) report(file, `${rp}/revisions/${i}`, `revision ${rev} is not declared in /revisions`);
+      if (!revisions.has(rev))
+        report(file, `${rp}/revisions/${i}`, `revision ${rev} is not declared in /revisions`);
     });
     if (rule.capability && !known.constants.has(rule.capability.name))
       report(file, `${rp}/capability/name`, `no constant named ${rule.capability.name} in the spec`);
@@ -136,7 +171,8 @@ function checkRuled(
         return;
       }
       for (const arch of v.arches ?? []) {
-        if (!(rule.arches ?? doc.arches).includes(arch)) report(file, `${vp}/arches`, `${arch} is outside the rule's arches`);
+        if (!(rule.arches ?? doc.arches).includes(arch))
+          report(file, `${vp}/arches`, `${arch} is outside the rule's arches`);
       }
       const structName = target.number.struct;
       if (v.arg?.struct) {
@@ -147,7 +183,8 @@ function checkRuled(
         }
         const names = new Set([...leafFields(layout.fields)].map((f) => f.name));
         for (const key of Object.keys(v.arg.struct)) {
-          if (!names.has(key)) report(file, `${vp}/arg/struct/${key}`, `struct ${structName} has no field ${key}`);
+          if (!names.has(key))
+            report(file, `${vp}/arg/struct/${key}`, `struct ${structName} has no field ${key}`);
         }
       }
     });

@@ -150,11 +150,15 @@ export class SpecTree {
     if (!found) throw new Error(`spec has no struct ${structName}`);
     const forArch = found.doc.layouts.filter((l) => !sel.arch || !l.arches || l.arches.includes(sel.arch));
     const byRevision = (rev: string) => forArch.filter((l) => l.revision === rev);
-    const candidates = byRevision(sel.revision ?? UPSTREAM).length > 0 ? byRevision(sel.revision ?? UPSTREAM) : byRevision(UPSTREAM);
+    const candidates =
+      byRevision(sel.revision ?? UPSTREAM).length > 0
+        ? byRevision(sel.revision ?? UPSTREAM)
+        : byRevision(UPSTREAM);
     const inRange = candidates.filter(
       (l) =>
         !sel.kernel ||
-        ((!l.since || compareVersions(sel.kernel, l.since) >= 0) && (!l.until || compareVersions(sel.kernel, l.until) < 0)),
+        ((!l.since || compareVersions(sel.kernel, l.since) >= 0) &&
+          (!l.until || compareVersions(sel.kernel, l.until) < 0)),
     );
     const newest = inRange.find((l) => !l.until) ?? inRange[inRange.length - 1];
     if (!newest) throw new Error(`struct ${structName} has no layout for ${JSON.stringify(sel)}`);
@@ -172,7 +176,8 @@ export class SpecTree {
     const encoding = this.archesDoc.doc.ioctlEncodings[this.archInfo(arch).ioctlEncoding];
     if (!encoding) throw new Error(`arch ${arch} names an unknown ioctl encoding`);
     const size = number.struct ? this.layout(number.struct, { ...sel, arch }).size : (number.size ?? 0);
-    if (size >= 1 << encoding.sizeBits) throw new Error(`${name}: size ${size} does not fit the ${arch} size field`);
+    if (size >= 1 << encoding.sizeBits)
+      throw new Error(`${name}: size ${size} does not fit the ${arch} size field`);
     const dir =
       number.dir === 'none'
         ? encoding.dir.none

@@ -21,8 +21,12 @@ export interface Outcome {
   note?: string;
 }
 
-export type PointerValue = 'null' | 'invalid' | { buffer: { size: number; init?: string; readonly?: boolean } };
-export type FieldValue = IntLike | IntLike[] | PointerValue;
+export interface PointerBuffer {
+  buffer: { size: number; init?: string; readonly?: boolean };
+}
+export type PointerValue = 'null' | 'invalid' | PointerBuffer;
+/** An integer, an array of them, or a pointer target ('null' and 'invalid' are among the strings). */
+export type FieldValue = IntLike | IntLike[] | PointerBuffer;
 
 export interface Vector {
   params: Record<string, string>;
@@ -154,7 +158,13 @@ export interface RuledDoc {
 export interface IoctlDoc extends RuledDoc {
   kind: 'ioctl';
   section?: string;
-  number: { dir: 'none' | 'read' | 'write' | 'readwrite'; type: string; nr: string; struct?: string; size?: number };
+  number: {
+    dir: 'none' | 'read' | 'write' | 'readwrite';
+    type: string;
+    nr: string;
+    struct?: string;
+    size?: number;
+  };
   fds: FdKind[];
   createsFd?: boolean;
   capability?: CapabilityRef;

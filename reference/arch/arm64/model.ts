@@ -43,7 +43,9 @@ const FW_BITMAP_DEFAULTS: readonly bigint[] = [0x1n, 0x1n, 0x3n];
 
 class Arm64Vm implements ArchVm {
   /** ID registers are VM-wide: one value per register for every vCPU of the VM. */
-  readonly idRegs = new Map<string, bigint>(SYSREGS.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]));
+  readonly idRegs = new Map<string, bigint>(
+    SYSREGS.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]),
+  );
   constructor(readonly vm: VmFile) {}
 
   ioctl(name: string, arg: bigint): bigint | undefined {

@@ -126,6 +126,7 @@ export function x86_64Model(spec: SpecTree): ArchModel {
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'x86_64', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
     createVm: (type, _vm: VmFile) => (type === 0n ? new X86Vm() : fail('EINVAL')),
-    systemIoctl: (name, arg, kernel) => (name === 'KVM_GET_MSR_INDEX_LIST' ? msrIndexList(arg, kernel) : undefined),
+    systemIoctl: (name, arg, kernel) =>
+      name === 'KVM_GET_MSR_INDEX_LIST' ? msrIndexList(arg, kernel) : undefined,
   };
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The full test run CI gates on: the unit tests, then what needs system packages or real kernels.
+# Each step installs what it needs itself; any failure stops the run with a non-zero status.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "unit tests, lint, format, types"
+npm test
+
+step "conformance run against the bundled reference"
+node bin/kvmspec.js run --backend reference
+
+if [ -e /dev/kvm ]; then
+  step "conformance run against this host's /dev/kvm"
+  node bin/kvmspec.js run --backend linux --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap
+else
+  step "no /dev/kvm on this machine: the linux backend run is skipped"
+fi
+
+step "ABI cross-check against the uapi headers of four architectures"
+npm run abi:check
