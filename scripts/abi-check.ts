@@ -48,5 +48,5 @@ try {
   process.exitCode = main(process.argv.slice(2));
 } catch (err) {
   console.error(err instanceof Error ? err.message : String(err));
-  process.exitCode = exitCodeFor(err) === 1 ? 3 : exitCodeFor(err);
+  process.exitCode = exitCodeFor(err);
 }
