@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -9,10 +10,13 @@ import {
   type ProcessBackendOptions,
 } from '../adapters/process.ts';
 import { referenceFactory } from '../adapters/reference.ts';
+import { runSuite } from '../harness/run/runner.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { recordScript } from './fixtures/backend-script.ts';
 
-const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixtures = path.join(here, 'fixtures');
+const examples = path.join(here, '..', 'examples');
 const faulty = (mode: string, extra: Partial<ProcessBackendOptions> = {}): ProcessBackendOptions => ({
   command: [process.execPath, path.join(fixtures, 'faulty-backend.js'), mode],
   validate: true,
@@ -145,6 +149,44 @@ describe('process backend', () => {
     expect(remote.profile).to.deep.equal(direct.profile);
     expect(await recordScript(remote, spec, 'arm64')).to.deep.equal(expected);
     await remote.dispose();
+  });
+
+  describe('the whole suite through the protocol', () => {
+    const outcomes = (cases: { id: string; status: string }[]) => cases.map((c) => `${c.id} ${c.status}`);
+
+    it('passes through a served reference exactly as in process (same IDs, same outcomes)', async () => {
+      const direct = await runSuite({ backend: 'reference', factory: referenceFactory });
+      const served = await runSuite({
+        backend: 'process',
+        arches: referenceFactory.arches(),
+        factory: processFactory({
+          command: [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve-reference.ts')],
+          validate: true,
+        }),
+      });
+      expect(outcomes(served.results.cases)).to.deep.equal(outcomes(direct.results.cases));
+      expect(served.results.totals.pass).to.equal(served.results.totals.total);
+    });
+
+    it('passes every x86_64 case against the Python example backend', async function () {
+      if (spawnSync('python3', ['--version']).status !== 0) {
+        console.warn('    skipped: python3 is not installed');
+        this.skip();
+      }
+      const { results } = await runSuite({
+        backend: 'process',
+        arches: ['x86_64'],
+        factory: processFactory({
+          command: ['python3', path.join(examples, 'python-backend', 'backend.py')],
+          validate: true,
+        }),
+      });
+      const failed = results.cases
+        .filter((c) => c.status !== 'pass')
+        .map((c) => `${c.id}: ${c.status} ${c.message ?? ''}`);
+      expect(failed).to.deep.equal([]);
+      expect(results.cases.filter((c) => c.api === 'ONE_REG').length).to.be.at.least(50);
+    });
   });
 
   it('TailBuffer keeps the last bytes within its limit', () => {
