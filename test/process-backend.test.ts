@@ -67,6 +67,21 @@ describe('process backend', () => {
   });
 
   describe('faults, each a BackendError with a clear message', () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    before(() => process.on('unhandledRejection', record));
+    after(() => {
+      process.off('unhandledRejection', record);
+      expect(unhandled, 'unhandled rejections').to.deep.equal([]);
+    });
+
+    it('a program that never sends its handshake', async () => {
+      const err = await startProcessBackend(faulty('silent', { handshakeTimeoutMs: 300 })).catch(
+        (e: unknown) => e,
+      );
+      expect(messageOf(err)).to.contain('no handshake from the process');
+    });
+
     it('a program that crashes before its handshake: exit code and stderr', async () => {
       const err = await startProcessBackend(faulty('crash-at-start')).catch((e: unknown) => e);
       const message = messageOf(err);
