@@ -101,7 +101,7 @@ export function checkAgainst(spec: SpecTree, set: HeaderSet, options: CheckOptio
     if (item.disposition.kind === 'proposal') summary.proposal++;
     if (item.disposition.kind === 'computed')
       summary.unconfirmed.push({ ...where(item), reason: 'computed' });
-    if (item.disposition.kind === 'out-of-range')
+    if (item.disposition.kind === 'superseded')
       summary.unconfirmed.push({ ...where(item), reason: 'superseded layout' });
   }
   return summary;

@@ -5,14 +5,10 @@ import type { Arch, FieldDef, IoctlDoc, MemberDef, StructDoc, StructLayout } fro
 
 /** Why an item is not compared with a header, or `compare` when it is. */
 export type Disposition =
-  | { kind: 'compare' }
-  | { kind: 'proposal'; revision: string }
-  | { kind: 'newer'; since: string }
-  | { kind: 'computed' }
-  | { kind: 'out-of-range'; note: string };
+  { kind: 'compare' | 'newer' | 'computed' | 'superseded' } | { kind: 'proposal'; revision: string };
 
 /** How the probe reads an item from the headers: a C expression, or a macro that may be absent. */
-export type Probe = { kind: 'expr'; candidates: string[]; needs: string } | { kind: 'macro'; name: string };
+export type Probe = { kind: 'expr'; candidates: string[] } | { kind: 'macro'; name: string };
 
 /** One value of the spec that a header can confirm: a struct size, field offset or size, ioctl number or constant. */
 export interface CheckItem {
@@ -32,14 +28,13 @@ export interface HeaderTarget {
   version: string;
 }
 
-const isNewer = (since: string | undefined, version: string): since is string =>
+const isNewer = (since: string | undefined, version: string) =>
   since !== undefined && compareVersions(since, version) > 0;
 
 function layoutDisposition(layout: StructLayout, target: HeaderTarget): Disposition {
   if (layout.revision !== UPSTREAM) return { kind: 'proposal', revision: layout.revision };
-  if (isNewer(layout.since, target.version)) return { kind: 'newer', since: layout.since };
-  if (layout.until && compareVersions(target.version, layout.until) >= 0)
-    return { kind: 'out-of-range', note: `layout ends before ${layout.until}` };
+  if (isNewer(layout.since, target.version)) return { kind: 'newer' };
+  if (layout.until && compareVersions(target.version, layout.until) >= 0) return { kind: 'superseded' };
   return { kind: 'compare' };
 }
 
@@ -94,13 +89,13 @@ function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
       const base = `/layouts/${li}`;
       const disposition = layoutDisposition(layout, target);
       const type = `struct ${doc.name}`;
-      const common = { file, disposition, probe: { kind: 'expr' as const, needs: type, candidates: [] } };
+      const common = { file, disposition };
       items.push({
         ...common,
         label: `sizeof(${type})`,
         pointer: `${base}/size`,
         expected: BigInt(layout.size),
-        probe: { ...common.probe, candidates: [`sizeof(${type})`] },
+        probe: { kind: 'expr', candidates: [`sizeof(${type})`] },
       });
       for (const { field, pointer, paths } of layoutFields(layout.fields)) {
         items.push({
@@ -108,7 +103,7 @@ function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
           label: `offsetof(${type}, ${field.name})`,
           pointer: `${base}${pointer}/offset`,
           expected: BigInt(field.offset),
-          probe: { ...common.probe, candidates: paths.map((p) => `__builtin_offsetof(${type}, ${p})`) },
+          probe: { kind: 'expr', candidates: paths.map((p) => `__builtin_offsetof(${type}, ${p})`) },
         });
         // A flexible array has no size; every other field's size pins its type and element count.
         if (!field.flexible)
@@ -117,7 +112,7 @@ function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
             label: `sizeof(${type}.${field.name})`,
             pointer: `${base}${pointer}/${field.count ? 'count' : 'type'}`,
             expected: BigInt(fieldBytes(field)),
-            probe: { ...common.probe, candidates: paths.map((p) => `sizeof(((${type} *)0)->${p})`) },
+            probe: { kind: 'expr', candidates: paths.map((p) => `sizeof(((${type} *)0)->${p})`) },
           });
       }
     });
@@ -144,20 +139,20 @@ function ioctlItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
       : false;
     const disposition: Disposition = proposal
       ? { kind: 'proposal', revision: proposal }
-      : isNewer(since, target.version)
-        ? { kind: 'newer', since }
-        : structNewer
-          ? { kind: 'newer', since: 'its struct' }
-          : { kind: 'compare' };
+      : { kind: isNewer(since, target.version) || structNewer ? 'newer' : 'compare' };
     items.push({
       label: doc.name,
       file,
       pointer: '/number',
-      // The struct size that goes into the number is that of the layout these headers' version has.
+      // The struct size in the number is that of the layout of these headers' version (or of the proposal).
       expected: spec.ioctlNumber(
         doc.name,
         target.arch,
-        disposition.kind === 'compare' ? { kernel: target.version } : {},
+        disposition.kind === 'proposal'
+          ? { revision: disposition.revision }
+          : disposition.kind === 'compare'
+            ? { kernel: target.version }
+            : {},
       ),
       probe: { kind: 'macro', name: doc.name },
       disposition,
@@ -175,11 +170,10 @@ function constantItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
       const proposal = def.revisions && !def.revisions.includes(UPSTREAM) ? def.revisions[0] : undefined;
       const disposition: Disposition = proposal
         ? { kind: 'proposal', revision: proposal }
-        : def.inHeaders === false
-          ? { kind: 'computed' }
-          : isNewer(def.since, target.version)
-            ? { kind: 'newer', since: def.since }
-            : { kind: 'compare' };
+        : {
+            kind:
+              def.inHeaders === false ? 'computed' : isNewer(def.since, target.version) ? 'newer' : 'compare',
+          };
       [def.name, ...(def.aliases ?? [])].forEach((name, ni) =>
         items.push({
           label: name,
@@ -223,7 +217,6 @@ function registerProbe(spec: SpecTree, arch: Arch, name: string): Probe {
       const sizeCode = `(${size} == 16 ? KVM_REG_SIZE_U128 : ${size} == 8 ? KVM_REG_SIZE_U64 : KVM_REG_SIZE_U32)`;
       return {
         kind: 'expr',
-        needs: 'struct kvm_regs',
         candidates: [`(KVM_REG_ARM64 | KVM_REG_ARM_CORE | ${sizeCode} | KVM_REG_ARM_CORE_REG(${path}))`],
       };
     }
@@ -240,9 +233,7 @@ function registerItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
     pointer: `/registers/${i}/id`,
     expected: toBigInt(reg.id),
     probe: registerProbe(spec, target.arch, reg.name),
-    disposition: isNewer(reg.since, target.version)
-      ? { kind: 'newer', since: reg.since }
-      : { kind: 'compare' },
+    disposition: { kind: isNewer(reg.since, target.version) ? 'newer' : 'compare' },
     registerId: toBigInt(reg.id),
   }));
 }
