@@ -9,7 +9,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['eslint.config.js', 'bin/*.js', '.mocharc.cjs'] },
+        projectService: {
+          allowDefaultProject: ['eslint.config.js', 'bin/*.js', '.mocharc.cjs', 'test/fixtures/*.js'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
