@@ -70,27 +70,30 @@ export function checkAgainst(spec: SpecTree, set: HeaderSet, options: CheckOptio
     pointer: item.pointer,
   });
 
-  const compared = items.filter((i) => i.disposition.kind === 'compare');
+  // Newer items are probed too: headers that already define one with the spec's value confirm it, while a
+  // different or missing value is expected of older headers and leaves the item newer, not failed.
+  const probed = items.filter((i) => i.disposition.kind === 'compare' || i.disposition.kind === 'newer');
   const results = runProbes(
-    compared.map((i) => i.probe),
+    probed.map((i) => i.probe),
     set,
     includesOf(spec),
   );
-  compared.forEach((item, i) => {
+  const newer: CheckItem[] = [];
+  probed.forEach((item, i) => {
     const result = results[i];
-    if (!result) return;
-    if (result.kind === 'value') {
-      if (result.value === BigInt.asUintN(64, item.expected)) summary.checked++;
-      else summary.mismatches.push({ ...where(item), spec: item.expected, header: result.value });
-    } else if (result.kind === 'absent') {
+    const agrees = result?.kind === 'value' && result.value === BigInt.asUintN(64, item.expected);
+    if (agrees) summary.checked++;
+    else if (item.disposition.kind === 'newer') newer.push(item);
+    else if (result?.kind === 'value')
+      summary.mismatches.push({ ...where(item), spec: item.expected, header: result.value });
+    else if (result?.kind === 'absent')
       summary.unconfirmed.push({
         ...where(item),
         reason: item.registerId === undefined ? 'absent from headers' : 'not a header name',
       });
-    } else summary.mismatches.push({ ...where(item), spec: item.expected, problem: result.message });
+    else summary.mismatches.push({ ...where(item), spec: item.expected, problem: result?.message });
   });
 
-  const newer = items.filter((i) => i.disposition.kind === 'newer');
   summary.newer = newer.length;
   if (options.live !== false) {
     const ids = newer.flatMap((i) => (i.registerId === undefined ? [] : [i.registerId]));
