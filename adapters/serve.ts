@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import { BackendSkip, type Backend } from './backend.ts';
+import { ARCHES, type Arch } from '../harness/spec/types.ts';
+import { BackendError, BackendSkip, type Backend, type BackendFactory } from './backend.ts';
 import { DEFAULT_MAX_LINE_BYTES, preview, readLines } from './protocol/lines.ts';
 import {
   PROTOCOL_VERSION,
@@ -77,6 +78,31 @@ export function serveBackend(
         }),
     });
   });
+}
+
+/**
+ * `kvmspec serve`: one backend of `factory` on this process's stdin and stdout. The arch is the one
+ * asked for, else KVMSPEC_ARCH (set by the process backend that started us), else the factory's first.
+ * console.log goes to stderr meanwhile, so nothing but protocol lines can reach stdout.
+ */
+export async function serveOnStdio(
+  factory: BackendFactory,
+  options: { arch?: Arch; revision?: string } = {},
+): Promise<void> {
+  const wanted = options.arch ?? process.env.KVMSPEC_ARCH ?? factory.arches()[0];
+  if (
+    !wanted ||
+    !(ARCHES as readonly string[]).includes(wanted) ||
+    !factory.arches().includes(wanted as Arch)
+  ) {
+    throw new BackendError(
+      `backend '${factory.name}' cannot serve arch '${wanted ?? ''}' (it serves ${factory.arches().join(', ')})`,
+    );
+  }
+  const revision = options.revision ?? process.env.KVMSPEC_REVISION ?? 'upstream';
+  console.log = console.error;
+  const backend = await factory.create({ arch: wanted as Arch, revision });
+  await serveBackend(backend, process.stdin, process.stdout);
 }
 
 type Parsed = { request: Request } | { problem: string; seq: number | null };

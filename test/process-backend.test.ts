@@ -204,6 +204,12 @@ describe('process backend', () => {
     });
   });
 
+  it('serveOnStdio refuses an arch its backend cannot serve, and says so on stderr', async () => {
+    const command = [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve-reference.ts')];
+    const err = await startProcessBackend({ command }, { arch: 'riscv64' }).catch((e: unknown) => e);
+    expect(messageOf(err)).to.contain("cannot serve arch 'riscv64'");
+  });
+
   it('TailBuffer keeps the last bytes within its limit', () => {
     const tail = new TailBuffer(16);
     for (let i = 0; i < 10; i++) tail.push(Buffer.from(`line ${i}\n`));
