@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
@@ -155,5 +155,45 @@ describe('reports', function () {
       .and.to.equal(t.fail + t.error + t.blocked);
     const json = JSON.parse(readFileSync(reports.json, 'utf8')) as { cases: { id: string }[] };
     expect(json.cases).to.have.lengthOf(t.total);
+  });
+});
+
+describe('expectations', function () {
+  this.timeout(60000);
+
+  it('reports a listed failure as expected and flags a listed case that passes', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kvmspec-expect-'));
+    const file = path.join(dir, 'broken.json');
+    const failing = 'ONE_REG/ONE_REG-ERR-001/arm64/op=get,id=0x60300000001000d8';
+    const passing = 'SYSTEM/SYSTEM-VAL-001/arm64/arg=0';
+    writeFileSync(
+      file,
+      JSON.stringify({
+        entries: [
+          { id: failing, status: 'fail', reason: 'this backend answers EINVAL for unknown registers' },
+          { id: passing, status: 'fail', reason: 'listed although it passes, to prove the flag' },
+        ],
+      }),
+    );
+    const factory = faulty(
+      'broken',
+      (arch) =>
+        wrapIoctl(
+          createReferenceBackend(spec, arch),
+          (_q, _a, r) => (r.errno = r.errno === 'ENOENT' ? 'EINVAL' : r.errno),
+        ),
+      ['arm64'],
+    );
+    const { results } = await runSuite({
+      backend: 'broken',
+      factory,
+      spec,
+      expectationsFile: file,
+      filter: [failing, passing],
+    });
+    const byId = new Map(results.cases.map((c) => [c.id, c]));
+    expect(byId.get(failing)).to.include({ status: 'fail', unexpected: false });
+    expect(byId.get(passing)).to.include({ status: 'pass', unexpected: true });
+    expect(results.totals.unexpected).to.equal(1);
   });
 });

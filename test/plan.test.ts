@@ -1,0 +1,42 @@
+import { expect } from 'chai';
+import { buildPlan, uncoveredRules } from '../harness/plan/plan.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import { families } from '../suites/index.ts';
+import { cli } from './helpers.ts';
+
+describe('plan', () => {
+  const spec = loadSpec();
+
+  it('gives every rule at least one case', () => {
+    expect(uncoveredRules(spec, families).map((r) => r.rule.id)).to.deep.equal([]);
+  });
+
+  it('makes stable, unique ASCII IDs of the documented shape', () => {
+    const plan = buildPlan(spec, families, { arches: spec.arches, revision: 'upstream' });
+    const ids = plan.map((c) => c.id);
+    expect(new Set(ids).size).to.equal(ids.length);
+    for (const id of ids)
+      expect(id).to.match(
+        /^[A-Z0-9_]+\/[A-Z0-9_]+-[A-Z]+-\d{3}\/(arm64|s390x|x86_64|ppc64le)(\/[\x21-\x7e]+)?$/,
+      );
+    expect(
+      buildPlan(spec, families, { arches: spec.arches, revision: 'upstream' }).map((c) => c.id),
+    ).to.deep.equal(ids);
+  });
+
+  it('kvmspec list prints the IDs a run executes, and --uncovered nothing', async () => {
+    const listed = await cli(['list']);
+    const plan = buildPlan(spec, families, { arches: spec.arches, revision: 'upstream' });
+    expect(listed.out.trim().split('\n')).to.deep.equal(plan.map((c) => c.id));
+    const uncovered = await cli(['list', '--uncovered']);
+    expect(uncovered.code).to.equal(0);
+    expect(uncovered.out).to.equal('');
+  });
+
+  it('rejects bad command lines with exit 2', async () => {
+    expect((await cli(['frobnicate'])).code).to.equal(2);
+    expect((await cli(['run'])).code).to.equal(2);
+    expect((await cli(['run', '--backend', 'nope'])).code).to.equal(2);
+    expect((await cli(['list', '--arch', 'mips'])).code).to.equal(2);
+  });
+});
