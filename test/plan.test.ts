@@ -39,4 +39,14 @@ describe('plan', () => {
     expect((await cli(['run', '--backend', 'nope'])).code).to.equal(2);
     expect((await cli(['list', '--arch', 'mips'])).code).to.equal(2);
   });
+
+  it('kvmspec spec render writes a C header and syzkaller descriptions', async () => {
+    const header = await cli(['spec', 'render', '--format', 'c-header', '--arch', 'arm64']);
+    expect(header.code).to.equal(0);
+    expect(header.out).to.include('_Static_assert');
+    const syz = await cli(['spec', 'render', '--format', 'syzlang']);
+    expect(syz.code).to.equal(0);
+    expect(syz.out).to.match(/ioctl\$KVM_GET_ONE_REG/);
+    expect((await cli(['spec', 'render'])).code).to.equal(2);
+  });
 });

@@ -4,6 +4,9 @@ import { families } from '../../suites/index.ts';
 import { ErrorCode, ExitCode, KvmspecError, SpecError, exitCodeFor, formatProblem } from '../errors.ts';
 import { uncoveredRules } from '../plan/plan.ts';
 import { planRun, runSuite } from '../run/runner.ts';
+import { renderCHeader } from '../render/c-header.ts';
+import { renderSyzlang } from '../render/syzlang.ts';
+import { writeReportsAtomically } from '../report/write.ts';
 import { loadSpec } from '../spec/loader.ts';
 import { ARCHES, type Arch } from '../spec/types.ts';
 
@@ -16,6 +19,8 @@ commands:
   list [--arch A]... [--filter GLOB]... [--revision NAME] [--uncovered]
                          print the test IDs a run would execute (or the rules without a case)
   spec validate [PATH]   check spec files against the meta-schemas and each other
+  spec render --format c-header|syzlang [--arch A] [--revision NAME] [--out F]
+                         write the spec as a C header or as syzkaller descriptions
 
 exit status: 0 all as expected, 1 unexpected results, 2 usage or spec errors, 3 backend unusable`;
 
@@ -119,6 +124,25 @@ function specValidate(args: string[], out: NodeJS.WriteStream): number {
   return ExitCode.Ok;
 }
 
+function specRender(args: string[], out: NodeJS.WriteStream): number {
+  const { values } = parse(args, {
+    format: { type: 'string' },
+    arch: { type: 'string' },
+    revision: { type: 'string' },
+    out: { type: 'string' },
+  });
+  const spec = loadSpec();
+  const arch = arches(values.arch ? [values.arch] : undefined)?.[0];
+  const options = { ...(arch ? { arch } : {}), ...(values.revision ? { revision: values.revision } : {}) };
+  let text: string;
+  if (values.format === 'c-header') text = renderCHeader(spec, options);
+  else if (values.format === 'syzlang') text = renderSyzlang(spec, options);
+  else throw new KvmspecError(ErrorCode.Usage, `spec render needs --format c-header or syzlang\n\n${USAGE}`);
+  if (values.out) writeReportsAtomically([{ path: values.out, content: text }]);
+  else out.write(text);
+  return ExitCode.Ok;
+}
+
 /** The CLI: parses a command line, calls the library, maps errors to exit statuses. Returns the status. */
 export async function main(
   argv: string[],
@@ -134,6 +158,7 @@ export async function main(
         return list(rest, out);
       case 'spec':
         if (rest[0] === 'validate') return specValidate(rest.slice(1), out);
+        if (rest[0] === 'render') return specRender(rest.slice(1), out);
         throw new KvmspecError(ErrorCode.Usage, `unknown spec command '${rest[0] ?? ''}'\n\n${USAGE}`);
       case undefined:
       case 'help':
