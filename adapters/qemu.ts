@@ -263,10 +263,8 @@ export async function startQemuBackend(arch: QemuArch, options: QemuOptions = {}
       peerGone: () => vm.exited,
       onDispose: () => vm.stop(),
     });
-    if (inner.profile.arch !== arch) {
-      await inner.dispose();
-      throw new BackendError(`the agent in ${machine.binary} serves ${inner.profile.arch}, not ${arch}`);
-    }
+    const problem = await guestProblem(inner, arch);
+    if (problem) throw new BackendError(problem);
     return new QemuBackend(inner, vm);
   } catch (err) {
     // Read the report before the log goes away with the stopped machine.
@@ -275,6 +273,16 @@ export async function startQemuBackend(arch: QemuArch, options: QemuOptions = {}
     await vm.stop();
     throw explained;
   }
+}
+
+/** Why a booted guest cannot serve the suite (wrong agent, KVM missing), or undefined when it can. */
+async function guestProblem(agent: Backend, arch: QemuArch): Promise<string | undefined> {
+  if (agent.profile.arch !== arch) return `the agent serves ${agent.profile.arch}, not ${arch}`;
+  const kvm = await agent.open('/dev/kvm');
+  if ('errno' in kvm)
+    return `the guest has no usable /dev/kvm (open: ${kvm.errno}); see the kvmspec-init lines below`;
+  await agent.close(kvm.handle);
+  return undefined;
 }
 
 function qemuFactory(arch: QemuArch, options: QemuOptions = {}): BackendFactory {

@@ -243,6 +243,38 @@ describe('QEMU backends (KVMSPEC_QEMU=1)', function () {
       expect(dar.result).to.deep.include({ ret: 0n, errno: null });
       expect(dar.result.spans[0]).to.have.length(8);
     });
+
+    it('refuses a guest whose /dev/kvm is missing, naming the cause from the serial log', async () => {
+      const real = await ensureQemuSetup('ppc64le');
+      const broken = mkdtempSync(path.join(os.tmpdir(), 'kvmspec-nokvm-'));
+      try {
+        // The real image with kvm.ko and kvm-hv.ko taken out of the boot-time module list.
+        const tree = path.join(broken, 'tree');
+        mkdirSync(path.join(broken, 'ppc64le'));
+        mkdirSync(tree);
+        copyFileSync(path.join(real, 'kernel'), path.join(broken, 'ppc64le', 'kernel'));
+        writeFileSync(path.join(broken, 'ppc64le', '.ready'), 'without KVM on purpose\n');
+        execFileSync('sh', [
+          '-c',
+          `gzip -dc "$0/initramfs.cpio.gz" | (cd "$1" && cpio -id --quiet) &&
+           sed -i '/^kvm/d' "$1/modules.order" &&
+           (cd "$1" && find . | cpio -o -H newc --quiet | gzip) >"$2/ppc64le/initramfs.cpio.gz"`,
+          real,
+          tree,
+          broken,
+        ]);
+        const error = await startQemuBackend('ppc64le', { cacheDir: broken }).then(
+          async (b) => b.dispose(),
+          (err: unknown) => err,
+        );
+        expect(error).to.be.instanceOf(BackendError);
+        expect((error as Error).message)
+          .to.match(/no usable \/dev\/kvm/)
+          .and.match(/kvmspec-init: \/dev\/kvm is missing/);
+      } finally {
+        rmSync(broken, { recursive: true, force: true });
+      }
+    });
   });
 });
 

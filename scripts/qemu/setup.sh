@@ -72,47 +72,45 @@ update_index() {
   fi
 }
 
-# Copies the modules named in $modules (and what they depend on, per modules.dep) out of the unpacked
-# kernel tree, decompressed, writing their load order to $initrd/modules.order.
+# Copies the modules named in $@ (and what they depend on) out of the unpacked kernel tree, decompressed,
+# writing their load order to $initrd/modules.order. A module in modules.builtin needs nothing.
 collect_modules() {
   local root=$1
   shift
   local moddir
   moddir=$(echo "$root"/lib/modules/*)
   [ -d "$moddir" ] || die "kernel package has no lib/modules"
-  # The .deb ships no modules.dep (the target's depmod writes it at install time).
-  depmod -b "$root" "$(basename "$moddir")" || die "depmod failed on the unpacked kernel"
   local -a order=()
   add_module() {
-    local name=$1 line path dep
-    line=$(grep -E "(^|/)${name}\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep" || true)
-    [ -n "$line" ] || return 0 # built in
-    path=${line%%:*}
-    for dep in ${line#*:}; do
-      dep=$(basename "$dep")
-      add_module "${dep%%.ko*}"
-    done
-    for seen in "${order[@]:-}"; do [ "$seen" = "$path" ] && return 0; done
-    order+=("$path")
+    local name=$1 file dep
+    # Module names use '_' where file names may use '-' (kvm_hv is kvm-hv.ko).
+    file=$(find "$moddir/kernel" \( -name "$name.ko*" -o -name "${name//_/-}.ko*" -o -name "${name//-/_}.ko*" \) | head -n1)
+    if [ -z "$file" ]; then
+      grep -qE "/(${name//-/_}|${name//_/-})\.ko\$" "$moddir/modules.builtin" ||
+        die "kernel module '$name' is neither built in nor shipped by the kernel package"
+      return 0
+    fi
+    for dep in $(modinfo -F depends "$file" | tr ',' ' '); do add_module "$dep"; done
+    for seen in "${order[@]:-}"; do [ "$seen" = "$file" ] && return 0; done
+    order+=("$file")
   }
   for m in "$@"; do add_module "$m"; done
   mkdir -p "$initrd/lib/modules"
   : >"$initrd/modules.order"
-  for path in "${order[@]:-}"; do
-    [ -n "$path" ] || continue
-    local out="$initrd/lib/modules/$(basename "${path%%.ko*}").ko"
-    case "$path" in
-      *.xz) xz -dc "$moddir/$path" >"$out" ;;
-      *.zst) zstd -qdc "$moddir/$path" >"$out" ;;
-      *.gz) gzip -dc "$moddir/$path" >"$out" ;;
-      *) cp "$moddir/$path" "$out" ;;
+  for file in "${order[@]:-}"; do
+    [ -n "$file" ] || continue
+    local out
+    out="$initrd/lib/modules/$(basename "${file%%.ko*}").ko"
+    case "$file" in
+      *.xz) xz -dc "$file" >"$out" ;; # Debian compresses 6.12's modules; busybox insmod wants plain ones
+      *) cp "$file" "$out" ;;
     esac
     basename "$out" >>"$initrd/modules.order"
   done
 }
 
 setup_arch() {
-  local arch=$1 debarch kernel_meta fallback_meta modules cc_arch
+  local arch=$1 debarch kernel_meta fallback_meta modules
   case "$arch" in
     arm64)
       debarch=arm64 kernel_meta=linux-image-6.12-arm64 fallback_meta=""
