@@ -1,8 +1,14 @@
 import { existsSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Backend, IoctlArg, PointerTarget } from '../adapters/backend.ts';
 import { errnoName, hostArch, kernelVersion, linuxFactory } from '../adapters/linux.ts';
+import { processFactory } from '../adapters/process.ts';
+import { runSuite } from '../harness/run/runner.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 // Request numbers and register ids come from the spec, as every case gets them.
 const spec = loadSpec();
@@ -177,6 +183,21 @@ describe('linux backend (this machine’s /dev/kvm)', function () {
 
   it('reports open failures as errnos', async () => {
     expect(await backend.open('/nonexistent/kvm')).to.deep.equal({ errno: 'ENOENT' });
+  });
+
+  it('gives the same outcomes served over the protocol as in process', async () => {
+    const outcomes = (cases: { id: string; status: string }[]) => cases.map((c) => `${c.id} ${c.status}`);
+    const direct = await runSuite({ backend: 'linux', factory: linuxFactory });
+    const served = await runSuite({
+      backend: 'process',
+      arches: ['x86_64'],
+      factory: processFactory({
+        command: [process.execPath, '--import', 'tsx', path.join(here, 'fixtures', 'serve.ts'), 'linux'],
+        validate: true,
+      }),
+    });
+    expect(outcomes(served.results.cases)).to.deep.equal(outcomes(direct.results.cases));
+    expect(served.results.profiles).to.deep.equal(direct.results.profiles);
   });
 
   it('refuses other arches, and closes every file it opened on dispose', async () => {

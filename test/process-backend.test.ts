@@ -157,7 +157,7 @@ describe('process backend', () => {
     const direct = await referenceFactory.create({ arch: 'arm64', revision: 'upstream' });
     const expected = await recordScript(direct, spec, 'arm64');
     const factory = processFactory({
-      command: [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve-reference.ts')],
+      command: [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve.ts')],
       validate: true,
     });
     const remote = await factory.create({ arch: 'arm64', revision: 'upstream' });
@@ -175,7 +175,7 @@ describe('process backend', () => {
         backend: 'process',
         arches: referenceFactory.arches(),
         factory: processFactory({
-          command: [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve-reference.ts')],
+          command: [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve.ts')],
           validate: true,
         }),
       });
@@ -205,7 +205,7 @@ describe('process backend', () => {
   });
 
   it('serveOnStdio refuses an arch its backend cannot serve, and says so on stderr', async () => {
-    const command = [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve-reference.ts')];
+    const command = [process.execPath, '--import', 'tsx', path.join(fixtures, 'serve.ts')];
     const err = await startProcessBackend({ command }, { arch: 'riscv64' }).catch((e: unknown) => e);
     expect(messageOf(err)).to.contain("cannot serve arch 'riscv64'");
   });
