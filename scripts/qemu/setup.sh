@@ -181,4 +181,5 @@ setup_arch() {
 
 install_host_packages
 for arch in "${arches[@]}"; do setup_arch "$arch"; done
+rmdir "$cache/work" 2>/dev/null || true
 step "done"
