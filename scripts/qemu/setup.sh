@@ -62,14 +62,13 @@ resolve_meta() {
     sed -n 's/^ *Depends: \(linux-image-[^ :]*\).*/\1/p' | head -n1
 }
 
-# Updates the guest index; on failure tries again without bookworm-security (stale ppc64el mirrors).
+# Refreshes the guest index. A source that fails (a stale ppc64el security index) only loses its own
+# packages, so this is not fatal; index_problem tells what went wrong when a package is then missing.
 update_index() {
-  local debarch=$1
-  if guest_apt apt-get "$debarch" update -qq >/dev/null 2>"$work/apt-update.log"; then
-    echo full
-  else
-    echo partial
-  fi
+  guest_apt apt-get "$1" update -qq >/dev/null 2>"$work/apt-update.log" || true
+}
+index_problem() {
+  grep -m1 -E '^(E|W): ' "$work/apt-update.log" || echo "apt reported no index problem"
 }
 
 # Copies the modules named in $@ (and what they depend on) out of the unpacked kernel tree, decompressed,
@@ -132,15 +131,15 @@ setup_arch() {
   mkdir -p "$work" "$out"
 
   step "$arch: updating the $debarch package index"
-  local index kernel_pkg
-  index=$(update_index "$debarch")
+  local kernel_pkg
+  update_index "$debarch"
   kernel_pkg=$(resolve_meta "$debarch" "$kernel_meta" || true)
   if [ -z "$kernel_pkg" ] && [ -n "$fallback_meta" ]; then
-    step "$arch: $kernel_meta unusable (index $index: $(tail -n1 "$work/apt-update.log")); falling back to $fallback_meta"
+    step "$arch: $kernel_meta unusable ($(index_problem)); falling back to $fallback_meta"
     kernel_pkg=$(resolve_meta "$debarch" "$fallback_meta" || true)
     [ -n "$kernel_pkg" ] || die "neither '$kernel_meta' nor '$fallback_meta' is available for $debarch"
   fi
-  [ -n "$kernel_pkg" ] || die "Debian package '$kernel_meta' ($debarch) is not available: $(tail -n1 "$work/apt-update.log")"
+  [ -n "$kernel_pkg" ] || die "Debian package '$kernel_meta' ($debarch) is not available ($(index_problem))"
 
   step "$arch: downloading $kernel_pkg and busybox-static"
   local kernel_deb busybox_deb
