@@ -12,6 +12,15 @@ npm test
 step "conformance run against the bundled reference"
 node bin/kvmspec.js run --backend reference
 
+step "the same suite through the stdio protocol: kvmspec serve as a process backend"
+node bin/kvmspec.js run --backend process --junit reports/process/junit.xml --json reports/process/results.json \
+  --tap reports/process/results.tap -- node bin/kvmspec.js serve --backend reference
+
+step "the Python example backend (x86_64 ONE_REG family)"
+command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
+node bin/kvmspec.js run --backend process --arch x86_64 --junit reports/python/junit.xml --json reports/python/results.json \
+  --tap reports/python/results.tap -- python3 examples/python-backend/backend.py
+
 if [ -e /dev/kvm ]; then
   step "conformance run against this host's /dev/kvm"
   node bin/kvmspec.js run --backend linux --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap

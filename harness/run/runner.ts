@@ -139,6 +139,9 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     });
   });
 
+  // Mocha installs process-wide error listeners per run; drop them so repeated runs do not pile up.
+  mocha.dispose();
+
   // Reconcile: a case mocha never ran, or cut off (timeout), still gets exactly one result.
   const hookCause = [...mochaFailures.entries()].find(([k]) => !plan.some((c) => c.id === k));
   const cases = plan.map((c): CaseResult => {

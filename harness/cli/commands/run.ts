@@ -1,0 +1,74 @@
+import type { BackendFactory } from '../../../adapters/backend.ts';
+import { processFactory } from '../../../adapters/process.ts';
+import { backendFactory, backendNames } from '../../../adapters/registry.ts';
+import { ExitCode } from '../../errors.ts';
+import { runSuite } from '../../run/runner.ts';
+import { parse, parseArches, positiveInt, selectionOptions, usageError, type Command } from '../args.ts';
+
+/** `--backend process -- CMD ARGS`: the program after `--` is the backend. */
+function factoryFor(name: string, command: string[], validate: boolean): BackendFactory {
+  if (name === 'process') {
+    if (command.length === 0)
+      throw usageError('--backend process needs the program after --, e.g. -- python3 backend.py');
+    return processFactory({ command, validate });
+  }
+  if (command.length > 0) throw usageError(`only --backend process takes a program after --`);
+  return backendFactory(name);
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--revision NAME] [--junit F] [--json F]
+      [--tap F] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
+                         run the suite against a backend (${[...backendNames(), 'process'].join(', ')})`,
+  async run(argv, { out, err }) {
+    const dash = argv.indexOf('--');
+    const args = dash < 0 ? argv : argv.slice(0, dash);
+    const command = dash < 0 ? [] : argv.slice(dash + 1);
+    const { values } = parse(args, {
+      ...selectionOptions,
+      backend: { type: 'string' },
+      junit: { type: 'string' },
+      json: { type: 'string' },
+      tap: { type: 'string' },
+      expectations: { type: 'string' },
+      timeout: { type: 'string' },
+      'validate-protocol': { type: 'boolean' },
+    });
+    if (!values.backend) throw usageError('run needs --backend NAME');
+    const factory = factoryFor(values.backend, command, values['validate-protocol'] ?? false);
+    const timeoutMs = positiveInt(values.timeout, '--timeout');
+    const arches = parseArches(values.arch);
+    const tty = err.isTTY;
+    const { results, unusable } = await runSuite({
+      backend: values.backend,
+      factory,
+      ...(arches ? { arches } : {}),
+      ...(values.filter ? { filter: values.filter } : {}),
+      ...(values.revision ? { revision: values.revision } : {}),
+      ...(values.expectations ? { expectationsFile: values.expectations } : {}),
+      ...(timeoutMs ? { timeoutMs } : {}),
+      reports: {
+        junit: values.junit ?? 'reports/junit.xml',
+        json: values.json ?? 'reports/results.json',
+        tap: values.tap ?? 'reports/results.tap',
+      },
+      onCase: (r, done, total) => {
+        if (tty)
+          err.write(
+            `\r\x1b[K[${done}/${total}] ${r.status.padEnd(14)} ${r.id}`.slice(0, (err.columns || 120) - 1),
+          );
+        else if (r.unexpected) err.write(`${r.status}: ${r.id}: ${r.message ?? ''}\n`);
+      },
+    });
+    if (tty) err.write('\r\x1b[K');
+    const t = results.totals;
+    out.write(
+      `kvmspec ${results.backend}: ${t.total} cases: ${t.pass} passed, ${t.fail} failed, ${t.error} errors, ${t.blocked} blocked, ${t.skip} skipped, ${t['not-applicable']} not applicable; ${t.unexpected} unexpected (${(results.durationMs / 1000).toFixed(1)} s)\n`,
+    );
+    for (const arch of unusable) err.write(`kvmspec: backend unusable for ${arch}\n`);
+    const ranArches = new Set(results.cases.map((c) => c.arch));
+    if (unusable.length > 0 && unusable.length === ranArches.size) return ExitCode.BackendUnusable;
+    return t.unexpected > 0 ? ExitCode.Unexpected : ExitCode.Ok;
+  },
+};
