@@ -170,6 +170,8 @@ export class VcpuFile extends KernelFile {
 
   ioctl(request: bigint, arg: bigint): bigint {
     const name = this.kernel.abi.ioctlName(request);
+    // Generic KVM checks the argument before any arch code runs (virt/kvm/kvm_main.c).
+    if (name === 'KVM_RUN' && arg !== 0n) fail('EINVAL');
     const handled = name === undefined ? undefined : this.arch.ioctl(name, arg);
     return handled ?? fail(this.kernel.model.unknownIoctl.vcpu);
   }
