@@ -117,15 +117,19 @@ export function fileTail(file: string, bytes = LOG_TAIL_BYTES): string {
   }
 }
 
-/** Runs setup.sh for one arch when its cache is missing; its progress goes to our stderr. */
+/**
+ * Makes sure the arch's kernel and initramfs are ready. For the default cache this runs setup.sh, which
+ * returns silently in well under a second when nothing changed and rebuilds the initramfs when the agent
+ * did; its progress goes to our stderr. Another cache directory is used as it is.
+ */
 export async function ensureQemuSetup(arch: QemuArch, cacheDir = DEFAULT_CACHE_DIR): Promise<string> {
   const archDir = path.join(cacheDir, arch);
-  if (existsSync(path.join(archDir, '.ready'))) return archDir;
   if (cacheDir !== DEFAULT_CACHE_DIR) {
+    if (existsSync(path.join(archDir, '.ready'))) return archDir;
     throw new BackendError(`no QEMU ${arch} image in ${cacheDir}; run \`npm run setup:qemu -- ${arch}\``);
   }
   const output = new TailBuffer(16 * 1024);
-  const setup = spawn('bash', [SETUP_SCRIPT, arch], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const setup = spawn('bash', [SETUP_SCRIPT, '-q', arch], { stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [setup.stdout, setup.stderr]) {
     stream.on('data', (chunk: Buffer) => {
       output.push(chunk);

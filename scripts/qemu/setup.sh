@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# One-command setup for the QEMU backends (npm run setup:qemu [-- arm64|ppc64le ...]).
+# One-command setup for the QEMU backends (npm run setup:qemu [-- [-q] arm64|ppc64le ...]).
 # Installs the host tools, downloads Debian's arm64 / ppc64el kernel and busybox, builds the agent and a
 # gzip cpio initramfs per arch. Everything lands in .cache/qemu/<arch>/ (git-ignored); a finished arch
 # (its .ready stamp) is reused, so a second run only checks. KVMSPEC_QEMU_REFRESH=1 rebuilds.
+# -q: say nothing unless there is work to do (the backends run setup before every boot).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache="$repo/.cache/qemu"
+quiet=0
+if [ "${1:-}" = -q ]; then
+  quiet=1
+  shift
+fi
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(arm64 ppc64le)
 
 started=$(date +%s)
 step() { echo "[setup:qemu +$(($(date +%s) - started))s] $*"; }
+note() { [ "$quiet" = 1 ] || step "$@"; }
 die() { echo "[setup:qemu] error: $*" >&2; exit 1; }
 
 host_packages=(qemu-system-arm qemu-system-ppc gcc-aarch64-linux-gnu libc6-dev-arm64-cross
@@ -23,7 +30,7 @@ install_host_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
-    step "host packages present"
+    note "host packages present"
     return
   fi
   [ "$(id -u)" -eq 0 ] || die "missing host packages (${missing[*]}); run as root or install them"
@@ -122,13 +129,20 @@ setup_arch() {
     *) die "unknown arch '$arch' (expected arm64 or ppc64le)" ;;
   esac
   local out="$cache/$arch"
-  if [ -f "$out/.ready" ] && [ "${KVMSPEC_QEMU_REFRESH:-0}" != 1 ]; then
-    step "$arch: cached ($(cat "$out/.ready"))"
+  initrd="$out/initrd"
+  if [ -f "$out/.ready" ] && [ -d "$initrd" ] && [ "${KVMSPEC_QEMU_REFRESH:-0}" != 1 ]; then
+    if [ "$(cat "$out/.agent" 2>/dev/null)" = "$(agent_fingerprint)" ]; then
+      note "$arch: cached ($(cat "$out/.ready"))"
+    else
+      step "$arch: the agent or /init changed; rebuilding the initramfs"
+      pack_initramfs "$arch"
+      step "$arch: ready"
+    fi
     return
   fi
   work="$cache/work/$arch"
   rm -rf "$work" "$out"
-  mkdir -p "$work" "$out"
+  mkdir -p "$work" "$out" "$initrd"/{bin,dev,proc,sys}
 
   step "$arch: updating the $debarch package index"
   local kernel_pkg
@@ -147,28 +161,19 @@ setup_arch() {
   busybox_deb=$(download "$debarch" busybox-static)
 
   step "$arch: unpacking"
-  local root="$work/root"
+  local root="$work/root" image
   mkdir -p "$root"
   dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$root" --wildcards './boot/*' './lib/modules/*' ||
     die "could not unpack $kernel_pkg"
-  local image
-  image=$(ls "$root"/boot/vmlinu[xz]-* | head -n1)
-  [ -f "$image" ] || die "$kernel_pkg contains no kernel image"
+  image=$(ls "$root"/boot/vmlinu[xz]-* 2>/dev/null | head -n1 || true)
+  [ -n "$image" ] || die "$kernel_pkg contains no kernel image"
   cp "$image" "$out/kernel"
   dpkg-deb --fsys-tarfile "$busybox_deb" | tar -x -C "$work" ./bin/busybox || die "could not unpack busybox-static"
-
-  step "$arch: building the agent"
-  make -s -C "$repo/agent" "$arch" BUILD="$work/agent" || die "agent build for $arch failed"
-
-  step "$arch: building the initramfs"
-  initrd="$work/initrd"
-  mkdir -p "$initrd"/{bin,dev,proc,sys}
   cp "$work/bin/busybox" "$initrd/bin/busybox"
-  cp "$work/agent/$arch/kvmspec-agent" "$initrd/kvmspec-agent"
-  cp "$repo/scripts/qemu/init.sh" "$initrd/init"
-  chmod 755 "$initrd/init" "$initrd/bin/busybox" "$initrd/kvmspec-agent"
   collect_modules "$root" "${modules[@]}"
-  (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -9) >"$out/initramfs.cpio.gz"
+
+  step "$arch: building the agent and the initramfs"
+  pack_initramfs "$arch"
 
   local version loaded
   version=$(basename "$(echo "$root"/lib/modules/*)")
@@ -178,7 +183,27 @@ setup_arch() {
   step "$arch: ready (kernel $version; modules loaded at boot: ${loaded:-none})"
 }
 
+# What the initramfs takes from the repository; a change to any of it means a new initramfs.
+agent_fingerprint() {
+  cat "$repo"/agent/*.c "$repo"/agent/*.h "$repo/agent/Makefile" "$repo/scripts/qemu/init.sh" | sha256sum | cut -c1-16
+}
+
+# Builds the agent into the kept initramfs tree ($initrd: busybox and modules) and packs it.
+pack_initramfs() {
+  local arch=$1 out="$cache/$1"
+  make -s -C "$repo/agent" "$arch" BUILD="$cache/agent" || die "agent build for $arch failed"
+  cp "$cache/agent/$arch/kvmspec-agent" "$initrd/kvmspec-agent"
+  cp "$repo/scripts/qemu/init.sh" "$initrd/init"
+  chmod 755 "$initrd/init" "$initrd/bin/busybox" "$initrd/kvmspec-agent"
+  (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -9) >"$out/initramfs.cpio.gz"
+  agent_fingerprint >"$out/.agent"
+}
+
+# One setup at a time per cache: a test run and a CLI run may both start one.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
 install_host_packages
 for arch in "${arches[@]}"; do setup_arch "$arch"; done
 rmdir "$cache/work" 2>/dev/null || true
-step "done"
+note "done"
