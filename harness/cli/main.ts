@@ -1,13 +1,14 @@
 import { BackendError } from '../../adapters/backend.ts';
 import { ExitCode, SpecError, exitCodeFor, formatProblem, KvmspecError } from '../errors.ts';
 import type { Command, Io } from './args.ts';
+import { expectationsCommand } from './commands/expectations.ts';
 import { listCommand } from './commands/list.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
 import { specCommand } from './commands/spec.ts';
 
 /** Every command, in the order --help lists them. Adding a command is one module and one line here. */
-const commands: Command[] = [runCommand, listCommand, specCommand, serveCommand];
+const commands: Command[] = [runCommand, listCommand, specCommand, serveCommand, expectationsCommand];
 
 function usage(): string {
   return [

@@ -2,6 +2,7 @@ import type { BackendProfile } from '../../adapters/backend.ts';
 import type { TraceEntry } from '../session.ts';
 import type { Arch } from '../spec/types.ts';
 import type { Status } from '../plan/types.ts';
+import type { ExpectationReport } from './expectations.ts';
 
 /** An expectations-file entry that matched a case. */
 export interface MatchedExpectation {
@@ -9,6 +10,11 @@ export interface MatchedExpectation {
   status: Status;
   reason: string;
   link?: string;
+}
+
+/** Whether a run meets its expectations: no unexpected result and no expired entry. */
+export function runIsAsExpected(results: Pick<RunResults, 'totals' | 'expectations'>): boolean {
+  return results.totals.unexpected === 0 && results.expectations.expired.length === 0;
 }
 
 /** One case's result, as every report writes it. */
@@ -37,6 +43,7 @@ export interface RunResults {
   backend: string;
   revision: string;
   profiles: BackendProfile[];
+  expectations: ExpectationReport;
   startedAt: string;
   durationMs: number;
   totals: Record<Status, number> & { total: number; unexpected: number };

@@ -165,24 +165,24 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
       unexpected: true,
     };
   });
-  applyExpectations(cases, expectations);
-
-  const profiles: BackendProfile[] = [];
-  for (const b of provider.created.values()) {
+  const profiles = new Map<Arch, BackendProfile>();
+  for (const [arch, b] of provider.created) {
     try {
       const backend = await b;
-      profiles.push(backend.profile);
+      profiles.set(arch, backend.profile);
       await backend.dispose();
     } catch {
       // Creation failures are already in the cases' results.
     }
   }
+  const expectationReport = applyExpectations(cases, expectations, { revision, profiles });
   const runResults: RunResults = {
     schemaVersion: 1,
     tool: { name: 'kvmspec', version: TOOL_VERSION },
     backend: factory.name,
     revision,
-    profiles,
+    profiles: [...profiles.values()],
+    expectations: expectationReport,
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - started),
     totals: totalsOf(cases),

@@ -2,6 +2,7 @@ import type { BackendFactory } from '../../../adapters/backend.ts';
 import { processFactory } from '../../../adapters/process.ts';
 import { backendFactory, backendNames } from '../../../adapters/registry.ts';
 import { ExitCode } from '../../errors.ts';
+import { runIsAsExpected } from '../../run/results.ts';
 import { runSuite } from '../../run/runner.ts';
 import { parse, parseArches, positiveInt, selectionOptions, usageError, type Command } from '../args.ts';
 
@@ -67,8 +68,13 @@ export const runCommand: Command = {
       `kvmspec ${results.backend}: ${t.total} cases: ${t.pass} passed, ${t.fail} failed, ${t.error} errors, ${t.blocked} blocked, ${t.skip} skipped, ${t['not-applicable']} not applicable; ${t.unexpected} unexpected (${(results.durationMs / 1000).toFixed(1)} s)\n`,
     );
     for (const arch of unusable) err.write(`kvmspec: backend unusable for ${arch}\n`);
+    for (const e of results.expectations.expired) {
+      err.write(
+        `kvmspec: expectation for ${e.id} expired on ${e.expires ?? ''}: renew it or remove it (${e.reason})\n`,
+      );
+    }
     const ranArches = new Set(results.cases.map((c) => c.arch));
     if (unusable.length > 0 && unusable.length === ranArches.size) return ExitCode.BackendUnusable;
-    return t.unexpected > 0 ? ExitCode.Unexpected : ExitCode.Ok;
+    return runIsAsExpected(results) ? ExitCode.Ok : ExitCode.Unexpected;
   },
 };
