@@ -38,7 +38,13 @@ function expectationsFile(doc: Expectations): string {
 }
 
 const run = (file: string) =>
-  runSuite({ backend: 'einval', factory: einval, spec, expectationsFile: file, filter: [UNKNOWN] });
+  runSuite({
+    backend: 'einval',
+    factory: einval,
+    spec,
+    expectationsFile: file,
+    selection: { filter: [UNKNOWN] },
+  });
 
 describe('expectations with expiry and conditions', function () {
   this.timeout(30000);
@@ -88,7 +94,7 @@ describe('expectations with expiry and conditions', function () {
       factory: einval,
       spec,
       expectationsFile: out,
-      filter: ['ONE_REG/ONE_REG-ERR-00*/**'],
+      selection: { filter: ['ONE_REG/ONE_REG-ERR-00*/**'] },
       reports: { json },
     });
     const r = await cli(['expectations', 'update', '--results', json, '--out', out]);

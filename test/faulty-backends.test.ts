@@ -38,7 +38,7 @@ async function failingIds(factory: BackendFactory, arches: Arch[], filter?: stri
     factory,
     arches,
     spec,
-    ...(filter ? { filter } : {}),
+    ...(filter ? { selection: { filter } } : {}),
   });
   return results.cases.filter((c) => c.status === 'fail').map((c) => c.id);
 }
@@ -189,7 +189,7 @@ describe('expectations', function () {
       factory,
       spec,
       expectationsFile: file,
-      filter: [failing, passing],
+      selection: { filter: [failing, passing] },
     });
     const byId = new Map(results.cases.map((c) => [c.id, c]));
     expect(byId.get(failing)).to.include({ status: 'fail', unexpected: false });

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ErrorCode, KvmspecError } from '../errors.ts';
+import type { Selection } from '../plan/select.ts';
 import { ARCHES, type Arch } from '../spec/types.ts';
 
 /** What a command writes to; the CLI passes the process's streams, tests pass captures. */
@@ -49,5 +50,31 @@ export function positiveInt(value: string | undefined, flag: string): number | u
 export const selectionOptions = {
   arch: { type: 'string', multiple: true },
   filter: { type: 'string', multiple: true },
+  rule: { type: 'string', multiple: true },
+  tag: { type: 'string', multiple: true },
+  shard: { type: 'string' },
   revision: { type: 'string' },
 } as const;
+
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count)
+    throw usageError(`--shard takes i/n with 1 <= i <= n, not '${text}'`);
+  return { index, count };
+}
+
+export function selectionFrom(values: {
+  filter?: string[];
+  rule?: string[];
+  tag?: string[];
+  shard?: string;
+}): Selection {
+  return {
+    ...(values.filter ? { filter: values.filter } : {}),
+    ...(values.rule ? { rules: values.rule } : {}),
+    ...(values.tag ? { tags: values.tag } : {}),
+    ...(values.shard ? { shard: parseShard(values.shard) } : {}),
+  };
+}

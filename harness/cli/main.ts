@@ -3,12 +3,20 @@ import { ExitCode, SpecError, exitCodeFor, formatProblem, KvmspecError } from '.
 import type { Command, Io } from './args.ts';
 import { expectationsCommand } from './commands/expectations.ts';
 import { listCommand } from './commands/list.ts';
+import { reportCommand } from './commands/report.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
 import { specCommand } from './commands/spec.ts';
 
 /** Every command, in the order --help lists them. Adding a command is one module and one line here. */
-const commands: Command[] = [runCommand, listCommand, specCommand, serveCommand, expectationsCommand];
+const commands: Command[] = [
+  runCommand,
+  listCommand,
+  specCommand,
+  serveCommand,
+  expectationsCommand,
+  reportCommand,
+];
 
 function usage(): string {
   return [

@@ -3,10 +3,12 @@ import type { Backend, BackendFactory, BackendProfile } from '../../adapters/bac
 import { backendFactory } from '../../adapters/registry.ts';
 import { families as defaultFamilies } from '../../suites/index.ts';
 import { ErrorCode, KvmspecError } from '../errors.ts';
-import { globToRegExp, matchesAny } from '../glob.ts';
 import { buildPlan } from '../plan/plan.ts';
+import { selectCases, type Selection } from '../plan/select.ts';
 import type { Fixture, PlannedCase, SuiteFamily } from '../plan/types.ts';
 import { renderJunit } from '../report/junit.ts';
+import { renderKtap } from '../report/ktap.ts';
+import { renderSummary } from '../report/summary.ts';
 import { renderTap } from '../report/tap.ts';
 import { writeReportsAtomically } from '../report/write.ts';
 import { loadSpec } from '../spec/loader.ts';
@@ -24,6 +26,9 @@ export interface ReportPaths {
   junit?: string;
   json?: string;
   tap?: string;
+  ktap?: string;
+  /** Markdown for a CI summary (GitHub's step summary), kept under its size limit. */
+  summary?: string;
 }
 
 export interface RunOptions {
@@ -32,8 +37,8 @@ export interface RunOptions {
   factory?: BackendFactory;
   arches?: Arch[];
   revision?: string;
-  /** Test-ID globs; a case runs if it matches any. */
-  filter?: string[];
+  /** Narrows the plan: ID and rule globs, tags, a shard. */
+  selection?: Selection;
   spec?: SpecTree;
   families?: SuiteFamily[];
   expectationsFile?: string;
@@ -49,18 +54,15 @@ export interface RunOutcome {
   unusable: Arch[];
 }
 
-/** Selects the cases of a run: the spec's plan for the arches and revision, narrowed by ID globs. */
+/** The cases of a run: the spec's plan for the arches and revision, narrowed by the selection. */
 export function planRun(
   spec: SpecTree,
   families: SuiteFamily[],
   arches: Arch[],
   revision: string,
-  filter?: string[],
+  selection: Selection = {},
 ): PlannedCase[] {
-  const plan = buildPlan(spec, families, { arches, revision });
-  if (!filter || filter.length === 0) return plan;
-  const globs = filter.map(globToRegExp);
-  return plan.filter((c) => matchesAny(c.id, globs));
+  return selectCases(buildPlan(spec, families, { arches, revision }), selection);
 }
 
 function lazyProvider(
@@ -106,7 +108,7 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     );
   }
   const expectations = loadExpectations(options.backend, options.expectationsFile);
-  const plan = planRun(spec, families, arches, revision, options.filter);
+  const plan = planRun(spec, families, arches, revision, options.selection);
   const fixtures = Object.assign({}, ...families.map((f) => f.fixtures ?? {})) as Record<string, Fixture>;
   const provider = lazyProvider(factory, revision);
   const results = new Map<string, CaseResult>();
@@ -197,5 +199,7 @@ export function writeReports(results: RunResults, paths: ReportPaths): void {
   if (paths.json) files.push({ path: paths.json, content: `${JSON.stringify(results, null, 2)}\n` });
   if (paths.junit) files.push({ path: paths.junit, content: renderJunit(results) });
   if (paths.tap) files.push({ path: paths.tap, content: renderTap(results) });
+  if (paths.ktap) files.push({ path: paths.ktap, content: renderKtap(results) });
+  if (paths.summary) files.push({ path: paths.summary, content: renderSummary(results) });
   if (files.length > 0) writeReportsAtomically(files);
 }

@@ -1,19 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCode, ExitCode, KvmspecError } from '../../errors.ts';
+import { ExitCode } from '../../errors.ts';
 import { defaultExpectationsDir } from '../../paths.ts';
 import { writeReportsAtomically } from '../../report/write.ts';
 import { loadExpectations, proposeExpectations } from '../../run/expectations.ts';
-import type { RunResults } from '../../run/results.ts';
 import { parse, usageError, type Command } from '../args.ts';
-
-function readResults(file: string): RunResults {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RunResults;
-  } catch (err) {
-    throw new KvmspecError(ErrorCode.Usage, `${file}: cannot read results: ${(err as Error).message}`);
-  }
-}
+import { readResultsFile } from './report.ts';
 
 export const expectationsCommand: Command = {
   name: 'expectations',
@@ -26,7 +18,7 @@ export const expectationsCommand: Command = {
       backend: { type: 'string' },
       out: { type: 'string' },
     });
-    const results = readResults(values.results ?? 'reports/results.json');
+    const results = readResultsFile(values.results ?? 'reports/results.json');
     const backend = values.backend ?? results.backend;
     const target = values.out ?? path.join(defaultExpectationsDir, `${backend}.json`);
     const previous = existsSync(target) ? loadExpectations(backend, target) : { entries: [] };

@@ -4,7 +4,15 @@ import { backendFactory, backendNames } from '../../../adapters/registry.ts';
 import { ExitCode } from '../../errors.ts';
 import { runIsAsExpected } from '../../run/results.ts';
 import { runSuite } from '../../run/runner.ts';
-import { parse, parseArches, positiveInt, selectionOptions, usageError, type Command } from '../args.ts';
+import {
+  parse,
+  parseArches,
+  positiveInt,
+  selectionFrom,
+  selectionOptions,
+  usageError,
+  type Command,
+} from '../args.ts';
 
 /** `--backend process -- CMD ARGS`: the program after `--` is the backend. */
 function factoryFor(name: string, command: string[], validate: boolean): BackendFactory {
@@ -19,8 +27,8 @@ function factoryFor(name: string, command: string[], validate: boolean): Backend
 
 export const runCommand: Command = {
   name: 'run',
-  usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--revision NAME] [--junit F] [--json F]
-      [--tap F] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
+  usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--rule GLOB]... [--tag T]... [--shard i/n] [--revision NAME] [--junit F] [--json F]
+      [--tap F] [--ktap F] [--summary F] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
                          run the suite against a backend (${[...backendNames(), 'process'].join(', ')})`,
   async run(argv, { out, err }) {
     const dash = argv.indexOf('--');
@@ -32,6 +40,8 @@ export const runCommand: Command = {
       junit: { type: 'string' },
       json: { type: 'string' },
       tap: { type: 'string' },
+      ktap: { type: 'string' },
+      summary: { type: 'string' },
       expectations: { type: 'string' },
       timeout: { type: 'string' },
       'validate-protocol': { type: 'boolean' },
@@ -45,7 +55,7 @@ export const runCommand: Command = {
       backend: values.backend,
       factory,
       ...(arches ? { arches } : {}),
-      ...(values.filter ? { filter: values.filter } : {}),
+      selection: selectionFrom(values),
       ...(values.revision ? { revision: values.revision } : {}),
       ...(values.expectations ? { expectationsFile: values.expectations } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
@@ -53,6 +63,8 @@ export const runCommand: Command = {
         junit: values.junit ?? 'reports/junit.xml',
         json: values.json ?? 'reports/results.json',
         tap: values.tap ?? 'reports/results.tap',
+        ...(values.ktap ? { ktap: values.ktap } : {}),
+        ...(values.summary ? { summary: values.summary } : {}),
       },
       onCase: (r, done, total) => {
         if (tty)

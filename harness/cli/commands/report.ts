@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { ErrorCode, ExitCode, KvmspecError } from '../../errors.ts';
+import { mergeResults } from '../../report/merge.ts';
+import type { RunResults } from '../../run/results.ts';
+import { runIsAsExpected } from '../../run/results.ts';
+import { writeReports } from '../../run/runner.ts';
+import { parse, usageError, type Command, type Io } from '../args.ts';
+
+export function readResultsFile(file: string): RunResults {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+  } catch (err) {
+    throw new KvmspecError(ErrorCode.Usage, `${file}: cannot read results: ${(err as Error).message}`);
+  }
+}
+
+function merge(args: string[], { out }: Io): number {
+  const { values, positionals } = parse(args, {
+    json: { type: 'string' },
+    junit: { type: 'string' },
+    tap: { type: 'string' },
+    ktap: { type: 'string' },
+    summary: { type: 'string' },
+  });
+  if (positionals.length === 0) throw usageError('report merge needs results files');
+  const merged = mergeResults(positionals.map((file) => ({ file, results: readResultsFile(file) })));
+  writeReports(merged, values);
+  const t = merged.totals;
+  out.write(
+    `merged ${positionals.length} results: ${t.total} cases, ${t.pass} passed, ${t.unexpected} unexpected\n`,
+  );
+  return runIsAsExpected(merged) ? ExitCode.Ok : ExitCode.Unexpected;
+}
+
+const subcommands: Record<string, (args: string[], io: Io) => number> = { merge };
+
+export const reportCommand: Command = {
+  name: 'report',
+  usage: `report merge [--json F] [--junit F] [--tap F] [--ktap F] [--summary F] RESULTS...
+                         join the results of shards into one set of reports`,
+  run([sub, ...rest], io) {
+    const fn = sub ? subcommands[sub] : undefined;
+    if (!fn) throw usageError(`unknown report command '${sub ?? ''}'`);
+    return fn(rest, io);
+  },
+};
