@@ -65,6 +65,23 @@ export function planRun(
   return selectCases(buildPlan(spec, families, { arches, revision }), selection);
 }
 
+function unrunResult(c: PlannedCase, status: 'error' | 'blocked', message: string): CaseResult {
+  return {
+    id: c.id,
+    api: c.api,
+    rule: c.rule,
+    arch: c.arch,
+    params: c.params,
+    file: c.file,
+    status,
+    durationMs: 0,
+    message,
+    notes: {},
+    trace: [],
+    unexpected: true,
+  };
+}
+
 function lazyProvider(
   factory: BackendFactory,
   revision: string,
@@ -126,13 +143,19 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     results,
     options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
   );
-  const mochaFailures = new Map<string, string>();
+  const byId = new Map(plan.map((c) => [c.id, c]));
+  let hookFailure: string | undefined;
   let done = 0;
   await new Promise<void>((resolve) => {
     const runner = mocha.run(() => resolve());
     runner.on('fail', (test: Mocha.Runnable, err: Error) => {
-      if (test instanceof Mocha.Hook) mochaFailures.set(test.fullTitle(), err.message);
-      else if (!results.has(test.title)) mochaFailures.set(test.title, err.message);
+      if (test instanceof Mocha.Hook) {
+        hookFailure ??= `${test.fullTitle()}: ${err.message}`;
+        return;
+      }
+      // A case mocha cut off (its timeout) is an error now; whatever its body does later is ignored.
+      const c = byId.get(test.title);
+      if (c && !results.has(c.id)) results.set(c.id, unrunResult(c, 'error', `timed out: ${err.message}`));
     });
     runner.on('test end', (test: Mocha.Test) => {
       done++;
@@ -140,33 +163,14 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
       if (r) options.onCase?.(r, done, plan.length);
     });
   });
-
   // Mocha installs process-wide error listeners per run; drop them so repeated runs do not pile up.
   mocha.dispose();
 
-  // Reconcile: a case mocha never ran, or cut off (timeout), still gets exactly one result.
-  const hookCause = [...mochaFailures.entries()].find(([k]) => !plan.some((c) => c.id === k));
-  const cases = plan.map((c): CaseResult => {
-    const r = results.get(c.id);
-    if (r) return r;
-    const ownFailure = mochaFailures.get(c.id);
-    return {
-      id: c.id,
-      api: c.api,
-      rule: c.rule,
-      arch: c.arch,
-      params: c.params,
-      file: c.file,
-      status: ownFailure ? 'error' : 'blocked',
-      durationMs: 0,
-      message:
-        ownFailure ??
-        `not run: ${hookCause ? `${hookCause[0]}: ${hookCause[1]}` : 'the runner stopped before this case'}`,
-      notes: {},
-      trace: [],
-      unexpected: true,
-    };
-  });
+  // Reconcile: a case mocha never ran (a failed hook, an aborted runner) still gets exactly one result.
+  const cases = plan.map(
+    (c): CaseResult =>
+      results.get(c.id) ?? unrunResult(c, 'blocked', `not run: ${hookFailure ?? 'the runner stopped before this case'}`),
+  );
   const profiles = new Map<Arch, BackendProfile>();
   for (const [arch, b] of provider.created) {
     try {

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
+import { createReferenceBackend } from '../adapters/reference.ts';
+import { buildPlan } from '../harness/plan/plan.ts';
+import { runSuite } from '../harness/run/runner.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import type { Arch } from '../harness/spec/types.ts';
+import { families } from '../suites/index.ts';
+
+const spec = loadSpec();
+
+/** The reference with one ioctl replaced: it never answers, or it always fails with an errno. */
+function sabotaged(name: string, ioctl: string, behaviour: 'hang' | string): BackendFactory {
+  return {
+    name,
+    arches: () => ['x86_64', 'arm64'],
+    create: ({ arch }) => {
+      const inner = createReferenceBackend(spec, arch);
+      const request = spec.ioctlNumber(ioctl, arch);
+      const b: Backend = Object.assign(Object.create(inner) as Backend, {
+        profile: inner.profile,
+        ioctl: (h: number, req: bigint, arg: IoctlArg) => {
+          if (req !== request) return inner.ioctl(h, req, arg);
+          if (behaviour === 'hang') return new Promise<never>(() => undefined);
+          return Promise.resolve({ ret: -1n, errno: behaviour, spans: [] });
+        },
+      });
+      return Promise.resolve(b);
+    },
+  };
+}
+
+describe('a run survives a broken backend', function () {
+  this.timeout(60000);
+
+  it('cuts a case whose backend never answers at the timeout, marks it error, and goes on', async () => {
+    const arches: Arch[] = ['x86_64'];
+    const { results } = await runSuite({
+      backend: 'hang',
+      factory: sabotaged('hang', 'KVM_GET_API_VERSION', 'hang'),
+      spec,
+      arches,
+      timeoutMs: 150,
+      selection: { filter: ['SYSTEM/**'] },
+    });
+    const hung = results.cases.filter((c) => c.rule === 'SYSTEM-VAL-001' || c.rule === 'SYSTEM-ERR-001');
+    expect(hung.length).to.be.greaterThan(0);
+    for (const c of hung)
+      expect(c)
+        .to.include({ status: 'error' })
+        .and.to.have.property('message')
+        .that.matches(/timed out/);
+    const others = results.cases.filter((c) => !hung.includes(c));
+    expect(others.length).to.be.greaterThan(0);
+    expect(others.every((c) => c.status === 'pass')).to.equal(true);
+  });
+
+  it('reports every planned case once when a setup step is broken: those cases are blocked, with the cause', async () => {
+    const arches: Arch[] = ['x86_64', 'arm64'];
+    const { results } = await runSuite({
+      backend: 'novm',
+      factory: sabotaged('novm', 'KVM_CREATE_VM', 'ENOMEM'),
+      spec,
+      arches,
+    });
+    const planned = buildPlan(spec, families, { arches, revision: 'upstream' }).map((c) => c.id);
+    expect(results.cases.map((c) => c.id)).to.deep.equal(planned);
+    const blocked = results.cases.filter((c) => c.status === 'blocked');
+    expect(blocked.length).to.be.greaterThan(100);
+    expect(
+      blocked.every((c) => /setup failed: KVM_CREATE_VM failed with ENOMEM/.test(c.message ?? '')),
+    ).to.equal(true);
+    // The cases that need no VM still run and pass; VM-VAL-001, which checks KVM_CREATE_VM itself, fails.
+    expect(results.cases.find((c) => c.rule === 'SYSTEM-VAL-001')?.status).to.equal('pass');
+    expect(results.cases.find((c) => c.rule === 'VM-VAL-001')?.status).to.equal('fail');
+  });
+});
