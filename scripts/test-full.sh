@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "system tools the tests use (xmllint for the JUnit schema check)"
+command -v xmllint >/dev/null || { apt-get update -qq && apt-get install -y -qq libxml2-utils; }
+
 step "unit tests, lint, format, types"
 npm test
 
