@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { ErrorCode, ExitCode, KvmspecError } from '../../errors.ts';
+import { renderHtmlReport } from '../../report/html.ts';
 import { mergeResults } from '../../report/merge.ts';
+import { readRuns } from '../../report/runs.ts';
+import { writeReportsAtomically } from '../../report/write.ts';
 import type { RunResults } from '../../run/results.ts';
 import { runIsAsExpected } from '../../run/results.ts';
 import { writeReports } from '../../run/runner.ts';
@@ -32,12 +35,23 @@ function merge(args: string[], { out }: Io): number {
   return runIsAsExpected(merged) ? ExitCode.Ok : ExitCode.Unexpected;
 }
 
-const subcommands: Record<string, (args: string[], io: Io) => number> = { merge };
+function html(args: string[], { out }: Io): number {
+  const { values, positionals } = parse(args, { out: { type: 'string' } });
+  if (!values.out) throw usageError('report html needs --out FILE');
+  if (positionals.length === 0) throw usageError('report html needs one or more results files');
+  writeReportsAtomically([{ path: values.out, content: renderHtmlReport(readRuns(positionals)) }]);
+  out.write(`wrote ${values.out}\n`);
+  return ExitCode.Ok;
+}
+
+const subcommands: Record<string, (args: string[], io: Io) => number> = { merge, html };
 
 export const reportCommand: Command = {
   name: 'report',
   usage: `report merge [--json F] [--junit F] [--tap F] [--ktap F] [--summary F] RESULTS...
-                         join the results of shards into one set of reports`,
+                         join the results of shards into one set of reports
+  report html --out F RESULTS...
+                         one self-contained HTML page over results files; two or more are compared`,
   run([sub, ...rest], io) {
     const fn = sub ? subcommands[sub] : undefined;
     if (!fn) throw usageError(`unknown report command '${sub ?? ''}'`);

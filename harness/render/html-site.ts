@@ -1,0 +1,150 @@
+import { esc, htmlPage, statusBadge } from '../report/html-base.ts';
+import type { LabelledRun } from '../report/runs.ts';
+import type { CaseResult } from '../run/results.ts';
+import type { SpecTree } from '../spec/tree.ts';
+import type { Erratum, HypercallDoc, IoctlDoc, Rule, Source } from '../spec/types.ts';
+import {
+  cStruct,
+  errataOf,
+  fieldList,
+  heading,
+  ruledDocs,
+  ruleQualifiers,
+  structLayouts,
+  type SpecViewOptions,
+} from './rst.ts';
+
+export interface SiteOptions extends SpecViewOptions {
+  /** Test IDs each rule generates (from the plan). */
+  planIds: Map<string, string[]>;
+  /** Runs whose outcomes the pages show; for each case the latest run that has it wins. */
+  runs: LabelledRun[];
+}
+
+export const pageName = (doc: IoctlDoc | HypercallDoc) => `${doc.name}.html`;
+
+/** The newest outcome of every case across the runs (by start time, later files winning ties). */
+function latestOutcomes(runs: LabelledRun[]): Map<string, { result: CaseResult; run: string }> {
+  const latest = new Map<string, { result: CaseResult; run: string; at: string }>();
+  for (const run of runs) {
+    for (const result of run.results.cases) {
+      const seen = latest.get(result.id);
+      if (!seen || run.results.startedAt >= seen.at)
+        latest.set(result.id, { result, run: run.label, at: run.results.startedAt });
+    }
+  }
+  return latest;
+}
+
+function sourceText(s: Source): string {
+  return Object.entries(s)
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join(', ');
+}
+
+function ruleSection(
+  rule: Rule,
+  ids: string[],
+  outcomes: ReturnType<typeof latestOutcomes>,
+  hasRuns: boolean,
+): string[] {
+  const rows = ids.map((id) => {
+    const o = outcomes.get(id);
+    const outcome = hasRuns
+      ? `<td>${statusBadge(o?.result.status)}${o ? ` <span class="muted">${esc(o.run)}</span>` : ''}</td>`
+      : '';
+    return `<tr class="test"><td><code>${esc(id)}</code></td>${outcome}</tr>`;
+  });
+  const q = ruleQualifiers(rule);
+  return [
+    `<section class="rule" id="${esc(rule.id)}">`,
+    `<h3><a href="#${esc(rule.id)}">${esc(rule.id)}</a></h3>`,
+    `<p>${esc(rule.statement)}</p>`,
+    ...(q.length ? [`<p class="muted">${esc(q.join('; '))}</p>`] : []),
+    `<p class="muted">Sources: ${rule.sources.map((s) => esc(sourceText(s))).join('; ')}</p>`,
+    ids.length === 0
+      ? '<p class="status status-fail">No test case is generated from this rule.</p>'
+      : `<table class="tests"><tr><th>test ID (${ids.length})</th>${hasRuns ? '<th>latest outcome</th>' : ''}</tr>${rows.join('')}</table>`,
+    '</section>',
+  ];
+}
+
+function errataSection(errata: Erratum[]): string[] {
+  if (errata.length === 0) return [];
+  return [
+    '<h2 id="errata">Errata</h2>',
+    ...errata.map((e) =>
+      [
+        `<section class="erratum" id="${esc(e.id)}">`,
+        `<h3><a href="#${esc(e.id)}">${esc(e.id)}</a></h3>`,
+        `<p>${esc(e.statement)}</p>`,
+        `<p><strong>Reading:</strong> ${esc(e.reading)}</p>`,
+        `<p><strong>Why:</strong> ${esc(e.why)}</p>`,
+        `<p class="muted">Sources: ${e.sources.map((s) => esc(sourceText(s))).join('; ')}</p>`,
+        '</section>',
+      ].join('\n'),
+    ),
+  ];
+}
+
+function docPage(
+  spec: SpecTree,
+  doc: IoctlDoc | HypercallDoc,
+  rules: Rule[],
+  options: SiteOptions,
+  outcomes: ReturnType<typeof latestOutcomes>,
+): string {
+  const title = heading(doc);
+  const idsOf = (rule: Rule) =>
+    (options.planIds.get(rule.id) ?? []).filter((id) => !options.arch || id.split('/')[2] === options.arch);
+  const structs = doc.kind === 'ioctl' ? structLayouts(spec, doc, options) : [];
+  return htmlPage(title, [
+    '<p><a href="index.html">&larr; all ioctls and hypercalls</a></p>',
+    `<h1>${esc(title)}</h1>`,
+    '<dl class="fields">',
+    ...fieldList(spec, doc).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`),
+    '</dl>',
+    `<p>${esc(doc.summary)}</p>`,
+    ...structs.map(
+      ({ name, layout, arches }) =>
+        `<pre class="struct">${esc([...(structs.length > 1 ? [`/* layout on ${arches.join(', ')} */`] : []), ...cStruct(name, layout)].join('\n'))}</pre>`,
+    ),
+    `<h2 id="rules">Rules (${rules.length})</h2>`,
+    ...rules.flatMap((r) => ruleSection(r, idsOf(r), outcomes, options.runs.length > 0)),
+    ...errataSection(errataOf(spec, doc)),
+  ]);
+}
+
+function indexPage(docs: ReturnType<typeof ruledDocs>, options: SiteOptions): string {
+  const rows = docs.map(
+    ({ doc, rules }) =>
+      `<tr class="doc"><td><a href="${esc(pageName(doc))}">${esc(heading(doc))}</a></td><td>${esc(doc.kind)}</td><td class="num">${rules.length}</td><td>${esc(doc.summary)}</td></tr>`,
+  );
+  const runs = options.runs.map(
+    (r) => `<li>${esc(r.label)}: ${esc(r.file)} (${esc(r.results.startedAt)})</li>`,
+  );
+  return htmlPage('kvmspec: the KVM API spec', [
+    '<h1>The KVM API spec</h1>',
+    `<p>Revision ${esc(options.revision ?? 'upstream')}${options.arch ? `, ${esc(options.arch)}` : ''}; generated by kvmspec.</p>`,
+    ...(runs.length ? ['<p>Outcomes from:</p>', `<ul>${runs.join('')}</ul>`] : []),
+    '<table class="docs"><tr><th>ioctl / hypercall</th><th>kind</th><th>rules</th><th>summary</th></tr>',
+    ...rows,
+    '</table>',
+  ]);
+}
+
+/**
+ * The spec as a static site: an index and one page per ioctl and hypercall with its field list, struct,
+ * an anchor per rule ID, the test IDs each rule generates with their latest outcomes, and the errata.
+ */
+export function renderHtmlSite(spec: SpecTree, options: SiteOptions): { path: string; content: string }[] {
+  const docs = ruledDocs(spec, options);
+  const outcomes = latestOutcomes(options.runs);
+  return [
+    { path: 'index.html', content: indexPage(docs, options) },
+    ...docs.map(({ doc, rules }) => ({
+      path: pageName(doc),
+      content: docPage(spec, doc, rules, options, outcomes),
+    })),
+  ];
+}
