@@ -1,8 +1,15 @@
 import type { SuiteFamily } from '../harness/plan/types.ts';
+import { arm64IdRegs } from './arm64-idregs.ts';
 import { fixtures } from './fixtures.ts';
 import { oneReg } from './one-reg.ts';
 import { vmFamily } from './vm.ts';
 import { x86Family } from './x86.ts';
 
 /** Every family of case generators, plus the shared fixtures. Adding an API adds its family here. */
-export const families: SuiteFamily[] = [{ generators: {}, fixtures }, oneReg, vmFamily, x86Family];
+export const families: SuiteFamily[] = [
+  { generators: {}, fixtures },
+  oneReg,
+  vmFamily,
+  x86Family,
+  arm64IdRegs,
+];

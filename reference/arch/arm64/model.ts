@@ -1,9 +1,14 @@
+import { uintToBytes, writeFields } from '../../../harness/abi/codec.ts';
 import type { SpecTree } from '../../../harness/spec/tree.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
 import type { ArchModel, ArchVcpu, ArchVm, VcpuFile, VmFile } from '../../kernel.ts';
 import { copyRegList, getRegValue, putRegValue, readOneReg, regSize, REG_SIZE_MASK } from '../../one-reg.ts';
+import { execute, type GuestCpu, type MmioAccess } from './cpu.ts';
+import { checkIdValue, FEATURE_ID_SPACE_SIZE, writableMasks } from './idregs.ts';
+import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
+import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
 import { SYSREGS, sysregId, type SysregDesc } from './sysregs.ts';
 
 /** KVM_ARM_TARGET_GENERIC_V8: what KVM_ARM_PREFERRED_TARGET answers on every current host. */
@@ -40,13 +45,27 @@ const PSCI_VERSIONS = new Set([0x2n, 0x1_0000n, 0x1_0001n]);
 const PSCI_LATEST = 0x1_0001n;
 /** Hypercall service bitmaps: STD (TRNG), STD_HYP (PV time), VENDOR_HYP (features, PTP). */
 const FW_BITMAP_DEFAULTS: readonly bigint[] = [0x1n, 0x1n, 0x3n];
+const STD_HYP_PV_TIME = 0x1n;
+
+/** The revision whose vCPUs have the proposed PV-lock interface. */
+export const PVLOCK_REVISION = 'proposal-2019-pvlock';
+/** A KVM_RUN ends with an error exit after this many instructions, so no case can hang. */
+export const MAX_GUEST_STEPS = 4096;
+/** The model preempts a running vCPU thread after this many instructions (then reschedules it at once). */
+export const TIME_SLICE_STEPS = 256;
 
 class Arm64Vm implements ArchVm {
   /** ID registers are VM-wide: one value per register for every vCPU of the VM. */
   readonly idRegs = new Map<string, bigint>(
     SYSREGS.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]),
   );
-  constructor(readonly vm: VmFile) {}
+  readonly smccc: SmcccIds;
+  readonly pvlock: boolean;
+
+  constructor(readonly vm: VmFile) {
+    this.smccc = new SmcccIds(vm.kernel.abi);
+    this.pvlock = vm.kernel.abi.revision === PVLOCK_REVISION;
+  }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
     const { kernel } = this.vm;
@@ -54,9 +73,24 @@ class Arm64Vm implements ArchVm {
       case 'KVM_ARM_PREFERRED_TARGET':
         kernel.abi.writeStruct(kernel.mem, arg, 'kvm_vcpu_init', { target: TARGET_GENERIC_V8 });
         return 0n;
+      case 'KVM_ARM_GET_REG_WRITABLE_MASKS':
+        return this.writableMasks(arg);
       default:
         return undefined;
     }
+  }
+
+  /** Range and reserved words are checked before the array is touched; the array is zeroed, then filled. */
+  private writableMasks(arg: bigint): bigint {
+    const { kernel } = this.vm;
+    const range = kernel.abi.readStruct(kernel.mem, arg, 'reg_mask_range');
+    if (u64(range, 'range') !== 0n || (range.reserved as bigint[]).some((w) => w !== 0n)) fail('EINVAL');
+    const addr = u64(range, 'addr');
+    kernel.mem.copyToUser(addr, new Uint8Array(FEATURE_ID_SPACE_SIZE * 8));
+    const bytes = new Uint8Array(FEATURE_ID_SPACE_SIZE * 8);
+    writableMasks().forEach((m, i) => bytes.set(uintToBytes(m, 8, kernel.abi.endian), i * 8));
+    kernel.mem.copyToUser(addr, bytes);
+    return 0n;
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
@@ -64,17 +98,50 @@ class Arm64Vm implements ArchVm {
   }
 }
 
-class Arm64Vcpu implements ArchVcpu {
+class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private initialized = false;
   private readonly core = new Map<number, bigint>();
   private readonly sysregs = new Map<string, bigint>();
   private readonly fw = new Map<bigint, bigint>();
+  readonly stolenTime: StolenTime;
+  readonly pvlock: PvLock;
+  /** The thread's time runnable but off the CPU (sched_info run_delay), in ns. */
+  private runDelay = 0n;
+  /** A guest access to an address outside every memslot, completed by the next KVM_RUN. */
+  private pendingMmio: MmioAccess | undefined;
+  /** Set by PSCI SYSTEM_OFF until the next KVM_ARM_VCPU_INIT. */
+  private stopped = false;
 
   constructor(
     readonly vcpu: VcpuFile,
     readonly vm: Arm64Vm,
   ) {
+    const { abi } = vcpu.kernel;
+    this.stolenTime = new StolenTime(abi.constant('KVM_ARM_VCPU_PVTIME_IPA'));
+    this.pvlock = new PvLock(abi.constant('KVM_ARM_VCPU_PVLOCK_IPA'));
     this.reset();
+  }
+
+  x(n: number): bigint {
+    return this.core.get(2 * n) ?? 0n;
+  }
+
+  setX(n: number, value: bigint): void {
+    this.core.set(2 * n, value);
+  }
+
+  get pc(): bigint {
+    return this.core.get(0x40) ?? 0n;
+  }
+
+  set pc(value: bigint) {
+    this.core.set(0x40, value);
+  }
+
+  /** SP_EL1 in EL1h (PSTATE.M bit 0 set), SP_EL0 otherwise. */
+  sp(): bigint {
+    const pstate = this.core.get(0x42) ?? PSTATE_RESET;
+    return this.core.get((pstate & 1n) === 1n ? 0x44 : 0x3e) ?? 0n;
   }
 
   /** vCPU reset (KVM_ARM_VCPU_INIT): core and ordinary state back to reset; VM-wide ID registers untouched. */
@@ -83,6 +150,8 @@ class Arm64Vcpu implements ArchVcpu {
     this.core.set(0x42, PSTATE_RESET);
     for (const d of SYSREGS) if (d.kind !== 'id') this.sysregs.set(d.name, d.reset);
     this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (this.vcpu.id & 0xffn));
+    this.pendingMmio = undefined;
+    this.stopped = false;
     if (this.fw.size === 0) {
       this.fw.set(FW_PSCI_VERSION, PSCI_LATEST);
       for (const n of [1n, 2n, 3n]) this.fw.set(n, 1n);
@@ -102,9 +171,147 @@ class Arm64Vcpu implements ArchVcpu {
       case 'KVM_GET_REG_LIST':
         if (!this.initialized) fail('ENOEXEC');
         return copyRegList(this.vcpu.kernel, arg, this.regIds());
+      case 'KVM_RUN':
+        return this.run();
+      case 'KVM_HAS_DEVICE_ATTR':
+      case 'KVM_SET_DEVICE_ATTR':
+      case 'KVM_GET_DEVICE_ATTR':
+        return this.deviceAttr(name, arg);
       default:
         return undefined;
     }
+  }
+
+  /** vCPU attributes: the PV-time group, and the PV-lock group in its proposal; any other group is ENXIO. */
+  private deviceAttr(name: string, arg: bigint): bigint {
+    const { kernel } = this.vcpu;
+    const a = kernel.abi.readStruct(kernel.mem, arg, 'kvm_device_attr');
+    const group = u64(a, 'group');
+    const attr = u64(a, 'attr');
+    const addr = u64(a, 'addr');
+    const region =
+      group === kernel.abi.constant('KVM_ARM_VCPU_PVTIME_CTRL')
+        ? this.stolenTime
+        : this.vm.pvlock && group === kernel.abi.constant('KVM_ARM_VCPU_PVLOCK_CTRL')
+          ? this.pvlock
+          : fail('ENXIO');
+    if (name === 'KVM_HAS_DEVICE_ATTR') return region.has(attr);
+    if (name === 'KVM_GET_DEVICE_ATTR') return region.get(attr, (v) => putRegValue(kernel, addr, v, 8));
+    return region.set(this.vcpu.vm, attr, () => getRegValue(kernel, addr, 8));
+  }
+
+  /** vcpu_load: the scheduler put this thread back on a CPU. */
+  private load(): void {
+    this.stolenTime.update(this.vcpu.vm, this.runDelay);
+    this.pvlock.load(this.vcpu.vm);
+  }
+
+  /** vcpu_put: `preempted` when the thread was scheduled out while runnable, not for an exit to user space. */
+  private put(preempted: boolean): void {
+    this.pvlock.put(this.vcpu.vm, preempted);
+  }
+
+  private smcccCaller(): SmcccCaller {
+    const vm = this.vcpu.vm;
+    return {
+      pvlock: this.vm.pvlock,
+      pvTimeAllowed: ((FW_BITMAP_DEFAULTS[1] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
+      psciVersion: this.fw.get(FW_PSCI_VERSION) ?? PSCI_LATEST,
+      stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
+      stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
+      pvlockBase: () => this.pvlock.base,
+    };
+  }
+
+  private exit(reason: string, values: Record<string, bigint | bigint[]>): bigint {
+    const { kernel } = this.vcpu;
+    const layout = kernel.abi.spec.layout('kvm_run', { arch: 'arm64', revision: kernel.abi.revision });
+    writeFields(
+      layout,
+      this.vcpu.run,
+      { exit_reason: kernel.abi.constant(reason), ...values },
+      kernel.abi.endian,
+    );
+    return 0n;
+  }
+
+  /**
+   * KVM_RUN: complete a pending MMIO access, then execute guest instructions until the guest needs user
+   * space. The first KVM_RUN of any vCPU marks the VM as having run (ID registers lock).
+   */
+  private run(): bigint {
+    if (!this.initialized) fail('ENOEXEC');
+    const vm = this.vcpu.vm;
+    vm.hasRun = true;
+    if (this.stopped) return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+    const pending = this.pendingMmio;
+    if (pending) {
+      if (!pending.isWrite) {
+        if (pending.rt !== 31) this.setX(pending.rt, this.mmioData(pending.len));
+      }
+      this.pendingMmio = undefined;
+      this.pc += 4n;
+    }
+    this.load();
+    let remaining = MAX_GUEST_STEPS;
+    let slice = 0;
+    const memory = { view: (gpa: bigint, len: number) => vm.guestView(gpa, len) };
+    for (;;) {
+      const { stop, steps } = execute(this, memory, Math.min(remaining, TIME_SLICE_STEPS - slice));
+      remaining -= steps;
+      slice += steps;
+      switch (stop.kind) {
+        case 'hvc': {
+          const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), this.x(0), this.x(1), stop.imm);
+          if (outcome.kind === 'system-off') {
+            this.stopped = true;
+            this.put(false);
+            return this.exit('KVM_EXIT_SYSTEM_EVENT', {
+              type: this.vcpu.kernel.abi.constant('KVM_SYSTEM_EVENT_SHUTDOWN'),
+              ndata: 1n,
+            });
+          }
+          this.setX(0, outcome.x0);
+          for (const n of [1, 2, 3]) this.setX(n, 0n);
+          break;
+        }
+        case 'mmio': {
+          const a = stop.access;
+          this.pendingMmio = a;
+          this.put(false);
+          const data = Array.from(uintToBytes(a.data, 8, 'little'), (b) => BigInt(b));
+          return this.exit('KVM_EXIT_MMIO', {
+            phys_addr: a.addr,
+            data,
+            len: BigInt(a.len),
+            is_write: a.isWrite ? 1n : 0n,
+          });
+        }
+        case 'error':
+          this.put(false);
+          return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+        case 'budget':
+          if (remaining <= 0) {
+            this.put(false);
+            return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+          }
+          // The time slice ran out: the thread is preempted, waits for a CPU, and runs on.
+          this.put(true);
+          this.runDelay += RUN_DELAY_PER_PREEMPTION_NS;
+          this.load();
+          slice = 0;
+          break;
+      }
+    }
+  }
+
+  /** The value user space left in kvm_run.mmio.data for a load, little-endian as the guest sees it. */
+  private mmioData(len: number): bigint {
+    const { kernel } = this.vcpu;
+    const offset = kernel.abi.spec.field('kvm_run', 'data', { arch: 'arm64' }).offset;
+    let v = 0n;
+    for (let i = len - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.vcpu.run[offset + i] ?? 0);
+    return v;
   }
 
   private init(arg: bigint): bigint {
@@ -235,13 +442,17 @@ class Arm64Vcpu implements ArchVcpu {
     return d.kind === 'id' ? (this.vm.idRegs.get(d.name) ?? d.reset) : (this.sysregs.get(d.name) ?? d.reset);
   }
 
+  /** ID registers: after the VM ran only the current value is accepted (EBUSY otherwise); before, mask and safety. */
   private writeSysreg(d: SysregDesc, value: bigint): void {
     if (d.kind === 'id') {
       const current = this.vm.idRegs.get(d.name) ?? d.reset;
-      if (value === current) return;
-      if (this.vcpu.vm.hasRun) fail('EBUSY');
-      // Without the writable-mask model a changed ID value is never safe.
-      fail('EINVAL');
+      if (this.vcpu.vm.hasRun) {
+        if (value !== current) fail('EBUSY');
+        return;
+      }
+      checkIdValue(d, value);
+      this.vm.idRegs.set(d.name, value);
+      return;
     }
     this.sysregs.set(d.name, value);
   }

@@ -1,7 +1,11 @@
 /**
- * The reference's arm64 CPU model: the system registers user space reaches through ONE_REG, with reset
- * values of a documented model CPU (a Neoverse-N1-like core without SVE, SME, pointer authentication,
- * MTE or AArch32 EL1). Real hosts differ in values; the suite compares such values by invariants.
+ * The reference's arm64 CPU model: the system registers user space reaches through ONE_REG, with the values
+ * of a documented model CPU (an Armv8.4-class core without SVE, SME, pointer authentication, MTE or AArch32
+ * EL1; see docs/arm64.md). Real hosts differ in values; the suite compares such values by invariants.
+ *
+ * Four feature ID registers carry writable fields, each with the safe-value policy the kernel's feature
+ * tables give it (arch/arm64/kernel/cpufeature.c): the writable mask KVM_ARM_GET_REG_WRITABLE_MASKS reports
+ * is the union of those fields, and a KVM_SET_ONE_REG value is checked against the model value as the limit.
  */
 export type SysregKind =
   /** Feature ID register: VM-wide, locked after the first KVM_RUN (arch/arm64/kvm/sys_regs.c set_id_reg). */
@@ -10,6 +14,21 @@ export type SysregKind =
   | 'state'
   /** Generic-timer state: reads depend on time. */
   | 'timer';
+
+/**
+ * How a field may differ from the limit: lower-safe fields may only go down, higher-safe only up, exact
+ * fields must equal the limit or the field's designated safe value.
+ */
+export type FieldPolicy = 'lower-safe' | 'higher-safe' | 'exact';
+
+export interface IdField {
+  name: string;
+  /** Bit position of the 4-bit unsigned field. */
+  shift: number;
+  policy: FieldPolicy;
+  /** For exact fields: the other value the kernel accepts. */
+  safe?: number;
+}
 
 export interface SysregDesc {
   name: string;
@@ -20,6 +39,8 @@ export interface SysregDesc {
   op2: number;
   kind: SysregKind;
   reset: bigint;
+  /** Writable fields of an ID register; an ID register without any is fixed at its value. */
+  fields?: readonly IdField[];
 }
 
 const r = (
@@ -27,7 +48,10 @@ const r = (
   [op0, op1, crn, crm, op2]: [number, number, number, number, number],
   kind: SysregKind,
   reset: bigint,
-): SysregDesc => ({ name, op0, op1, crn, crm, op2, kind, reset });
+  fields?: readonly IdField[],
+): SysregDesc => ({ name, op0, op1, crn, crm, op2, kind, reset, ...(fields ? { fields } : {}) });
+
+const lower = (name: string, shift: number): IdField => ({ name, shift, policy: 'lower-safe' });
 
 export const SYSREGS: readonly SysregDesc[] = [
   r('MIDR_EL1', [3, 0, 0, 0, 0], 'id', 0x414fd0c1n),
@@ -37,12 +61,67 @@ export const SYSREGS: readonly SysregDesc[] = [
   r('ID_AA64PFR1_EL1', [3, 0, 0, 4, 1], 'id', 0x20n),
   r('ID_AA64DFR0_EL1', [3, 0, 0, 5, 0], 'id', 0x0000_0000_1030_5408n),
   r('ID_AA64DFR1_EL1', [3, 0, 0, 5, 1], 'id', 0n),
-  r('ID_AA64ISAR0_EL1', [3, 0, 0, 6, 0], 'id', 0x0000_1000_1021_1120n),
+  // Every field 1 or 2, so that each has both a lower (safe) and a higher (unsafe) neighbour.
+  r('ID_AA64ISAR0_EL1', [3, 0, 0, 6, 0], 'id', 0x1221_1111_1021_2120n, [
+    lower('AES', 4),
+    lower('SHA1', 8),
+    lower('SHA2', 12),
+    lower('CRC32', 16),
+    lower('ATOMIC', 20),
+    lower('RDM', 28),
+    lower('SHA3', 32),
+    lower('SM3', 36),
+    lower('SM4', 40),
+    lower('DP', 44),
+    lower('FHM', 48),
+    lower('TS', 52),
+    lower('TLB', 56),
+    lower('RNDR', 60),
+  ]),
   r('ID_AA64ISAR1_EL1', [3, 0, 0, 6, 1], 'id', 0x0010_0001_0021_1000n),
   r('ID_AA64ISAR2_EL1', [3, 0, 0, 6, 2], 'id', 0n),
-  r('ID_AA64MMFR0_EL1', [3, 0, 0, 7, 0], 'id', 0x0000_0000_0010_1125n),
-  r('ID_AA64MMFR1_EL1', [3, 0, 0, 7, 1], 'id', 0x0000_0000_1012_2122n),
-  r('ID_AA64MMFR2_EL1', [3, 0, 0, 7, 2], 'id', 0x0000_0000_0000_1011n),
+  // ASIDBits and the stage-2 granule fields (TGRAN*_2, exact) exist but are not writable, as on 6.12.
+  r('ID_AA64MMFR0_EL1', [3, 0, 0, 7, 0], 'id', 0x1100_1222_0011_1125n, [
+    lower('PARANGE', 0),
+    lower('BIGEND', 8),
+    lower('SNSMEM', 12),
+    lower('BIGENDEL0', 16),
+    lower('TGRAN16', 20),
+    lower('EXS', 44),
+    lower('FGT', 56),
+    lower('ECV', 60),
+  ]),
+  r('ID_AA64MMFR1_EL1', [3, 0, 0, 7, 1], 'id', 0x0010_1011_1131_2122n, [
+    lower('HAFDBS', 0),
+    lower('VMIDBits', 4),
+    lower('VH', 8),
+    lower('HPDS', 12),
+    lower('LO', 16),
+    lower('PAN', 20),
+    { name: 'SpecSEI', shift: 24, policy: 'higher-safe' },
+    lower('XNX', 28),
+    lower('TWED', 32),
+    lower('ETS', 36),
+    lower('AFP', 44),
+    lower('TIDCP1', 52),
+  ]),
+  r('ID_AA64MMFR2_EL1', [3, 0, 0, 7, 2], 'id', 0x1221_0111_1111_1111n, [
+    lower('CnP', 0),
+    lower('UAO', 4),
+    lower('LSM', 8),
+    lower('IESB', 12),
+    lower('VARange', 16),
+    lower('CCIDX', 20),
+    lower('NV', 24),
+    lower('ST', 28),
+    lower('AT', 32),
+    lower('IDS', 36),
+    lower('FWB', 40),
+    lower('TTL', 48),
+    lower('BBM', 52),
+    lower('EVT', 56),
+    lower('E0PD', 60),
+  ]),
   r('SCTLR_EL1', [3, 0, 1, 0, 0], 'state', 0x30c50838n),
   r('CPACR_EL1', [3, 0, 1, 0, 2], 'state', 0n),
   r('TTBR0_EL1', [3, 0, 2, 0, 0], 'state', 0n),

@@ -1,0 +1,65 @@
+import { fail } from '../../errno.ts';
+import { SYSREGS, type IdField, type SysregDesc } from './sysregs.ts';
+
+/** The feature ID space (op0 3, op1 0/1/3, CRn 0, CRm 0..7, op2 0..7): 3 * 8 * 8 registers. */
+export const FEATURE_ID_SPACE_SIZE = 192;
+
+/** The index KVM_ARM_FEATURE_ID_RANGE_IDX gives: op1 3 folds onto 2; op0 and CRn do not take part. */
+export function featureIdIndex(d: Pick<SysregDesc, 'op1' | 'crm' | 'op2'>): number {
+  let op1 = d.op1 & 3;
+  if (op1 === 3) op1 -= 1;
+  return (op1 << 6) | ((d.crm & 7) << 3) | d.op2;
+}
+
+export function inFeatureIdSpace(d: SysregDesc): boolean {
+  return d.op0 === 3 && [0, 1, 3].includes(d.op1) && d.crn === 0 && d.crm < 8;
+}
+
+const FIELD_BITS = 0xfn;
+
+function fieldMask(f: IdField): bigint {
+  return FIELD_BITS << BigInt(f.shift);
+}
+
+function fieldOf(value: bigint, f: IdField): bigint {
+  return (value >> BigInt(f.shift)) & FIELD_BITS;
+}
+
+/** The writable mask of an ID register: the union of its writable fields. */
+export function writableMask(d: SysregDesc): bigint {
+  return (d.fields ?? []).reduce((m, f) => m | fieldMask(f), 0n);
+}
+
+/** The 192 masks KVM_ARM_GET_REG_WRITABLE_MASKS copies out, zero where no writable register sits. */
+export function writableMasks(): bigint[] {
+  const masks = new Array<bigint>(FEATURE_ID_SPACE_SIZE).fill(0n);
+  for (const d of SYSREGS) {
+    if (d.kind === 'id' && inFeatureIdSpace(d)) masks[featureIdIndex(d)] = writableMask(d);
+  }
+  return masks;
+}
+
+function fieldSafe(f: IdField, value: bigint, limit: bigint): boolean {
+  switch (f.policy) {
+    case 'lower-safe':
+      return value <= limit;
+    case 'higher-safe':
+      return value >= limit;
+    case 'exact':
+      return value === limit || (f.safe !== undefined && value === BigInt(f.safe));
+  }
+}
+
+/**
+ * Whether user space may give the register `value`: bits outside the writable mask must keep the model
+ * value, and every writable field must be safe against the model value, which is the limit — not the
+ * current value, so a lowered field may be raised back up to it. Upstream reports both as EINVAL (an unsafe
+ * field is E2BIG inside the kernel, turned into EINVAL at the ioctl).
+ */
+export function checkIdValue(d: SysregDesc, value: bigint): void {
+  const mask = writableMask(d);
+  if ((value & ~mask) !== (d.reset & ~mask)) fail('EINVAL');
+  for (const f of d.fields ?? []) {
+    if (!fieldSafe(f, fieldOf(value, f), fieldOf(d.reset, f))) fail('EINVAL');
+  }
+}

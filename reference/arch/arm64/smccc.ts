@@ -1,0 +1,87 @@
+import type { Abi } from '../../abi.ts';
+
+/** What the SMCCC handler needs from the calling vCPU (arch/arm64/kvm/hypercalls.c, pvtime.c). */
+export interface SmcccCaller {
+  /** The proposal-2019-pvlock revision is in effect (upstream never merged PV lock). */
+  readonly pvlock: boolean;
+  /** The STD_HYP hypercall bitmap still has its PV_TIME bit. */
+  readonly pvTimeAllowed: boolean;
+  readonly psciVersion: bigint;
+  stolenTimeSet(): boolean;
+  /** PV_TIME_ST: set up the structure, return its IPA or all-ones. */
+  stolenTimeInit(): bigint;
+  pvlockBase(): bigint;
+}
+
+export type SmcccOutcome = { kind: 'return'; x0: bigint } | { kind: 'system-off' };
+
+const NOT_SUPPORTED = (1n << 64n) - 1n;
+const SUCCESS = 0n;
+
+/** SMCCC function ids by their spec constant names: the reference takes numbers from the spec. */
+export class SmcccIds {
+  readonly version: bigint;
+  readonly archFeatures: bigint;
+  readonly pvTimeFeatures: bigint;
+  readonly pvTimeSt: bigint;
+  readonly pvLockFeatures: bigint;
+  readonly pvLockPreempted: bigint;
+  readonly psciVersion: bigint;
+  readonly systemOff: bigint;
+  readonly version11: bigint;
+
+  constructor(abi: Abi) {
+    this.version = abi.constant('ARM_SMCCC_VERSION_FUNC_ID');
+    this.archFeatures = abi.constant('ARM_SMCCC_ARCH_FEATURES_FUNC_ID');
+    this.pvTimeFeatures = abi.constant('ARM_SMCCC_HV_PV_TIME_FEATURES');
+    this.pvTimeSt = abi.constant('ARM_SMCCC_HV_PV_TIME_ST');
+    this.pvLockFeatures = abi.constant('ARM_SMCCC_HV_PV_LOCK_FEATURES');
+    this.pvLockPreempted = abi.constant('ARM_SMCCC_HV_PV_LOCK_PREEMPTED');
+    this.psciVersion = abi.constant('PSCI_0_2_FN_PSCI_VERSION');
+    this.systemOff = abi.constant('PSCI_0_2_FN_SYSTEM_OFF');
+    this.version11 = abi.constant('ARM_SMCCC_VERSION_1_1');
+  }
+}
+
+/**
+ * One HVC #imm from the guest: x0 is the function id (its low 32 bits), x1 the first argument. Every call
+ * KVM answers sets x0 and zeroes x1..x3; an id KVM does not know answers NOT_SUPPORTED, and so does any HVC
+ * with a non-zero immediate, which SMCCC does not define.
+ */
+export function smcccCall(
+  ids: SmcccIds,
+  caller: SmcccCaller,
+  x0: bigint,
+  x1: bigint,
+  imm: number,
+): SmcccOutcome {
+  const ret = (x: bigint): SmcccOutcome => ({ kind: 'return', x0: x });
+  if (imm !== 0) return ret(NOT_SUPPORTED);
+  const fid = x0 & 0xffff_ffffn;
+  const arg = x1 & 0xffff_ffffn;
+  switch (fid) {
+    case ids.version:
+      return ret(ids.version11);
+    case ids.archFeatures:
+      if (arg === ids.pvTimeFeatures) return ret(caller.pvTimeAllowed ? SUCCESS : NOT_SUPPORTED);
+      if (arg === ids.pvLockFeatures && caller.pvlock) return ret(SUCCESS);
+      return ret(NOT_SUPPORTED);
+    case ids.pvTimeFeatures:
+      if (!caller.pvTimeAllowed) return ret(NOT_SUPPORTED);
+      return ret(
+        (arg === ids.pvTimeFeatures || arg === ids.pvTimeSt) && caller.stolenTimeSet()
+          ? SUCCESS
+          : NOT_SUPPORTED,
+      );
+    case ids.pvTimeSt:
+      return ret(caller.pvTimeAllowed ? caller.stolenTimeInit() : NOT_SUPPORTED);
+    case ids.psciVersion:
+      return ret(caller.psciVersion);
+    case ids.systemOff:
+      return { kind: 'system-off' };
+  }
+  if (caller.pvlock && fid === ids.pvLockFeatures)
+    return ret(arg === ids.pvLockFeatures || arg === ids.pvLockPreempted ? SUCCESS : NOT_SUPPORTED);
+  if (caller.pvlock && fid === ids.pvLockPreempted) return ret(caller.pvlockBase());
+  return ret(NOT_SUPPORTED);
+}

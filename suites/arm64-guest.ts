@@ -1,0 +1,177 @@
+/**
+ * Driving a real arm64 guest from a case: a few AArch64 instruction words written into a memslot, the PC
+ * set with KVM_SET_ONE_REG, and KVM_RUN. The guest reports values by storing them to an address outside
+ * every memslot, which KVM turns into KVM_EXIT_MMIO. The same words run on real arm64 KVM and on the
+ * reference's interpreter; nothing here is backend-specific.
+ */
+import { decodeStruct, uintToBytes } from '../harness/abi/codec.ts';
+import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
+import type { CaseContext } from '../harness/plan/types.ts';
+import type { Buf } from '../harness/session.ts';
+import { toBigInt } from '../harness/spec/int.ts';
+
+/** Guest RAM: 64 KiB at 1 GiB (a multiple of 4 KiB and 64 KiB host pages). */
+export const RAM_GPA = 0x4000_0000n;
+export const RAM_SIZE = 0x1_0000;
+/** Where the PV-time and PV-lock structures go: 64-byte aligned pages of guest RAM. */
+export const PVTIME_GPA = RAM_GPA + 0x1000n;
+export const PVLOCK_GPA = RAM_GPA + 0x2000n;
+/** No memslot covers this address: guest accesses to it exit to user space as MMIO. */
+export const MMIO_GPA = 0x1000_0000n;
+
+/** The registers guest programs use: x0..x3 carry SMCCC arguments and results; x5 holds MMIO_GPA. */
+const MMIO_BASE_REG = 5;
+
+/** AArch64 instruction words (A64 encodings; instructions are always little-endian). */
+export const a64 = {
+  movz: (rd: number, imm16: number, hw: number, wide: boolean): number =>
+    ((wide ? 0xd280_0000 : 0x5280_0000) | (hw << 21) | (imm16 << 5) | rd) >>> 0,
+  movk: (rd: number, imm16: number, hw: number, wide: boolean): number =>
+    ((wide ? 0xf280_0000 : 0x7280_0000) | (hw << 21) | (imm16 << 5) | rd) >>> 0,
+  hvc: (imm16 = 0): number => (0xd400_0002 | (imm16 << 5)) >>> 0,
+  /** STR/LDR Xt (or Wt), [Xn, #offset]: unsigned offset, scaled by the access size. */
+  str: (rt: number, rn: number, offset = 0, wide = true): number =>
+    ((wide ? 0xf900_0000 : 0xb900_0000) | ((offset / (wide ? 8 : 4)) << 10) | (rn << 5) | rt) >>> 0,
+  ldr: (rt: number, rn: number, offset = 0, wide = true): number =>
+    ((wide ? 0xf940_0000 : 0xb940_0000) | ((offset / (wide ? 8 : 4)) << 10) | (rn << 5) | rt) >>> 0,
+};
+
+/**
+ * Loads a constant with MOVZ and MOVK: the W forms for values that fit 32 bits (they clear the upper
+ * half), the X forms otherwise, skipping zero halfwords after the first.
+ */
+export function mov(rd: number, value: bigint): number[] {
+  const wide = value > 0xffff_ffffn;
+  const halves = wide ? 4 : 2;
+  const words = [a64.movz(rd, Number(value & 0xffffn), 0, wide)];
+  for (let hw = 1; hw < halves; hw++) {
+    const part = Number((value >> BigInt(16 * hw)) & 0xffffn);
+    if (part !== 0) words.push(a64.movk(rd, part, hw, wide));
+  }
+  return words;
+}
+
+/** An SMCCC call through HVC #0: x0 = function id, x1.. = arguments. */
+export function smccc(fid: bigint, ...args: bigint[]): number[] {
+  return [...mov(0, fid), ...args.flatMap((a, i) => mov(i + 1, a)), a64.hvc(0)];
+}
+
+/** Stores register `reg` to MMIO_GPA + 8 * slot: one KVM_EXIT_MMIO per store. */
+export function report(reg: number, slot = 0): number[] {
+  return [...mov(MMIO_BASE_REG, MMIO_GPA), a64.str(reg, MMIO_BASE_REG, 8 * slot)];
+}
+
+export interface Guest {
+  system: number;
+  vm: number;
+  vcpu: number;
+  ram: Buf;
+  run: Buf;
+}
+
+/** The decoded kvm_run after an exit. */
+export type RunState = Record<string, bigint | bigint[]>;
+
+function regId(ctx: CaseContext, name: string): bigint {
+  const reg = ctx.spec.registers('arm64').find((r) => r.name === name);
+  if (!reg) throw new Error(`no ${name} in the arm64 register catalog`);
+  return toBigInt(reg.id);
+}
+
+/** An initialised vCPU with 64 KiB of RAM at RAM_GPA and its kvm_run mapped. */
+export async function setupGuest(ctx: CaseContext, fixture = 'vcpu-initialized'): Promise<Guest> {
+  const fds = await ctx.fixture(fixture);
+  if (fds.vm === undefined || fds.vcpu === undefined) throw new Error(`fixture ${fixture} opened no vCPU`);
+  const ram = await ctx.kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
+  await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', {
+    struct: {
+      slot: 0n,
+      flags: 0n,
+      guest_phys_addr: RAM_GPA,
+      memory_size: BigInt(RAM_SIZE),
+      userspace_addr: { buf: ram, length: 0 },
+    },
+  });
+  const size = await ctx.kvm.setup(fds.system, 'KVM_GET_VCPU_MMAP_SIZE');
+  const run = await ctx.kvm.mmap(fds.vcpu, Number(size.ret));
+  return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, run };
+}
+
+/** Writes the program at the start of RAM and points PC at it. */
+export async function loadProgram(ctx: CaseContext, g: Guest, vcpu: number, words: number[]): Promise<void> {
+  const code = new Uint8Array(words.length * 4);
+  const view = new DataView(code.buffer);
+  words.forEach((w, i) => view.setUint32(i * 4, w, true));
+  await ctx.kvm.write(g.ram, code);
+  await ctx.kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
+    struct: { id: regId(ctx, 'PC'), addr: { buffer: { size: 8, init: hex8(RAM_GPA, ctx) } } },
+  });
+}
+
+function hex8(value: bigint, ctx: CaseContext): string {
+  return `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
+}
+
+/** KVM_RUN (which must return 0), then kvm_run decoded. */
+export async function runOnce(ctx: CaseContext, g: Guest, vcpu = g.vcpu): Promise<RunState> {
+  const r = await ctx.kvm.call(vcpu, 'KVM_RUN', 0n);
+  assertOutcome(r, { ret: 0 }, 'KVM_RUN');
+  const layout = ctx.spec.layout('kvm_run', { arch: ctx.arch, revision: ctx.revision });
+  const bytes = await ctx.kvm.read(g.run, 0, layout.size);
+  return decodeStruct(layout, bytes, ctx.kvm.endian);
+}
+
+function exitName(ctx: CaseContext, reason: bigint): string {
+  for (const name of ['KVM_EXIT_MMIO', 'KVM_EXIT_SYSTEM_EVENT', 'KVM_EXIT_INTERNAL_ERROR'])
+    if (ctx.spec.constant(name, 'arm64') === reason) return name;
+  return `exit reason ${reason}`;
+}
+
+function assertExit(ctx: CaseContext, s: RunState, name: string, what: string): void {
+  const reason = s.exit_reason as bigint;
+  if (reason !== ctx.spec.constant(name, 'arm64'))
+    assertValue(reason, ctx.spec.constant(name, 'arm64'), `${what}: exit reason (${exitName(ctx, reason)})`);
+}
+
+/** Runs until the guest's next MMIO store; checks it is an 8-byte write to MMIO_GPA + 8 * slot; returns the data. */
+export async function nextReport(
+  ctx: CaseContext,
+  g: Guest,
+  what: string,
+  slot = 0,
+  vcpu = g.vcpu,
+): Promise<bigint> {
+  const s = await runOnce(ctx, g, vcpu);
+  assertExit(ctx, s, 'KVM_EXIT_MMIO', what);
+  assertValue(s.phys_addr as bigint, MMIO_GPA + 8n * BigInt(slot), `${what}: MMIO address`);
+  assertValue(s.len as bigint, 8n, `${what}: MMIO length`);
+  assertValue(s.is_write as bigint, 1n, `${what}: MMIO is_write`);
+  return (s.data as bigint[]).reduceRight((v, b) => (v << 8n) | b, 0n);
+}
+
+/** Runs until PSCI SYSTEM_OFF: KVM_EXIT_SYSTEM_EVENT with type SHUTDOWN. */
+export async function expectSystemOff(
+  ctx: CaseContext,
+  g: Guest,
+  what: string,
+  vcpu = g.vcpu,
+): Promise<void> {
+  const s = await runOnce(ctx, g, vcpu);
+  assertExit(ctx, s, 'KVM_EXIT_SYSTEM_EVENT', what);
+  assertValue(
+    s.type as bigint,
+    ctx.spec.constant('KVM_SYSTEM_EVENT_SHUTDOWN', 'arm64'),
+    `${what}: system event type`,
+  );
+}
+
+/** PSCI SYSTEM_OFF from the guest. */
+export function systemOff(ctx: CaseContext): number[] {
+  return smccc(ctx.spec.constant('PSCI_0_2_FN_SYSTEM_OFF', 'arm64'));
+}
+
+/** Runs a guest that only powers off: the VM has run from then on. */
+export async function runToPowerOff(ctx: CaseContext, g: Guest): Promise<void> {
+  await loadProgram(ctx, g, g.vcpu, systemOff(ctx));
+  await expectSystemOff(ctx, g, 'a guest that powers off');
+}

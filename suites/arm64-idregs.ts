@@ -1,0 +1,521 @@
+/**
+ * arm64 feature ID registers: the writable masks KVM_ARM_GET_REG_WRITABLE_MASKS reports, and what
+ * KVM_SET_ONE_REG accepts for them. Field cases read the host's mask and value first, so they hold on any
+ * kernel: a field the host does not make writable is not-applicable for the writable-field rules.
+ */
+import { bytesToUint, readUint, uintToBytes } from '../harness/abi/codec.ts';
+import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
+import type {
+  CaseContext,
+  CaseGenerator,
+  GeneratedCase,
+  GenerateContext,
+  SuiteFamily,
+} from '../harness/plan/types.ts';
+import { SetupError } from '../harness/session.ts';
+import { toBigInt } from '../harness/spec/int.ts';
+import type { Outcome } from '../harness/spec/types.ts';
+import { runToPowerOff, setupGuest } from './arm64-guest.ts';
+
+type Policy = 'lower-safe' | 'higher-safe' | 'exact';
+
+interface Field {
+  name: string;
+  shift: number;
+  policy: Policy;
+  /** Exact fields: the other value the kernel accepts. */
+  safe?: number;
+}
+
+interface IdReg {
+  name: string;
+  op1: number;
+  crm: number;
+  op2: number;
+  /** The unsigned 4-bit fields the suite exercises, with the policies of arch/arm64/kernel/cpufeature.c. */
+  fields: Field[];
+}
+
+const lower = (name: string, shift: number): Field => ({ name, shift, policy: 'lower-safe' });
+
+/** The feature ID registers whose fields the suite writes (signed fields are left out). */
+const ID_REGS: IdReg[] = [
+  {
+    name: 'ID_AA64ISAR0_EL1',
+    op1: 0,
+    crm: 6,
+    op2: 0,
+    fields: [
+      lower('AES', 4),
+      lower('SHA1', 8),
+      lower('SHA2', 12),
+      lower('CRC32', 16),
+      lower('ATOMIC', 20),
+      lower('RDM', 28),
+      lower('SHA3', 32),
+      lower('SM3', 36),
+      lower('SM4', 40),
+      lower('DP', 44),
+      lower('FHM', 48),
+      lower('TS', 52),
+      lower('TLB', 56),
+      lower('RNDR', 60),
+    ],
+  },
+  {
+    name: 'ID_AA64MMFR0_EL1',
+    op1: 0,
+    crm: 7,
+    op2: 0,
+    fields: [
+      lower('PARANGE', 0),
+      lower('BIGEND', 8),
+      lower('SNSMEM', 12),
+      lower('BIGENDEL0', 16),
+      lower('TGRAN16', 20),
+      lower('EXS', 44),
+      lower('FGT', 56),
+      lower('ECV', 60),
+    ],
+  },
+  {
+    name: 'ID_AA64MMFR1_EL1',
+    op1: 0,
+    crm: 7,
+    op2: 1,
+    fields: [
+      lower('HAFDBS', 0),
+      lower('VMIDBits', 4),
+      lower('VH', 8),
+      lower('HPDS', 12),
+      lower('LO', 16),
+      lower('PAN', 20),
+      { name: 'SpecSEI', shift: 24, policy: 'higher-safe' },
+      lower('XNX', 28),
+      lower('TWED', 32),
+      lower('ETS', 36),
+      lower('AFP', 44),
+      lower('TIDCP1', 52),
+    ],
+  },
+  {
+    name: 'ID_AA64MMFR2_EL1',
+    op1: 0,
+    crm: 7,
+    op2: 2,
+    fields: [
+      lower('CnP', 0),
+      lower('UAO', 4),
+      lower('LSM', 8),
+      lower('IESB', 12),
+      lower('VARange', 16),
+      lower('CCIDX', 20),
+      lower('NV', 24),
+      lower('ST', 28),
+      lower('AT', 32),
+      lower('IDS', 36),
+      lower('FWB', 40),
+      lower('TTL', 48),
+      lower('BBM', 52),
+      lower('EVT', 56),
+      lower('E0PD', 60),
+    ],
+  },
+];
+
+/** Every feature ID register in the arm64 catalog, for the rules that need no field knowledge. */
+function catalogIdRegs(g: GenerateContext): { name: string; op1: number; crm: number; op2: number }[] {
+  return g.spec
+    .registers('arm64')
+    .map((r) => ({ name: r.name, id: toBigInt(r.id) }))
+    .filter(({ id }) => (id & 0xffff_ffff_ffff_0000n) === 0x6030_0000_0013_0000n)
+    .map(({ name, id }) => ({
+      name,
+      op0: Number((id >> 14n) & 3n),
+      op1: Number((id >> 11n) & 7n),
+      crn: Number((id >> 7n) & 15n),
+      crm: Number((id >> 3n) & 15n),
+      op2: Number(id & 7n),
+    }))
+    .filter(
+      (r) => r.op0 === 3 && [0, 1, 3].includes(r.op1) && r.crn === 0 && r.crm < 8 && r.name !== 'MPIDR_EL1',
+    );
+}
+
+const SPACE_SIZE = 192;
+const MASK_BYTES = SPACE_SIZE * 8;
+const GUARD = 0xa5;
+const GUARD_BYTES = 64;
+const FIELD = 0xfn;
+
+function sysregId(op1: number, crm: number, op2: number): bigint {
+  return 0x6030_0000_0013_0000n | BigInt((3 << 14) | (op1 << 11) | (crm << 3) | op2);
+}
+
+/** KVM_ARM_FEATURE_ID_RANGE_IDX for op0 3, CRn 0. */
+export function featureIdIndex(op1: number, crm: number, op2: number): number {
+  const folded = (op1 & 3) === 3 ? 2 : op1 & 3;
+  return (folded << 6) | ((crm & 7) << 3) | op2;
+}
+
+function expectOf(g: GenerateContext): Outcome {
+  const e = g.ref.rule.expect;
+  if (!e) throw new Error(`${g.ref.rule.id}: derived cases need the rule's "expect"`);
+  return e;
+}
+
+/** Calls the ioctl into a guarded buffer; returns the result and the buffer's bytes after the call. */
+async function callMasks(
+  ctx: CaseContext,
+  vm: number,
+  extra: { range?: bigint; reserved?: bigint[] } = {},
+): Promise<{ r: Awaited<ReturnType<CaseContext['kvm']['call']>>; bytes: Uint8Array }> {
+  const buf = await ctx.kvm.alloc(MASK_BYTES + GUARD_BYTES, {
+    init: new Uint8Array(MASK_BYTES + GUARD_BYTES).fill(GUARD),
+  });
+  const r = await ctx.kvm.call(vm, 'KVM_ARM_GET_REG_WRITABLE_MASKS', {
+    struct: {
+      addr: { buf, length: MASK_BYTES + GUARD_BYTES },
+      range: extra.range ?? 0n,
+      ...(extra.reserved ? { reserved: extra.reserved } : {}),
+    },
+  });
+  return { r, bytes: r.spans.addr ?? (await ctx.kvm.read(buf)) };
+}
+
+async function readMasks(ctx: CaseContext, vm: number): Promise<bigint[]> {
+  const { r, bytes } = await callMasks(ctx, vm);
+  assertOutcome(r, { ret: 0 }, 'KVM_ARM_GET_REG_WRITABLE_MASKS');
+  return Array.from({ length: SPACE_SIZE }, (_, i) => readUint(bytes, i * 8, 8, ctx.kvm.endian));
+}
+
+async function getId(ctx: CaseContext, vcpu: number, id: bigint): Promise<bigint> {
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', { struct: { id, addr: { buffer: { size: 8 } } } });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${id.toString(16)}`);
+  const bytes = r.spans.addr;
+  if (!bytes) throw new Error('KVM_GET_ONE_REG returned no value bytes');
+  return bytesToUint(bytes, ctx.kvm.endian);
+}
+
+function setId(ctx: CaseContext, vcpu: number, id: bigint, value: bigint) {
+  const init = `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
+  return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', { struct: { id, addr: { buffer: { size: 8, init } } } });
+}
+
+function fieldOf(value: bigint, f: Field): number {
+  return Number((value >> BigInt(f.shift)) & FIELD);
+}
+
+function withField(value: bigint, f: Field, v: number): bigint {
+  return (value & ~(FIELD << BigInt(f.shift))) | (BigInt(v) << BigInt(f.shift));
+}
+
+/** A value the field's policy accepts other than the limit, or undefined when there is none. */
+function safeValue(f: Field, limit: number): number | undefined {
+  if (f.policy === 'lower-safe') return limit > 0 ? limit - 1 : undefined;
+  if (f.policy === 'higher-safe') return limit < 15 ? limit + 1 : undefined;
+  return f.safe !== undefined && f.safe !== limit ? f.safe : undefined;
+}
+
+/** A value the field's policy refuses, or undefined when every value is safe. */
+function unsafeValue(f: Field, limit: number): number | undefined {
+  if (f.policy === 'lower-safe') return limit < 15 ? limit + 1 : undefined;
+  if (f.policy === 'higher-safe') return limit > 0 ? limit - 1 : undefined;
+  return [0, 1, 2, 3].find((v) => v !== limit && v !== f.safe);
+}
+
+interface FieldState {
+  vm: number;
+  vcpu: number;
+  id: bigint;
+  value: bigint;
+  limit: number;
+}
+
+/** The host's value and mask for the field; not-applicable when the host does not make it writable. */
+async function writableField(ctx: CaseContext, reg: IdReg, f: Field): Promise<FieldState> {
+  const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+  if (vm === undefined || vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+  const mask = (await readMasks(ctx, vm))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
+  const bits = FIELD << BigInt(f.shift);
+  if ((mask & bits) !== bits) ctx.notApplicable(`${reg.name}.${f.name} is not writable on this host`);
+  const id = sysregId(reg.op1, reg.crm, reg.op2);
+  const value = await getId(ctx, vcpu, id);
+  ctx.note('value', `0x${value.toString(16)}`);
+  return { vm, vcpu, id, value, limit: fieldOf(value, f) };
+}
+
+function perField(body: (reg: IdReg, f: Field) => GeneratedCase['run']): GeneratedCase[] {
+  return ID_REGS.flatMap((reg) =>
+    reg.fields.map((f) => ({ params: { reg: reg.name, field: f.name }, run: body(reg, f) })),
+  );
+}
+
+const safeField: CaseGenerator = (g) =>
+  perField((reg, f) => async (ctx) => {
+    const s = await writableField(ctx, reg, f);
+    const v = safeValue(f, s.limit);
+    if (v === undefined)
+      return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no other safe value`);
+    const wanted = withField(s.value, f, v);
+    assertOutcome(
+      await setId(ctx, s.vcpu, s.id, wanted),
+      expectOf(g),
+      `${reg.name}.${f.name} ${s.limit} -> ${v}`,
+    );
+    assertValue(await getId(ctx, s.vcpu, s.id), wanted, `${reg.name} read back`);
+  });
+
+const unsafeField: CaseGenerator = (g) =>
+  perField((reg, f) => async (ctx) => {
+    const s = await writableField(ctx, reg, f);
+    const v = unsafeValue(f, s.limit);
+    if (v === undefined) return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no unsafe value`);
+    const r = await setId(ctx, s.vcpu, s.id, withField(s.value, f, v));
+    assertOutcome(r, expectOf(g), `${reg.name}.${f.name} ${s.limit} -> ${v} (${f.policy})`);
+    assertValue(await getId(ctx, s.vcpu, s.id), s.value, `${reg.name} after the refused write`);
+  });
+
+/** For every catalogued ID register: flip the lowest and the highest bit outside the host's mask. */
+const outsideMask: CaseGenerator = (g) =>
+  catalogIdRegs(g).flatMap((reg) =>
+    (['lowest', 'highest'] as const).map((which) => ({
+      params: { reg: reg.name, bit: which },
+      run: async (ctx: CaseContext) => {
+        const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+        const mask = (await readMasks(ctx, vm!))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
+        const free = Array.from({ length: 64 }, (_, b) => b).filter((b) => ((mask >> BigInt(b)) & 1n) === 0n);
+        const bit = which === 'lowest' ? free[0] : free[free.length - 1];
+        if (bit === undefined) return ctx.notApplicable(`every bit of ${reg.name} is writable`);
+        const id = sysregId(reg.op1, reg.crm, reg.op2);
+        const before = await getId(ctx, vcpu!, id);
+        const r = await setId(ctx, vcpu!, id, before ^ (1n << BigInt(bit)));
+        assertOutcome(r, expectOf(g), `${reg.name} with bit ${bit} (outside the mask) flipped`);
+        assertValue(await getId(ctx, vcpu!, id), before, `${reg.name} after the refused write`);
+      },
+    })),
+  );
+
+/** The first field of each register the host makes writable and that has a safe change. */
+async function firstSafeChange(
+  ctx: CaseContext,
+  reg: IdReg,
+  policy?: Policy,
+): Promise<{ f: Field; s: FieldState; v: number }> {
+  const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+  const mask = (await readMasks(ctx, vm!))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
+  const id = sysregId(reg.op1, reg.crm, reg.op2);
+  const value = await getId(ctx, vcpu!, id);
+  for (const f of reg.fields) {
+    if (policy && f.policy !== policy) continue;
+    if (((mask >> BigInt(f.shift)) & FIELD) !== FIELD) continue;
+    const v = safeValue(f, fieldOf(value, f));
+    if (v !== undefined) return { f, s: { vm: vm!, vcpu: vcpu!, id, value, limit: fieldOf(value, f) }, v };
+  }
+  return ctx.notApplicable(`no writable ${policy ?? ''} field of ${reg.name} has a safe change on this host`);
+}
+
+const perRegister = (
+  body: (reg: IdReg) => GeneratedCase['run'],
+  params: Record<string, string> = {},
+): GeneratedCase[] => ID_REGS.map((reg) => ({ params: { reg: reg.name, ...params }, run: body(reg) }));
+
+const raiseBack: CaseGenerator = (g) =>
+  perRegister((reg) => async (ctx) => {
+    const { f, s, v } = await firstSafeChange(ctx, reg, 'lower-safe');
+    const lowered = await setId(ctx, s.vcpu, s.id, withField(s.value, f, v));
+    if (lowered.errno) throw new SetupError(`lowering ${reg.name}.${f.name} failed with ${lowered.errno}`);
+    assertOutcome(
+      await setId(ctx, s.vcpu, s.id, s.value),
+      expectOf(g),
+      `${reg.name}.${f.name} back up to ${s.limit}`,
+    );
+    assertValue(await getId(ctx, s.vcpu, s.id), s.value, `${reg.name} read back`);
+  });
+
+/** KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as the vcpu-initialized fixture does. */
+async function initVcpu(ctx: CaseContext, vm: number, vcpu: number): Promise<void> {
+  const preferred = await ctx.kvm.setup(vm, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
+  const psci = 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
+  await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
+    struct: { target: preferred.fields.target as bigint, features: [psci, 0n, 0n, 0n, 0n, 0n, 0n] },
+  });
+}
+
+/** A second initialised vCPU in the same VM. */
+async function secondVcpu(ctx: CaseContext, vm: number): Promise<number> {
+  const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 1n);
+  await initVcpu(ctx, vm, vcpu);
+  return vcpu;
+}
+
+const busyAfterRun: CaseGenerator = (g) =>
+  (['same-vcpu', 'other-vcpu'] as const).flatMap((via) =>
+    perRegister(
+      (reg) => async (ctx) => {
+        const { f, s, v } = await firstSafeChange(ctx, reg);
+        const writer = via === 'same-vcpu' ? s.vcpu : await secondVcpu(ctx, s.vm);
+        await runToPowerOff(ctx, await setupGuest(ctx));
+        const r = await setId(ctx, writer, s.id, withField(s.value, f, v));
+        assertOutcome(r, expectOf(g), `${reg.name}.${f.name} ${s.limit} -> ${v} after KVM_RUN`);
+        assertValue(await getId(ctx, writer, s.id), s.value, `${reg.name} after the refused write`);
+      },
+      { via },
+    ),
+  );
+
+const sameAfterRun: CaseGenerator = (g) =>
+  perRegister((reg) => async (ctx) => {
+    const { vcpu } = await ctx.fixture('vcpu-initialized');
+    const id = sysregId(reg.op1, reg.crm, reg.op2);
+    const value = await getId(ctx, vcpu!, id);
+    await runToPowerOff(ctx, await setupGuest(ctx));
+    assertOutcome(
+      await setId(ctx, vcpu!, id, value),
+      expectOf(g),
+      `${reg.name} with its own value after KVM_RUN`,
+    );
+  });
+
+const survivesInit: CaseGenerator = (g) =>
+  perRegister((reg) => async (ctx) => {
+    const { f, s, v } = await firstSafeChange(ctx, reg);
+    const wanted = withField(s.value, f, v);
+    assertOutcome(await setId(ctx, s.vcpu, s.id, wanted), expectOf(g), `${reg.name}.${f.name} -> ${v}`);
+    await initVcpu(ctx, s.vm, s.vcpu);
+    assertValue(await getId(ctx, s.vcpu, s.id), wanted, `${reg.name} after KVM_ARM_VCPU_INIT`);
+  });
+
+const vmWide: CaseGenerator = (g) =>
+  perRegister((reg) => async (ctx) => {
+    const { f, s, v } = await firstSafeChange(ctx, reg);
+    const other = await secondVcpu(ctx, s.vm);
+    const wanted = withField(s.value, f, v);
+    assertOutcome(
+      await setId(ctx, s.vcpu, s.id, wanted),
+      expectOf(g),
+      `${reg.name}.${f.name} -> ${v} via vCPU 0`,
+    );
+    assertValue(await getId(ctx, other, s.id), wanted, `${reg.name} read through vCPU 1`);
+  });
+
+const masksLayout: CaseGenerator = () => [
+  {
+    params: { array: 'guarded' },
+    run: async (ctx) => {
+      const { vm } = await ctx.fixture('vm');
+      const { r, bytes } = await callMasks(ctx, vm!);
+      assertOutcome(r, { ret: 0 }, 'KVM_ARM_GET_REG_WRITABLE_MASKS');
+      assertBytes(
+        bytes.subarray(MASK_BYTES),
+        new Uint8Array(GUARD_BYTES).fill(GUARD),
+        'bytes after the 192 masks',
+      );
+      const untouched = Array.from({ length: SPACE_SIZE }, (_, i) => i).filter((i) =>
+        bytes.subarray(i * 8, i * 8 + 8).every((b) => b === GUARD),
+      );
+      assertTrue(untouched.length === 0, `mask entries left as they were: ${untouched.join(', ')}`);
+    },
+  },
+];
+
+const masksNameRegisters: CaseGenerator = () => [
+  {
+    params: { entries: '192' },
+    run: async (ctx) => {
+      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+      const masks = await readMasks(ctx, vm!);
+      let nonZero = 0;
+      for (let i = 0; i < SPACE_SIZE; i++) {
+        if (masks[i] === 0n) continue;
+        nonZero++;
+        const op1 = [0, 1, 3][i >> 6] ?? 0;
+        await getId(ctx, vcpu!, sysregId(op1, (i >> 3) & 7, i & 7));
+      }
+      assertValue(masks[featureIdIndex(0, 0, 5)] ?? 0n, 0n, 'mask of MPIDR_EL1 (index 5)');
+      ctx.note('non-zero masks', String(nonZero));
+    },
+  },
+];
+
+const masksStatic: CaseGenerator = () => [
+  {
+    params: { when: 'no-vcpu+initialized+after-run' },
+    run: async (ctx) => {
+      const { vm } = await ctx.fixture('vm');
+      const before = await readMasks(ctx, vm!);
+      const guest = await setupGuest(ctx);
+      const initialized = await readMasks(ctx, vm!);
+      await runToPowerOff(ctx, guest);
+      const after = await readMasks(ctx, vm!);
+      for (let i = 0; i < SPACE_SIZE; i++) {
+        assertValue(initialized[i] ?? 0n, before[i] ?? 0n, `mask ${i} once a vCPU exists`);
+        assertValue(after[i] ?? 0n, before[i] ?? 0n, `mask ${i} after KVM_RUN`);
+      }
+    },
+  },
+];
+
+function refused(
+  g: GenerateContext,
+  params: Record<string, string>,
+  extra: { range?: bigint; reserved?: bigint[] },
+): GeneratedCase {
+  return {
+    params,
+    run: async (ctx) => {
+      const { vm } = await ctx.fixture('vm');
+      const { r, bytes } = await callMasks(ctx, vm!, extra);
+      assertOutcome(
+        r,
+        expectOf(g),
+        `KVM_ARM_GET_REG_WRITABLE_MASKS ${Object.entries(params)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
+      );
+      assertBytes(bytes, new Uint8Array(MASK_BYTES + GUARD_BYTES).fill(GUARD), 'the mask array');
+    },
+  };
+}
+
+const masksBadRange: CaseGenerator = (g) =>
+  [1n, 2n, 0x8000_0000n].map((range) => refused(g, { range: `0x${range.toString(16)}` }, { range }));
+
+const masksReserved: CaseGenerator = (g) =>
+  Array.from({ length: 13 }, (_, i) => {
+    const reserved = new Array<bigint>(13).fill(0n);
+    reserved[i] = 1n;
+    return refused(g, { reserved: String(i) }, { reserved });
+  });
+
+const masksFault: CaseGenerator = (g) =>
+  (['null', 'invalid', 'readonly'] as const).map((addr) => ({
+    params: { addr },
+    run: async (ctx: CaseContext) => {
+      const { vm } = await ctx.fixture('vm');
+      const target = addr === 'readonly' ? { buffer: { size: MASK_BYTES, readonly: true } } : addr;
+      const r = await ctx.kvm.call(vm!, 'KVM_ARM_GET_REG_WRITABLE_MASKS', {
+        struct: { addr: target, range: 0n },
+      });
+      assertOutcome(r, expectOf(g), `KVM_ARM_GET_REG_WRITABLE_MASKS into a ${addr} array`);
+    },
+  }));
+
+export const arm64IdRegs: SuiteFamily = {
+  generators: {
+    'arm64-idregs.masks-layout': masksLayout,
+    'arm64-idregs.masks-name-registers': masksNameRegisters,
+    'arm64-idregs.masks-static': masksStatic,
+    'arm64-idregs.masks-bad-range': masksBadRange,
+    'arm64-idregs.masks-reserved': masksReserved,
+    'arm64-idregs.masks-fault': masksFault,
+    'arm64-idregs.safe-field': safeField,
+    'arm64-idregs.unsafe-field': unsafeField,
+    'arm64-idregs.outside-mask': outsideMask,
+    'arm64-idregs.raise-back': raiseBack,
+    'arm64-idregs.busy-after-run': busyAfterRun,
+    'arm64-idregs.same-after-run': sameAfterRun,
+    'arm64-idregs.survives-init': survivesInit,
+    'arm64-idregs.vm-wide': vmWide,
+  },
+};
