@@ -1,4 +1,5 @@
 import type { SuiteFamily } from '../harness/plan/types.ts';
+import { arm64Hypercalls } from './arm64-hypercalls.ts';
 import { arm64IdRegs } from './arm64-idregs.ts';
 import { fixtures } from './fixtures.ts';
 import { oneReg } from './one-reg.ts';
@@ -12,4 +13,5 @@ export const families: SuiteFamily[] = [
   vmFamily,
   x86Family,
   arm64IdRegs,
+  arm64Hypercalls,
 ];

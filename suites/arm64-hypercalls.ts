@@ -1,0 +1,487 @@
+/**
+ * arm64 hypercalls and the vCPU attributes that set them up: SMCCC probing, PV time (merged), PV lock (the
+ * 2019 proposal, and upstream's NOT_SUPPORTED / ENXIO answers to it) and PSCI SYSTEM_OFF. Guest-side cases
+ * touch the guest only through its memory, ONE_REG (PC) and KVM_RUN: the guest loads its own arguments with
+ * MOVZ/MOVK, calls HVC #0 and reports results by storing them outside every memslot.
+ */
+import { readUint, uintToBytes } from '../harness/abi/codec.ts';
+import { assertBytes, assertOutcome, assertValue } from '../harness/plan/outcome.ts';
+import type {
+  CaseContext,
+  CaseGenerator,
+  GeneratedCase,
+  GenerateContext,
+  SuiteFamily,
+} from '../harness/plan/types.ts';
+import type { Outcome } from '../harness/spec/types.ts';
+import { toBigInt } from '../harness/spec/int.ts';
+import {
+  a64,
+  expectSystemOff,
+  loadProgram,
+  mov,
+  nextReport,
+  PVLOCK_GPA,
+  PVTIME_GPA,
+  RAM_GPA,
+  report,
+  setupGuest,
+  smccc,
+  systemOff,
+  type Guest,
+} from './arm64-guest.ts';
+
+const NOT_SUPPORTED = (1n << 64n) - 1n;
+const INVALID_GPA = NOT_SUPPORTED;
+/** 64-byte aligned but outside every memslot. */
+const UNBACKED_GPA = 0x2000_0000n;
+const PV_STRUCT = 64;
+
+const c = (ctx: CaseContext | GenerateContext, name: string): bigint => ctx.spec.constant(name, 'arm64');
+
+/** The guest's view of an SMCCC return value: a signed result as the 64-bit register holds it. */
+const asReg = (v: bigint): bigint => BigInt.asUintN(64, v);
+
+type Group = 'pvtime' | 'pvlock';
+
+function groupOf(g: GenerateContext): Group {
+  const group = g.ref.rule.deriveArgs?.group;
+  if (group !== 'pvtime' && group !== 'pvlock')
+    throw new Error(`${g.ref.rule.id}: deriveArgs.group must be pvtime or pvlock`);
+  return group;
+}
+
+const GROUPS: Record<Group, { ctrl: string; ipa: string; gpa: bigint }> = {
+  pvtime: { ctrl: 'KVM_ARM_VCPU_PVTIME_CTRL', ipa: 'KVM_ARM_VCPU_PVTIME_IPA', gpa: PVTIME_GPA },
+  pvlock: { ctrl: 'KVM_ARM_VCPU_PVLOCK_CTRL', ipa: 'KVM_ARM_VCPU_PVLOCK_IPA', gpa: PVLOCK_GPA },
+};
+
+function le64(ctx: CaseContext, value: bigint): string {
+  return `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
+}
+
+/** KVM_SET_DEVICE_ATTR of a group's IPA attribute (or another attribute), value read from a fresh buffer. */
+function setIpa(ctx: CaseContext, vcpu: number, group: Group, ipa: bigint | 'invalid', attr?: bigint) {
+  const { ctrl, ipa: ipaAttr } = GROUPS[group];
+  return ctx.kvm.call(vcpu, 'KVM_SET_DEVICE_ATTR', {
+    struct: {
+      group: c(ctx, ctrl),
+      attr: attr ?? c(ctx, ipaAttr),
+      addr: ipa === 'invalid' ? 'invalid' : { buffer: { size: 8, init: le64(ctx, ipa) } },
+    },
+  });
+}
+
+async function setIpaOk(ctx: CaseContext, vcpu: number, group: Group, ipa: bigint): Promise<void> {
+  assertOutcome(
+    await setIpa(ctx, vcpu, group, ipa),
+    { ret: 0 },
+    `KVM_SET_DEVICE_ATTR ${group} IPA 0x${ipa.toString(16)}`,
+  );
+}
+
+function getIpa(
+  ctx: CaseContext,
+  vcpu: number,
+  group: Group,
+  addr: 'buffer' | 'invalid' = 'buffer',
+  attr?: bigint,
+) {
+  const { ctrl, ipa } = GROUPS[group];
+  return ctx.kvm.call(vcpu, 'KVM_GET_DEVICE_ATTR', {
+    struct: {
+      group: c(ctx, ctrl),
+      attr: attr ?? c(ctx, ipa),
+      addr: addr === 'invalid' ? 'invalid' : { buffer: { size: 8 } },
+    },
+  });
+}
+
+async function readIpa(ctx: CaseContext, vcpu: number, group: Group): Promise<bigint> {
+  const r = await getIpa(ctx, vcpu, group);
+  assertOutcome(r, { ret: 0 }, `KVM_GET_DEVICE_ATTR ${group} IPA`);
+  const bytes = r.spans.addr;
+  if (!bytes) throw new Error('KVM_GET_DEVICE_ATTR returned no value bytes');
+  return readUint(bytes, 0, 8, ctx.kvm.endian);
+}
+
+/** A guest program: the calls, each followed by a report of x0 in its own slot. */
+function callsReporting(calls: number[][]): number[] {
+  return calls.flatMap((call, slot) => [...call, ...report(0, slot)]);
+}
+
+/** Runs a program whose every report the case checks in order against `expected`. */
+async function expectReports(
+  ctx: CaseContext,
+  g: Guest,
+  words: number[],
+  expected: [string, bigint][],
+): Promise<void> {
+  await loadProgram(ctx, g, g.vcpu, words);
+  for (const [i, [what, value]] of expected.entries())
+    assertValue(await nextReport(ctx, g, what, i), value, what);
+}
+
+const one = (params: Record<string, string>, run: GeneratedCase['run']): GeneratedCase[] => [{ params, run }];
+
+const version: CaseGenerator = () =>
+  one({ fid: '0x80000000' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const dirty = [1, 2, 3].flatMap((n) => mov(n, 0x1111_2222_3333_0000n | BigInt(n)));
+    const words = [
+      ...dirty,
+      ...smccc(c(ctx, 'ARM_SMCCC_VERSION_FUNC_ID')),
+      ...[0, 1, 2, 3].flatMap((r) => report(r, r)),
+    ];
+    await expectReports(ctx, g, words, [
+      ['x0 after SMCCC_VERSION', c(ctx, 'ARM_SMCCC_VERSION_1_1')],
+      ['x1 after SMCCC_VERSION', 0n],
+      ['x2 after SMCCC_VERSION', 0n],
+      ['x3 after SMCCC_VERSION', 0n],
+    ]);
+  });
+
+const unknown: CaseGenerator = () =>
+  [0x8000_00ffn, 0xc500_00ffn].flatMap((fid) =>
+    one({ fid: `0x${fid.toString(16)}` }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await expectReports(ctx, g, callsReporting([smccc(fid)]), [
+        [`x0 after function 0x${fid.toString(16)}`, NOT_SUPPORTED],
+      ]);
+    }),
+  );
+
+const mmioReport: CaseGenerator = () =>
+  one({ forms: 'movz+movk.w+x' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const words = [
+      ...mov(0, 0x1122_3344_5566_7788n),
+      ...mov(1, 0x89ab_cdefn),
+      ...mov(2, 0xffff_ffff_ffff_ffffn),
+      a64.movz(2, 0x1234, 0, false),
+      ...report(0, 0),
+      ...report(1, 1),
+      ...report(2, 2),
+      ...systemOff(ctx),
+    ];
+    await expectReports(ctx, g, words, [
+      ['x0 (MOVZ + 3 MOVK, X form)', 0x1122_3344_5566_7788n],
+      ['x1 (MOVZ + MOVK, W form)', 0x89ab_cdefn],
+      ['x2 (MOVZ W clears the upper half)', 0x1234n],
+    ]);
+    await expectSystemOff(ctx, g, 'the guest after its last MMIO store');
+  });
+
+function functionArg(g: GenerateContext): bigint {
+  const f = g.ref.rule.deriveArgs?.function;
+  if (f === undefined) throw new Error(`${g.ref.rule.id}: deriveArgs.function is required`);
+  return typeof f === 'number' || f.startsWith('0x') ? toBigInt(f) : c(g, f);
+}
+
+const archFeatures: CaseGenerator = (g) => {
+  const fid = functionArg(g);
+  const result = asReg(BigInt(g.ref.rule.deriveArgs?.result ?? 0));
+  return one({ function: `0x${fid.toString(16)}` }, async (ctx) => {
+    const guest = await setupGuest(ctx);
+    await expectReports(ctx, guest, callsReporting([smccc(c(ctx, 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID'), fid)]), [
+      [`SMCCC_ARCH_FEATURES(0x${fid.toString(16)})`, result],
+    ]);
+  });
+};
+
+const pvtimeProbe: CaseGenerator = () =>
+  one({ order: 'arch-features+st+features' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+    const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
+    const st = c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST');
+    await expectReports(
+      ctx,
+      g,
+      callsReporting([
+        smccc(c(ctx, 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID'), features),
+        smccc(features, st),
+        smccc(features, features),
+      ]),
+      [
+        ['SMCCC_ARCH_FEATURES(PV_TIME_FEATURES)', 0n],
+        ['PV_TIME_FEATURES(PV_TIME_ST)', 0n],
+        ['PV_TIME_FEATURES(PV_TIME_FEATURES)', 0n],
+      ],
+    );
+  });
+
+const pvtimeFeaturesRefused: CaseGenerator = () => [
+  ...one({ ipa: 'unset', function: 'st' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
+    await expectReports(ctx, g, callsReporting([smccc(features, c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST'))]), [
+      ['PV_TIME_FEATURES(PV_TIME_ST) without an IPA', NOT_SUPPORTED],
+    ]);
+  }),
+  ...[0xc500_0022n, 0n].flatMap((other) =>
+    one({ ipa: 'set', function: `0x${other.toString(16)}` }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+      await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES'), other)]), [
+        [`PV_TIME_FEATURES(0x${other.toString(16)})`, NOT_SUPPORTED],
+      ]);
+    }),
+  ),
+];
+
+const GARBAGE = 0xa5;
+
+const pvtimeSt: CaseGenerator = () =>
+  one({ structure: 'prefilled' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const offset = Number(PVTIME_GPA - RAM_GPA);
+    await ctx.kvm.write(g.ram, new Uint8Array(PV_STRUCT).fill(GARBAGE), offset);
+    await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+    await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST'))]), [
+      ['PV_TIME_ST', PVTIME_GPA],
+    ]);
+    const s = await ctx.kvm.read(g.ram, offset, PV_STRUCT);
+    assertBytes(s.subarray(0, 8), new Uint8Array(8), 'revision and attributes');
+    assertBytes(s.subarray(16), new Uint8Array(PV_STRUCT - 16), 'padding after stolen_time');
+  });
+
+const stolenTime: CaseGenerator = () =>
+  one({ reads: '3' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+    const read = (slot: number) => [...mov(7, PVTIME_GPA), a64.ldr(6, 7, 8), ...report(6, slot)];
+    await loadProgram(ctx, g, g.vcpu, [
+      ...smccc(c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST')),
+      ...read(0),
+      ...read(1),
+      ...read(2),
+    ]);
+    let last = 0n;
+    for (let i = 0; i < 3; i++) {
+      const steal = await nextReport(ctx, g, `stolen_time read ${i}`, i);
+      if (steal < last) assertValue(steal, last, `stolen_time read ${i} (must not decrease)`);
+      last = steal;
+      ctx.note(`stolen_time ${i}`, steal.toString());
+    }
+    const s = await ctx.kvm.read(g.ram, Number(PVTIME_GPA - RAM_GPA), 8);
+    assertBytes(s, new Uint8Array(8), 'revision and attributes after the runs');
+  });
+
+const pvtimeStUnset: CaseGenerator = () =>
+  one({ ipa: 'unset' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST'))]), [
+      ['PV_TIME_ST without an IPA', NOT_SUPPORTED],
+    ]);
+  });
+
+const pvlockAbsent: CaseGenerator = (g) => {
+  const fid = functionArg(g);
+  return (['arch-features', 'call'] as const).flatMap((probe) =>
+    one({ probe }, async (ctx) => {
+      const guest = await setupGuest(ctx);
+      const call =
+        probe === 'arch-features'
+          ? smccc(c(ctx, 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID'), fid)
+          : smccc(fid, c(ctx, 'ARM_SMCCC_HV_PV_LOCK_PREEMPTED'));
+      await expectReports(ctx, guest, callsReporting([call]), [
+        [`${probe} of 0x${fid.toString(16)}`, NOT_SUPPORTED],
+      ]);
+    }),
+  );
+};
+
+const pvlockProbe: CaseGenerator = () =>
+  one({ order: 'arch-features+preempted+features+other' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const features = c(ctx, 'ARM_SMCCC_HV_PV_LOCK_FEATURES');
+    const preempted = c(ctx, 'ARM_SMCCC_HV_PV_LOCK_PREEMPTED');
+    await expectReports(
+      ctx,
+      g,
+      callsReporting([
+        smccc(c(ctx, 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID'), features),
+        smccc(features, preempted),
+        smccc(features, features),
+        smccc(features, 0xc600_0022n),
+      ]),
+      [
+        ['SMCCC_ARCH_FEATURES(PV_LOCK_FEATURES)', 0n],
+        ['PV_LOCK_FEATURES(PV_LOCK_PREEMPTED)', 0n],
+        ['PV_LOCK_FEATURES(PV_LOCK_FEATURES)', 0n],
+        ['PV_LOCK_FEATURES(0xc6000022)', NOT_SUPPORTED],
+      ],
+    );
+  });
+
+const pvlockPreemptedIpa: CaseGenerator = () =>
+  one({ ipa: 'unset-then-set' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const call = smccc(c(ctx, 'ARM_SMCCC_HV_PV_LOCK_PREEMPTED'));
+    await loadProgram(ctx, g, g.vcpu, callsReporting([call, call]));
+    assertValue(
+      await nextReport(ctx, g, 'PV_LOCK_PREEMPTED before the IPA is set', 0),
+      NOT_SUPPORTED,
+      'PV_LOCK_PREEMPTED without an IPA',
+    );
+    await setIpaOk(ctx, g.vcpu, 'pvlock', PVLOCK_GPA);
+    assertValue(
+      await nextReport(ctx, g, 'PV_LOCK_PREEMPTED after the IPA is set', 1),
+      PVLOCK_GPA,
+      'PV_LOCK_PREEMPTED',
+    );
+  });
+
+async function writePreempted(ctx: CaseContext, g: Guest, value: bigint): Promise<void> {
+  await ctx.kvm.write(g.ram, uintToBytes(value, 8, 'little'), Number(PVLOCK_GPA - RAM_GPA));
+}
+
+const pvlockRunning: CaseGenerator = () =>
+  [0n, 1n].flatMap((initial) =>
+    one({ initial: String(initial) }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await writePreempted(ctx, g, initial);
+      await setIpaOk(ctx, g.vcpu, 'pvlock', PVLOCK_GPA);
+      await expectReports(
+        ctx,
+        g,
+        [...mov(7, PVLOCK_GPA), a64.ldr(6, 7, 0), ...report(6, 0)],
+        [['preempted as the running guest reads it', 0n]],
+      );
+    }),
+  );
+
+const pvlockAfterExit: CaseGenerator = () =>
+  one({ exit: 'mmio' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await writePreempted(ctx, g, 1n);
+    await setIpaOk(ctx, g.vcpu, 'pvlock', PVLOCK_GPA);
+    await expectReports(ctx, g, report(0, 0), [['x0', 0n]]);
+    const bytes = await ctx.kvm.read(g.ram, Number(PVLOCK_GPA - RAM_GPA), 8);
+    assertValue(readUint(bytes, 0, 8, 'little'), 0n, 'preempted after KVM_RUN returned to user space');
+  });
+
+const systemOffCase: CaseGenerator = () =>
+  one({ psci: '0.2' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await loadProgram(ctx, g, g.vcpu, systemOff(ctx));
+    await expectSystemOff(ctx, g, 'PSCI SYSTEM_OFF');
+  });
+
+const setIpaCases: CaseGenerator = (g) => {
+  const group = groupOf(g);
+  const expect = g.ref.rule.expect ?? { ret: 0 };
+  return [
+    ...one({ vcpu: 'first' }, async (ctx) => {
+      const guest = await setupGuest(ctx);
+      assertOutcome(
+        await setIpa(ctx, guest.vcpu, group, GROUPS[group].gpa),
+        expect,
+        `KVM_SET_DEVICE_ATTR ${group} IPA`,
+      );
+      assertValue(await readIpa(ctx, guest.vcpu, group), GROUPS[group].gpa, `${group} IPA read back`);
+    }),
+    ...one({ vcpu: 'second' }, async (ctx) => {
+      const guest = await setupGuest(ctx);
+      const other = await ctx.kvm.setupHandle(guest.vm, 'KVM_CREATE_VCPU', 1n);
+      const second = GROUPS[group].gpa + BigInt(PV_STRUCT);
+      await setIpaOk(ctx, guest.vcpu, group, GROUPS[group].gpa);
+      assertOutcome(
+        await setIpa(ctx, other, group, second),
+        expect,
+        `KVM_SET_DEVICE_ATTR ${group} IPA on vCPU 1`,
+      );
+      assertValue(await readIpa(ctx, guest.vcpu, group), GROUPS[group].gpa, `${group} IPA of vCPU 0`);
+      assertValue(await readIpa(ctx, other, group), second, `${group} IPA of vCPU 1`);
+    }),
+  ];
+};
+
+interface SetError {
+  params: string;
+  before?: bigint;
+  ipa: bigint | 'invalid';
+  attr?: bigint;
+  expect: Outcome;
+  after?: bigint;
+}
+
+/** The SET checks in upstream's order; each case is built so that only the check it names can fire first. */
+const setErrors: CaseGenerator = (g) => {
+  const group = groupOf(g);
+  const base = GROUPS[group].gpa;
+  const table: SetError[] = [
+    { params: 'attr-1+bad-addr', ipa: 'invalid', attr: 1n, expect: { errno: 'ENXIO' } },
+    { params: 'bad-addr', ipa: 'invalid', expect: { errno: 'EFAULT' } },
+    { params: 'misaligned', ipa: base + 8n, expect: { errno: 'EINVAL' } },
+    { params: 'misaligned-after-set', before: base, ipa: base + 8n, expect: { errno: 'EINVAL' } },
+    { params: 'set-twice', before: base, ipa: base, expect: { errno: 'EEXIST' } },
+    { params: 'set-twice-unbacked', before: base, ipa: UNBACKED_GPA, expect: { errno: 'EEXIST' } },
+    { params: 'unbacked', ipa: UNBACKED_GPA, expect: { errno: 'EINVAL' }, after: base },
+  ];
+  return table.map((t) => ({
+    params: { case: t.params },
+    run: async (ctx: CaseContext) => {
+      const guest = await setupGuest(ctx);
+      if (t.before !== undefined) await setIpaOk(ctx, guest.vcpu, group, t.before);
+      const r = await setIpa(ctx, guest.vcpu, group, t.ipa, t.attr);
+      assertOutcome(r, t.expect, `KVM_SET_DEVICE_ATTR ${group} (${t.params})`);
+      assertValue(
+        await readIpa(ctx, guest.vcpu, group),
+        t.before ?? INVALID_GPA,
+        `${group} IPA after the refused SET`,
+      );
+      if (t.after !== undefined) await setIpaOk(ctx, guest.vcpu, group, t.after);
+    },
+  }));
+};
+
+const getCases: CaseGenerator = (g) => {
+  const group = groupOf(g);
+  return [
+    ...one({ ipa: 'unset' }, async (ctx) => {
+      const guest = await setupGuest(ctx);
+      assertValue(await readIpa(ctx, guest.vcpu, group), INVALID_GPA, `${group} IPA before any SET`);
+    }),
+    ...one({ attr: '1' }, async (ctx) => {
+      const guest = await setupGuest(ctx);
+      assertOutcome(
+        await getIpa(ctx, guest.vcpu, group, 'buffer', 1n),
+        { errno: 'ENXIO' },
+        `KVM_GET_DEVICE_ATTR ${group} attr 1`,
+      );
+    }),
+    ...one({ addr: 'invalid' }, async (ctx) => {
+      const guest = await setupGuest(ctx);
+      assertOutcome(
+        await getIpa(ctx, guest.vcpu, group, 'invalid'),
+        { errno: 'EFAULT' },
+        `KVM_GET_DEVICE_ATTR ${group} into an invalid addr`,
+      );
+    }),
+  ];
+};
+
+export const arm64Hypercalls: SuiteFamily = {
+  generators: {
+    'arm64-hypercalls.version': version,
+    'arm64-hypercalls.unknown': unknown,
+    'arm64-hypercalls.mmio-report': mmioReport,
+    'arm64-hypercalls.arch-features': archFeatures,
+    'arm64-hypercalls.pvtime-probe': pvtimeProbe,
+    'arm64-hypercalls.pvtime-features-refused': pvtimeFeaturesRefused,
+    'arm64-hypercalls.pvtime-st': pvtimeSt,
+    'arm64-hypercalls.stolen-time': stolenTime,
+    'arm64-hypercalls.pvtime-st-unset': pvtimeStUnset,
+    'arm64-hypercalls.pvlock-absent': pvlockAbsent,
+    'arm64-hypercalls.pvlock-probe': pvlockProbe,
+    'arm64-hypercalls.pvlock-preempted-ipa': pvlockPreemptedIpa,
+    'arm64-hypercalls.pvlock-running': pvlockRunning,
+    'arm64-hypercalls.pvlock-after-exit': pvlockAfterExit,
+    'arm64-hypercalls.system-off': systemOffCase,
+    'arm64-pv.set-ipa': setIpaCases,
+    'arm64-pv.set-errors': setErrors,
+    'arm64-pv.get': getCases,
+  },
+};
