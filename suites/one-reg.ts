@@ -1,5 +1,7 @@
 import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
+import fc from 'fast-check';
 import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
+import { checkProperty } from '../harness/plan/property.ts';
 import type {
   CaseContext,
   CaseGenerator,
@@ -142,6 +144,39 @@ const readOnly: CaseGenerator = (g) =>
       assertBytes(after.value, before.value, `${r.name} after the refused write`);
     },
   );
+
+/** Random values through SET and back through GET, on the registers that take any value. */
+const randomRoundTrip: CaseGenerator = (g) => {
+  const regs = catalog(g).filter((r) => r.anyValue);
+  if (regs.length === 0) return [];
+  return [
+    {
+      params: { registers: 'any-value' },
+      run: async (ctx) => {
+        const vcpu = await vcpuOf(ctx);
+        const arbitrary = fc.integer({ min: 0, max: regs.length - 1 }).chain((i) => {
+          const id = toBigInt(regs[i]?.id ?? '0x0');
+          return fc.record({
+            reg: fc.constant(i),
+            value: fc.bigInt({ min: 0n, max: (1n << BigInt(regBytes(id) * 8)) - 1n }),
+          });
+        });
+        await checkProperty(ctx, arbitrary, async ({ reg, value }) => {
+          const r = regs[reg];
+          if (!r) throw new Error(`no register ${reg}`);
+          const id = toBigInt(r.id);
+          assertOutcome(
+            await setReg(ctx, vcpu, id, uintToBytes(value, regBytes(id), ctx.kvm.endian)),
+            ruleExpect(g),
+            `KVM_SET_ONE_REG ${r.name}`,
+          );
+          const { value: back } = await getReg(ctx, vcpu, id);
+          assertValue(bytesToUint(back, ctx.kvm.endian), value, `${r.name} read back`);
+        });
+      },
+    },
+  ];
+};
 
 /** Ids of every other arch's first catalogued register, sent to this arch's vCPU. */
 const wrongArch: CaseGenerator = (g) =>
@@ -296,6 +331,7 @@ export const oneReg: SuiteFamily = {
     'one-reg.write-back': writeBack,
     'one-reg.write-changed': writeChanged,
     'one-reg.read-only': readOnly,
+    'one-reg.random-roundtrip': randomRoundTrip,
     'one-reg.wrong-arch': wrongArch,
     'one-reg.size-codes': sizeCodes,
     'one-reg.bad-addr': badAddr,

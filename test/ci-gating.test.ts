@@ -53,6 +53,8 @@ function fakeResults(cases: CaseResult[]): RunResults {
     tool: { name: 'kvmspec', version: 'test' },
     backend: 'reference',
     revision: 'upstream',
+    seed: 0,
+    specDigest: 'test',
     profiles: [
       { arch: 'arm64', implementation: 'kvmspec-reference', version: '6.12', revisions: ['upstream'] },
     ],
@@ -147,6 +149,7 @@ describe('KTAP and the Markdown summary', () => {
     file: c.file,
     status: i % 10 === 3 ? 'fail' : i % 10 === 5 ? 'not-applicable' : 'pass',
     durationMs: 1,
+    seed: i,
     ...(i % 10 === 3
       ? { message: 'expected ret 0, got errno # EINVAL\nsecond line' }
       : i % 10 === 5

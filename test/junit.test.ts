@@ -21,6 +21,7 @@ function result(id: string, status: CaseResult['status'], extra: Partial<CaseRes
     file: 'ioctls/KVM_GET_ONE_REG.json',
     status,
     durationMs: 1.5,
+    seed: 7,
     notes: { seed: '42' },
     trace: [],
     unexpected: status !== 'pass',
@@ -56,6 +57,8 @@ const results: RunResults = {
   tool: { name: 'kvmspec', version: 'test' },
   backend: 'reference',
   revision: 'upstream',
+  seed: 0,
+  specDigest: 'test',
   profiles: [],
   expectations: { expired: [] },
   startedAt: '2026-11-21T12:00:00.000Z',
@@ -88,6 +91,7 @@ describe('JUnit XML', () => {
     expect(xml).to.include('<property name="rule" value="ONE_REG-ERR-001"/>');
     expect(xml).to.include('<property name="note.seed" value="42"/>');
     expect(xml).to.match(/<system-out>rule: ONE_REG-ERR-001\narch: arm64/);
+    // eslint-disable-next-line no-control-regex -- asserting that no raw control character remains
     expect(xml).not.to.match(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/);
     expect(xml).to.include('\\x01\\x1b[31m &lt;&amp;&gt; &quot;quoted&quot;');
     expect(xml).to.include('type="blocked"');

@@ -38,6 +38,13 @@ export function parseArches(values: string[] | undefined): Arch[] | undefined {
   return values as Arch[];
 }
 
+export function nonNegativeInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff)
+    throw usageError(`${flag} takes a whole number from 0 to 2147483647, not '${value}'`);
+  return n;
+}
+
 export function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);

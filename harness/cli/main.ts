@@ -3,6 +3,7 @@ import { ExitCode, SpecError, exitCodeFor, formatProblem, KvmspecError } from '.
 import type { Command, Io } from './args.ts';
 import { expectationsCommand } from './commands/expectations.ts';
 import { listCommand } from './commands/list.ts';
+import { replayCommand } from './commands/replay.ts';
 import { reportCommand } from './commands/report.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -16,6 +17,7 @@ const commands: Command[] = [
   serveCommand,
   expectationsCommand,
   reportCommand,
+  replayCommand,
 ];
 
 function usage(): string {

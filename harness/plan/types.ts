@@ -23,6 +23,10 @@ export interface CaseContext {
   profile: BackendProfile;
   /** Whether the rule's capability is present on this backend (true when the rule names none). */
   capabilityPresent: boolean;
+  /** This case's seed for anything random (property-based cases): recorded in its result, replayable. */
+  seed: number;
+  /** On replay, the fast-check path of the counterexample to re-run directly. */
+  replayPath?: string;
   fixture(name: string): Promise<Fds>;
   /** Attaches a value to the case's result (a property-based seed, a probed host value). */
   note(key: string, value: string): void;

@@ -24,6 +24,17 @@ export interface ExecuteOptions {
   revision: string;
   provider: BackendProvider;
   fixtures: Record<string, Fixture>;
+  /** The run's seed; each case's seed is derived from it and the case ID. */
+  seed: number;
+  /** Replaying a bundle: the property path to re-run, for the case being replayed. */
+  replayPath?: string;
+}
+
+/** A case's seed: a 31-bit hash of the run seed and the ID, so one case's seed never depends on others. */
+export function caseSeed(runSeed: number, id: string): number {
+  let h = (0x811c9dc5 ^ runSeed) >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h & 0x7fffffff;
 }
 
 /** The backend could not be created: every case of that arch is an error with this cause. */
@@ -93,6 +104,7 @@ function classify(err: unknown): { status: Status; message: string; expected?: s
 export async function executeCase(c: PlannedCase, options: ExecuteOptions): Promise<CaseResult> {
   const started = performance.now();
   const notes: Record<string, string> = {};
+  const seed = caseSeed(options.seed, c.id);
   let session: KvmSession | undefined;
   let outcome: ReturnType<typeof classify> = { status: 'pass', message: '' };
   try {
@@ -113,6 +125,8 @@ export async function executeCase(c: PlannedCase, options: ExecuteOptions): Prom
       revision: options.revision,
       profile,
       capabilityPresent: present,
+      seed,
+      ...(options.replayPath !== undefined ? { replayPath: options.replayPath } : {}),
       fixture: (name) => {
         const known = opened.get(name);
         if (known) return known;
@@ -154,6 +168,7 @@ export async function executeCase(c: PlannedCase, options: ExecuteOptions): Prom
     ...(outcome.message ? { message: outcome.message } : {}),
     ...(outcome.expected !== undefined ? { expected: outcome.expected } : {}),
     ...(outcome.actual !== undefined ? { actual: outcome.actual } : {}),
+    seed,
     notes,
     trace: session?.trace ?? [],
     unexpected: false,

@@ -27,6 +27,8 @@ export interface CaseResult {
   file: string;
   status: Status;
   durationMs: number;
+  /** The seed the case ran with (see CaseContext.seed). */
+  seed: number;
   message?: string;
   expected?: string;
   actual?: string;
@@ -42,6 +44,10 @@ export interface RunResults {
   tool: { name: 'kvmspec'; version: string };
   backend: string;
   revision: string;
+  /** The run seed (`--seed`); case seeds derive from it. */
+  seed: number;
+  /** sha256 of the spec tree the run used, so a replay can tell whether the spec changed since. */
+  specDigest: string;
   profiles: BackendProfile[];
   expectations: ExpectationReport;
   startedAt: string;

@@ -14,7 +14,8 @@ import { writeReportsAtomically } from '../report/write.ts';
 import { loadSpec } from '../spec/loader.ts';
 import type { SpecTree } from '../spec/tree.ts';
 import type { Arch } from '../spec/types.ts';
-import { BackendUnusableError, type BackendProvider } from './execute.ts';
+import { BackendUnusableError, caseSeed, type BackendProvider } from './execute.ts';
+import { writeBundles } from './bundle.ts';
 import { applyExpectations, loadExpectations } from './expectations.ts';
 import { declarePlan } from './mocha-tree.ts';
 import { totalsOf, type CaseResult, type RunResults } from './results.ts';
@@ -29,6 +30,8 @@ export interface ReportPaths {
   ktap?: string;
   /** Markdown for a CI summary (GitHub's step summary), kept under its size limit. */
   summary?: string;
+  /** A folder for one reproducer bundle per failing case. */
+  bundles?: string;
 }
 
 export interface RunOptions {
@@ -44,6 +47,10 @@ export interface RunOptions {
   expectationsFile?: string;
   reports?: ReportPaths;
   timeoutMs?: number;
+  /** The run seed; each case's seed derives from it and the case ID. Default 0: the same seeds every run. */
+  seed?: number;
+  /** Replaying a bundle: the fast-check path of its counterexample. */
+  replayPath?: string;
   /** Receives one line per finished case (the CLI shows progress on a TTY). */
   onCase?: (result: CaseResult, done: number, total: number) => void;
 }
@@ -65,8 +72,9 @@ export function planRun(
   return selectCases(buildPlan(spec, families, { arches, revision }), selection);
 }
 
-function unrunResult(c: PlannedCase, status: 'error' | 'blocked', message: string): CaseResult {
+function unrunResult(c: PlannedCase, status: 'error' | 'blocked', message: string, seed: number): CaseResult {
   return {
+    seed,
     id: c.id,
     api: c.api,
     rule: c.rule,
@@ -115,6 +123,7 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   const families = options.families ?? defaultFamilies;
   const factory = options.factory ?? backendFactory(options.backend);
   const revision = options.revision ?? 'upstream';
+  const runSeed = options.seed ?? 0;
   const supported = factory.arches();
   const arches = options.arches ?? supported;
   const foreign = arches.filter((a) => !supported.includes(a));
@@ -139,7 +148,14 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   declarePlan(
     mocha.suite,
     plan,
-    { spec, revision, provider, fixtures },
+    {
+      spec,
+      revision,
+      provider,
+      fixtures,
+      seed: runSeed,
+      ...(options.replayPath !== undefined ? { replayPath: options.replayPath } : {}),
+    },
     results,
     options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
   );
@@ -155,7 +171,8 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
       }
       // A case mocha cut off (its timeout) is an error now; whatever its body does later is ignored.
       const c = byId.get(test.title);
-      if (c && !results.has(c.id)) results.set(c.id, unrunResult(c, 'error', `timed out: ${err.message}`));
+      if (c && !results.has(c.id))
+        results.set(c.id, unrunResult(c, 'error', `timed out: ${err.message}`, caseSeed(runSeed, c.id)));
     });
     runner.on('test end', (test: Mocha.Test) => {
       done++;
@@ -169,7 +186,13 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   // Reconcile: a case mocha never ran (a failed hook, an aborted runner) still gets exactly one result.
   const cases = plan.map(
     (c): CaseResult =>
-      results.get(c.id) ?? unrunResult(c, 'blocked', `not run: ${hookFailure ?? 'the runner stopped before this case'}`),
+      results.get(c.id) ??
+      unrunResult(
+        c,
+        'blocked',
+        `not run: ${hookFailure ?? 'the runner stopped before this case'}`,
+        caseSeed(runSeed, c.id),
+      ),
   );
   const profiles = new Map<Arch, BackendProfile>();
   for (const [arch, b] of provider.created) {
@@ -187,6 +210,8 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     tool: { name: 'kvmspec', version: TOOL_VERSION },
     backend: factory.name,
     revision,
+    seed: runSeed,
+    specDigest: spec.digest(),
     profiles: [...profiles.values()],
     expectations: expectationReport,
     startedAt: startedAt.toISOString(),
@@ -206,4 +231,5 @@ export function writeReports(results: RunResults, paths: ReportPaths): void {
   if (paths.ktap) files.push({ path: paths.ktap, content: renderKtap(results) });
   if (paths.summary) files.push({ path: paths.summary, content: renderSummary(results) });
   if (files.length > 0) writeReportsAtomically(files);
+  if (paths.bundles) writeBundles(results, paths.bundles);
 }

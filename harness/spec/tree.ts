@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { compareVersions, toBigInt } from './int.ts';
 import type {
   Arch,
@@ -89,6 +90,15 @@ export class SpecTree {
     }
     if (!arches) throw new Error('spec tree has no arches document');
     this.archesDoc = arches;
+  }
+
+  /** sha256 over every document (by file), so results and bundles can say which spec they ran. */
+  digest(): string {
+    const hash = createHash('sha256');
+    for (const { file, doc } of [...this.docs].sort((a, b) => a.file.localeCompare(b.file))) {
+      hash.update(file).update('\0').update(JSON.stringify(doc)).update('\0');
+    }
+    return hash.digest('hex');
   }
 
   archInfo(arch: Arch): ArchInfo {

@@ -207,6 +207,7 @@ export interface RegisterDef {
   access?: 'rw' | 'ro' | 'none';
   writeErrno?: string;
   testValue?: string;
+  anyValue?: boolean;
   hostDependent?: boolean;
   doc?: string;
 }

@@ -5,6 +5,7 @@ import { ExitCode } from '../../errors.ts';
 import { runIsAsExpected } from '../../run/results.ts';
 import { runSuite } from '../../run/runner.ts';
 import {
+  nonNegativeInt,
   parse,
   parseArches,
   positiveInt,
@@ -28,7 +29,7 @@ function factoryFor(name: string, command: string[], validate: boolean): Backend
 export const runCommand: Command = {
   name: 'run',
   usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--rule GLOB]... [--tag T]... [--shard i/n] [--revision NAME] [--junit F] [--json F]
-      [--tap F] [--ktap F] [--summary F] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
+      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
                          run the suite against a backend (${[...backendNames(), 'process'].join(', ')})`,
   async run(argv, { out, err }) {
     const dash = argv.indexOf('--');
@@ -42,6 +43,8 @@ export const runCommand: Command = {
       tap: { type: 'string' },
       ktap: { type: 'string' },
       summary: { type: 'string' },
+      bundles: { type: 'string' },
+      seed: { type: 'string' },
       expectations: { type: 'string' },
       timeout: { type: 'string' },
       'validate-protocol': { type: 'boolean' },
@@ -59,12 +62,14 @@ export const runCommand: Command = {
       ...(values.revision ? { revision: values.revision } : {}),
       ...(values.expectations ? { expectationsFile: values.expectations } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
+      ...(values.seed !== undefined ? { seed: nonNegativeInt(values.seed, '--seed') } : {}),
       reports: {
         junit: values.junit ?? 'reports/junit.xml',
         json: values.json ?? 'reports/results.json',
         tap: values.tap ?? 'reports/results.tap',
         ...(values.ktap ? { ktap: values.ktap } : {}),
         ...(values.summary ? { summary: values.summary } : {}),
+        bundles: values.bundles ?? 'reports/bundles',
       },
       onCase: (r, done, total) => {
         if (tty)
