@@ -39,16 +39,13 @@ export function writableMasks(): bigint[] {
   return masks;
 }
 
-function fieldSafe(f: IdField, value: bigint, limit: bigint): boolean {
-  switch (f.policy) {
-    case 'lower-safe':
-      return value <= limit;
-    case 'higher-safe':
-      return value >= limit;
-    case 'exact':
-      return value === limit || (f.safe !== undefined && value === BigInt(f.safe));
-  }
-}
+/** Whether a field value is safe against the limit, per policy (tests swap one out to break the model). */
+export const POLICY_CHECKS: Record<IdField['policy'], (value: bigint, limit: bigint, f: IdField) => boolean> =
+  {
+    'lower-safe': (value, limit) => value <= limit,
+    'higher-safe': (value, limit) => value >= limit,
+    exact: (value, limit, f) => value === limit || (f.safe !== undefined && value === BigInt(f.safe)),
+  };
 
 /**
  * Whether user space may give the register `value`: bits outside the writable mask must keep the model
@@ -60,6 +57,6 @@ export function checkIdValue(d: SysregDesc, value: bigint): void {
   const mask = writableMask(d);
   if ((value & ~mask) !== (d.reset & ~mask)) fail('EINVAL');
   for (const f of d.fields ?? []) {
-    if (!fieldSafe(f, fieldOf(value, f), fieldOf(d.reset, f))) fail('EINVAL');
+    if (!POLICY_CHECKS[f.policy](fieldOf(value, f), fieldOf(d.reset, f), f)) fail('EINVAL');
   }
 }

@@ -1,0 +1,326 @@
+import { expect } from 'chai';
+import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
+import { createReferenceBackend } from '../adapters/reference.ts';
+import { decodeStruct, readUint, uintToBytes, writeUint } from '../harness/abi/codec.ts';
+import { runSuite } from '../harness/run/runner.ts';
+import { KvmSession } from '../harness/session.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import type { Arch } from '../harness/spec/types.ts';
+import { execute, type GuestCpu } from '../reference/arch/arm64/cpu.ts';
+import { featureIdIndex, POLICY_CHECKS, writableMasks } from '../reference/arch/arm64/idregs.ts';
+import { MAX_GUEST_STEPS, TIME_SLICE_STEPS } from '../reference/arch/arm64/model.ts';
+import { PvLock, PvRegion, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from '../reference/arch/arm64/pv.ts';
+import { SYSREGS } from '../reference/arch/arm64/sysregs.ts';
+import type { VmFile } from '../reference/kernel.ts';
+import { a64, mov, MMIO_GPA, PVTIME_GPA, RAM_GPA, RAM_SIZE, report, smccc } from '../suites/arm64-guest.ts';
+
+const spec = loadSpec();
+
+/** A register file and a flat RAM at RAM_GPA for driving the interpreter directly. */
+function machine(words: number[]): { cpu: GuestCpu; ram: Uint8Array; regs: bigint[] } {
+  const ram = new Uint8Array(RAM_SIZE);
+  words.forEach((w, i) => writeUint(ram, i * 4, 4, BigInt(w), 'little'));
+  const regs = new Array<bigint>(31).fill(0n);
+  const cpu: GuestCpu = {
+    x: (n) => regs[n] ?? 0n,
+    setX: (n, v) => (regs[n] = v),
+    sp: () => 0n,
+    pc: RAM_GPA,
+  };
+  return { cpu, ram, regs };
+}
+
+function memoryOf(ram: Uint8Array) {
+  return {
+    view: (gpa: bigint, len: number) =>
+      gpa >= RAM_GPA && gpa + BigInt(len) <= RAM_GPA + BigInt(ram.length)
+        ? ram.subarray(Number(gpa - RAM_GPA), Number(gpa - RAM_GPA) + len)
+        : undefined,
+  };
+}
+
+describe('arm64 reference: the AArch64 interpreter', () => {
+  it('runs MOVZ/MOVK in W and X forms; a W write clears the upper half', () => {
+    const { cpu, ram, regs } = machine([
+      ...mov(0, 0x1122_3344_5566_7788n),
+      ...mov(1, 0xffff_ffff_ffff_ffffn),
+      a64.movk(1, 0xbeef, 0, false),
+      ...mov(2, 0x8000_0000n),
+      a64.hvc(0),
+    ]);
+    const { stop } = execute(cpu, memoryOf(ram), 100);
+    expect(stop).to.deep.equal({ kind: 'hvc', imm: 0 });
+    expect(regs[0]).to.equal(0x1122_3344_5566_7788n);
+    expect(regs[1]).to.equal(0xffff_beefn);
+    expect(regs[2]).to.equal(0x8000_0000n);
+  });
+
+  it('stores into RAM, loads back, and turns an access outside RAM into an MMIO stop on the access', () => {
+    const code = [
+      ...mov(7, RAM_GPA + 0x800n),
+      ...mov(6, 0xabcdn),
+      a64.str(6, 7, 16),
+      a64.ldr(3, 7, 16),
+      ...report(3, 2),
+    ];
+    const { cpu, ram, regs } = machine(code);
+    const { stop } = execute(cpu, memoryOf(ram), 100);
+    expect(readUint(ram, 0x810, 8, 'little')).to.equal(0xabcdn);
+    expect(regs[3]).to.equal(0xabcdn);
+    expect(stop).to.deep.equal({
+      kind: 'mmio',
+      access: { addr: MMIO_GPA + 16n, len: 8, isWrite: true, data: 0xabcdn, rt: 3 },
+    });
+    expect(cpu.pc).to.equal(RAM_GPA + BigInt(4 * (code.length - 1)));
+  });
+
+  it('ends with an error on an instruction it does not model, and on a fetch outside RAM', () => {
+    const nop = 0xd503201f;
+    expect(execute(machine([nop]).cpu, memoryOf(machine([nop]).ram), 10).stop.kind).to.equal('error');
+    const { cpu, ram } = machine([]);
+    cpu.pc = 0n;
+    expect(execute(cpu, memoryOf(ram), 10).stop.kind).to.equal('error');
+  });
+
+  it('stops after its budget, so a run can never hang', () => {
+    const { cpu, ram } = machine(new Array<number>(64).fill(a64.movz(0, 1, 0, true)));
+    expect(execute(cpu, memoryOf(ram), 16)).to.deep.equal({ stop: { kind: 'budget' }, steps: 16 });
+  });
+});
+
+describe('arm64 reference: CPU model and PV state', () => {
+  it('derives the 192 writable masks from the writable fields, at the index formula', () => {
+    const masks = writableMasks();
+    expect(masks).to.have.lengthOf(192);
+    const isar0 = SYSREGS.find((d) => d.name === 'ID_AA64ISAR0_EL1')!;
+    expect(featureIdIndex(isar0)).to.equal(48);
+    expect(featureIdIndex({ op1: 3, crm: 0, op2: 1 })).to.equal(129);
+    expect(masks[48]).to.equal(0xffff_ffff_f0ff_fff0n);
+    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(4);
+  });
+
+  it('PV lock: load clears preempted, put marks it only when the vCPU was preempted', () => {
+    const ram = new Uint8Array(RAM_SIZE);
+    const vm = { guestView: memoryOf(ram).view, memslotAt: () => ({}) } as unknown as VmFile;
+    const lock = new PvLock(0n);
+    lock.set(vm, 0n, () => RAM_GPA + 0x40n);
+    lock.put(vm, false);
+    expect(readUint(ram, 0x40, 8, 'little')).to.equal(0n);
+    lock.put(vm, true);
+    expect(readUint(ram, 0x40, 8, 'little')).to.equal(1n);
+    lock.load(vm);
+    expect(readUint(ram, 0x40, 8, 'little')).to.equal(0n);
+  });
+
+  it('PV time: stolen_time grows by the run delay accrued between loads', () => {
+    const ram = new Uint8Array(RAM_SIZE).fill(0xa5);
+    const vm = { guestView: memoryOf(ram).view, memslotAt: () => ({}) } as unknown as VmFile;
+    const st = new StolenTime(0n);
+    st.set(vm, 0n, () => RAM_GPA);
+    expect(st.init(vm, 500n)).to.equal(RAM_GPA);
+    expect(Array.from(ram.subarray(0, 64)).every((b) => b === 0)).to.equal(true);
+    st.update(vm, 2500n);
+    expect(readUint(ram, 8, 8, 'little')).to.equal(2000n);
+  });
+});
+
+/** Runs a guest program on a fresh reference vCPU (PV-time IPA set) and returns kvm_run after one KVM_RUN. */
+async function runProgram(words: number[]): Promise<{ run: Record<string, unknown>; ram: Uint8Array }> {
+  const kvm = new KvmSession(createReferenceBackend(spec, 'arm64'), spec, 'arm64', 'upstream');
+  try {
+    const system = await kvm.openSystem();
+    const vm = await kvm.setupHandle(system, 'KVM_CREATE_VM', 0n);
+    const vcpu = await kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 0n);
+    await kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
+      struct: { target: 5n, features: [4n, 0n, 0n, 0n, 0n, 0n, 0n] },
+    });
+    const ram = await kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
+    await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', {
+      struct: {
+        slot: 0n,
+        flags: 0n,
+        guest_phys_addr: RAM_GPA,
+        memory_size: BigInt(RAM_SIZE),
+        userspace_addr: { buf: ram, length: 0 },
+      },
+    });
+    const code = new Uint8Array(words.length * 4);
+    words.forEach((w, i) => writeUint(code, i * 4, 4, BigInt(w), 'little'));
+    await kvm.write(ram, code);
+    const le = (v: bigint) => `0x${Buffer.from(uintToBytes(v, 8, 'little')).toString('hex')}`;
+    await kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
+      struct: { id: 0x6030_0000_0010_0040n, addr: { buffer: { size: 8, init: le(RAM_GPA) } } },
+    });
+    await kvm.setup(vcpu, 'KVM_SET_DEVICE_ATTR', {
+      struct: { group: 2n, attr: 0n, addr: { buffer: { size: 8, init: le(PVTIME_GPA) } } },
+    });
+    const area = await kvm.mmap(vcpu, 8192);
+    await kvm.setup(vcpu, 'KVM_RUN', 0n);
+    const layout = spec.layout('kvm_run', { arch: 'arm64' });
+    return {
+      run: decodeStruct(layout, await kvm.read(area, 0, layout.size), 'little'),
+      ram: await kvm.read(ram),
+    };
+  } finally {
+    await kvm.release();
+  }
+}
+
+describe('arm64 reference: KVM_RUN', () => {
+  it('preempts a guest that runs past its time slice; the guest sees stolen time grow', async () => {
+    const filler = new Array<number>(TIME_SLICE_STEPS).fill(a64.movz(9, 0, 0, true));
+    const { run } = await runProgram([
+      ...smccc(0xc500_0021n),
+      ...filler,
+      ...mov(7, PVTIME_GPA),
+      a64.ldr(6, 7, 8),
+      ...report(6),
+    ]);
+    expect(run.exit_reason).to.equal(6n);
+    const data = (run.data as bigint[]).reduceRight((v, b) => (v << 8n) | b, 0n);
+    expect(data).to.equal(RUN_DELAY_PER_PREEMPTION_NS);
+  });
+
+  it('ends a run that never exits with KVM_EXIT_INTERNAL_ERROR after the step limit', async () => {
+    const { run } = await runProgram(new Array<number>(MAX_GUEST_STEPS + 8).fill(a64.movz(9, 0, 0, true)));
+    expect(run.exit_reason).to.equal(17n);
+  });
+});
+
+function faulty(name: string, make: (arch: Arch) => Backend): BackendFactory {
+  return { name, arches: () => ['arm64'], create: ({ arch }) => Promise.resolve(make(arch)) };
+}
+
+/** A backend that rewrites the argument of one request before the reference sees it. */
+function rewriteArg(inner: Backend, request: bigint, rewrite: (arg: IoctlArg) => IoctlArg): Backend {
+  return Object.assign(Object.create(inner) as Backend, {
+    profile: inner.profile,
+    ioctl: (h: number, req: bigint, arg: IoctlArg) =>
+      inner.ioctl(h, req, req === request ? rewrite(arg) : arg),
+  });
+}
+
+async function outcomes(factory: BackendFactory, filter: string[], revision = 'upstream') {
+  const { results } = await runSuite({
+    backend: factory.name,
+    factory,
+    arches: ['arm64'],
+    spec,
+    revision,
+    selection: { filter },
+  });
+  return {
+    failed: results.cases.filter((c) => c.status === 'fail').map((c) => c.id),
+    notPassed: results.cases.filter((c) => c.status !== 'pass').map((c) => `${c.id}: ${c.message}`),
+    total: results.cases.length,
+  };
+}
+
+/** Temporarily replaces a method on a prototype (a deliberately broken reference). */
+async function patched<T extends object, K extends keyof T>(
+  proto: T,
+  key: K,
+  impl: T[K],
+  body: () => Promise<void>,
+) {
+  const original = proto[key];
+  proto[key] = impl;
+  try {
+    await body();
+  } finally {
+    proto[key] = original;
+  }
+}
+
+describe('the arm64 suite against deliberately broken references', function () {
+  this.timeout(60000);
+  const plain = faulty('reference', (arch) => createReferenceBackend(spec, arch));
+  const plainPvlock = faulty('reference', (arch) =>
+    createReferenceBackend(spec, arch, 'proposal-2019-pvlock'),
+  );
+
+  it('passes every arm64 case of these suites on the plain reference, in both revisions', async () => {
+    const filter = ['ARM_REG_MASKS/**', 'VCPU_ATTR/**', 'SMCCC/**', 'PV_TIME/**', 'PV_LOCK/**', 'PSCI/**'];
+    const upstream = await outcomes(plain, filter);
+    expect(upstream.notPassed).to.deep.equal([]);
+    expect(upstream.total).to.be.greaterThan(200);
+    expect((await outcomes(plainPvlock, filter, 'proposal-2019-pvlock')).notPassed).to.deep.equal([]);
+  });
+
+  it('catches reserved words of reg_mask_range being ignored', async () => {
+    const request = spec.ioctlNumber('KVM_ARM_GET_REG_WRITABLE_MASKS', 'arm64');
+    const factory = faulty('reserved-ignored', (arch) =>
+      rewriteArg(createReferenceBackend(spec, arch), request, (arg) => {
+        if (arg.kind !== 'struct') return arg;
+        const image = arg.image.slice();
+        image.fill(0, 12, 64);
+        return { ...arg, image };
+      }),
+    );
+    const { failed } = await outcomes(factory, ['ARM_REG_MASKS/**']);
+    for (let i = 0; i < 13; i++)
+      expect(failed).to.include(`ARM_REG_MASKS/ARM_REG_MASKS-ERR-002/arm64/reserved=${i}`);
+    expect(failed).to.not.include('ARM_REG_MASKS/ARM_REG_MASKS-VAL-003/arm64/array=guarded');
+  });
+
+  it('catches an ID register accepting a raised lower-safe field', async () => {
+    await patched(
+      POLICY_CHECKS,
+      'lower-safe',
+      () => true,
+      async () => {
+        const { failed } = await outcomes(plain, ['ARM_REG_MASKS/ARM_IDREG-*/**']);
+        expect(failed).to.include('ARM_REG_MASKS/ARM_IDREG-ERR-001/arm64/reg=ID_AA64ISAR0_EL1,field=AES');
+        expect(failed).to.include('ARM_REG_MASKS/ARM_IDREG-ERR-001/arm64/reg=ID_AA64MMFR0_EL1,field=PARANGE');
+        expect(failed).to.not.include(
+          'ARM_REG_MASKS/ARM_IDREG-ERR-001/arm64/reg=ID_AA64MMFR1_EL1,field=SpecSEI',
+        );
+      },
+    );
+  });
+
+  it('catches a PV-time IPA accepted twice', async () => {
+    const original = Object.getOwnPropertyDescriptor(PvRegion.prototype, 'set')?.value as PvRegion['set'];
+    await patched(
+      StolenTime.prototype,
+      'set',
+      function (this: StolenTime, vm, attr, read) {
+        this.base = (1n << 64n) - 1n;
+        return original.call(this, vm, attr, read);
+      },
+      async () => {
+        const { failed } = await outcomes(plain, ['VCPU_ATTR/**']);
+        expect(failed).to.include('VCPU_ATTR/VCPU_ATTR-ERR-010/arm64/case=set-twice');
+        expect(failed).to.include('VCPU_ATTR/VCPU_ATTR-ERR-010/arm64/case=set-twice-unbacked');
+      },
+    );
+  });
+
+  it('catches preempted set the wrong way round (the seed prose reading)', async () => {
+    const write = (vm: VmFile, base: bigint, v: bigint) => {
+      const bytes = vm.guestView(base, 8);
+      if (bytes) writeUint(bytes, 0, 8, v, 'little');
+    };
+    await patched(
+      PvLock.prototype,
+      'load',
+      function (this: PvLock, vm: VmFile) {
+        write(vm, this.base, 1n);
+      },
+      () =>
+        patched(
+          PvLock.prototype,
+          'put',
+          function (this: PvLock, vm: VmFile, preempted: boolean) {
+            if (preempted) write(vm, this.base, 0n);
+          },
+          async () => {
+            const { failed } = await outcomes(plainPvlock, ['PV_LOCK/**'], 'proposal-2019-pvlock');
+            expect(failed).to.include('PV_LOCK/PV_LOCK-VAL-011/arm64/initial=0');
+            expect(failed).to.include('PV_LOCK/PV_LOCK-VAL-011/arm64/initial=1');
+            expect(failed).to.include('PV_LOCK/PV_LOCK-VAL-012/arm64/exit=mmio');
+          },
+        ),
+    );
+  });
+});
