@@ -262,7 +262,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       slice += steps;
       switch (stop.kind) {
         case 'hvc': {
-          const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), this.x(0), this.x(1), stop.imm);
+          const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), this.x(0), this.x(1));
           if (outcome.kind === 'system-off') {
             this.stopped = true;
             this.put(false);

@@ -44,19 +44,12 @@ export class SmcccIds {
 }
 
 /**
- * One HVC #imm from the guest: x0 is the function id (its low 32 bits), x1 the first argument. Every call
- * KVM answers sets x0 and zeroes x1..x3; an id KVM does not know answers NOT_SUPPORTED, and so does any HVC
- * with a non-zero immediate, which SMCCC does not define.
+ * One HVC from the guest: x0 is the function id (its low 32 bits), x1 the first argument; the HVC immediate
+ * plays no part (arch/arm64/kvm/handle_exit.c hands every HVC to the SMCCC handler). Every call KVM answers
+ * sets x0 and zeroes x1..x3; an id KVM does not know answers NOT_SUPPORTED.
  */
-export function smcccCall(
-  ids: SmcccIds,
-  caller: SmcccCaller,
-  x0: bigint,
-  x1: bigint,
-  imm: number,
-): SmcccOutcome {
+export function smcccCall(ids: SmcccIds, caller: SmcccCaller, x0: bigint, x1: bigint): SmcccOutcome {
   const ret = (x: bigint): SmcccOutcome => ({ kind: 'return', x0: x });
-  if (imm !== 0) return ret(NOT_SUPPORTED);
   const fid = x0 & 0xffff_ffffn;
   const arg = x1 & 0xffff_ffffn;
   switch (fid) {
