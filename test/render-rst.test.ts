@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { expect } from 'chai';
-import { renderRst } from '../harness/render/rst.ts';
+import { renderRst, ruledDocs } from '../harness/render/rst.ts';
+import { revisionsOf } from '../harness/report/coverage.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { leafFields, type SpecTree } from '../harness/spec/tree.ts';
 
@@ -91,5 +92,19 @@ describe('spec render --format rst', () => {
       .and.not.include('old_addr');
     expect(lines.some((l) => l.includes('MEMOP-PROPOSAL-001'))).to.equal(true);
     expect(lines.some((l) => l.includes('MEMOP-CMPXCHG-001'))).to.equal(false);
+  });
+
+  it('shows the documents a proposal does not touch as they are upstream', () => {
+    const rulesIn = (revision: string) =>
+      new Map(ruledDocs(spec, { revision }).map(({ doc, rules }) => [doc.name, rules.map((r) => r.id)]));
+    const upstream = rulesIn('upstream');
+    for (const revision of revisionsOf(spec).filter((r) => r !== 'upstream')) {
+      for (const [name, ids] of rulesIn(revision)) {
+        const declares = [...spec.ioctls.values(), ...spec.hypercalls.values()].some(
+          ({ doc }) => doc.name === name && doc.revisions?.some((r) => r.name === revision),
+        );
+        if (!declares) expect(ids, `${revision}: ${name}`).to.deep.equal(upstream.get(name));
+      }
+    }
   });
 });

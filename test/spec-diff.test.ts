@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { families } from '../suites/index.ts';
 import { buildPlan } from '../harness/plan/plan.ts';
+import { revisionsOf } from '../harness/report/coverage.ts';
 import { diffSpecs, type Change, type SpecDiff } from '../harness/spec/diff.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
@@ -120,6 +121,28 @@ describe('spec diff', () => {
       expect(rule.details).to.include('errnos: ["EINVAL"] -> ["ENOMEM"]');
       expect(rule.affects).to.deep.equal(idsOf(fixture, 'upstream', ['MEMOP-ERR-002']));
     });
+  });
+
+  it('diffs every revision of spec/ against upstream within the documents that declare it', () => {
+    const spec = loadSpec();
+    const proposals = revisionsOf(spec).filter((r) => r !== 'upstream');
+    expect(proposals.length).to.be.greaterThan(0);
+    for (const revision of proposals) {
+      const d = diffSpecs(side(spec, 'upstream'), side(spec, revision), families);
+      expect(d.rules.length + d.abi.length, revision).to.be.greaterThan(0);
+      const declaring = new Set(
+        spec
+          .rules()
+          .flatMap(({ doc, rule }) => (doc.revisions?.some((r) => r.name === revision) ? [rule.id] : [])),
+      );
+      for (const c of d.rules) expect(declaring, `${revision}: ${c.subject}`).to.include(c.subject);
+      const planned = new Set(
+        ['upstream', revision].flatMap((r) =>
+          buildPlan(spec, families, { arches: spec.arches, revision: r }).map((c) => c.id),
+        ),
+      );
+      for (const c of [...d.abi, ...d.rules]) for (const id of c.affects) expect(planned).to.include(id);
+    }
   });
 
   it('prints a revision diff of the --spec tree as text', async () => {

@@ -1,5 +1,6 @@
 import { proposalOnly } from '../abi/check/items.ts';
 import { ruleInRevision } from '../plan/plan.ts';
+import { revisionFor } from '../spec/diff.ts';
 import { fieldBytes } from '../spec/semantics.ts';
 import { UPSTREAM, type SpecTree } from '../spec/tree.ts';
 import type {
@@ -81,7 +82,8 @@ export function ruledDocs(
     doc,
     rules: doc.rules.filter(
       (rule) =>
-        inView(rule.arches ?? doc.arches) && ruleInRevision({ rule, doc, file: '', pointer: '' }, revision),
+        inView(rule.arches ?? doc.arches) &&
+        ruleInRevision({ rule, doc, file: '', pointer: '' }, revisionFor(doc, revision)),
     ),
   }));
 }

@@ -2,7 +2,7 @@ import { buildPlan, ruleInRevision } from '../plan/plan.ts';
 import type { PlannedCase, SuiteFamily } from '../plan/types.ts';
 import { archView } from '../render/c-header.ts';
 import { compareVersions, hex } from './int.ts';
-import type { RuleRef, SpecTree } from './tree.ts';
+import { UPSTREAM, type RuleRef, type SpecTree } from './tree.ts';
 import type { Arch, FieldDef, Rule, StructLayout } from './types.ts';
 
 /** One side of a diff: a spec tree seen at one revision and, optionally, one kernel version. */
@@ -116,11 +116,24 @@ function ruleErrnos(rule: Rule): string[] {
   ].sort();
 }
 
+/**
+ * The revision a document is seen in: a proposal revises only the documents that declare it; every other
+ * document is seen as upstream, as struct layouts and constants are, so a proposal's view changes only
+ * what the proposal touches.
+ */
+export function revisionFor(doc: RuleRef['doc'], revision: string): string {
+  return (doc.revisions ?? []).some((r) => r.name === revision) ? revision : UPSTREAM;
+}
+
 function visibleRules(side: SpecSide): Map<string, RuleRef> {
   return new Map(
     side.spec
       .rules()
-      .filter((ref) => ruleInRevision(ref, side.revision) && atKernel(side, ref.rule.since, ref.rule.until))
+      .filter(
+        (ref) =>
+          ruleInRevision(ref, revisionFor(ref.doc, side.revision)) &&
+          atKernel(side, ref.rule.since, ref.rule.until),
+      )
       .map((ref) => [ref.rule.id, ref]),
   );
 }
