@@ -42,11 +42,31 @@ export class SetupError extends Error {
   }
 }
 
+/** What an ioctl returned, in comparable form: differential runs compare these call by call. */
+export interface CallRecord {
+  ioctl: string;
+  /** The return value; "fd" for a successful call that creates a file descriptor (numbers differ by backend). */
+  ret: string;
+  errno: string | null;
+  /** The struct image after the call, hex. */
+  image?: string;
+  /** The bytes behind each pointer field after the call, hex. */
+  spans?: Record<string, string>;
+  /** The values this call returns differ between hosts: a differential run compares only ret and errno. */
+  hostDependent?: boolean;
+}
+
 /** One operation as it was sent, for reproducer bundles and differential runs. */
 export interface TraceEntry {
   op: string;
   detail: string;
   result: string;
+  call?: CallRecord;
+}
+
+export interface CallOptions {
+  /** The values this call returns are host-dependent (a register whose reset value is the host's). */
+  hostDependent?: boolean;
 }
 
 /**
@@ -68,8 +88,8 @@ export class KvmSession {
     this.endian = spec.archInfo(arch).endian;
   }
 
-  private record(op: string, detail: string, result: string): void {
-    this.trace.push({ op, detail, result });
+  private record(op: string, detail: string, result: string, call?: CallRecord): void {
+    this.trace.push(call ? { op, detail, result, call } : { op, detail, result });
   }
 
   async openSystem(): Promise<Handle> {
@@ -126,7 +146,12 @@ export class KvmSession {
   }
 
   /** Calls an ioctl by its spec name; the request number is the arch's encoding from the spec. */
-  async call(handle: Handle, name: string, arg: CallArg = 0n): Promise<CallResult> {
+  async call(
+    handle: Handle,
+    name: string,
+    arg: CallArg = 0n,
+    options: CallOptions = {},
+  ): Promise<CallResult> {
     const doc = this.spec.ioctl(name);
     const selector: LayoutSelector = {
       arch: this.arch,
@@ -169,16 +194,31 @@ export class KvmSession {
     const result: IoctlResult = await this.backend.ioctl(handle, request, ioctlArg);
     // A new VM or vCPU fd belongs to the case like any other: release() closes it.
     if (doc.createsFd && result.errno === null && result.ret >= 0n) this.handles.push(Number(result.ret));
-    this.record(
-      'ioctl',
-      `${name} on handle ${handle} ${describeArg(ioctlArg)}`,
-      result.errno ?? `ret ${result.ret}`,
-    );
     const spans: Record<string, Uint8Array> = {};
     spanNames.forEach((n, i) => {
       const bytes = result.spans[i];
       if (bytes) spans[n] = bytes;
     });
+    const record: CallRecord = {
+      ioctl: name,
+      ret: doc.createsFd && result.errno === null ? 'fd' : result.ret.toString(),
+      errno: result.errno,
+      ...(result.image ? { image: Buffer.from(result.image).toString('hex') } : {}),
+      ...(spanNames.length > 0
+        ? {
+            spans: Object.fromEntries(
+              Object.entries(spans).map(([k, v]) => [k, Buffer.from(v).toString('hex')]),
+            ),
+          }
+        : {}),
+      ...(options.hostDependent ? { hostDependent: true } : {}),
+    };
+    this.record(
+      'ioctl',
+      `${name} on handle ${handle} ${describeArg(ioctlArg)}`,
+      result.errno ?? `ret ${result.ret}`,
+      record,
+    );
     return {
       ret: result.ret,
       errno: result.errno,

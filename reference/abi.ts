@@ -18,8 +18,9 @@ export class Abi {
     readonly revision: string,
   ) {
     this.endian = spec.archInfo(arch).endian;
-    for (const name of spec.ioctls.keys()) {
-      this.names.set(spec.ioctlNumber(name, arch, { revision }), name);
+    // Only the ioctls the spec gives this arch: another arch's struct may have no layout here.
+    for (const [name, { doc }] of spec.ioctls) {
+      if (doc.arches.includes(arch)) this.names.set(spec.ioctlNumber(name, arch, { revision }), name);
     }
   }
 

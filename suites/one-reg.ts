@@ -42,14 +42,22 @@ function register(g: GenerateContext, name: string | number | undefined): Regist
 }
 
 /** GET into a guarded buffer: returns the value and checks that nothing past KVM_REG_SIZE was touched. */
-async function getReg(ctx: CaseContext, vcpu: number, id: bigint): Promise<{ value: Uint8Array; buf: Buf }> {
+async function getReg(
+  ctx: CaseContext,
+  vcpu: number,
+  id: bigint,
+  hostDependent = false,
+): Promise<{ value: Uint8Array; buf: Buf }> {
   const size = regBytes(id);
   const buf = await ctx.kvm.alloc(size + GUARD_BYTES, {
     init: new Uint8Array(size + GUARD_BYTES).fill(GUARD),
   });
-  const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', {
-    struct: { id, addr: { buf, length: size + GUARD_BYTES } },
-  });
+  const r = await ctx.kvm.call(
+    vcpu,
+    'KVM_GET_ONE_REG',
+    { struct: { id, addr: { buf, length: size + GUARD_BYTES } } },
+    { hostDependent },
+  );
   assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${id.toString(16)}`);
   const bytes = r.spans.addr ?? (await ctx.kvm.read(buf));
   assertBytes(
@@ -60,10 +68,18 @@ async function getReg(ctx: CaseContext, vcpu: number, id: bigint): Promise<{ val
   return { value: bytes.slice(0, size), buf };
 }
 
-async function setReg(ctx: CaseContext, vcpu: number, id: bigint, value: Uint8Array) {
-  return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', {
-    struct: { id, addr: { buffer: { size: value.length, init: `0x${Buffer.from(value).toString('hex')}` } } },
-  });
+async function setReg(ctx: CaseContext, vcpu: number, id: bigint, value: Uint8Array, hostDependent = false) {
+  return ctx.kvm.call(
+    vcpu,
+    'KVM_SET_ONE_REG',
+    {
+      struct: {
+        id,
+        addr: { buffer: { size: value.length, init: `0x${Buffer.from(value).toString('hex')}` } },
+      },
+    },
+    { hostDependent },
+  );
 }
 
 async function vcpuOf(ctx: CaseContext): Promise<number> {
@@ -87,7 +103,7 @@ const readCatalog: CaseGenerator = (g) =>
     g,
     () => true,
     (r) => async (ctx) => {
-      await getReg(ctx, await vcpuOf(ctx), toBigInt(r.id));
+      await getReg(ctx, await vcpuOf(ctx), toBigInt(r.id), r.hostDependent ?? false);
     },
   );
 
@@ -98,9 +114,9 @@ const writeBack: CaseGenerator = (g) =>
     (r) => async (ctx) => {
       const vcpu = await vcpuOf(ctx);
       const id = toBigInt(r.id);
-      const { value } = await getReg(ctx, vcpu, id);
+      const { value } = await getReg(ctx, vcpu, id, r.hostDependent ?? false);
       assertOutcome(
-        await setReg(ctx, vcpu, id, value),
+        await setReg(ctx, vcpu, id, value, r.hostDependent ?? false),
         ruleExpect(g),
         `KVM_SET_ONE_REG ${r.name} with its own value`,
       );
@@ -248,13 +264,16 @@ const badAddr: CaseGenerator = (g) => {
 
 /** Reads the register list the way every VMM does: ask with n = 0, then with room for all. */
 export async function listRegisters(ctx: CaseContext, vcpu: number): Promise<bigint[]> {
-  const probe = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n: 0n } });
+  const probe = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', { struct: { n: 0n } }, { hostDependent: true });
   const n = probe.fields.n as bigint;
   if (probe.errno === null) return [];
   assertOutcome(probe, { errno: 'E2BIG' }, 'KVM_GET_REG_LIST with n = 0');
-  const full = await ctx.kvm.call(vcpu, 'KVM_GET_REG_LIST', {
-    struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) },
-  });
+  const full = await ctx.kvm.call(
+    vcpu,
+    'KVM_GET_REG_LIST',
+    { struct: { n, reg: new Array<bigint>(Number(n)).fill(0n) } },
+    { hostDependent: true },
+  );
   assertOutcome(full, { ret: 0 }, `KVM_GET_REG_LIST with n = ${n}`);
   return (full.fields.reg as bigint[]).slice(0, Number(full.fields.n));
 }
@@ -306,7 +325,7 @@ const regListReadListed: CaseGenerator = () => [
     params: { ids: 'all' },
     run: async (ctx) => {
       const vcpu = await vcpuOf(ctx);
-      for (const id of await listRegisters(ctx, vcpu)) await getReg(ctx, vcpu, id);
+      for (const id of await listRegisters(ctx, vcpu)) await getReg(ctx, vcpu, id, true);
     },
   },
 ];

@@ -55,6 +55,7 @@ function fakeResults(cases: CaseResult[]): RunResults {
     revision: 'upstream',
     seed: 0,
     specDigest: 'test',
+    profileMismatches: [],
     profiles: [
       { arch: 'arm64', implementation: 'kvmspec-reference', version: '6.12', revisions: ['upstream'] },
     ],

@@ -59,6 +59,7 @@ const results: RunResults = {
   revision: 'upstream',
   seed: 0,
   specDigest: 'test',
+  profileMismatches: [],
   profiles: [],
   expectations: { expired: [] },
   startedAt: '2026-11-21T12:00:00.000Z',

@@ -35,6 +35,7 @@ export function mergeResults(runs: { file: string; results: RunResults }[]): Run
   return {
     ...first.results,
     profiles: [...profiles.values()],
+    profileMismatches: runs.flatMap((r) => r.results.profileMismatches),
     expectations: { ...first.results.expectations, expired: [...expired.values()] },
     startedAt: runs.map((r) => r.results.startedAt).sort()[0] ?? first.results.startedAt,
     durationMs: runs.reduce((t, r) => t + r.results.durationMs, 0),

@@ -1,17 +1,16 @@
 import Mocha from 'mocha';
 import type { PlannedCase } from '../plan/types.ts';
-import { executeCase, type ExecuteOptions } from './execute.ts';
 import type { CaseResult } from './results.ts';
 
 /**
- * Declares the plan as mocha suites (API › arch › case) whose tests run each case through the engine.
+ * Declares the plan as mocha suites (API › arch › case) whose tests run each case through `runCase`.
  * The engine's result is the record; mocha only sequences, times out, and reports progress. A case that
  * did not pass still fails or skips in mocha so mocha's own reporters and exit code stay meaningful.
  */
 export function declarePlan(
   root: Mocha.Suite,
   plan: PlannedCase[],
-  options: ExecuteOptions,
+  runCase: (c: PlannedCase) => Promise<CaseResult>,
   results: Map<string, CaseResult>,
   timeoutMs: number,
 ): void {
@@ -27,7 +26,7 @@ export function declarePlan(
   for (const c of plan) {
     const suite = suiteFor(suiteFor(root, c.api, c.api), `${c.api}/${c.arch}`, c.arch);
     const test = new Mocha.Test(c.id, async function (this: Mocha.Context) {
-      const r = await executeCase(c, options);
+      const r = await runCase(c);
       if (!results.has(c.id)) results.set(c.id, r);
       if (r.status === 'skip' || r.status === 'not-applicable') this.skip();
       if (r.status !== 'pass') throw new Error(`${r.status}: ${r.message ?? ''}`);

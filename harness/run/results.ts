@@ -2,7 +2,9 @@ import type { BackendProfile } from '../../adapters/backend.ts';
 import type { TraceEntry } from '../session.ts';
 import type { Arch } from '../spec/types.ts';
 import type { Status } from '../plan/types.ts';
+import type { Divergence } from './diff.ts';
 import type { ExpectationReport } from './expectations.ts';
+import type { ProfileMismatch } from './profile-check.ts';
 
 /** An expectations-file entry that matched a case. */
 export interface MatchedExpectation {
@@ -12,9 +14,16 @@ export interface MatchedExpectation {
   link?: string;
 }
 
-/** Whether a run meets its expectations: no unexpected result and no expired entry. */
-export function runIsAsExpected(results: Pick<RunResults, 'totals' | 'expectations'>): boolean {
-  return results.totals.unexpected === 0 && results.expectations.expired.length === 0;
+/** Whether a run meets its expectations: no unexpected result, expired entry, divergence or false claim. */
+export function runIsAsExpected(
+  results: Pick<RunResults, 'totals' | 'expectations' | 'diff' | 'profileMismatches'>,
+): boolean {
+  return (
+    results.totals.unexpected === 0 &&
+    results.expectations.expired.length === 0 &&
+    !results.diff?.divergent &&
+    results.profileMismatches.length === 0
+  );
 }
 
 /** One case's result, as every report writes it. */
@@ -35,6 +44,8 @@ export interface CaseResult {
   notes: Record<string, string>;
   trace: TraceEntry[];
   expectation?: MatchedExpectation;
+  /** With --diff: where the other backend ran this case differently. */
+  divergences?: Divergence[];
   /** Not as the expectations say: a non-pass without an entry, or a pass/status the entry did not foresee. */
   unexpected: boolean;
 }
@@ -49,7 +60,11 @@ export interface RunResults {
   /** sha256 of the spec tree the run used, so a replay can tell whether the spec changed since. */
   specDigest: string;
   profiles: BackendProfile[];
+  /** Claimed capabilities that the backend's own KVM_CHECK_EXTENSION contradicts. */
+  profileMismatches: ProfileMismatch[];
   expectations: ExpectationReport;
+  /** With --diff: the backend every case was also run on, and how many cases diverged. */
+  diff?: { against: string; divergent: number };
   startedAt: string;
   durationMs: number;
   totals: Record<Status, number> & { total: number; unexpected: number };

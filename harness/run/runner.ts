@@ -14,7 +14,9 @@ import { writeReportsAtomically } from '../report/write.ts';
 import { loadSpec } from '../spec/loader.ts';
 import type { SpecTree } from '../spec/tree.ts';
 import type { Arch } from '../spec/types.ts';
-import { BackendUnusableError, caseSeed, type BackendProvider } from './execute.ts';
+import { compareCase } from './diff.ts';
+import { verifyProfile, type ProfileMismatch } from './profile-check.ts';
+import { BackendUnusableError, caseSeed, executeCase, type BackendProvider } from './execute.ts';
 import { writeBundles } from './bundle.ts';
 import { applyExpectations, loadExpectations } from './expectations.ts';
 import { declarePlan } from './mocha-tree.ts';
@@ -51,6 +53,8 @@ export interface RunOptions {
   seed?: number;
   /** Replaying a bundle: the fast-check path of its counterexample. */
   replayPath?: string;
+  /** Differential mode: every case also runs on this backend, and each divergence is reported. */
+  diff?: { backend: string; factory: BackendFactory };
   /** Receives one line per finished case (the CLI shows progress on a TTY). */
   onCase?: (result: CaseResult, done: number, total: number) => void;
 }
@@ -145,20 +149,23 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     reporter: class Silent {} as unknown as Mocha.ReporterConstructor,
     timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
   });
-  declarePlan(
-    mocha.suite,
-    plan,
-    {
-      spec,
-      revision,
-      provider,
-      fixtures,
-      seed: runSeed,
-      ...(options.replayPath !== undefined ? { replayPath: options.replayPath } : {}),
-    },
-    results,
-    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-  );
+  const execution = {
+    spec,
+    revision,
+    fixtures,
+    seed: runSeed,
+    ...(options.replayPath !== undefined ? { replayPath: options.replayPath } : {}),
+  };
+  const other = options.diff ? lazyProvider(options.diff.factory, revision) : undefined;
+  const runCase = async (c: PlannedCase): Promise<CaseResult> => {
+    const r = await executeCase(c, { ...execution, provider });
+    if (other) {
+      const theirs = await executeCase(c, { ...execution, provider: other });
+      r.divergences = compareCase(r, theirs, c.ref.rule.hostDependent ?? false);
+    }
+    return r;
+  };
+  declarePlan(mocha.suite, plan, runCase, results, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const byId = new Map(plan.map((c) => [c.id, c]));
   let hookFailure: string | undefined;
   let done = 0;
@@ -195,15 +202,19 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
       ),
   );
   const profiles = new Map<Arch, BackendProfile>();
+  const profileMismatches: ProfileMismatch[] = [];
   for (const [arch, b] of provider.created) {
     try {
       const backend = await b;
       profiles.set(arch, backend.profile);
+      profileMismatches.push(...(await verifyProfile(backend, spec, arch, revision)));
       await backend.dispose();
     } catch {
       // Creation failures are already in the cases' results.
     }
   }
+  for (const b of other?.created.values() ?? [])
+    await b.then((backend) => backend.dispose()).catch(() => undefined);
   const expectationReport = applyExpectations(cases, expectations, { revision, profiles });
   const runResults: RunResults = {
     schemaVersion: 1,
@@ -212,6 +223,15 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     revision,
     seed: runSeed,
     specDigest: spec.digest(),
+    profileMismatches,
+    ...(options.diff
+      ? {
+          diff: {
+            against: options.diff.backend,
+            divergent: cases.filter((c) => c.divergences?.length).length,
+          },
+        }
+      : {}),
     profiles: [...profiles.values()],
     expectations: expectationReport,
     startedAt: startedAt.toISOString(),

@@ -29,7 +29,7 @@ function factoryFor(name: string, command: string[], validate: boolean): Backend
 export const runCommand: Command = {
   name: 'run',
   usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--rule GLOB]... [--tag T]... [--shard i/n] [--revision NAME] [--junit F] [--json F]
-      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
+      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--diff BACKEND] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
                          run the suite against a backend (${[...backendNames(), 'process'].join(', ')})`,
   async run(argv, { out, err }) {
     const dash = argv.indexOf('--');
@@ -44,6 +44,7 @@ export const runCommand: Command = {
       ktap: { type: 'string' },
       summary: { type: 'string' },
       bundles: { type: 'string' },
+      diff: { type: 'string' },
       seed: { type: 'string' },
       expectations: { type: 'string' },
       timeout: { type: 'string' },
@@ -62,6 +63,7 @@ export const runCommand: Command = {
       ...(values.revision ? { revision: values.revision } : {}),
       ...(values.expectations ? { expectationsFile: values.expectations } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
+      ...(values.diff ? { diff: { backend: values.diff, factory: backendFactory(values.diff) } } : {}),
       ...(values.seed !== undefined ? { seed: nonNegativeInt(values.seed, '--seed') } : {}),
       reports: {
         junit: values.junit ?? 'reports/junit.xml',
@@ -85,6 +87,19 @@ export const runCommand: Command = {
       `kvmspec ${results.backend}: ${t.total} cases: ${t.pass} passed, ${t.fail} failed, ${t.error} errors, ${t.blocked} blocked, ${t.skip} skipped, ${t['not-applicable']} not applicable; ${t.unexpected} unexpected (${(results.durationMs / 1000).toFixed(1)} s)\n`,
     );
     for (const arch of unusable) err.write(`kvmspec: backend unusable for ${arch}\n`);
+    for (const c of results.cases) {
+      for (const d of c.divergences ?? []) {
+        err.write(
+          `diverges from ${values.diff ?? ''}: ${c.id} (${c.rule}) call ${d.call} ${d.ioctl} ${d.what}: ${d.ours.slice(0, 80)} vs ${d.theirs.slice(0, 80)}\n`,
+        );
+      }
+    }
+    for (const m of results.profileMismatches) {
+      err.write(
+        `kvmspec: ${m.arch} profile claims ${m.capability} = ${m.claimed ?? 'nothing'}, but KVM_CHECK_EXTENSION answers ${m.probed}\n`,
+      );
+    }
+    if (results.diff) out.write(`${results.diff.divergent} cases diverge from ${results.diff.against}\n`);
     for (const e of results.expectations.expired) {
       err.write(
         `kvmspec: expectation for ${e.id} expired on ${e.expires ?? ''}: renew it or remove it (${e.reason})\n`,

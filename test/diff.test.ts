@@ -1,0 +1,130 @@
+import { expect } from 'chai';
+import type { Backend, BackendFactory, BackendProfile, IoctlResult } from '../adapters/backend.ts';
+import { createReferenceBackend, referenceFactory } from '../adapters/reference.ts';
+import { runSuite } from '../harness/run/runner.ts';
+import { runIsAsExpected } from '../harness/run/results.ts';
+import { loadSpec } from '../harness/spec/loader.ts';
+import type { Arch } from '../harness/spec/types.ts';
+
+const spec = loadSpec();
+const reference = { backend: 'reference', factory: referenceFactory };
+
+/** The arm64 reference with its ioctl results changed after the fact, and optionally its profile. */
+function altered(mutate: (r: IoctlResult) => void, profile: Partial<BackendProfile> = {}): BackendFactory {
+  return {
+    name: 'altered',
+    arches: () => ['arm64'],
+    create: ({ arch }) => {
+      const inner = createReferenceBackend(spec, arch);
+      const b: Backend = Object.assign(Object.create(inner) as Backend, {
+        profile: { ...inner.profile, ...profile },
+        ioctl: async (...args: Parameters<Backend['ioctl']>) => {
+          const r = await inner.ioctl(...args);
+          mutate(r);
+          return r;
+        },
+      });
+      return Promise.resolve(b);
+    },
+  };
+}
+
+const arches: Arch[] = ['arm64'];
+
+describe('differential runs (--diff)', function () {
+  this.timeout(60000);
+
+  it('finds no divergence between two runs of the reference', async () => {
+    const { results } = await runSuite({ backend: 'reference', spec, arches, diff: reference });
+    expect(results.diff).to.deep.equal({ against: 'reference', divergent: 0 });
+    expect(runIsAsExpected(results)).to.equal(true);
+  });
+
+  it('reports each divergence with its call and what differs, and fails the gate', async () => {
+    const factory = altered((r) => (r.errno = r.errno === 'ENOENT' ? 'EINVAL' : r.errno));
+    const { results } = await runSuite({
+      backend: 'altered',
+      factory,
+      spec,
+      arches,
+      diff: reference,
+      selection: { rules: ['ONE_REG-ERR-001'] },
+    });
+    const c = results.cases.find(
+      (x) => x.id === 'ONE_REG/ONE_REG-ERR-001/arm64/op=get,id=0x60300000001000d8',
+    );
+    expect(c?.divergences).to.deep.include({
+      call: 0,
+      ioctl: '',
+      what: 'status',
+      ours: 'fail',
+      theirs: 'pass',
+    });
+    expect(c?.divergences?.find((d) => d.what === 'errno')).to.include({
+      ioctl: 'KVM_GET_ONE_REG',
+      ours: 'EINVAL',
+      theirs: 'ENOENT',
+    });
+    expect(runIsAsExpected(results)).to.equal(false);
+  });
+
+  it('compares the bytes behind pointers, except for host-dependent values', async () => {
+    // A backend whose every 8-byte value read back has its top byte set: wrong data, right return codes.
+    const factory = altered((r) => r.spans.forEach((s) => s.length === 16 && (s[7] = 0xff)));
+    const { results } = await runSuite({
+      backend: 'altered',
+      factory,
+      spec,
+      arches,
+      diff: reference,
+      selection: {
+        filter: ['ONE_REG/ONE_REG-VAL-001/arm64/reg=X0', 'ONE_REG/ONE_REG-VAL-001/arm64/reg=MIDR_EL1'],
+      },
+    });
+    const [x0, midr] = results.cases;
+    expect(x0?.divergences?.map((d) => d.what)).to.deep.equal(['buffer addr']);
+    expect(midr?.id).to.match(/MIDR_EL1/);
+    expect(midr?.divergences, 'MIDR_EL1 is host-dependent: its value is not compared').to.deep.equal([]);
+  });
+});
+
+describe('claimed profiles are checked against probes', function () {
+  this.timeout(30000);
+
+  it('reports a claimed capability the backend does not have, and one it has but does not claim', async () => {
+    const factory = altered(() => undefined, {
+      capabilities: { KVM_CAP_ONE_REG: 1, KVM_CAP_S390_MEM_OP: 65536 },
+    });
+    const { results } = await runSuite({
+      backend: 'altered',
+      factory,
+      spec,
+      arches,
+      selection: { rules: ['SYSTEM-VAL-001'] },
+    });
+    expect(results.profileMismatches).to.deep.include({
+      arch: 'arm64',
+      capability: 'KVM_CAP_S390_MEM_OP',
+      claimed: 65536,
+      probed: 0,
+    });
+    expect(results.profileMismatches).to.deep.include({
+      arch: 'arm64',
+      capability: 'KVM_CAP_USER_MEMORY',
+      probed: 1,
+    });
+    expect(runIsAsExpected(results)).to.equal(false);
+  });
+
+  it('accepts a truthful claim', async () => {
+    const claims = { KVM_CAP_ONE_REG: 1, KVM_CAP_USER_MEMORY: 1, KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1 };
+    const { results } = await runSuite({
+      backend: 'altered',
+      factory: altered(() => undefined, { capabilities: claims }),
+      spec,
+      arches,
+      selection: { rules: ['SYSTEM-VAL-001'] },
+    });
+    expect(results.profileMismatches).to.deep.equal([]);
+  });
+});
