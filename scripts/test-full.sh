@@ -25,8 +25,8 @@ node bin/kvmspec.js run --backend process --arch x86_64 --junit reports/python/j
   --tap reports/python/results.tap -- python3 examples/python-backend/backend.py
 
 if [ -e /dev/kvm ]; then
-  step "conformance run against this host's /dev/kvm"
-  node bin/kvmspec.js run --backend linux --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap
+  step "conformance run against this host's /dev/kvm, compared call by call with the reference"
+  node bin/kvmspec.js run --backend linux --diff reference --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap
 else
   step "no /dev/kvm on this machine: the linux backend run is skipped"
 fi

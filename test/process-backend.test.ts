@@ -107,7 +107,9 @@ describe('process backend', () => {
     });
 
     it('a hang: the per-request timeout fires', async () => {
-      const message = messageOf(await firstRequestError('hang', { timeoutMs: 300 }));
+      const message = messageOf(
+        await firstRequestError('hang', { timeoutMs: 300, handshakeTimeoutMs: 10000 }),
+      );
       expect(message).to.contain('no response to request 1 (open) within 300 ms');
     });
 
