@@ -145,6 +145,22 @@ describe('spec diff', () => {
     }
   });
 
+  it('reports a change at every layout boundary of every struct, in the fixture and in spec/', () => {
+    let boundaries = 0;
+    for (const spec of [fixture, loadSpec()]) {
+      for (const { doc } of spec.structs.values()) {
+        for (const layout of doc.layouts.filter((l) => l.revision === 'upstream' && l.until)) {
+          const [before, after] = [layout.since ?? '2.6', layout.until!];
+          const d = diffSpecs(side(spec, 'upstream', before), side(spec, 'upstream', after), families);
+          const found = d.abi.map((c) => `${c.kind} ${c.subject}`);
+          expect(found, `${doc.name} ${before} -> ${after}`).to.include(`struct ${doc.name}`);
+          boundaries++;
+        }
+      }
+    }
+    expect(boundaries).to.be.greaterThan(0);
+  });
+
   it('prints a revision diff of the --spec tree as text', async () => {
     const { code, out } = await cli(['spec', 'diff', 'upstream', PROPOSAL, '--spec', FIXTURE]);
     expect(code).to.equal(0);
