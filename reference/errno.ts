@@ -14,7 +14,8 @@ export type ErrnoName =
   | 'EINVAL'
   | 'ENOTTY'
   | 'ENOSPC'
-  | 'EOPNOTSUPP';
+  | 'EOPNOTSUPP'
+  | 'ENOBUFS';
 
 export class Errno extends Error {
   constructor(readonly errno: ErrnoName) {

@@ -3,6 +3,7 @@ import { arm64Hypercalls } from './arm64-hypercalls.ts';
 import { arm64IdRegs } from './arm64-idregs.ts';
 import { fixtures } from './fixtures.ts';
 import { oneReg } from './one-reg.ts';
+import { s390Memop } from './s390-memop.ts';
 import { vmFamily } from './vm.ts';
 import { x86Family } from './x86.ts';
 
@@ -14,4 +15,5 @@ export const families: SuiteFamily[] = [
   x86Family,
   arm64IdRegs,
   arm64Hypercalls,
+  s390Memop,
 ];

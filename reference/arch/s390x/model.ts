@@ -1,12 +1,29 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
-import type { ArchModel, ArchVcpu, ArchVm, Memslot, VcpuFile } from '../../kernel.ts';
+import type {
+  ArchModel,
+  ArchVcpu,
+  ArchVm,
+  Memslot,
+  ReferenceKernel,
+  VcpuFile,
+  VmFile,
+} from '../../kernel.ts';
 import { getRegValue, putRegValue, readOneReg } from '../../one-reg.ts';
+import { proposalCmpxchg, upstreamCmpxchg } from './cmpxchg.ts';
+import { S390Cpu } from './cpu.ts';
+import { getIrqState } from './irq.ts';
+import { getSkeys, setSkeys } from './keys.ts';
+import { absoluteOp, F_CMPXCHG, OP, readMemOp, vcpuMemOp } from './memop.ts';
+import { runVcpu, setInitialPsw } from './run.ts';
+import { GuestStorage, PAGE_SIZE } from './storage.ts';
 
 const MiB = 1n << 20n;
 /** KVM_S390_PFAULT_TOKEN_INVALID: the pfault token of a fresh vCPU. */
 const PFAULT_TOKEN_INVALID = 0xffff_ffff_ffff_ffffn;
+const GBEA = 0x5030_0000_0000_0009n;
+const PROPOSAL_CMPXCHG = 'proposal-2022-cmpxchg';
 
 /** The s390 ONE_REG registers (arch/s390/kvm/kvm-s390.c): exact ids; anything else is EINVAL. */
 const ONE_REGS: readonly { id: bigint; name: string; size: number; reset: bigint }[] = [
@@ -18,12 +35,49 @@ const ONE_REGS: readonly { id: bigint; name: string; size: number; reset: bigint
   { id: 0x5030_0000_0000_0006n, name: 'PFCOMPARE', size: 8, reset: 0n },
   { id: 0x5030_0000_0000_0007n, name: 'PFSELECT', size: 8, reset: 0n },
   { id: 0x5030_0000_0000_0008n, name: 'PP', size: 8, reset: 0n },
-  { id: 0x5030_0000_0000_0009n, name: 'GBEA', size: 8, reset: 1n },
+  { id: GBEA, name: 'GBEA', size: 8, reset: 1n },
 ];
 
 class S390Vm implements ArchVm {
-  ioctl(): bigint | undefined {
-    return undefined;
+  readonly storage: GuestStorage;
+
+  constructor(private readonly vm: VmFile) {
+    this.storage = new GuestStorage(vm);
+  }
+
+  private get kernel(): ReferenceKernel {
+    return this.vm.kernel;
+  }
+
+  ioctl(name: string, arg: bigint): bigint | undefined {
+    switch (name) {
+      case 'KVM_S390_MEM_OP':
+        return this.memOp(arg);
+      case 'KVM_S390_SET_SKEYS':
+        return setSkeys(this.kernel, this.storage, arg);
+      case 'KVM_S390_GET_SKEYS':
+        return getSkeys(this.kernel, this.storage, arg);
+      default:
+        return undefined;
+    }
+  }
+
+  /** The VM ioctl takes only absolute ops; cmpxchg is op 6 upstream and a write flag in the proposal. */
+  private memOp(arg: bigint): bigint {
+    const mop = readMemOp(this.kernel, arg);
+    const proposal = this.kernel.abi.revision === PROPOSAL_CMPXCHG;
+    switch (mop.op) {
+      case OP.ABSOLUTE_READ:
+        return absoluteOp(this.kernel, this.storage, mop);
+      case OP.ABSOLUTE_WRITE:
+        return proposal && (mop.flags & F_CMPXCHG) !== 0n
+          ? proposalCmpxchg(this.kernel, this.storage, mop, arg)
+          : absoluteOp(this.kernel, this.storage, mop);
+      case OP.ABSOLUTE_CMPXCHG:
+        return proposal ? fail('EINVAL') : upstreamCmpxchg(this.kernel, this.storage, mop);
+      default:
+        return fail('EINVAL');
+    }
   }
 
   /** s390 maps guest memory in 1 MiB segments: the user address and the size must be segment-aligned. */
@@ -32,16 +86,56 @@ class S390Vm implements ArchVm {
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
-    return new S390Vcpu(vcpu);
+    return new S390Vcpu(vcpu, this.storage);
   }
 }
 
 class S390Vcpu implements ArchVcpu {
   private readonly regs = new Map<bigint, bigint>(ONE_REGS.map((r) => [r.id, r.reset]));
-  constructor(readonly vcpu: VcpuFile) {}
+  private readonly cpu = new S390Cpu();
+
+  constructor(
+    readonly vcpu: VcpuFile,
+    private readonly storage: GuestStorage,
+  ) {}
+
+  /** The SIDA designation shares its SIE-block field with GBEA; its low byte sizes the SIDA in pages. */
+  private get sidaSize(): number {
+    return (Number((this.regs.get(GBEA) ?? 0n) & 0xffn) + 1) * Number(PAGE_SIZE);
+  }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
-    if (name !== 'KVM_GET_ONE_REG' && name !== 'KVM_SET_ONE_REG') return undefined;
+    const { kernel } = this.vcpu;
+    switch (name) {
+      case 'KVM_S390_MEM_OP':
+        return vcpuMemOp(kernel, this.cpu, this.storage, this.sidaSize, arg);
+      case 'KVM_SET_SREGS': {
+        const s = kernel.abi.readStruct(kernel.mem, arg, 'kvm_sregs');
+        (s.acrs as bigint[]).forEach((v, i) => (this.cpu.acrs[i] = Number(v)));
+        (s.crs as bigint[]).forEach((v, i) => (this.cpu.crs[i] = v));
+        return 0n;
+      }
+      case 'KVM_GET_SREGS':
+        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_sregs', {
+          acrs: this.cpu.acrs.map(BigInt),
+          crs: [...this.cpu.crs],
+        });
+        return 0n;
+      case 'KVM_S390_SET_INITIAL_PSW':
+        return setInitialPsw(this.vcpu, this.cpu, arg);
+      case 'KVM_S390_GET_IRQ_STATE':
+        return getIrqState(kernel, this.cpu, arg);
+      case 'KVM_RUN':
+        return runVcpu(this.vcpu, this.cpu, this.storage);
+      case 'KVM_GET_ONE_REG':
+      case 'KVM_SET_ONE_REG':
+        return this.oneReg(name, arg);
+      default:
+        return undefined;
+    }
+  }
+
+  private oneReg(name: string, arg: bigint): bigint {
     const { kernel } = this.vcpu;
     const { id, addr } = readOneReg(kernel, arg);
     const reg = ONE_REGS.find((r) => r.id === id) ?? fail('EINVAL');
@@ -64,6 +158,6 @@ export function s390xModel(spec: SpecTree): ArchModel {
       KVM_CAP_S390_MEM_OP: 65536n,
       KVM_CAP_S390_MEM_OP_EXTENSION: 3n,
     }),
-    createVm: (type) => (type === 0n ? new S390Vm() : fail('EINVAL')),
+    createVm: (type, vm) => (type === 0n ? new S390Vm(vm) : fail('EINVAL')),
   };
 }

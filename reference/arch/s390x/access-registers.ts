@@ -1,0 +1,57 @@
+import { fail } from '../../errno.ts';
+import type { S390Cpu } from './cpu.ts';
+import { PGM, type AccessMode } from './pgm.ts';
+import type { GuestStorage } from './storage.ts';
+
+export type ArResult = { asce: bigint } | { code: number };
+
+const ALET_RESERVED = 0xfe00_0000n;
+const ALET_PRIMARY_LIST = 0x0100_0000n;
+const ALE_INVALID = 0x8000_0000n;
+const ALE_FETCH_ONLY = 0x0200_0000n;
+const ALE_PRIVATE = 0x0100_0000n;
+const ASTE_INVALID = 0x8000_0000n;
+
+/** Reads a word of an access-list structure; those are real addresses KVM reads directly (EFAULT when unbacked). */
+function word(storage: GuestStorage, addr: bigint): bigint {
+  return storage.readTable(addr, 4) ?? fail('EFAULT');
+}
+
+/**
+ * Access-register translation (arch/s390/kvm/gaccess.c): ALET 0 or access register 0 is the primary space,
+ * ALET 1 the secondary; any other ALET is looked up in the dispatchable-unit (CR2) or primary (CR5) access
+ * list, through the ALE and ASTE with their sequence numbers, the private-ALE authority check, and
+ * access-list-controlled protection for stores through a fetch-only entry.
+ */
+export function arTranslation(cpu: S390Cpu, storage: GuestStorage, ar: number, mode: AccessMode): ArResult {
+  const alet = BigInt(cpu.acrs[ar]!);
+  if (ar === 0 || alet === 0n) return { asce: cpu.crs[1]! };
+  if (alet === 1n) return { asce: cpu.crs[7]! };
+  if ((alet & ALET_RESERVED) !== 0n) return { code: PGM.ALET_SPECIFICATION };
+  const aldAddr = ((alet & ALET_PRIMARY_LIST) !== 0n ? cpu.crs[5]! : cpu.crs[2]!) & 0x7fff_ffc0n;
+  const ald = word(storage, aldAddr + 16n);
+  const alen = alet & 0xffffn;
+  const alesn = (alet >> 16n) & 0xffn;
+  if (alen / 8n > (ald & 0x7fn)) return { code: PGM.ALEN_TRANSLATION };
+  const ale = ((ald >> 7n) & 0xff_ffffn) * 128n + alen * 16n;
+  const ale0 = word(storage, ale);
+  if ((ale0 & ALE_INVALID) !== 0n) return { code: PGM.ALEN_TRANSLATION };
+  if (((ale0 >> 16n) & 0xffn) !== alesn) return { code: PGM.ALE_SEQUENCE };
+  const aste = ((word(storage, ale + 8n) >> 6n) & 0x1ff_ffffn) * 64n;
+  const aste0 = word(storage, aste);
+  if ((aste0 & ASTE_INVALID) !== 0n) return { code: PGM.ASTE_VALIDITY };
+  if (word(storage, aste + 20n) !== word(storage, ale + 12n)) return { code: PGM.ASTE_SEQUENCE };
+  if ((ale0 & ALE_PRIVATE) !== 0n) {
+    const eax = (cpu.crs[8]! >> 16n) & 0xffffn;
+    if ((ale0 & 0xffffn) !== eax) {
+      const atl = (word(storage, aste + 4n) >> 4n) & 0xfffn;
+      if (eax / 16n > atl) return { code: PGM.EXTENDED_AUTHORITY };
+      const ato = ((aste0 >> 2n) & 0x1fff_ffffn) * 4n;
+      const authority = storage.bytes(ato + eax / 4n, 1)?.[0] ?? fail('EFAULT');
+      if ((authority & (0x40 >> (Number(eax & 3n) * 2))) === 0) return { code: PGM.EXTENDED_AUTHORITY };
+    }
+  }
+  if ((ale0 & ALE_FETCH_ONLY) !== 0n && mode === 'store') return { code: PGM.PROTECTION };
+  const asce = storage.readTable(aste + 8n, 8) ?? fail('EFAULT');
+  return { asce };
+}

@@ -1,0 +1,60 @@
+import type { Pgm } from './pgm.ts';
+
+/** PSW mask bits (IBM numbering from the left of 64): what a guest access depends on. */
+const PSW_DAT = 1n << 58n;
+const PSW_EA = 1n << 32n;
+const PSW_BA = 1n << 31n;
+
+/** CR0 controls a vCPU's logical accesses honour. */
+export const CR0_LOW_ADDRESS_PROTECTION = 1n << 28n;
+export const CR0_FETCH_PROTECTION_OVERRIDE = 1n << 25n;
+export const CR0_STORAGE_PROTECTION_OVERRIDE = 1n << 24n;
+
+/** Address-space control values in PSW bits 16-17. */
+export const AS_PRIMARY = 0;
+export const AS_ACCESS_REGISTER = 1;
+export const AS_SECONDARY = 2;
+export const AS_HOME = 3;
+
+export const NUM_ACRS = 16;
+
+/**
+ * The state of one s390 vCPU that guest accesses read. The PSW is the one in the SIE block: it changes
+ * only when KVM_RUN loads kvm_run.psw_mask/psw_addr, never directly from user space.
+ */
+export class S390Cpu {
+  pswMask = 0n;
+  pswAddr = 0n;
+  readonly crs: bigint[] = new Array<bigint>(16).fill(0n);
+  readonly acrs: number[] = new Array<number>(NUM_ACRS).fill(0);
+  /** Program interrupts queued by INJECT_EXCEPTION, oldest first. */
+  readonly pendingPgm: Pgm[] = [];
+  /** A new vCPU is stopped; KVM_RUN starts it (no user-controlled CPU state). */
+  stopped = true;
+
+  get dat(): boolean {
+    return (this.pswMask & PSW_DAT) !== 0n;
+  }
+
+  get addressSpace(): number {
+    return Number((this.pswMask >> 46n) & 3n);
+  }
+
+  /** Truncates an address to the addressing mode: 24, 31 or 64 bits. */
+  effective(addr: bigint): bigint {
+    const ea = (this.pswMask & PSW_EA) !== 0n;
+    const ba = (this.pswMask & PSW_BA) !== 0n;
+    if (ea && ba) return addr & 0xffff_ffff_ffff_ffffn;
+    if (ba) return addr & 0x7fff_ffffn;
+    return addr & 0xff_ffffn;
+  }
+
+  /** The ASCE of a non-AR address space: CR1 primary, CR7 secondary, CR13 home. */
+  asceOf(as: number): bigint {
+    return as === AS_SECONDARY ? this.crs[7]! : as === AS_HOME ? this.crs[13]! : this.crs[1]!;
+  }
+
+  cr0(bit: bigint): boolean {
+    return (this.crs[0]! & bit) !== 0n;
+  }
+}

@@ -1,0 +1,133 @@
+import { arTranslation } from './access-registers.ts';
+import {
+  AS_ACCESS_REGISTER,
+  CR0_FETCH_PROTECTION_OVERRIDE,
+  CR0_LOW_ADDRESS_PROTECTION,
+  CR0_STORAGE_PROTECTION_OVERRIDE,
+  type S390Cpu,
+} from './cpu.ts';
+import { ASCE_PRIVATE, translate } from './dat.ts';
+import { keyPermits, type KeyOverrides } from './keys.ts';
+import { PGM, programException, type AccessMode, type Pgm, type ProtectionType } from './pgm.ts';
+import { pageFragments, type GuestStorage } from './storage.ts';
+
+export interface LogicalAccess {
+  gaddr: bigint;
+  size: number;
+  ar: number;
+  mode: AccessMode;
+  /** The access key (0 when the memop has no F_SKEY_PROTECTION). */
+  key: number;
+}
+
+interface Fragment {
+  gva: bigint;
+  gpa: bigint;
+  len: number;
+  offset: number;
+}
+
+/** Low addresses 0..511 and 4096..4607, the ones low-address protection covers. */
+const isLowAddress = (ga: bigint) => (ga & ~0x11ffn) === 0n;
+/** Fetch-protection override covers fetches entirely within effective addresses 0..2047. */
+const inFetchOverrideRange = (ga: bigint, len: number) => ga < 2048n && ga + BigInt(len) <= 2048n;
+
+/**
+ * A vCPU logical access (arch/s390/kvm/gaccess.c): the address space from the PSW (access registers in AR
+ * mode), then every page checked — low-address protection, DAT, backing — before a byte moves; the key
+ * check happens page by page during the copy, so a store can fail after changing earlier pages.
+ */
+export class LogicalView {
+  constructor(
+    private readonly cpu: S390Cpu,
+    private readonly storage: GuestStorage,
+  ) {}
+
+  private site(acc: LogicalAccess, gva: bigint, prot?: ProtectionType, terminated = false) {
+    return { gva, ar: acc.ar, mode: acc.mode, as: this.cpu.addressSpace, prot, terminated };
+  }
+
+  private asce(acc: LogicalAccess): { asce: bigint } | Pgm {
+    const { cpu } = this;
+    if (!cpu.dat) return { asce: 0n };
+    if (cpu.addressSpace !== AS_ACCESS_REGISTER) return { asce: cpu.asceOf(cpu.addressSpace) };
+    const r = arTranslation(cpu, this.storage, acc.ar, acc.mode);
+    return 'asce' in r ? r : programException(r.code, this.site(acc, acc.gaddr, 'access-list'));
+  }
+
+  private overrides(acc: LogicalAccess, asce: bigint, frag: Fragment): KeyOverrides {
+    const { cpu } = this;
+    const privateSpace = cpu.dat && (asce & ASCE_PRIVATE) !== 0n;
+    return {
+      fetch:
+        acc.mode === 'fetch' &&
+        cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) &&
+        !privateSpace &&
+        inFetchOverrideRange(frag.gva, frag.len),
+      storage: cpu.cr0(CR0_STORAGE_PROTECTION_OVERRIDE),
+    };
+  }
+
+  /** Translates and checks every page; with `checkKey` (CHECK_ONLY) also the key of each page. */
+  private fragments(acc: LogicalAccess, checkKey: boolean): { asce: bigint; frags: Fragment[] } | Pgm {
+    const { cpu, storage } = this;
+    const space = this.asce(acc);
+    if ('code' in space) return space;
+    const lap = cpu.cr0(CR0_LOW_ADDRESS_PROTECTION) && !(cpu.dat && (space.asce & ASCE_PRIVATE) !== 0n);
+    const out: Fragment[] = [];
+    const start = cpu.effective(acc.gaddr);
+    for (const { addr: gva, len, offset } of pageFragments(start, acc.size, (a, l) =>
+      cpu.effective(a + BigInt(l)),
+    )) {
+      if (acc.mode === 'store' && lap && isLowAddress(gva))
+        return programException(PGM.PROTECTION, this.site(acc, gva, 'low-address'));
+      let gpa = gva;
+      if (cpu.dat) {
+        const t = translate(storage, space.asce, gva, acc.mode);
+        if ('code' in t) return programException(t.code, this.site(acc, gva, t.dat ? 'dat' : undefined));
+        gpa = t.gpa;
+      }
+      if (!storage.backed(gpa)) return programException(PGM.ADDRESSING, this.site(acc, gva));
+      const frag = { gva, gpa, len, offset };
+      if (checkKey && !this.permits(acc, space.asce, frag))
+        return programException(PGM.PROTECTION, this.site(acc, gva, 'key'));
+      out.push(frag);
+    }
+    return { asce: space.asce, frags: out };
+  }
+
+  private permits(acc: LogicalAccess, asce: bigint, frag: Fragment): boolean {
+    const storageKey = this.storage.key(frag.gpa);
+    return keyPermits(storageKey, acc.key, acc.mode, this.overrides(acc, asce, frag));
+  }
+
+  /** CHECK_ONLY: the program interruption the access would raise, or undefined. */
+  check(acc: LogicalAccess): Pgm | undefined {
+    const r = this.fragments(acc, true);
+    return 'code' in r ? r : undefined;
+  }
+
+  read(acc: LogicalAccess): { data: Uint8Array } | Pgm {
+    return this.copy(acc, new Uint8Array(acc.size));
+  }
+
+  write(acc: LogicalAccess, data: Uint8Array): Pgm | undefined {
+    const r = this.copy(acc, data);
+    return 'code' in r ? r : undefined;
+  }
+
+  private copy(acc: LogicalAccess, data: Uint8Array): { data: Uint8Array } | Pgm {
+    const r = this.fragments(acc, false);
+    if ('code' in r) return r;
+    for (const [i, frag] of r.frags.entries()) {
+      if (!this.permits(acc, r.asce, frag)) {
+        const terminated = acc.mode === 'store' && i > 0;
+        return programException(PGM.PROTECTION, this.site(acc, frag.gva, 'key', terminated));
+      }
+      const page = this.storage.bytes(frag.gpa, frag.len)!;
+      if (acc.mode === 'store') page.set(data.subarray(frag.offset, frag.offset + frag.len));
+      else data.set(page, frag.offset);
+    }
+    return { data };
+  }
+}

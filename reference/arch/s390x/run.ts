@@ -1,0 +1,76 @@
+import { decodeStruct, writeFields } from '../../../harness/abi/codec.ts';
+import { u64 } from '../../abi.ts';
+import { fail } from '../../errno.ts';
+import type { ReferenceKernel, VcpuFile } from '../../kernel.ts';
+import type { S390Cpu } from './cpu.ts';
+import { LogicalView } from './logical.ts';
+import type { GuestStorage } from './storage.ts';
+
+const EXIT_S390_SIEIC = 13n;
+const EXIT_INTERNAL_ERROR = 17n;
+/** SIE interception code for an intercepted instruction. */
+const ICPT_INSTRUCTION = 4n;
+const DIAGNOSE = 0x83;
+/** The base/displacement halfword of DIAGNOSE 0x501 with base register 0. */
+const DIAG_501 = [0x05, 0x01] as const;
+
+function runLayout(kernel: ReferenceKernel) {
+  const { abi } = kernel;
+  return abi.spec.layout('kvm_run', { arch: abi.arch, revision: abi.revision });
+}
+
+/**
+ * KVM_RUN on s390, as far as the reference executes guests: load the PSW from kvm_run, start the vCPU,
+ * fetch the instruction at the PSW address through the guest's own translation, and leave on DIAGNOSE
+ * 0x501 the way real KVM hands it to user space (SIEIC exit, instruction intercept, PSW past the
+ * instruction). Anything else ends the run at once with KVM_EXIT_INTERNAL_ERROR: the reference runs no
+ * other guest code.
+ */
+export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bigint {
+  const { kernel } = vcpu;
+  const layout = runLayout(kernel);
+  const run = decodeStruct(layout, vcpu.run, kernel.abi.endian);
+  cpu.pswMask = u64(run, 'psw_mask');
+  cpu.pswAddr = u64(run, 'psw_addr');
+  cpu.stopped = false;
+  vcpu.vm.hasRun = true;
+  const fetched = new LogicalView(cpu, storage).read({
+    gaddr: cpu.pswAddr,
+    size: 4,
+    ar: 0,
+    mode: 'fetch',
+    key: 0,
+  });
+  const insn = 'data' in fetched ? fetched.data : undefined;
+  const values: Record<string, bigint> = { exit_reason: EXIT_INTERNAL_ERROR };
+  if (insn && insn[0] === DIAGNOSE && insn[2] === DIAG_501[0] && insn[3] === DIAG_501[1]) {
+    cpu.pswAddr = cpu.effective(cpu.pswAddr + 4n);
+    Object.assign(values, {
+      exit_reason: EXIT_S390_SIEIC,
+      icptcode: ICPT_INSTRUCTION,
+      ipa: BigInt((DIAGNOSE << 8) | insn[1]!),
+      ipb: BigInt((DIAG_501[0] << 24) | (DIAG_501[1] << 16)),
+    });
+  }
+  writeFields(
+    layout,
+    vcpu.run,
+    { ...values, psw_mask: cpu.pswMask, psw_addr: cpu.pswAddr },
+    kernel.abi.endian,
+  );
+  return 0n;
+}
+
+/** KVM_S390_SET_INITIAL_PSW: only while the vCPU is stopped; the PSW lands in kvm_run for the next run. */
+export function setInitialPsw(vcpu: VcpuFile, cpu: S390Cpu, arg: bigint): bigint {
+  const { kernel } = vcpu;
+  const psw = kernel.abi.readStruct(kernel.mem, arg, 'kvm_s390_psw');
+  if (!cpu.stopped) fail('EBUSY');
+  writeFields(
+    runLayout(kernel),
+    vcpu.run,
+    { psw_mask: u64(psw, 'mask'), psw_addr: u64(psw, 'addr') },
+    kernel.abi.endian,
+  );
+  return 0n;
+}

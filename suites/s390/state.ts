@@ -1,0 +1,198 @@
+import { assertBytes, assertOutcome, assertValue } from '../../harness/plan/outcome.ts';
+import type { CaseGenerator } from '../../harness/plan/types.ts';
+import type { PointerArg } from '../../harness/session.ts';
+import { buffer, DIAG_501, getKeys, guest, MiB, PAGE, readRun, runOnce, s390, setKeys } from './guest.ts';
+import { cases, expectOf, hex } from './plan.ts';
+
+/** Storage-key bits user space sets and reads back: ACC and fetch protection (R and C are hardware's). */
+const ACC_F = 0xf8;
+
+const skeysRoundtrip: CaseGenerator = (g) =>
+  cases(
+    [
+      { gfn: 0x10, keys: [0x10] },
+      { gfn: 0, keys: Array.from({ length: 16 }, (_, i) => (i << 4) | (i & 1 ? 0x08 : 0)) },
+      { gfn: 0x80, keys: Array.from({ length: 128 }, (_, i) => ((i * 37) & 0xf0) | 0x08) },
+    ],
+    ({ gfn, keys }) => ({ gfn: hex(gfn), count: String(keys.length) }),
+    async (ctx, { gfn, keys }) => {
+      const gu = await guest(ctx);
+      await setKeys(ctx, gu, gfn, keys);
+      const got = await getKeys(ctx, gu, gfn, keys.length);
+      assertBytes(
+        got.map((k) => k & ACC_F),
+        Uint8Array.from(keys),
+        'keys read back (ACC and F)',
+      );
+      assertOutcome({ ret: 0n, errno: null }, expectOf(g), 'SET_SKEYS');
+    },
+  );
+
+interface SkeysCase {
+  name: string;
+  gfn?: number;
+  count?: bigint;
+  flags?: bigint;
+  keys?: number[];
+  data?: PointerArg;
+  /** The errno where the rule states none for all of its cases. */
+  errno?: string;
+}
+
+function skeysCases(
+  ioctl: 'KVM_S390_SET_SKEYS' | 'KVM_S390_GET_SKEYS',
+  list: SkeysCase[],
+  enable: boolean,
+): CaseGenerator {
+  return (g) =>
+    cases(
+      list,
+      ({ name }) => ({ case: name }),
+      async (ctx, c) => {
+        const gu = await guest(ctx);
+        // GET_SKEYS checks its range only once the process uses storage keys.
+        if (enable) await setKeys(ctx, gu, 0, [0x00]);
+        const keys = Uint8Array.from(c.keys ?? [0x10]);
+        const data = c.data ?? { buf: await buffer(ctx, Math.max(keys.length, Number(c.count ?? 1n)), keys) };
+        const r = await ctx.kvm.call(gu.vm, ioctl, {
+          struct: {
+            start_gfn: BigInt(c.gfn ?? 0),
+            count: c.count ?? BigInt(keys.length),
+            skeydata_addr: data,
+            flags: c.flags ?? 0n,
+          },
+        });
+        assertOutcome(r, c.errno ? { errno: c.errno } : expectOf(g), `${ioctl} ${c.name}`);
+      },
+    );
+}
+
+const MAX = 1n << 20n;
+const skeysEinval = skeysCases(
+  'KVM_S390_SET_SKEYS',
+  [
+    { name: 'flags', flags: 1n },
+    { name: 'count-0', count: 0n },
+    { name: 'count-above-max', count: MAX + 1n, data: 'invalid' },
+    { name: 'reserved-bit', keys: [0x11] },
+  ],
+  false,
+);
+
+const skeysEfault = skeysCases(
+  'KVM_S390_SET_SKEYS',
+  [
+    { name: 'unbacked-gfn', gfn: MiB / PAGE },
+    { name: 'unbacked-tail', gfn: MiB / PAGE - 1, keys: [0x10, 0x10] },
+    { name: 'unreadable-keys', data: 'invalid' },
+  ],
+  false,
+);
+
+const skeysGetErrors = skeysCases(
+  'KVM_S390_GET_SKEYS',
+  [
+    { name: 'flags', flags: 1n, errno: 'EINVAL' },
+    { name: 'count-0', count: 0n, errno: 'EINVAL' },
+    { name: 'unbacked-gfn', gfn: MiB / PAGE, errno: 'EFAULT' },
+  ],
+  true,
+);
+
+const CRS = Array.from({ length: 16 }, (_, i) => 0x0101_0101_0101_0101n * BigInt(i + 1));
+const ACRS = Array.from({ length: 16 }, (_, i) => BigInt(0x1000_0000 + i));
+
+const sregsRoundtrip: CaseGenerator = (g) => [
+  {
+    params: { regs: 'all' },
+    run: async (ctx) => {
+      const gu = await guest(ctx);
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_SET_SREGS', { struct: { crs: CRS, acrs: ACRS } });
+      assertOutcome(r, expectOf(g), 'KVM_SET_SREGS');
+      const got = await ctx.kvm.setup(gu.vcpu, 'KVM_GET_SREGS', { struct: {} });
+      (got.fields.crs as bigint[]).forEach((v, i) => assertValue(v, CRS[i]!, `CR${i}`));
+      (got.fields.acrs as bigint[]).forEach((v, i) => assertValue(v, ACRS[i]!, `AR${i}`));
+    },
+  },
+];
+
+const sregsFresh: CaseGenerator = (g) => [
+  {
+    params: { vcpu: 'fresh' },
+    run: async (ctx) => {
+      const gu = await guest(ctx);
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_GET_SREGS', { struct: {} });
+      assertOutcome(r, expectOf(g), 'KVM_GET_SREGS');
+      (r.fields.acrs as bigint[]).forEach((v, i) => assertValue(v, 0n, `AR${i}`));
+    },
+  },
+];
+
+const PSW_64 = (ctx: Parameters<typeof s390>[0]) =>
+  s390(ctx, 'S390_PSW_MASK_EA') | s390(ctx, 'S390_PSW_MASK_BA');
+
+const pswInitial: CaseGenerator = (g) => [
+  {
+    params: { psw: '64-bit' },
+    run: async (ctx) => {
+      const gu = await guest(ctx);
+      const mask = PSW_64(ctx);
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask, addr: 0x1000n } });
+      assertOutcome(r, expectOf(g), 'KVM_S390_SET_INITIAL_PSW on a new vCPU');
+      const run = await readRun(ctx, gu);
+      assertValue(run.psw_mask as bigint, mask, 'kvm_run.psw_mask');
+      assertValue(run.psw_addr as bigint, 0x1000n, 'kvm_run.psw_addr');
+    },
+  },
+];
+
+const pswBusy: CaseGenerator = (g) => [
+  {
+    params: { after: 'KVM_RUN' },
+    run: async (ctx) => {
+      const gu = await guest(ctx);
+      await ctx.kvm.write(gu.ram, DIAG_501, 0x1000);
+      await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask: 0n, addr: 0x1000n } });
+      await runOnce(ctx, gu);
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', {
+        struct: { mask: 0n, addr: 0x1000n },
+      });
+      assertOutcome(r, expectOf(g), 'KVM_S390_SET_INITIAL_PSW after KVM_RUN');
+    },
+  },
+];
+
+const runDiag: CaseGenerator = (g) =>
+  cases(
+    [
+      { name: '24-bit', r1r3: 0x00, addr: 0x1000n, wide: false },
+      { name: '64-bit-r1r3', r1r3: 0x12, addr: 0x8_0000n, wide: true },
+    ],
+    ({ name }) => ({ psw: name }),
+    async (ctx, c) => {
+      const gu = await guest(ctx);
+      await ctx.kvm.write(gu.ram, Uint8Array.of(0x83, c.r1r3, 0x05, 0x01), Number(c.addr));
+      const mask = c.wide ? PSW_64(ctx) : 0n;
+      await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask, addr: c.addr } });
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_RUN', 0n);
+      assertOutcome(r, expectOf(g), 'KVM_RUN');
+      const run = await readRun(ctx, gu);
+      assertValue(run.exit_reason as bigint, s390(ctx, 'KVM_EXIT_S390_SIEIC'), 'exit reason');
+      assertValue(run.icptcode as bigint, 4n, 'interception code');
+      assertValue(run.ipa as bigint, BigInt(0x8300 | c.r1r3), 'ipa');
+      assertValue(run.ipb as bigint, 0x0501_0000n, 'ipb');
+      assertValue(run.psw_addr as bigint, c.addr + 4n, 'PSW address after the exit');
+    },
+  );
+
+export const stateGenerators: Record<string, CaseGenerator> = {
+  'skeys-roundtrip': skeysRoundtrip,
+  'skeys-einval': skeysEinval,
+  'skeys-efault': skeysEfault,
+  'skeys-get-errors': skeysGetErrors,
+  'sregs-roundtrip': sregsRoundtrip,
+  'sregs-fresh': sregsFresh,
+  'psw-initial': pswInitial,
+  'psw-busy': pswBusy,
+  'run-diag': runDiag,
+};

@@ -1,0 +1,272 @@
+import { assertBytes, assertOutcome, assertTrue, assertValue } from '../../harness/plan/outcome.ts';
+import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
+import { read, readBytes, write } from './access.ts';
+import {
+  buildSpace,
+  enterDat,
+  PTE_BIT52,
+  PTE_PROTECT,
+  regionThird,
+  SEGMENT_PROTECT,
+  type Space,
+} from './dat.ts';
+import { flagsOf, guest, memop, buffer, pattern, pendingIrqs, s390, setRegs, type Guest } from './guest.ts';
+import { cases, expectOf, hex } from './plan.ts';
+
+const ST = 0x4_0000;
+const PT = 0x4_4000;
+const RTT = 0x4_8000;
+const FRAME = 0x6_0000n;
+const OTHER_FRAME = 0x3_0000n;
+const MAPPED = 0x5000;
+
+const primary = (over: Partial<Space> = {}): Space => ({
+  st: ST,
+  pt: PT,
+  pages: { [MAPPED]: FRAME, [MAPPED + 0x1000]: OTHER_FRAME },
+  ...over,
+});
+
+async function datGuest(ctx: CaseContext, space: Space, region = false): Promise<Guest> {
+  const g = await guest(ctx);
+  let asce = await buildSpace(ctx, g, space);
+  if (region) asce = await regionThird(ctx, g, RTT, asce);
+  await enterDat(ctx, g, { 1: asce });
+  return g;
+}
+
+const datMap: CaseGenerator = () =>
+  cases(
+    ['read', 'write', 'scatter', 'vm-bypasses-dat', 'region-third'] as const,
+    (name) => ({ case: name }),
+    async (ctx, name) => {
+      const g = await datGuest(ctx, primary(), name === 'region-third');
+      const data = pattern(16, 4);
+      if (name === 'read' || name === 'region-third') {
+        await ctx.kvm.write(g.ram, data, Number(FRAME));
+        const r = await read(ctx, g, 'vcpu', BigInt(MAPPED), 16);
+        assertOutcome(r, { ret: 0 }, `logical read at ${hex(MAPPED)} through DAT`);
+        return assertBytes(readBytes(r), data, `the bytes of frame ${hex(FRAME)}`);
+      }
+      if (name === 'vm-bypasses-dat') {
+        await ctx.kvm.write(g.ram, data, MAPPED);
+        const r = await read(ctx, g, 'vm', BigInt(MAPPED), 16);
+        assertOutcome(r, { ret: 0 }, 'absolute read');
+        return assertBytes(readBytes(r), data, `absolute ${hex(MAPPED)}, not the frame DAT maps it to`);
+      }
+      const gaddr = BigInt(name === 'scatter' ? MAPPED + 0xff8 : MAPPED);
+      assertOutcome(await write(ctx, g, 'vcpu', gaddr, data), { ret: 0 }, `logical write at ${hex(gaddr)}`);
+      if (name === 'write')
+        return assertBytes(await ctx.kvm.read(g.ram, Number(FRAME), 16), data, 'the mapped frame');
+      assertBytes(
+        await ctx.kvm.read(g.ram, Number(FRAME) + 0xff8, 8),
+        data.subarray(0, 8),
+        'the first page of the write',
+      );
+      assertBytes(
+        await ctx.kvm.read(g.ram, Number(OTHER_FRAME), 8),
+        data.subarray(8),
+        'the second, in another frame',
+      );
+    },
+  );
+
+interface ExceptionCase {
+  name: string;
+  space: Space;
+  region?: boolean;
+  regionTl?: number;
+  gaddr: bigint;
+  code: number;
+}
+
+const EXCEPTIONS: ExceptionCase[] = [
+  { name: 'page-invalid', space: primary(), gaddr: 0x7000n, code: 0x11 },
+  { name: 'segment-invalid', space: primary(), gaddr: 0x10_0000n, code: 0x10 },
+  { name: 'asce-type', space: primary(), gaddr: 0x8000_0000n, code: 0x38 },
+  { name: 'segment-table-length', space: primary({ tl: 0 }), gaddr: 0x2000_0000n, code: 0x10 },
+  { name: 'pte-bit52', space: primary({ pages: { 0x7000: FRAME | PTE_BIT52 } }), gaddr: 0x7000n, code: 0x12 },
+  {
+    name: 'ste-table-type',
+    space: primary({ segments: { 1: BigInt(PT) | 0x04n } }),
+    gaddr: 0x10_0000n,
+    code: 0x12,
+  },
+  {
+    name: 'page-table-outside',
+    space: primary({ segments: { 1: 0x7f00_0000n } }),
+    gaddr: 0x10_0000n,
+    code: 5,
+  },
+  { name: 'frame-outside', space: primary({ pages: { 0x7000: 0x20_0000n } }), gaddr: 0x7000n, code: 5 },
+  { name: 'region-third-invalid', space: primary(), region: true, gaddr: 0x8000_0000n, code: 0x3b },
+  { name: 'region-first-index', space: primary(), region: true, gaddr: 1n << 53n, code: 0x38 },
+];
+
+const datExceptions: CaseGenerator = () =>
+  cases(
+    EXCEPTIONS,
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const g = await datGuest(ctx, c.space, c.region);
+      const r = await read(ctx, g, 'vcpu', c.gaddr, 8);
+      assertOutcome(r, { ret: c.code }, `${c.name}: logical read at ${hex(c.gaddr)}`);
+    },
+  );
+
+const PROTECTION = [
+  { name: 'page-store', space: primary({ pages: { [MAPPED]: FRAME | PTE_PROTECT } }), write: true, ret: 4 },
+  { name: 'page-fetch', space: primary({ pages: { [MAPPED]: FRAME | PTE_PROTECT } }), write: false, ret: 0 },
+  {
+    name: 'segment-store',
+    space: primary({ segments: { 0: BigInt(PT) | SEGMENT_PROTECT } }),
+    write: true,
+    ret: 4,
+  },
+  {
+    name: 'segment-fetch',
+    space: primary({ segments: { 0: BigInt(PT) | SEGMENT_PROTECT } }),
+    write: false,
+    ret: 0,
+  },
+];
+
+const datProtection: CaseGenerator = () => [
+  ...cases(
+    PROTECTION,
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const g = await datGuest(ctx, c.space);
+      const r = c.write
+        ? await write(ctx, g, 'vcpu', BigInt(MAPPED), pattern(8))
+        : await read(ctx, g, 'vcpu', BigInt(MAPPED), 8);
+      assertOutcome(r, { ret: c.ret }, `${c.name} at ${hex(MAPPED)}`);
+      if (c.write)
+        assertBytes(await ctx.kvm.read(g.ram, Number(FRAME), 8), new Uint8Array(8), 'the protected frame');
+    },
+  ),
+  {
+    params: { case: 'teid' },
+    run: async (ctx) => {
+      const g = await datGuest(ctx, PROTECTION[0]!.space);
+      const r = await write(ctx, g, 'vcpu', BigInt(MAPPED), pattern(8), flagsOf(ctx, ['INJECT_EXCEPTION']));
+      assertOutcome(r, { ret: 4 }, 'store to a DAT-protected page');
+      const [irq] = await pendingIrqs(ctx, g);
+      assertTrue(irq !== undefined, 'a program interrupt is pending');
+      assertValue(irq.trans_exc_code as bigint, BigInt(MAPPED) | 0x400n | 0x04n, 'TEID: page, store, bit 61');
+    },
+  },
+];
+
+/** Primary space maps MAPPED to FRAME, the secondary space (CR7) to SECONDARY_FRAME. */
+const SECONDARY_FRAME = 0x7_0000n;
+
+async function arGuest(ctx: CaseContext, acrs: Record<number, number>): Promise<Guest> {
+  const g = await guest(ctx);
+  const p = await buildSpace(ctx, g, primary());
+  const s = await buildSpace(ctx, g, { st: 0x5_0000, pt: 0x5_4000, pages: { [MAPPED]: SECONDARY_FRAME } });
+  await enterDat(ctx, g, { 1: p, 7: s }, 'access-register', acrs);
+  return g;
+}
+
+interface ArCase {
+  name: string;
+  ar: number;
+  acrs: Record<number, number>;
+  frame: bigint;
+  write: boolean;
+}
+
+const arMode: CaseGenerator = () =>
+  cases<ArCase>(
+    [
+      { name: 'ar0-is-primary', ar: 0, acrs: { 0: 1 }, frame: FRAME, write: false },
+      { name: 'alet0-primary', ar: 1, acrs: { 1: 0 }, frame: FRAME, write: false },
+      { name: 'alet1-secondary', ar: 2, acrs: { 2: 1 }, frame: SECONDARY_FRAME, write: false },
+      { name: 'alet1-secondary-store', ar: 2, acrs: { 2: 1 }, frame: SECONDARY_FRAME, write: true },
+    ],
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const g = await arGuest(ctx, c.acrs);
+      const data = pattern(16, 6);
+      const buf = { buf: await buffer(ctx, 16, c.write ? data : undefined) };
+      if (!c.write) await ctx.kvm.write(g.ram, data, Number(c.frame));
+      const r = await memop(ctx, g, {
+        op: c.write ? 'LOGICAL_WRITE' : 'LOGICAL_READ',
+        gaddr: BigInt(MAPPED),
+        size: 16,
+        ar: c.ar,
+        buf,
+      });
+      assertOutcome(r, { ret: 0 }, `${c.name}: access through AR ${c.ar}`);
+      const got = c.write ? await ctx.kvm.read(g.ram, Number(c.frame), 16) : readBytes(r);
+      assertBytes(got, data, `the bytes of frame ${hex(c.frame)}`);
+    },
+  );
+
+const arAletSpec: CaseGenerator = (g) =>
+  cases(
+    [0x8000_0000, 0x0200_0000],
+    (alet) => ({ alet: hex(alet) }),
+    async (ctx, alet) => {
+      const gu = await arGuest(ctx, { 3: alet });
+      const r = await memop(ctx, gu, {
+        op: 'LOGICAL_READ',
+        gaddr: BigInt(MAPPED),
+        size: 8,
+        ar: 3,
+        buf: { buf: await buffer(ctx, 8) },
+      });
+      assertOutcome(r, expectOf(g), `read through AR 3 holding ALET ${hex(alet)}`);
+    },
+  );
+
+const LAP_CASES = [
+  { name: 'store-0', gaddr: 0n, size: 1, op: 'write', ret: 4 },
+  { name: 'store-511', gaddr: 511n, size: 1, op: 'write', ret: 4 },
+  { name: 'store-512', gaddr: 512n, size: 1, op: 'write', ret: 0 },
+  { name: 'store-4096', gaddr: 4096n, size: 8, op: 'write', ret: 4 },
+  { name: 'store-4607', gaddr: 4607n, size: 1, op: 'write', ret: 4 },
+  { name: 'store-4608', gaddr: 4608n, size: 8, op: 'write', ret: 0 },
+  { name: 'store-500-crossing-512', gaddr: 500n, size: 20, op: 'write', ret: 4 },
+  { name: 'fetch-0', gaddr: 0n, size: 8, op: 'read', ret: 0 },
+  { name: 'vm-store-0', gaddr: 0n, size: 8, op: 'vm-write', ret: 0 },
+  { name: 'off-store-0', gaddr: 0n, size: 8, op: 'write', ret: 0, off: true },
+] as const;
+
+const lap: CaseGenerator = () => [
+  ...cases(
+    LAP_CASES,
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const g = await guest(ctx);
+      if (!('off' in c)) await setRegs(ctx, g, { 0: s390(ctx, 'S390_CR0_LAP') });
+      const r =
+        c.op === 'read'
+          ? await read(ctx, g, 'vcpu', c.gaddr, c.size)
+          : await write(ctx, g, c.op === 'vm-write' ? 'vm' : 'vcpu', c.gaddr, pattern(c.size));
+      assertOutcome(r, { ret: c.ret }, `${c.name} with low-address protection ${'off' in c ? 'off' : 'on'}`);
+    },
+  ),
+  {
+    params: { case: 'teid' },
+    run: async (ctx) => {
+      const g = await guest(ctx);
+      await setRegs(ctx, g, { 0: s390(ctx, 'S390_CR0_LAP') });
+      const r = await write(ctx, g, 'vcpu', 0x1000n, pattern(8), flagsOf(ctx, ['INJECT_EXCEPTION']));
+      assertOutcome(r, { ret: 4 }, 'store to 4096 under low-address protection');
+      const [irq] = await pendingIrqs(ctx, g);
+      assertTrue(irq !== undefined, 'a program interrupt is pending');
+      assertValue(irq.trans_exc_code as bigint, 0x1000n | 0x400n | 0x80n, 'TEID: page, store, bit 56');
+    },
+  },
+];
+
+export const translationGenerators: Record<string, CaseGenerator> = {
+  'dat-map': datMap,
+  'dat-exceptions': datExceptions,
+  'dat-protection': datProtection,
+  'ar-mode': arMode,
+  'ar-alet-spec': arAletSpec,
+  lap,
+};
