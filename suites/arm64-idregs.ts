@@ -38,7 +38,10 @@ interface IdReg {
 
 const lower = (name: string, shift: number): Field => ({ name, shift, policy: 'lower-safe' });
 
-/** The feature ID registers whose fields the suite writes (signed fields are left out). */
+/**
+ * The feature registers whose fields the suite writes: the unsigned fields Linux 6.12 makes writable (other
+ * fields are covered by the outside-mask rule through the host's own mask).
+ */
 const ID_REGS: IdReg[] = [
   {
     name: 'ID_AA64ISAR0_EL1',
@@ -85,14 +88,10 @@ const ID_REGS: IdReg[] = [
     op2: 1,
     fields: [
       lower('HAFDBS', 0),
-      lower('VMIDBits', 4),
-      lower('VH', 8),
       lower('HPDS', 12),
       lower('LO', 16),
       lower('PAN', 20),
       { name: 'SpecSEI', shift: 24, policy: 'higher-safe' },
-      lower('XNX', 28),
-      lower('TWED', 32),
       lower('ETS', 36),
       lower('AFP', 44),
       lower('TIDCP1', 52),
@@ -109,17 +108,20 @@ const ID_REGS: IdReg[] = [
       lower('LSM', 8),
       lower('IESB', 12),
       lower('VARange', 16),
-      lower('CCIDX', 20),
-      lower('NV', 24),
       lower('ST', 28),
       lower('AT', 32),
-      lower('IDS', 36),
-      lower('FWB', 40),
       lower('TTL', 48),
       lower('BBM', 52),
-      lower('EVT', 56),
       lower('E0PD', 60),
     ],
+  },
+  {
+    name: 'CTR_EL0',
+    op1: 3,
+    crm: 0,
+    op2: 1,
+    // The 1-bit IDC and DIC fields are left out: a single bit has either no lower or no higher value.
+    fields: [lower('IminLine', 0), lower('DminLine', 16)],
   },
 ];
 
@@ -146,7 +148,6 @@ const SPACE_SIZE = 192;
 const MASK_BYTES = SPACE_SIZE * 8;
 const GUARD = 0xa5;
 const GUARD_BYTES = 64;
-const FIELD = 0xfn;
 
 function sysregId(op1: number, crm: number, op2: number): bigint {
   return 0x6030_0000_0013_0000n | BigInt((3 << 14) | (op1 << 11) | (crm << 3) | op2);
@@ -202,24 +203,32 @@ function setId(ctx: CaseContext, vcpu: number, id: bigint, value: bigint) {
   return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', { struct: { id, addr: { buffer: { size: 8, init } } } });
 }
 
+/** Every field the suite writes is 4 bits wide. */
+const FIELD = 0xfn;
+const FIELD_MAX = 15;
+
+function fieldBits(f: Field): bigint {
+  return FIELD << BigInt(f.shift);
+}
+
 function fieldOf(value: bigint, f: Field): number {
   return Number((value >> BigInt(f.shift)) & FIELD);
 }
 
 function withField(value: bigint, f: Field, v: number): bigint {
-  return (value & ~(FIELD << BigInt(f.shift))) | (BigInt(v) << BigInt(f.shift));
+  return (value & ~fieldBits(f)) | (BigInt(v) << BigInt(f.shift));
 }
 
 /** A value the field's policy accepts other than the limit, or undefined when there is none. */
 function safeValue(f: Field, limit: number): number | undefined {
   if (f.policy === 'lower-safe') return limit > 0 ? limit - 1 : undefined;
-  if (f.policy === 'higher-safe') return limit < 15 ? limit + 1 : undefined;
+  if (f.policy === 'higher-safe') return limit < FIELD_MAX ? limit + 1 : undefined;
   return f.safe !== undefined && f.safe !== limit ? f.safe : undefined;
 }
 
 /** A value the field's policy refuses, or undefined when every value is safe. */
 function unsafeValue(f: Field, limit: number): number | undefined {
-  if (f.policy === 'lower-safe') return limit < 15 ? limit + 1 : undefined;
+  if (f.policy === 'lower-safe') return limit < FIELD_MAX ? limit + 1 : undefined;
   if (f.policy === 'higher-safe') return limit > 0 ? limit - 1 : undefined;
   return [0, 1, 2, 3].find((v) => v !== limit && v !== f.safe);
 }
@@ -237,7 +246,7 @@ async function writableField(ctx: CaseContext, reg: IdReg, f: Field): Promise<Fi
   const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
   if (vm === undefined || vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
   const mask = (await readMasks(ctx, vm))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
-  const bits = FIELD << BigInt(f.shift);
+  const bits = fieldBits(f);
   if ((mask & bits) !== bits) ctx.notApplicable(`${reg.name}.${f.name} is not writable on this host`);
   const id = sysregId(reg.op1, reg.crm, reg.op2);
   const value = await getId(ctx, vcpu, id);
@@ -308,7 +317,7 @@ async function firstSafeChange(
   const value = await getId(ctx, vcpu!, id);
   for (const f of reg.fields) {
     if (policy && f.policy !== policy) continue;
-    if (((mask >> BigInt(f.shift)) & FIELD) !== FIELD) continue;
+    if ((mask & fieldBits(f)) !== fieldBits(f)) continue;
     const v = safeValue(f, fieldOf(value, f));
     if (v !== undefined) return { f, s: { vm: vm!, vcpu: vcpu!, id, value, limit: fieldOf(value, f) }, v };
   }

@@ -95,8 +95,10 @@ describe('arm64 reference: CPU model and PV state', () => {
     const isar0 = SYSREGS.find((d) => d.name === 'ID_AA64ISAR0_EL1')!;
     expect(featureIdIndex(isar0)).to.equal(48);
     expect(featureIdIndex({ op1: 3, crm: 0, op2: 1 })).to.equal(129);
-    expect(masks[48]).to.equal(0xffff_ffff_f0ff_fff0n);
-    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(4);
+    expect(masks[48]).to.equal(0xffff_ffff_ffff_fff0n);
+    expect(masks[56]).to.equal(0xff00_f000_ffff_ff0fn);
+    expect(masks[129]).to.equal(0x300f_000fn);
+    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(5);
   });
 
   it('PV lock: load clears preempted, put marks it only when the vCPU was preempted', () => {

@@ -15,14 +15,15 @@ export function inFeatureIdSpace(d: SysregDesc): boolean {
   return d.op0 === 3 && [0, 1, 3].includes(d.op1) && d.crn === 0 && d.crm < 8;
 }
 
-const FIELD_BITS = 0xfn;
-
 function fieldMask(f: IdField): bigint {
-  return FIELD_BITS << BigInt(f.shift);
+  return ((1n << BigInt(f.width ?? 4)) - 1n) << BigInt(f.shift);
 }
 
+/** The field's value, sign-extended for signed fields (where 0xf means "not implemented", below 0). */
 function fieldOf(value: bigint, f: IdField): bigint {
-  return (value >> BigInt(f.shift)) & FIELD_BITS;
+  const width = BigInt(f.width ?? 4);
+  const raw = (value >> BigInt(f.shift)) & ((1n << width) - 1n);
+  return f.signed ? BigInt.asIntN(Number(width), raw) : raw;
 }
 
 /** The writable mask of an ID register: the union of its writable fields. */

@@ -3,9 +3,10 @@
  * of a documented model CPU (an Armv8.4-class core without SVE, SME, pointer authentication, MTE or AArch32
  * EL1; see docs/arm64.md). Real hosts differ in values; the suite compares such values by invariants.
  *
- * Four feature ID registers carry writable fields, each with the safe-value policy the kernel's feature
- * tables give it (arch/arm64/kernel/cpufeature.c): the writable mask KVM_ARM_GET_REG_WRITABLE_MASKS reports
- * is the union of those fields, and a KVM_SET_ONE_REG value is checked against the model value as the limit.
+ * Five feature registers carry writable fields, each with the safe-value policy the kernel's feature tables
+ * give it (arch/arm64/kernel/cpufeature.c), chosen as Linux 6.12 makes them writable: the writable mask
+ * KVM_ARM_GET_REG_WRITABLE_MASKS reports is the union of those fields, and a KVM_SET_ONE_REG value is
+ * checked against the model value as the limit.
  */
 export type SysregKind =
   /** Feature ID register: VM-wide, locked after the first KVM_RUN (arch/arm64/kvm/sys_regs.c set_id_reg). */
@@ -23,8 +24,11 @@ export type FieldPolicy = 'lower-safe' | 'higher-safe' | 'exact';
 
 export interface IdField {
   name: string;
-  /** Bit position of the 4-bit unsigned field. */
   shift: number;
+  /** 4 unless given (CTR_EL0 has 1-bit fields). */
+  width?: number;
+  /** Signed fields compare as two's complement: 0xf (not implemented) is below 0. */
+  signed?: boolean;
   policy: FieldPolicy;
   /** For exact fields: the other value the kernel accepts. */
   safe?: number;
@@ -68,6 +72,7 @@ export const SYSREGS: readonly SysregDesc[] = [
     lower('SHA2', 12),
     lower('CRC32', 16),
     lower('ATOMIC', 20),
+    lower('TME', 24),
     lower('RDM', 28),
     lower('SHA3', 32),
     lower('SM3', 36),
@@ -81,45 +86,44 @@ export const SYSREGS: readonly SysregDesc[] = [
   r('ID_AA64ISAR1_EL1', [3, 0, 0, 6, 1], 'id', 0x0010_0001_0021_1000n),
   r('ID_AA64ISAR2_EL1', [3, 0, 0, 6, 2], 'id', 0n),
   // ASIDBits and the stage-2 granule fields (TGRAN*_2, exact) exist but are not writable, as on 6.12.
+  // TGRAN4 and TGRAN64 are signed: 0 means supported, 0xf (-1) not implemented.
   r('ID_AA64MMFR0_EL1', [3, 0, 0, 7, 0], 'id', 0x1100_1222_0011_1125n, [
     lower('PARANGE', 0),
     lower('BIGEND', 8),
     lower('SNSMEM', 12),
     lower('BIGENDEL0', 16),
     lower('TGRAN16', 20),
+    { name: 'TGRAN64', shift: 24, policy: 'lower-safe', signed: true },
+    { name: 'TGRAN4', shift: 28, policy: 'lower-safe', signed: true },
     lower('EXS', 44),
     lower('FGT', 56),
     lower('ECV', 60),
   ]),
+  // VMIDBits, VH, XNX and TWED exist but are not writable, as on 6.12.
   r('ID_AA64MMFR1_EL1', [3, 0, 0, 7, 1], 'id', 0x0010_1011_1131_2122n, [
     lower('HAFDBS', 0),
-    lower('VMIDBits', 4),
-    lower('VH', 8),
     lower('HPDS', 12),
     lower('LO', 16),
     lower('PAN', 20),
     { name: 'SpecSEI', shift: 24, policy: 'higher-safe' },
-    lower('XNX', 28),
-    lower('TWED', 32),
     lower('ETS', 36),
     lower('AFP', 44),
+    lower('nTLBPA', 48),
     lower('TIDCP1', 52),
+    lower('CMOW', 56),
+    lower('ECBHB', 60),
   ]),
+  // CCIDX, NV, IDS, FWB and EVT exist but are not writable, as on 6.12.
   r('ID_AA64MMFR2_EL1', [3, 0, 0, 7, 2], 'id', 0x1221_0111_1111_1111n, [
     lower('CnP', 0),
     lower('UAO', 4),
     lower('LSM', 8),
     lower('IESB', 12),
     lower('VARange', 16),
-    lower('CCIDX', 20),
-    lower('NV', 24),
     lower('ST', 28),
     lower('AT', 32),
-    lower('IDS', 36),
-    lower('FWB', 40),
     lower('TTL', 48),
     lower('BBM', 52),
-    lower('EVT', 56),
     lower('E0PD', 60),
   ]),
   r('SCTLR_EL1', [3, 0, 1, 0, 0], 'state', 0x30c50838n),
@@ -140,7 +144,13 @@ export const SYSREGS: readonly SysregDesc[] = [
   r('CNTKCTL_EL1', [3, 0, 14, 1, 0], 'state', 0n),
   r('CLIDR_EL1', [3, 1, 0, 0, 1], 'id', 0x0a20_0023n),
   r('CSSELR_EL1', [3, 2, 0, 0, 0], 'state', 0n),
-  r('CTR_EL0', [3, 3, 0, 0, 1], 'id', 0x8444_c004n),
+  // The cache-line sizes and the two coherency bits may be lowered (writable since 6.10).
+  r('CTR_EL0', [3, 3, 0, 0, 1], 'id', 0xb444_c004n, [
+    lower('IminLine', 0),
+    lower('DminLine', 16),
+    { name: 'IDC', shift: 28, width: 1, policy: 'lower-safe' },
+    { name: 'DIC', shift: 29, width: 1, policy: 'lower-safe' },
+  ]),
   r('TPIDR_EL0', [3, 3, 13, 0, 2], 'state', 0n),
   r('TPIDRRO_EL0', [3, 3, 13, 0, 3], 'state', 0n),
   // The ABI's timer ids swap the CNT and CVAL encodings (documented quirk in api.rst); the catalog uses the ids.
