@@ -289,7 +289,8 @@ async function guestProblem(agent: Backend, arch: QemuArch): Promise<string | un
   return undefined;
 }
 
-function qemuFactory(arch: QemuArch, options: QemuOptions = {}): BackendFactory {
+/** The `qemu-<arch>` backend; the registry's entries use the defaults, a caller may pass options (validation). */
+export function qemuFactory(arch: QemuArch, options: QemuOptions = {}): BackendFactory {
   return {
     name: `qemu-${arch}`,
     arches: () => [arch],
