@@ -65,6 +65,7 @@ export interface QemuOptions {
 export const DEFAULT_CACHE_DIR = path.join(packageRoot, '.cache', 'qemu');
 const SETUP_SCRIPT = path.join(packageRoot, 'scripts', 'qemu', 'setup.sh');
 const AGENT_PORT = 'org.kvmspec.agent';
+const SETUP_TIMEOUT_MS = 15 * 60_000;
 const DEFAULT_BOOT_TIMEOUT_MS = 180_000;
 const DEFAULT_TIMEOUT_MS = 60_000;
 const POWEROFF_GRACE_MS = 10_000;
@@ -136,12 +137,20 @@ export async function ensureQemuSetup(arch: QemuArch, cacheDir = DEFAULT_CACHE_D
       process.stderr.write(chunk);
     });
   }
+  // A stalled download must not hang the run: setup gets a generous but finite time.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    setup.kill('SIGTERM');
+  }, SETUP_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve) => {
     setup.on('error', () => resolve(null));
     setup.on('close', resolve);
   });
+  clearTimeout(timer);
   if (code !== 0 || !existsSync(path.join(archDir, '.ready'))) {
-    throw new BackendError(`QEMU setup for ${arch} failed (scripts/qemu/setup.sh):\n${output.tail()}`);
+    const why = timedOut ? `timed out after ${SETUP_TIMEOUT_MS / 1000} s` : 'failed';
+    throw new BackendError(`QEMU setup for ${arch} ${why} (scripts/qemu/setup.sh):\n${output.tail()}`);
   }
   return archDir;
 }

@@ -202,7 +202,7 @@ pack_initramfs() {
 # One setup at a time per cache: a test run and a CLI run may both start one.
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
-flock 9
+flock -w 600 9 || die "another setup:qemu has held $cache/.lock for 10 minutes"
 install_host_packages
 for arch in "${arches[@]}"; do setup_arch "$arch"; done
 rmdir "$cache/work" 2>/dev/null || true
