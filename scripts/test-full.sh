@@ -9,6 +9,10 @@ step() { printf '\n=== %s\n' "$*"; }
 step "system tools the tests use (xmllint for the JUnit schema check)"
 command -v xmllint >/dev/null || { apt-get update -qq && apt-get install -y -qq libxml2-utils; }
 
+step "chromium for the browser test of the HTML report and spec site"
+bash scripts/install-chromium.sh
+export KVMSPEC_BROWSER=1
+
 step "unit tests, lint, format, types"
 npm test
 

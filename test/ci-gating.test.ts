@@ -140,6 +140,30 @@ describe('selection and shards', () => {
   });
 });
 
+describe('parallel workers', () => {
+  it('--jobs 2 reports the same cases, in the same order and with the same outcomes, as one worker', async function () {
+    this.timeout(120000);
+    const dir = tmp();
+    const args = (name: string) => [
+      '--json',
+      path.join(dir, `${name}.json`),
+      '--junit',
+      path.join(dir, `${name}.xml`),
+      '--tap',
+      path.join(dir, `${name}.tap`),
+    ];
+    const select = ['run', '--backend', 'reference', '--arch', 'x86_64', '--arch', 's390x'];
+    expect((await cli([...select, ...args('one')])).code).to.equal(0);
+    const two = await cli([...select, '--jobs', '2', ...args('two')]);
+    expect(two.code, two.err).to.equal(0);
+    const outcome = (name: string) =>
+      (JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as RunResults).cases.map(
+        (c) => `${c.id} ${c.status}`,
+      );
+    expect(outcome('two')).to.deep.equal(outcome('one'));
+  });
+});
+
 describe('KTAP and the Markdown summary', () => {
   const cases: CaseResult[] = plan.slice(0, 40).map((c, i) => ({
     id: c.id,

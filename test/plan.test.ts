@@ -24,6 +24,23 @@ describe('plan', () => {
     ).to.deep.equal(ids);
   });
 
+  it('a proposal revision changes only the documents that declare it', () => {
+    const upstream = buildPlan(spec, families, { arches: spec.arches, revision: 'upstream' });
+    const declaring = new Set(
+      spec.rules().flatMap((r) => (r.doc.revisions ?? []).map((v) => `${v.name} ${r.doc.name}`)),
+    );
+    for (const revision of new Set([...declaring].map((d) => d.split(' ')[0] ?? ''))) {
+      const plan = buildPlan(spec, families, { arches: spec.arches, revision });
+      const touched = (id: string) =>
+        declaring.has(`${revision} ${plan.concat(upstream).find((c) => c.id === id)?.ref.doc.name ?? ''}`);
+      const ids = new Set(plan.map((c) => c.id));
+      const missing = upstream.filter((c) => !ids.has(c.id) && !touched(c.id)).map((c) => c.id);
+      expect(missing, `${revision} drops upstream cases of documents that do not declare it`).to.deep.equal(
+        [],
+      );
+    }
+  });
+
   it('kvmspec list prints the IDs a run executes, and --uncovered nothing', async () => {
     const listed = await cli(['list']);
     const plan = buildPlan(spec, families, { arches: spec.arches, revision: 'upstream' });

@@ -19,9 +19,18 @@ export function caseId(api: string, rule: string, arch: Arch, params: Record<str
   return [api, rule, arch, ...(tail ? [tail] : [])].join('/');
 }
 
-/** A rule applies to a revision unless it lists revisions and that one is not among them. */
+/**
+ * A rule applies to a revision unless it lists revisions and that one is not among them. A revision
+ * belongs to the documents that declare it: for every other document the run is upstream, so selecting
+ * one proposal never drops the upstream rules of unrelated APIs.
+ */
 export function ruleInRevision(ref: RuleRef, revision: string): boolean {
-  return !ref.rule.revisions || ref.rule.revisions.includes(revision);
+  return !ref.rule.revisions || ref.rule.revisions.includes(effectiveRevision(ref, revision));
+}
+
+/** The revision a document runs in: the selected one if the document declares it, else upstream. */
+export function effectiveRevision(ref: RuleRef, revision: string): string {
+  return (ref.doc.revisions ?? []).some((r) => r.name === revision) ? revision : 'upstream';
 }
 
 function ruleArches(ref: RuleRef): Arch[] {
@@ -63,7 +72,8 @@ export function buildPlan(spec: SpecTree, families: SuiteFamily[], options: Plan
     if (!ruleInRevision(ref, options.revision)) continue;
     for (const arch of options.arches) {
       if (!ruleArches(ref).includes(arch)) continue;
-      for (const c of casesOfRule(ref, arch, spec, options.revision, generators)) {
+      const revision = effectiveRevision(ref, options.revision);
+      for (const c of casesOfRule(ref, arch, spec, revision, generators)) {
         for (const [k, v] of Object.entries(c.params)) {
           if (!ID_PART.test(k) || !ID_PART.test(v) || k.includes('=') || v.includes(',')) {
             throw new KvmspecError(
@@ -90,6 +100,7 @@ export function buildPlan(spec: SpecTree, families: SuiteFamily[], options: Plan
           tags: [...(ref.rule.tags ?? []), ...(c.tags ?? [])],
           file: ref.file,
           ref,
+          revision,
           ...(ref.rule.timeoutMs !== undefined ? { timeoutMs: ref.rule.timeoutMs } : {}),
           run: c.run,
         });

@@ -9,8 +9,10 @@ export interface Selection {
   rules?: string[];
   /** Tags of the rule or case (`vector`, `errno`, …): a case matches if it has any. */
   tags?: string[];
-  /** Shard `index` (1-based) of `count`. */
+  /** Shard `index` (1-based) of `count`: by ID hash, stable across machines and plan changes. */
   shard?: { index: number; count: number };
+  /** Part `index` (1-based) of `count` of what the rest selects, round-robin: for workers in one run. */
+  partition?: { index: number; count: number };
 }
 
 /** FNV-1a over the ID: a case's shard depends on its own ID only, so adding cases moves no other case. */
@@ -24,6 +26,12 @@ export function shardOf(id: string, count: number): number {
 }
 
 export function selectCases(plan: PlannedCase[], s: Selection): PlannedCase[] {
+  const selected = select(plan, s);
+  const part = s.partition;
+  return part ? selected.filter((_, i) => i % part.count === part.index - 1) : selected;
+}
+
+function select(plan: PlannedCase[], s: Selection): PlannedCase[] {
   const ids = s.filter?.length ? s.filter.map(globToRegExp) : undefined;
   const rules = s.rules?.length ? s.rules.map(globToRegExp) : undefined;
   const tags = s.tags?.length ? new Set(s.tags) : undefined;

@@ -71,6 +71,8 @@ export interface PlannedCase {
   /** The spec file that owns the rule (spec-relative), for JUnit classnames and reports. */
   file: string;
   ref: RuleRef;
+  /** The revision the case runs in: the run's, where the case's document declares it, else upstream. */
+  revision: string;
   timeoutMs?: number;
   run: CaseBody;
 }

@@ -21,7 +21,6 @@ export interface BackendProvider {
 
 export interface ExecuteOptions {
   spec: SpecTree;
-  revision: string;
   provider: BackendProvider;
   fixtures: Record<string, Fixture>;
   /** The run's seed; each case's seed is derived from it and the case ID. */
@@ -114,15 +113,15 @@ export async function executeCase(c: PlannedCase, options: ExecuteOptions): Prom
     if (since && /^\d+\.\d+$/.test(profile.version) && compareVersions(profile.version, since) < 0) {
       throw new CaseVerdict('not-applicable', `rule since Linux ${since}; the backend is ${profile.version}`);
     }
-    session = new KvmSession(backend, options.spec, c.arch, options.revision);
-    const present = await capabilityPresent(c.ref, backend, options.spec, c.arch, options.revision);
+    session = new KvmSession(backend, options.spec, c.arch, c.revision);
+    const present = await capabilityPresent(c.ref, backend, options.spec, c.arch, c.revision);
     const opened = new Map<string, Promise<Fds>>();
     const kvm = session;
     const ctx: CaseContext = {
       kvm,
       spec: options.spec,
       arch: c.arch,
-      revision: options.revision,
+      revision: c.revision,
       profile,
       capabilityPresent: present,
       seed,

@@ -151,7 +151,6 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   });
   const execution = {
     spec,
-    revision,
     fixtures,
     seed: runSeed,
     ...(options.replayPath !== undefined ? { replayPath: options.replayPath } : {}),

@@ -2,7 +2,8 @@ import type { BackendFactory } from '../../../adapters/backend.ts';
 import { processFactory } from '../../../adapters/process.ts';
 import { backendFactory, backendNames } from '../../../adapters/registry.ts';
 import { ExitCode } from '../../errors.ts';
-import { runIsAsExpected } from '../../run/results.ts';
+import { runParallel } from '../../run/parallel.ts';
+import { runIsAsExpected, type CaseResult } from '../../run/results.ts';
 import { runSuite } from '../../run/runner.ts';
 import {
   nonNegativeInt,
@@ -29,7 +30,7 @@ function factoryFor(name: string, command: string[], validate: boolean): Backend
 export const runCommand: Command = {
   name: 'run',
   usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--rule GLOB]... [--tag T]... [--shard i/n] [--revision NAME] [--junit F] [--json F]
-      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--diff BACKEND] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
+      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--diff BACKEND] [--jobs N] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
                          run the suite against a backend (${[...backendNames(), 'process'].join(', ')})`,
   async run(argv, { out, err }) {
     const dash = argv.indexOf('--');
@@ -45,6 +46,7 @@ export const runCommand: Command = {
       summary: { type: 'string' },
       bundles: { type: 'string' },
       diff: { type: 'string' },
+      jobs: { type: 'string' },
       seed: { type: 'string' },
       expectations: { type: 'string' },
       timeout: { type: 'string' },
@@ -55,32 +57,49 @@ export const runCommand: Command = {
     const timeoutMs = positiveInt(values.timeout, '--timeout');
     const arches = parseArches(values.arch);
     const tty = err.isTTY;
-    const { results, unusable } = await runSuite({
+    const common = {
       backend: values.backend,
-      factory,
       ...(arches ? { arches } : {}),
       selection: selectionFrom(values),
       ...(values.revision ? { revision: values.revision } : {}),
       ...(values.expectations ? { expectationsFile: values.expectations } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
-      ...(values.diff ? { diff: { backend: values.diff, factory: backendFactory(values.diff) } } : {}),
       ...(values.seed !== undefined ? { seed: nonNegativeInt(values.seed, '--seed') } : {}),
-      reports: {
-        junit: values.junit ?? 'reports/junit.xml',
-        json: values.json ?? 'reports/results.json',
-        tap: values.tap ?? 'reports/results.tap',
-        ...(values.ktap ? { ktap: values.ktap } : {}),
-        ...(values.summary ? { summary: values.summary } : {}),
-        bundles: values.bundles ?? 'reports/bundles',
-      },
-      onCase: (r, done, total) => {
-        if (tty)
-          err.write(
-            `\r\x1b[K[${done}/${total}] ${r.status.padEnd(14)} ${r.id}`.slice(0, (err.columns || 120) - 1),
-          );
-        else if (r.unexpected) err.write(`${r.status}: ${r.id}: ${r.message ?? ''}\n`);
-      },
-    });
+    };
+    const reports = {
+      junit: values.junit ?? 'reports/junit.xml',
+      json: values.json ?? 'reports/results.json',
+      tap: values.tap ?? 'reports/results.tap',
+      ...(values.ktap ? { ktap: values.ktap } : {}),
+      ...(values.summary ? { summary: values.summary } : {}),
+      bundles: values.bundles ?? 'reports/bundles',
+    };
+    const onCase = (r: CaseResult, done: number, total: number) => {
+      const of = Number.isNaN(total) ? '' : `/${total}`;
+      if (tty)
+        err.write(`\r\x1b[K[${done}${of}] ${r.status.padEnd(14)} ${r.id}`.slice(0, (err.columns || 120) - 1));
+      else if (r.unexpected) err.write(`${r.status}: ${r.id}: ${r.message ?? ''}\n`);
+    };
+    const jobs = positiveInt(values.jobs, '--jobs') ?? 1;
+    const { results, unusable } =
+      jobs > 1
+        ? await runParallel(
+            jobs,
+            {
+              options: common,
+              ...(command.length > 0 ? { processCommand: command } : {}),
+              ...(values.diff ? { diff: values.diff } : {}),
+            },
+            reports,
+            onCase,
+          )
+        : await runSuite({
+            ...common,
+            factory,
+            ...(values.diff ? { diff: { backend: values.diff, factory: backendFactory(values.diff) } } : {}),
+            reports,
+            onCase,
+          });
     if (tty) err.write('\r\x1b[K');
     const t = results.totals;
     out.write(
