@@ -268,6 +268,57 @@ const stolenTime: CaseGenerator = () =>
     assertBytes(s, new Uint8Array(8), 'revision and attributes after the runs');
   });
 
+function stdHypBitmap(ctx: CaseContext, vcpu: number, value: bigint) {
+  const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_STD_HYP_BMAP');
+  if (!reg) throw new Error('no KVM_REG_ARM_STD_HYP_BMAP in the arm64 register catalog');
+  return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', {
+    struct: { id: toBigInt(reg.id), addr: { buffer: { size: 8, init: le64(ctx, value) } } },
+  });
+}
+
+/** The three PV-time answers a guest gets when it probes and asks for the structure. */
+function pvtimeCalls(ctx: CaseContext): number[][] {
+  const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
+  const st = c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST');
+  return [smccc(c(ctx, 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID'), features), smccc(features, st), smccc(st)];
+}
+
+const pvtimeHidden: CaseGenerator = () =>
+  one({ std_hyp: '0' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    assertOutcome(await stdHypBitmap(ctx, g.vcpu, 0n), { ret: 0 }, 'KVM_SET_ONE_REG STD_HYP bitmap = 0');
+    await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+    await expectReports(ctx, g, callsReporting(pvtimeCalls(ctx)), [
+      ['SMCCC_ARCH_FEATURES(PV_TIME_FEATURES) with PV_TIME hidden', NOT_SUPPORTED],
+      ['PV_TIME_FEATURES(PV_TIME_ST) with PV_TIME hidden', NOT_SUPPORTED],
+      ['PV_TIME_ST with PV_TIME hidden', NOT_SUPPORTED],
+    ]);
+  });
+
+const bitmapLocked: CaseGenerator = () =>
+  (['unsupported-bit', 'after-run'] as const).flatMap((which) =>
+    one({ case: which }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+      await loadProgram(ctx, g, g.vcpu, [...report(0, 0), ...callsReporting(pvtimeCalls(ctx))]);
+      if (which === 'after-run') await nextReport(ctx, g, 'the first exit', 0);
+      const r = await stdHypBitmap(ctx, g.vcpu, which === 'after-run' ? 0n : 1n << 63n);
+      assertOutcome(
+        r,
+        { errno: which === 'after-run' ? 'EBUSY' : 'EINVAL' },
+        `KVM_SET_ONE_REG STD_HYP bitmap (${which})`,
+      );
+      if (which === 'unsupported-bit') await nextReport(ctx, g, 'the first exit', 0);
+      const answers = [0n, 0n, PVTIME_GPA];
+      for (const [i, want] of answers.entries())
+        assertValue(
+          await nextReport(ctx, g, `PV-time call ${i}`, i),
+          want,
+          `PV-time call ${i} after the refused bitmap change`,
+        );
+    }),
+  );
+
 const pvtimeStUnset: CaseGenerator = () =>
   one({ ipa: 'unset' }, async (ctx) => {
     const g = await setupGuest(ctx);
@@ -474,6 +525,8 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.pvtime-st': pvtimeSt,
     'arm64-hypercalls.stolen-time': stolenTime,
     'arm64-hypercalls.pvtime-st-unset': pvtimeStUnset,
+    'arm64-hypercalls.pvtime-hidden': pvtimeHidden,
+    'arm64-hypercalls.bitmap-locked': bitmapLocked,
     'arm64-hypercalls.pvlock-absent': pvlockAbsent,
     'arm64-hypercalls.pvlock-probe': pvlockProbe,
     'arm64-hypercalls.pvlock-preempted-ipa': pvlockPreemptedIpa,

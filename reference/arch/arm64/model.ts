@@ -43,8 +43,9 @@ function coreRegSize(word: number): number | undefined {
 const FW_PSCI_VERSION = 0n;
 const PSCI_VERSIONS = new Set([0x2n, 0x1_0000n, 0x1_0001n]);
 const PSCI_LATEST = 0x1_0001n;
-/** Hypercall service bitmaps: STD (TRNG), STD_HYP (PV time), VENDOR_HYP (features, PTP). */
-const FW_BITMAP_DEFAULTS: readonly bigint[] = [0x1n, 0x1n, 0x3n];
+/** Hypercall service bitmaps: STD (TRNG), STD_HYP (PV time), VENDOR_HYP (features, PTP); all on by default. */
+const FW_BITMAP_SUPPORTED: readonly bigint[] = [0x1n, 0x1n, 0x3n];
+const STD_HYP_BMAP = 1;
 const STD_HYP_PV_TIME = 0x1n;
 
 /** The revision whose vCPUs have the proposed PV-lock interface. */
@@ -59,6 +60,8 @@ class Arm64Vm implements ArchVm {
   readonly idRegs = new Map<string, bigint>(
     SYSREGS.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]),
   );
+  /** The hypercall bitmaps are VM-wide too (kvm->arch.smccc_feat). */
+  readonly fwBitmaps = [...FW_BITMAP_SUPPORTED];
   readonly smccc: SmcccIds;
   readonly pvlock: boolean;
 
@@ -215,7 +218,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     const vm = this.vcpu.vm;
     return {
       pvlock: this.vm.pvlock,
-      pvTimeAllowed: ((FW_BITMAP_DEFAULTS[1] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
+      pvTimeAllowed: ((this.vm.fwBitmaps[STD_HYP_BMAP] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
       psciVersion: this.fw.get(FW_PSCI_VERSION) ?? PSCI_LATEST,
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
@@ -336,7 +339,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       if (size) ids.push(0x6000_0000_0010_0000n | (BigInt(Math.log2(size)) << 52n) | BigInt(word));
     }
     for (const n of this.fw.keys()) ids.push(0x6030_0000_0014_0000n | n);
-    FW_BITMAP_DEFAULTS.forEach((_, n) => ids.push(0x6030_0000_0016_0000n | BigInt(n)));
+    FW_BITMAP_SUPPORTED.forEach((_, n) => ids.push(0x6030_0000_0016_0000n | BigInt(n)));
     for (const d of SYSREGS) ids.push(sysregId(d));
     return ids;
   }
@@ -357,8 +360,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
         return 0n;
       }
       case COPROC_FW_FEAT_BMAP: {
-        const value = this.bitmap(id);
-        putRegValue(kernel, addr, value, 8);
+        putRegValue(kernel, addr, this.vm.fwBitmaps[this.bitmap(id)] ?? 0n, 8);
         return 0n;
       }
       default: {
@@ -394,9 +396,12 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
         return 0n;
       }
       case COPROC_FW_FEAT_BMAP: {
-        const current = this.bitmap(id);
+        // Unsupported bits first, then the lock once the VM ran (kvm_arm_set_fw_reg_bmap).
+        const n = this.bitmap(id);
         const value = getRegValue(kernel, addr, 8);
-        if ((value & ~current) !== 0n) fail('EINVAL');
+        if ((value & ~(FW_BITMAP_SUPPORTED[n] ?? 0n)) !== 0n) fail('EINVAL');
+        if (this.vcpu.vm.hasRun && value !== this.vm.fwBitmaps[n]) fail('EBUSY');
+        this.vm.fwBitmaps[n] = value;
         return 0n;
       }
       default: {
@@ -425,11 +430,11 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     this.core.set(word, value & ((1n << BigInt(size * 8)) - 1n));
   }
 
-  private bitmap(id: bigint): bigint {
+  /** The index of a hypercall bitmap register (ENOENT for an unknown one or a size other than 8). */
+  private bitmap(id: bigint): number {
     const n = Number(id & 0xffffn);
-    const value = FW_BITMAP_DEFAULTS[n];
-    if (value === undefined || regSize(id) !== 8) fail('ENOENT');
-    return value;
+    if (FW_BITMAP_SUPPORTED[n] === undefined || regSize(id) !== 8) fail('ENOENT');
+    return n;
   }
 
   private sysreg(id: bigint): SysregDesc {
