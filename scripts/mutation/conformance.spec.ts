@@ -1,0 +1,41 @@
+// The mocha spec Stryker runs for each mutant of reference/: the whole conformance plan against the
+// in-process reference, one mocha test per case and per revision, so per-test coverage lets Stryker run
+// only the cases that reach a mutant. A mutant is killed when any case stops passing.
+import type { Backend } from '../../adapters/backend.ts';
+import { createReferenceBackend } from '../../adapters/reference.ts';
+import { buildPlan } from '../../harness/plan/plan.ts';
+import type { Fixture } from '../../harness/plan/types.ts';
+import { executeCase } from '../../harness/run/execute.ts';
+import { declarePlan } from '../../harness/run/mocha-tree.ts';
+import { DEFAULT_TIMEOUT_MS } from '../../harness/run/runner.ts';
+import { loadSpec } from '../../harness/spec/loader.ts';
+import { UPSTREAM } from '../../harness/spec/tree.ts';
+import { ARCHES, type Arch } from '../../harness/spec/types.ts';
+import { families } from '../../suites/index.ts';
+
+const spec = loadSpec();
+const fixtures = Object.assign({}, ...families.map((f) => f.fixtures ?? {})) as Record<string, Fixture>;
+/** Every revision some rule names: proposal code in the reference is only reached by its revision's run. */
+const revisions = [
+  UPSTREAM,
+  ...new Set(spec.rules().flatMap((r) => (r.rule.revisions ?? []).filter((v) => v !== UPSTREAM))),
+];
+
+for (const revision of revisions) {
+  describe(`reference conformance (${revision})`, function () {
+    const backends = new Map<Arch, Backend>();
+    const provider = {
+      backend(arch: Arch): Promise<Backend> {
+        let b = backends.get(arch);
+        if (!b) {
+          b = createReferenceBackend(spec, arch, revision);
+          backends.set(arch, b);
+        }
+        return Promise.resolve(b);
+      },
+    };
+    const plan = buildPlan(spec, families, { arches: [...ARCHES], revision });
+    const execution = { spec, revision, fixtures, seed: 0, provider };
+    declarePlan(this, plan, (c) => executeCase(c, execution), new Map(), DEFAULT_TIMEOUT_MS);
+  });
+}

@@ -1,0 +1,73 @@
+// Gallery entries in APIs every arch has (ONE_REG) and in x86's CPUID table.
+import { createReferenceBackend } from '../../adapters/reference.ts';
+import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
+
+export const copiesBeforeLookup: FaultyBackend = {
+  name: 'one-reg-copies-before-lookup',
+  bug: 'KVM_GET_ONE_REG touches the user address before it looks the register id up, so an unknown id with a bad address answers EFAULT instead of the lookup error',
+  arches: ['arm64', 'ppc64le'],
+  requires: ['KVM_GET_ONE_REG'],
+  filter: ['ONE_REG/**'],
+  make: (spec, arch) => {
+    const get = spec.ioctlNumber('KVM_GET_ONE_REG', arch);
+    return withIoctl(createReferenceBackend(spec, arch), (next, h, req, arg) => {
+      const addr = arg.kind === 'struct' ? arg.pointers[0]?.target.kind : undefined;
+      if (req === get && (addr === 'invalid' || addr === 'null')) return Promise.resolve(failed('EFAULT'));
+      return next(h, req, arg);
+    });
+  },
+  caughtBy: [
+    'ONE_REG/ONE_REG-ERR-010/arm64/op=get,id=0x603000000013c7ff,addr=invalid',
+    'ONE_REG/ONE_REG-ERR-009/ppc64le/op=get,id=0x1030000000000fff,addr=invalid',
+  ],
+};
+
+export const cpuidLimitOffByOne: FaultyBackend = {
+  name: 'cpuid-limit-off-by-one',
+  bug: 'KVM_SET_CPUID2 compares nent with the maximum plus one, so a 257-entry table passes the limit and the kernel goes on to copy the entries',
+  arches: ['x86_64'],
+  requires: ['KVM_SET_CPUID2'],
+  filter: ['X86_CPUID/**'],
+  make: (spec, arch) => {
+    const set = spec.ioctlNumber('KVM_SET_CPUID2', arch);
+    const cpuid = new StructView(spec, 'kvm_cpuid2', arch);
+    const max = 256n;
+    return withIoctl(createReferenceBackend(spec, arch), async (next, h, req, arg) => {
+      if (req !== set || arg.kind !== 'struct' || cpuid.get(arg.image, 'nent') !== max + 1n)
+        return next(h, req, arg);
+      // Past the broken limit the copy runs; the reference's own copy stands in for it.
+      const image = arg.image.slice();
+      cpuid.set(image, 'nent', max);
+      const r = await next(h, req, { ...arg, image });
+      if (r.image) cpuid.set(r.image, 'nent', max + 1n);
+      return r;
+    });
+  },
+  caughtBy: ['X86_CPUID/X86_CPUID-ERR-001/x86_64/nent=257'],
+};
+
+export const oneRegHostByteOrder: FaultyBackend = {
+  name: 'one-reg-host-byte-order',
+  bug: 'KVM_GET_ONE_REG on big-endian s390 copies register values out in little-endian order (a memcpy of a host u64); SET is right',
+  arches: ['s390x'],
+  requires: ['KVM_GET_ONE_REG', 'KVM_SET_ONE_REG'],
+  filter: ['ONE_REG/**'],
+  make: (spec, arch) => {
+    const inner = createReferenceBackend(spec, arch);
+    const get = spec.ioctlNumber('KVM_GET_ONE_REG', arch);
+    return withIoctl(inner, async (next, h, req, arg) => {
+      const r = await next(h, req, arg);
+      const target = arg.kind === 'struct' ? arg.pointers[0]?.target : undefined;
+      if (req !== get || r.ret !== 0n || target?.kind !== 'buffer') return r;
+      const value = (await inner.read(target.buffer, target.offset, target.length)).reverse();
+      await inner.write(target.buffer, target.offset, value);
+      return { ...r, spans: [value] };
+    });
+  },
+  caughtBy: [
+    'ONE_REG/ONE_REG-VAL-003/s390x/reg=KVM_REG_S390_TODPR',
+    'ONE_REG/ONE_REG-VAL-003/s390x/reg=KVM_REG_S390_CPU_TIMER',
+    'ONE_REG/ONE_REG-VAL-003/s390x/reg=KVM_REG_S390_GBEA',
+    'ONE_REG/ONE_REG-VAL-004/s390x/registers=any-value',
+  ],
+};

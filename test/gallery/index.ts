@@ -1,0 +1,16 @@
+import { idRegisterAcceptsRaisedField, pvTimeIpaTwice, regMaskReservedIgnored } from './arm64.ts';
+import { copiesBeforeLookup, cpuidLimitOffByOne, oneRegHostByteOrder } from './common.ts';
+import { checkOnlySkipsKeyCheck, cmpxchgWritesOnMismatch, memopMaxSizeOffByOne } from './s390.ts';
+import type { FaultyBackend } from './faulty.ts';
+
+export const gallery: FaultyBackend[] = [
+  copiesBeforeLookup,
+  cpuidLimitOffByOne,
+  oneRegHostByteOrder,
+  idRegisterAcceptsRaisedField,
+  regMaskReservedIgnored,
+  pvTimeIpaTwice,
+  memopMaxSizeOffByOne,
+  cmpxchgWritesOnMismatch,
+  checkOnlySkipsKeyCheck,
+];

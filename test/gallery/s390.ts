@@ -1,0 +1,109 @@
+// Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg and CHECK_ONLY.
+import type { IoctlArg } from '../../adapters/backend.ts';
+import { createReferenceBackend } from '../../adapters/reference.ts';
+import type { SpecTree } from '../../harness/spec/tree.ts';
+import type { Arch } from '../../harness/spec/types.ts';
+import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
+
+const memop = (spec: SpecTree, arch: Arch) => ({
+  request: spec.ioctlNumber('KVM_S390_MEM_OP', arch),
+  view: new StructView(spec, 'kvm_s390_mem_op', arch),
+  constant: (name: string) => spec.constant(`KVM_S390_MEMOP_${name}`, arch),
+});
+
+/** MEM_OP_MAX_SIZE in arch/s390/kvm/kvm-s390.c, which KVM_CAP_S390_MEM_OP reports. */
+const MEM_OP_MAX_SIZE = 65536n;
+
+export const memopMaxSizeOffByOne: FaultyBackend = {
+  name: 'memop-max-size-off-by-one',
+  bug: 'KVM_S390_MEM_OP rejects size >= 65536 instead of size > 65536, so the largest transfer the capability promises fails with E2BIG',
+  arches: ['s390x'],
+  requires: ['KVM_S390_MEM_OP'],
+  filter: ['MEM_OP/MEM_OP-ARG-*/**'],
+  make: (spec, arch) => {
+    const { request, view } = memop(spec, arch);
+    return withIoctl(createReferenceBackend(spec, arch), (next, h, req, arg) =>
+      req === request && arg.kind === 'struct' && view.get(arg.image, 'size') === MEM_OP_MAX_SIZE
+        ? Promise.resolve(failed('E2BIG'))
+        : next(h, req, arg),
+    );
+  },
+  caughtBy: [
+    'MEM_OP/MEM_OP-ARG-004/s390x/op=LOGICAL_READ,size=0x10000',
+    'MEM_OP/MEM_OP-ARG-004/s390x/op=ABSOLUTE_WRITE,size=0x10000',
+  ],
+};
+
+export const cmpxchgWritesOnMismatch: FaultyBackend = {
+  name: 'cmpxchg-writes-on-mismatch',
+  bug: 'ABSOLUTE_CMPXCHG reports the current value on a mismatch but stores the new value anyway',
+  arches: ['s390x'],
+  requires: ['KVM_S390_MEM_OP'],
+  filter: ['MEM_OP/MEM_OP-XCHG-*/**'],
+  make: (spec, arch) => {
+    const inner = createReferenceBackend(spec, arch);
+    const { request, view, constant } = memop(spec, arch);
+    const oldAddr = spec.field('kvm_s390_mem_op', 'old_addr', { arch }).offset;
+    const buf = spec.field('kvm_s390_mem_op', 'buf', { arch }).offset;
+    return withIoctl(inner, async (next, h, req, arg) => {
+      if (
+        req !== request ||
+        arg.kind !== 'struct' ||
+        view.get(arg.image, 'op') !== constant('ABSOLUTE_CMPXCHG')
+      )
+        return next(h, req, arg);
+      const expected = arg.pointers.find((p) => p.offset === oldAddr)?.target;
+      const before =
+        expected?.kind === 'buffer'
+          ? await inner.read(expected.buffer, expected.offset, expected.length)
+          : undefined;
+      const r = await next(h, req, arg);
+      const after =
+        expected?.kind === 'buffer'
+          ? await inner.read(expected.buffer, expected.offset, expected.length)
+          : undefined;
+      const mismatch = r.ret === 0n && before && after && Buffer.compare(before, after) !== 0;
+      if (mismatch) {
+        // The bug: the store below the compare runs whatever the compare said.
+        const image = arg.image.slice();
+        view.set(image, 'op', constant('ABSOLUTE_WRITE'));
+        const write: IoctlArg = {
+          kind: 'struct',
+          image,
+          pointers: arg.pointers.filter((p) => p.offset === buf),
+        };
+        await next(h, req, write);
+      }
+      return r;
+    });
+  },
+  caughtBy: [
+    'MEM_OP/MEM_OP-XCHG-002/s390x/size=1,keys=no-skey-flag',
+    'MEM_OP/MEM_OP-XCHG-002/s390x/size=16,keys=key0',
+  ],
+};
+
+export const checkOnlySkipsKeyCheck: FaultyBackend = {
+  name: 'check-only-skips-key-check',
+  bug: 'KVM_S390_MEM_OP with CHECK_ONLY validates the addresses but never applies storage-key protection',
+  arches: ['s390x'],
+  requires: ['KVM_S390_MEM_OP'],
+  filter: ['MEM_OP/MEM_OP-KEY-*/**', 'MEM_OP/MEM_OP-ACC-*/**'],
+  make: (spec, arch) => {
+    const { request, view, constant } = memop(spec, arch);
+    const checkOnly = constant('F_CHECK_ONLY');
+    const keyed = constant('F_SKEY_PROTECTION');
+    return withIoctl(createReferenceBackend(spec, arch), async (next, h, req, arg) => {
+      const flags = arg.kind === 'struct' ? view.get(arg.image, 'flags') : 0n;
+      if (req !== request || arg.kind !== 'struct' || (flags & checkOnly) === 0n) return next(h, req, arg);
+      const image = arg.image.slice();
+      view.set(image, 'flags', flags & ~keyed);
+      const r = await next(h, req, { ...arg, image });
+      return r.image ? { ...r, image: arg.image.slice() } : r;
+    });
+  },
+  caughtBy: [
+    'MEM_OP/MEM_OP-KEY-005/s390x/path=vcpu,op=read,skey=0x38',
+    'MEM_OP/MEM_OP-KEY-005/s390x/path=vm,op=write,skey=0x30',
+  ],
+};
