@@ -39,6 +39,31 @@ function memoryOf(ram: Uint8Array) {
   };
 }
 
+describe('arm64 spec: SMCCC function ids', () => {
+  const c = (name: string) => spec.constant(name, 'arm64');
+  const calls: [string, string, 'SMC_32' | 'SMC_64', string][] = [
+    ['SMCCC_VERSION', 'ARM_SMCCC_VERSION_FUNC_ID', 'SMC_32', 'ARCH'],
+    ['SMCCC_ARCH_FEATURES', 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID', 'SMC_32', 'ARCH'],
+    ['PV_TIME_FEATURES', 'ARM_SMCCC_HV_PV_TIME_FEATURES', 'SMC_64', 'STANDARD_HYP'],
+    ['PV_TIME_ST', 'ARM_SMCCC_HV_PV_TIME_ST', 'SMC_64', 'STANDARD_HYP'],
+    ['PV_LOCK_FEATURES', 'ARM_SMCCC_HV_PV_LOCK_FEATURES', 'SMC_64', 'VENDOR_HYP'],
+    ['PV_LOCK_PREEMPTED', 'ARM_SMCCC_HV_PV_LOCK_PREEMPTED', 'SMC_64', 'VENDOR_HYP'],
+    ['PSCI_SYSTEM_OFF', 'PSCI_0_2_FN_SYSTEM_OFF', 'SMC_32', 'STANDARD'],
+  ];
+  for (const [doc, constant, conv, owner] of calls) {
+    it(`${doc} is a fast ${conv} call of owner ${owner}, as its constant says`, () => {
+      const id = BigInt(spec.hypercall(doc).functionId);
+      expect(id).to.equal(c(constant));
+      expect((id >> c('ARM_SMCCC_TYPE_SHIFT')) & 1n).to.equal(c('ARM_SMCCC_FAST_CALL'));
+      expect((id >> c('ARM_SMCCC_CALL_CONV_SHIFT')) & 1n).to.equal(c(`ARM_SMCCC_${conv}`));
+      expect((id >> c('ARM_SMCCC_OWNER_SHIFT')) & c('ARM_SMCCC_OWNER_MASK')).to.equal(
+        c(`ARM_SMCCC_OWNER_${owner}`),
+      );
+      expect((id >> 16n) & 0xffn).to.equal(0n);
+    });
+  }
+});
+
 describe('arm64 reference: the AArch64 interpreter', () => {
   it('runs MOVZ/MOVK in W and X forms; a W write clears the upper half', () => {
     const { cpu, ram, regs } = machine([
