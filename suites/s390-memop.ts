@@ -5,6 +5,7 @@ import { cmpxchgGenerators } from './s390/cmpxchg.ts';
 import { injectGenerators } from './s390/inject.ts';
 import { keyGenerators } from './s390/keys.ts';
 import { propertyGenerators } from './s390/properties.ts';
+import { pvGenerators } from './s390/pv.ts';
 import { stateGenerators } from './s390/state.ts';
 import { translationGenerators } from './s390/translation.ts';
 
@@ -17,6 +18,7 @@ const groups: Record<string, CaseGenerator>[] = [
   translationGenerators,
   stateGenerators,
   propertyGenerators,
+  pvGenerators,
 ];
 
 /** s390 guest memory: KVM_S390_MEM_OP and the ioctls its cases set guest state with, as `s390-memop.<name>`. */

@@ -13,7 +13,7 @@ import {
   type Guest,
   type OpName,
 } from './guest.ts';
-import { cases, expectOf, hex } from './plan.ts';
+import { cases, expectOf, hex, requireCapability } from './plan.ts';
 
 const SIZES = [1, 2, 4, 8, 16];
 const TARGET = 0x2_0000n;
@@ -44,6 +44,7 @@ interface Prepared {
 
 /** RAM with a known value at the target, keys set, and the value the case swaps in. */
 async function prepare(ctx: CaseContext, size: number, k: Keying): Promise<Prepared> {
+  requireCapability(ctx, 'storage-key checked cmpxchg (KVM_CAP_S390_MEM_OP_EXTENSION bit 1)');
   const g = await guest(ctx);
   await setKeys(ctx, g, Number(TARGET) / PAGE, [k.skey]);
   const current = pattern(size, 1);

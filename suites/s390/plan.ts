@@ -38,3 +38,8 @@ export function cases<T>(
 ): GeneratedCase[] {
   return items.map((item) => ({ params: params(item), run: (ctx: CaseContext) => run(ctx, item) }));
 }
+
+/** Cases of a rule whose capability the backend lacks (and which states no absent arm) do not apply. */
+export function requireCapability(ctx: CaseContext, what: string): void {
+  if (!ctx.capabilityPresent) ctx.notApplicable(`the backend does not offer ${what}`);
+}

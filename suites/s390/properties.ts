@@ -6,6 +6,7 @@ import { read, readBytes, write } from './access.ts';
 import { buildSpace, enterDat } from './dat.ts';
 import { buffer, flagsOf, guest, memop, PAGE, setKeys } from './guest.ts';
 import { keyAllows } from './keys.ts';
+import { requireCapability } from './plan.ts';
 
 const BASE = 0x1_0000;
 const FRAMES = 6;
@@ -57,6 +58,7 @@ const propertyCmpxchg: CaseGenerator = () => [
     params: { property: 'cmpxchg' },
     tags: ['property'],
     run: async (ctx) => {
+      requireCapability(ctx, 'storage-key checked cmpxchg (KVM_CAP_S390_MEM_OP_EXTENSION bit 1)');
       const g = await guest(ctx);
       const arb = fc.constantFrom(1, 2, 4, 8, 16).chain((size) =>
         fc.record({

@@ -31,6 +31,8 @@ export class S390Cpu {
   readonly pendingPgm: Pgm[] = [];
   /** A new vCPU is stopped; KVM_RUN starts it (no user-controlled CPU state). */
   stopped = true;
+  /** The secure instruction data area, present while the vCPU is protected. */
+  sida?: Uint8Array;
 
   get dat(): boolean {
     return (this.pswMask & PSW_DAT) !== 0n;

@@ -87,7 +87,7 @@ export function vcpuMemOp(
       return logicalOp(kernel, cpu, storage, mop);
     case OP.SIDA_READ:
     case OP.SIDA_WRITE:
-      return sidaOp(mop, sidaSize);
+      return sidaOp(kernel, cpu, mop, sidaSize);
     default:
       fail('EINVAL');
   }
@@ -96,6 +96,7 @@ export function vcpuMemOp(
 function logicalOp(kernel: ReferenceKernel, cpu: S390Cpu, storage: GuestStorage, mop: MemOp): bigint {
   const key = validateCommon(mop, F_CHECK_ONLY | F_INJECT_EXCEPTION | F_SKEY_PROTECTION);
   if (mop.ar >= NUM_ACRS) fail('EINVAL');
+  if (cpu.sida) fail('EINVAL');
   const store = mop.op === OP.LOGICAL_WRITE;
   const acc: LogicalAccess = {
     gaddr: mop.gaddr,
@@ -118,15 +119,18 @@ function logicalOp(kernel: ReferenceKernel, cpu: S390Cpu, storage: GuestStorage,
 }
 
 /**
- * SIDA ops on a vCPU: flags and size first, then the range against the SIDA size, then protection. The
- * reference models no protected vCPU, so whatever passes the range check ends in EINVAL.
+ * SIDA ops on a vCPU: flags and size first, then the range against the SIDA size, then whether the vCPU
+ * is protected at all; a protected vCPU's SIDA is copied to or from buf.
  */
-function sidaOp(mop: MemOp, sidaSize: number): never {
+function sidaOp(kernel: ReferenceKernel, cpu: S390Cpu, mop: MemOp, sidaSize: number): bigint {
   if (mop.flags !== 0n || mop.size === 0) fail('EINVAL');
   const end = mop.size + mop.sidaOffset;
   if (end > 0xffff_ffff) fail('EINVAL');
   if (end > sidaSize) fail('E2BIG');
-  fail('EINVAL');
+  if (!cpu.sida) fail('EINVAL');
+  if (mop.op === OP.SIDA_READ) kernel.mem.copyToUser(mop.buf, cpu.sida.slice(mop.sidaOffset, end));
+  else cpu.sida.set(kernel.mem.copyFromUser(mop.buf, mop.size), mop.sidaOffset);
+  return 0n;
 }
 
 /** Key-checked access to absolute storage, page by page: 5 for an unbacked page, 4 for a key mismatch. */

@@ -16,6 +16,7 @@ import { S390Cpu } from './cpu.ts';
 import { getIrqState } from './irq.ts';
 import { getSkeys, setSkeys } from './keys.ts';
 import { absoluteOp, F_CMPXCHG, OP, readMemOp, vcpuMemOp } from './memop.ts';
+import { ProtectedVirtualization } from './pv.ts';
 import { runVcpu, setInitialPsw } from './run.ts';
 import { GuestStorage, PAGE_SIZE } from './storage.ts';
 
@@ -40,6 +41,7 @@ const ONE_REGS: readonly { id: bigint; name: string; size: number; reset: bigint
 
 class S390Vm implements ArchVm {
   readonly storage: GuestStorage;
+  readonly pv = new ProtectedVirtualization();
 
   constructor(private readonly vm: VmFile) {
     this.storage = new GuestStorage(vm);
@@ -57,14 +59,20 @@ class S390Vm implements ArchVm {
         return setSkeys(this.kernel, this.storage, arg);
       case 'KVM_S390_GET_SKEYS':
         return getSkeys(this.kernel, this.storage, arg);
+      case 'KVM_S390_PV_COMMAND':
+        return this.pv.command(this.kernel, arg);
       default:
         return undefined;
     }
   }
 
-  /** The VM ioctl takes only absolute ops; cmpxchg is op 6 upstream and a write flag in the proposal. */
+  /**
+   * The VM ioctl refuses protected VMs outright, then takes only absolute ops; cmpxchg is op 6 upstream
+   * and a write flag in the proposal.
+   */
   private memOp(arg: bigint): bigint {
     const mop = readMemOp(this.kernel, arg);
+    if (this.pv.enabled) fail('EINVAL');
     const proposal = this.kernel.abi.revision === PROPOSAL_CMPXCHG;
     switch (mop.op) {
       case OP.ABSOLUTE_READ:
@@ -86,21 +94,27 @@ class S390Vm implements ArchVm {
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
-    return new S390Vcpu(vcpu, this.storage);
+    const cpu = new S390Cpu();
+    this.pv.adopt(cpu);
+    return new S390Vcpu(vcpu, cpu, this.storage);
   }
 }
 
 class S390Vcpu implements ArchVcpu {
   private readonly regs = new Map<bigint, bigint>(ONE_REGS.map((r) => [r.id, r.reset]));
-  private readonly cpu = new S390Cpu();
 
   constructor(
     readonly vcpu: VcpuFile,
+    private readonly cpu: S390Cpu,
     private readonly storage: GuestStorage,
   ) {}
 
-  /** The SIDA designation shares its SIE-block field with GBEA; its low byte sizes the SIDA in pages. */
+  /**
+   * A protected vCPU's SIDA is one page. Otherwise the SIDA designation shares its SIE-block field with
+   * GBEA, whose low byte then sizes the range check in pages.
+   */
   private get sidaSize(): number {
+    if (this.cpu.sida) return this.cpu.sida.length;
     return (Number((this.regs.get(GBEA) ?? 0n) & 0xffn) + 1) * Number(PAGE_SIZE);
   }
 
@@ -157,6 +171,7 @@ export function s390xModel(spec: SpecTree): ArchModel {
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_S390_MEM_OP: 65536n,
       KVM_CAP_S390_MEM_OP_EXTENSION: 3n,
+      KVM_CAP_S390_PROTECTED: 1n,
     }),
     createVm: (type, vm) => (type === 0n ? new S390Vm(vm) : fail('EINVAL')),
   };

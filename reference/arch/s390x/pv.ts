@@ -1,0 +1,50 @@
+import { u64 } from '../../abi.ts';
+import { fail } from '../../errno.ts';
+import type { ReferenceKernel } from '../../kernel.ts';
+import type { S390Cpu } from './cpu.ts';
+
+const PV_ENABLE = 0n;
+const PV_DISABLE = 1n;
+/** The Ultravisor's "executed" return code, reported in kvm_pv_cmd.rc. */
+const UVC_RC_EXECUTED = 1n;
+/** A protected vCPU's secure instruction data area: one page. */
+const SIDA_SIZE = 4096;
+
+/**
+ * Protected virtualization as KVM drives it (arch/s390/kvm/pv.c, kvm-s390.c), with the Ultravisor
+ * simulated: it accepts every call. Enabling converts the VM and each vCPU, giving every vCPU a SIDA;
+ * disabling converts them back.
+ */
+export class ProtectedVirtualization {
+  enabled = false;
+  readonly cpus: S390Cpu[] = [];
+
+  /** A vCPU created while the VM is protected is protected from the start. */
+  adopt(cpu: S390Cpu): void {
+    this.cpus.push(cpu);
+    if (this.enabled) cpu.sida = new Uint8Array(SIDA_SIZE);
+  }
+
+  /** KVM_S390_PV_COMMAND: flags must be 0; ENABLE and DISABLE each only from the other state. */
+  command(kernel: ReferenceKernel, arg: bigint): bigint {
+    const { abi, mem } = kernel;
+    const cmd = abi.readStruct(mem, arg, 'kvm_pv_cmd');
+    if (u64(cmd, 'flags') !== 0n) fail('EINVAL');
+    switch (u64(cmd, 'cmd')) {
+      case PV_ENABLE:
+        if (this.enabled) fail('EINVAL');
+        this.enabled = true;
+        for (const cpu of this.cpus) cpu.sida = new Uint8Array(SIDA_SIZE);
+        break;
+      case PV_DISABLE:
+        if (!this.enabled) fail('EINVAL');
+        this.enabled = false;
+        for (const cpu of this.cpus) delete cpu.sida;
+        break;
+      default:
+        fail('ENOTTY');
+    }
+    abi.writeStruct(mem, arg, 'kvm_pv_cmd', { ...cmd, rc: UVC_RC_EXECUTED, rrc: 0n });
+    return 0n;
+  }
+}

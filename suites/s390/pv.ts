@@ -1,0 +1,129 @@
+import { assertBytes, assertOutcome, assertValue } from '../../harness/plan/outcome.ts';
+import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
+import type { CallResult } from '../../harness/session.ts';
+import { buffer, flagsOf, guest, memop, pattern, s390, type Guest, type OpName } from './guest.ts';
+import { cases, expectOf, hex, requireCapability } from './plan.ts';
+
+function pvCommand(ctx: CaseContext, g: Guest, cmd: 'KVM_PV_ENABLE' | 'KVM_PV_DISABLE'): Promise<CallResult> {
+  return ctx.kvm.call(g.vm, 'KVM_S390_PV_COMMAND', { struct: { cmd: s390(ctx, cmd), flags: 0n } });
+}
+
+/** A VM with RAM and a vCPU, converted to protected mode through the real KVM_PV_ENABLE path. */
+async function protectedGuest(ctx: CaseContext): Promise<Guest> {
+  requireCapability(ctx, 'protected virtualization (KVM_CAP_S390_PROTECTED)');
+  const g = await guest(ctx);
+  await ctx.kvm.setup(g.vm, 'KVM_S390_PV_COMMAND', {
+    struct: { cmd: s390(ctx, 'KVM_PV_ENABLE'), flags: 0n },
+  });
+  return g;
+}
+
+const pvEnable: CaseGenerator = (g) => [
+  {
+    params: { vcpus: '1' },
+    tags: ['needs-pv'],
+    run: async (ctx) => {
+      const gu = await guest(ctx);
+      const r = await pvCommand(ctx, gu, 'KVM_PV_ENABLE');
+      const absent = g.ref.rule.capability?.absent;
+      if (!ctx.capabilityPresent && absent)
+        return assertOutcome(r, absent, 'KVM_PV_ENABLE without PV support');
+      assertOutcome(r, expectOf(g), 'KVM_PV_ENABLE');
+      assertValue(r.fields.rc as bigint, 1n, 'Ultravisor return code');
+    },
+  },
+];
+
+const pvEnableTwice: CaseGenerator = (g) => [
+  {
+    params: { enable: 'twice' },
+    tags: ['needs-pv'],
+    run: async (ctx) => {
+      const gu = await protectedGuest(ctx);
+      assertOutcome(await pvCommand(ctx, gu, 'KVM_PV_ENABLE'), expectOf(g), 'a second KVM_PV_ENABLE');
+    },
+  },
+];
+
+const sidaProtected: CaseGenerator = (g) =>
+  cases(
+    [
+      { offset: 0, size: 8 },
+      { offset: 0x1c0, size: 64 },
+      { offset: 0, size: 4096 },
+      { offset: 4095, size: 1 },
+    ],
+    ({ offset, size }) => ({ offset: hex(offset), size: String(size) }),
+    async (ctx, { offset, size }) => {
+      const gu = await protectedGuest(ctx);
+      const data = pattern(size, 8);
+      const sida = { sida_offset: BigInt(offset) };
+      const w = await memop(ctx, gu, {
+        op: 'SIDA_WRITE',
+        size,
+        buf: { buf: await buffer(ctx, size, data) },
+        extra: sida,
+      });
+      assertOutcome(w, expectOf(g), `SIDA_WRITE of ${size} at ${hex(offset)}`);
+      const r = await memop(ctx, gu, {
+        op: 'SIDA_READ',
+        size,
+        buf: { buf: await buffer(ctx, size) },
+        extra: sida,
+      });
+      assertOutcome(r, expectOf(g), `SIDA_READ of ${size} at ${hex(offset)}`);
+      assertBytes(r.spans.buf ?? new Uint8Array(0), data, 'the SIDA bytes read back');
+    },
+  );
+
+const sidaProtectedE2big: CaseGenerator = (g) =>
+  cases(
+    (['SIDA_READ', 'SIDA_WRITE'] as const).flatMap((op) =>
+      [
+        { offset: 4095, size: 2 },
+        { offset: 0, size: 4097 },
+      ].map((c) => ({ op, ...c })),
+    ),
+    ({ op, offset, size }) => ({ op, offset: hex(offset), size: String(size) }),
+    async (ctx, { op, offset, size }) => {
+      const gu = await protectedGuest(ctx);
+      const r = await memop(ctx, gu, {
+        op,
+        size,
+        buf: { buf: await buffer(ctx, size) },
+        extra: { sida_offset: BigInt(offset) },
+      });
+      assertOutcome(r, expectOf(g), `${op} of ${size} at ${hex(offset)} on a protected vCPU`);
+    },
+  );
+
+const pvRejects: CaseGenerator = (g) =>
+  cases(
+    [
+      { op: 'LOGICAL_READ', flags: [] },
+      { op: 'LOGICAL_WRITE', flags: [] },
+      { op: 'LOGICAL_READ', flags: ['CHECK_ONLY'] },
+      { op: 'ABSOLUTE_READ', flags: [] },
+      { op: 'ABSOLUTE_WRITE', flags: [] },
+      { op: 'ABSOLUTE_READ', flags: ['INJECT_EXCEPTION'] },
+    ] as { op: OpName; flags: ('CHECK_ONLY' | 'INJECT_EXCEPTION')[] }[],
+    ({ op, flags }) => ({ op, flags: flags.join('+') || 'none' }),
+    async (ctx, { op, flags }) => {
+      const gu = await protectedGuest(ctx);
+      const r = await memop(ctx, gu, {
+        op,
+        size: 8,
+        flags: flagsOf(ctx, flags),
+        buf: { buf: await buffer(ctx, 8) },
+      });
+      assertOutcome(r, expectOf(g), `${op} on a protected guest`);
+    },
+  );
+
+export const pvGenerators: Record<string, CaseGenerator> = {
+  'pv-enable': pvEnable,
+  'pv-enable-twice': pvEnableTwice,
+  'sida-protected': sidaProtected,
+  'sida-protected-e2big': sidaProtectedE2big,
+  'pv-rejects': pvRejects,
+};
