@@ -221,6 +221,83 @@ const arAletSpec: CaseGenerator = (g) =>
     },
   );
 
+/** Access-list structures in guest memory: the DUCT at CR2, its access list, one ALE and its ASTE. */
+const DUCT = 0x9000;
+const ACCESS_LIST = 0xa000;
+const ASTE = 0xb000;
+const ALE_INVALID = 0x8000_0000;
+const ALE_FETCH_ONLY = 0x0200_0000;
+const ALE_PRIVATE = 0x0100_0000;
+
+interface AccessListCase {
+  name: string;
+  alet: number;
+  ale0?: number;
+  aste0?: number;
+  aleAstesn?: number;
+  write?: boolean;
+  ret: number;
+}
+
+const ALEN = 2;
+const ALESN = 5;
+const ASTESN = 7;
+const aletOf = (alesn: number, alen: number) => (alesn << 16) | alen;
+
+const ACCESS_LIST_CASES: AccessListCase[] = [
+  { name: 'ale-valid', alet: aletOf(ALESN, ALEN), ret: 0 },
+  { name: 'alen-beyond-list', alet: aletOf(ALESN, 8), ret: 0x29 },
+  { name: 'ale-invalid', alet: aletOf(ALESN, ALEN), ale0: ALE_INVALID | (ALESN << 16), ret: 0x29 },
+  { name: 'ale-sequence', alet: aletOf(ALESN + 1, ALEN), ret: 0x2a },
+  { name: 'aste-invalid', alet: aletOf(ALESN, ALEN), aste0: ALE_INVALID, ret: 0x2b },
+  { name: 'aste-sequence', alet: aletOf(ALESN, ALEN), aleAstesn: ASTESN + 1, ret: 0x2c },
+  {
+    name: 'fetch-only-store',
+    alet: aletOf(ALESN, ALEN),
+    ale0: ALE_FETCH_ONLY | (ALESN << 16),
+    write: true,
+    ret: 4,
+  },
+  { name: 'extended-authority', alet: aletOf(ALESN, ALEN), ale0: ALE_PRIVATE | (ALESN << 16) | 3, ret: 0x2d },
+];
+
+function words(values: number[]): Uint8Array {
+  const bytes = new Uint8Array(values.length * 4);
+  const view = new DataView(bytes.buffer);
+  values.forEach((v, i) => view.setUint32(i * 4, v >>> 0));
+  return bytes;
+}
+
+const arAccessList: CaseGenerator = () =>
+  cases(
+    ACCESS_LIST_CASES,
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const g = await guest(ctx);
+      const p = await buildSpace(ctx, g, primary());
+      const secondary = await buildSpace(ctx, g, {
+        st: 0x5_0000,
+        pt: 0x5_4000,
+        pages: { [MAPPED]: SECONDARY_FRAME },
+      });
+      // The DUCT's access-list designation: origin in 128-byte units, length 0 (ALENs 0..7).
+      await ctx.kvm.write(g.ram, words([(ACCESS_LIST / 128) << 7]), DUCT + 16);
+      const ale = [c.ale0 ?? ALESN << 16, 0, (ASTE / 64) << 6, c.aleAstesn ?? ASTESN];
+      await ctx.kvm.write(g.ram, words(ale), ACCESS_LIST + ALEN * 16);
+      const hi = Number(secondary >> 32n);
+      const lo = Number(secondary & 0xffff_ffffn);
+      await ctx.kvm.write(g.ram, words([c.aste0 ?? 0, 0, hi, lo, 0, ASTESN]), ASTE);
+      await enterDat(ctx, g, { 1: p, 2: BigInt(DUCT) }, 'access-register', { 4: c.alet });
+      const data = pattern(16, 12);
+      await ctx.kvm.write(g.ram, data, Number(SECONDARY_FRAME));
+      const buf = { buf: await buffer(ctx, 16, c.write ? data : undefined) };
+      const op = c.write ? 'LOGICAL_WRITE' : 'LOGICAL_READ';
+      const r = await memop(ctx, g, { op, gaddr: BigInt(MAPPED), size: 16, ar: 4, buf });
+      assertOutcome(r, { ret: c.ret }, `${c.name}: ${op} through AR 4 holding ALET ${hex(c.alet)}`);
+      if (c.ret === 0) assertBytes(readBytes(r), data, 'the bytes of the space the ASTE designates');
+    },
+  );
+
 const LAP_CASES = [
   { name: 'store-0', gaddr: 0n, size: 1, op: 'write', ret: 4 },
   { name: 'store-511', gaddr: 511n, size: 1, op: 'write', ret: 4 },
@@ -268,5 +345,6 @@ export const translationGenerators: Record<string, CaseGenerator> = {
   'dat-protection': datProtection,
   'ar-mode': arMode,
   'ar-alet-spec': arAletSpec,
+  'ar-access-list': arAccessList,
   lap,
 };
