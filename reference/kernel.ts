@@ -25,6 +25,11 @@ export interface ArchVm {
   /** An arch VM ioctl; undefined when the arch does not handle that request. */
   ioctl(name: string, arg: bigint): bigint | undefined;
   createVcpu(vcpu: VcpuFile): ArchVcpu;
+  /**
+   * Arch checks on a new vCPU id. Upstream creates the arch vCPU before the generic duplicate-id check,
+   * so an arch that refuses a reused id answers with its own errno (ppc KVM-HV: EINVAL) instead of EEXIST.
+   */
+  admitVcpuId?(id: bigint, existing: readonly VcpuFile[]): void;
   /** Arch checks on a new memslot (s390's 1 MiB alignment). */
   prepareMemoryRegion?(slot: Memslot): void;
 }
@@ -105,6 +110,7 @@ export class VmFile extends KernelFile {
 
   private createVcpu(id: bigint): bigint {
     if (id < 0n || id >= BigInt(this.kernel.model.maxVcpuId)) fail('EINVAL');
+    this.arch.admitVcpuId?.(id, this.vcpus);
     if (this.vcpus.some((v) => v.id === id)) fail('EEXIST');
     const vcpu = new VcpuFile(this.kernel, this, id);
     this.vcpus.push(vcpu);

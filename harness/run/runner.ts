@@ -94,7 +94,8 @@ function unrunResult(c: PlannedCase, status: 'error' | 'blocked', message: strin
   };
 }
 
-function lazyProvider(
+/** Creates each arch's backend on first use; a creation failure is remembered and reported per case. */
+export function lazyProvider(
   factory: BackendFactory,
   revision: string,
 ): BackendProvider & { created: Map<Arch, Promise<Backend>>; failures: Map<Arch, string> } {
@@ -164,6 +165,12 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
     }
     return r;
   };
+  // Start every backend the plan needs before the first case, so a slow start (a QEMU boot) never eats
+  // into a case's timeout; a backend that cannot start is reported by each of its cases.
+  const planArches = [...new Set(plan.map((c) => c.arch))];
+  await Promise.allSettled(
+    planArches.flatMap((a) => [provider.backend(a), ...(other ? [other.backend(a)] : [])]),
+  );
   declarePlan(mocha.suite, plan, runCase, results, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const byId = new Map(plan.map((c) => [c.id, c]));
   let hookFailure: string | undefined;

@@ -39,6 +39,11 @@ class PpcVm implements ArchVm {
   ioctl(): bigint | undefined {
     return undefined;
   }
+  /** POWER9 and later give each virtual core one vCPU: a second vCPU for the same id is refused (book3s_hv.c). */
+  admitVcpuId(id: bigint, existing: readonly VcpuFile[]): void {
+    if (existing.some((v) => v.id === id)) fail('EINVAL');
+  }
+
   createVcpu(vcpu: VcpuFile): ArchVcpu {
     return new PpcVcpu(vcpu);
   }
@@ -73,8 +78,8 @@ export function ppc64leModel(spec: SpecTree): ArchModel {
     arch: 'ppc64le',
     kernelVersion: '6.12',
     maxVcpuId: 2048,
-    // Two pages of Debian's 64 KiB-page ppc64el kernels.
-    vcpuMmapSize: 2 * 65536,
+    // One page of Debian's 64 KiB-page ppc64el kernels: ppc maps no coalesced-MMIO page (seen live).
+    vcpuMmapSize: 65536,
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'ppc64le', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
     createVm: (type) => {
