@@ -123,7 +123,9 @@ describe('arm64 reference: CPU model and PV state', () => {
     expect(masks[48]).to.equal(0xffff_ffff_ffff_fff0n);
     expect(masks[56]).to.equal(0xff00_f000_ffff_ff0fn);
     expect(masks[129]).to.equal(0x300f_000fn);
-    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(5);
+    expect(masks[49]).to.equal(0xffff_ffff_00ff_f00fn);
+    expect(masks[50]).to.equal(0xffff_0fff_ffff_00ffn);
+    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(7);
   });
 
   it('PV lock: load clears preempted, put marks it only when the vCPU was preempted', () => {

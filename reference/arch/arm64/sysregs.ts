@@ -3,7 +3,7 @@
  * of a documented model CPU (an Armv8.4-class core without SVE, SME, pointer authentication, MTE or AArch32
  * EL1; see docs/arm64.md). Real hosts differ in values; the suite compares such values by invariants.
  *
- * Five feature registers carry writable fields, each with the safe-value policy the kernel's feature tables
+ * Seven feature registers carry writable fields, each with the safe-value policy the kernel's feature tables
  * give it (arch/arm64/kernel/cpufeature.c), chosen as Linux 6.12 makes them writable: the writable mask
  * KVM_ARM_GET_REG_WRITABLE_MASKS reports is the union of those fields, and a KVM_SET_ONE_REG value is
  * checked against the model value as the limit.
@@ -83,8 +83,39 @@ export const SYSREGS: readonly SysregDesc[] = [
     lower('TLB', 56),
     lower('RNDR', 60),
   ]),
-  r('ID_AA64ISAR1_EL1', [3, 0, 0, 6, 1], 'id', 0x0010_0001_0021_1000n),
-  r('ID_AA64ISAR2_EL1', [3, 0, 0, 6, 2], 'id', 0n),
+  // Pointer authentication (APA, API, GPA, GPI) is absent and fixed.
+  r('ID_AA64ISAR1_EL1', [3, 0, 0, 6, 1], 'id', 0x0011_1111_0021_1002n, [
+    lower('DPB', 0),
+    lower('JSCVT', 12),
+    lower('FCMA', 16),
+    lower('LRCPC', 20),
+    lower('FRINTTS', 32),
+    lower('SB', 36),
+    lower('SPECRES', 40),
+    lower('BF16', 44),
+    lower('DGH', 48),
+    lower('I8MM', 52),
+    lower('XS', 56),
+    lower('LS64', 60),
+  ]),
+  // GPA3 and APA3 (pointer authentication) are fixed. Fields 6.12 reports writable but keeps at the host's
+  // value (MOPS, BC, ... are 0 here) are modelled as lower-safe at 0, which accepts only 0: a real 6.12
+  // refused BC 0 -> 1 even though newer feature tables call BC higher-safe.
+  r('ID_AA64ISAR2_EL1', [3, 0, 0, 6, 2], 'id', 0x0011_0000_0000_0012n, [
+    lower('WFxT', 0),
+    lower('RPRES', 4),
+    lower('MOPS', 16),
+    lower('BC', 20),
+    lower('PAC_frac', 24),
+    lower('CLRBHB', 28),
+    lower('SYSREG_128', 32),
+    lower('SYSINSTR_128', 36),
+    lower('PRFMSLC', 40),
+    lower('RPRFM', 48),
+    lower('CSSC', 52),
+    lower('LUT', 56),
+    lower('ATS1A', 60),
+  ]),
   // ASIDBits and the stage-2 granule fields (TGRAN*_2, exact) exist but are not writable, as on 6.12.
   // TGRAN4 and TGRAN64 are signed: 0 means supported, 0xf (-1) not implemented.
   r('ID_AA64MMFR0_EL1', [3, 0, 0, 7, 0], 'id', 0x1100_1222_0011_1125n, [
