@@ -56,6 +56,11 @@ export function smccc(fid: bigint, ...args: bigint[]): number[] {
   return [...mov(0, fid), ...args.flatMap((a, i) => mov(i + 1, a)), a64.hvc(0)];
 }
 
+/** Loads register `reg` (X or W) from MMIO_GPA + 8 * slot: one KVM_EXIT_MMIO that user space answers. */
+export function fetch(reg: number, slot = 0, wide = true): number[] {
+  return [...mov(MMIO_BASE_REG, MMIO_GPA), a64.ldr(reg, MMIO_BASE_REG, 8 * slot, wide)];
+}
+
 /** Stores register `reg` to MMIO_GPA + 8 * slot: one KVM_EXIT_MMIO per store. */
 export function report(reg: number, slot = 0): number[] {
   return [...mov(MMIO_BASE_REG, MMIO_GPA), a64.str(reg, MMIO_BASE_REG, 8 * slot)];
@@ -147,6 +152,27 @@ export async function nextReport(
   assertValue(s.len as bigint, 8n, `${what}: MMIO length`);
   assertValue(s.is_write as bigint, 1n, `${what}: MMIO is_write`);
   return (s.data as bigint[]).reduceRight((v, b) => (v << 8n) | b, 0n);
+}
+
+/**
+ * Runs until the guest loads from MMIO_GPA + 8 * slot (an exit with is_write 0 and the load's size), then leaves
+ * `value` in kvm_run.mmio.data for the next KVM_RUN to hand to the guest.
+ */
+export async function answerLoad(
+  ctx: CaseContext,
+  g: Guest,
+  what: string,
+  slot: number,
+  len: number,
+  value: bigint,
+): Promise<void> {
+  const s = await runOnce(ctx, g);
+  assertExit(ctx, s, 'KVM_EXIT_MMIO', what);
+  assertValue(s.phys_addr as bigint, MMIO_GPA + 8n * BigInt(slot), `${what}: MMIO address`);
+  assertValue(s.len as bigint, BigInt(len), `${what}: MMIO length`);
+  assertValue(s.is_write as bigint, 0n, `${what}: MMIO is_write`);
+  const data = ctx.spec.field('kvm_run', 'data', { arch: ctx.arch, revision: ctx.revision });
+  await ctx.kvm.write(g.run, uintToBytes(value, 8, 'little'), data.offset);
 }
 
 /** Runs until PSCI SYSTEM_OFF: KVM_EXIT_SYSTEM_EVENT with type SHUTDOWN. */

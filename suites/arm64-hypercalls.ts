@@ -17,7 +17,9 @@ import type { Outcome } from '../harness/spec/types.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import {
   a64,
+  answerLoad,
   expectSystemOff,
+  fetch,
   loadProgram,
   mov,
   nextReport,
@@ -151,8 +153,8 @@ const unknown: CaseGenerator = () =>
     }),
   );
 
-const mmioReport: CaseGenerator = () =>
-  one({ forms: 'movz+movk.w+x' }, async (ctx) => {
+const mmioReport: CaseGenerator = () => [
+  ...one({ forms: 'movz+movk.w+x' }, async (ctx) => {
     const g = await setupGuest(ctx);
     const words = [
       ...mov(0, 0x1122_3344_5566_7788n),
@@ -170,7 +172,26 @@ const mmioReport: CaseGenerator = () =>
       ['x2 (MOVZ W clears the upper half)', 0x1234n],
     ]);
     await expectSystemOff(ctx, g, 'the guest after its last MMIO store');
-  });
+  }),
+  ...[true, false].flatMap((wide) =>
+    one({ load: wide ? 'x' : 'w' }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await loadProgram(ctx, g, g.vcpu, [
+        ...mov(4, 0xffff_ffff_ffff_ffffn),
+        ...fetch(4, 3, wide),
+        ...report(4, 0),
+      ]);
+      const value = 0x0123_4567_89ab_cdefn;
+      await answerLoad(ctx, g, `LDR ${wide ? 'X' : 'W'}4 from MMIO`, 3, wide ? 8 : 4, value);
+      const seen = await nextReport(ctx, g, 'the loaded register', 0);
+      assertValue(
+        seen,
+        wide ? value : value & 0xffff_ffffn,
+        `${wide ? 'X' : 'W'}4 after the completed MMIO load`,
+      );
+    }),
+  ),
+];
 
 function functionArg(g: GenerateContext): bigint {
   const f = g.ref.rule.deriveArgs?.function;
