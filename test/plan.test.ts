@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { buildPlan, uncoveredRules } from '../harness/plan/plan.ts';
+import { allErrata } from '../harness/render/errata.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { families } from '../suites/index.ts';
 import { cli } from './helpers.ts';
@@ -65,5 +66,10 @@ describe('plan', () => {
     expect(syz.code).to.equal(0);
     expect(syz.out).to.match(/ioctl\$KVM_GET_ONE_REG/);
     expect((await cli(['spec', 'render'])).code).to.equal(2);
+    // Errata belong in every rendered form; these two carry them as comments.
+    for (const e of allErrata(spec)) {
+      expect(header.out).to.include(e.id);
+      expect(syz.out).to.include(`# ${e.id}`);
+    }
   });
 });

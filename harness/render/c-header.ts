@@ -1,3 +1,4 @@
+import { errataText } from './errata.ts';
 import { proposalOnly, headerArches, structArches } from '../abi/check/items.ts';
 import { hex, toBigInt } from '../spec/int.ts';
 import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
@@ -184,6 +185,13 @@ export interface CHeaderOptions {
   guard?: string;
 }
 
+/** Lines as one C comment block; a comment terminator inside the text is broken up. */
+function commentBlock(text: string[]): string[] {
+  if (text.length === 0) return [];
+  const defused = text.map((l) => ' * ' + l.split('*/').join('* /'));
+  return ['/*', ...defused, ' */', ''];
+}
+
 /**
  * A self-contained C header generated from the spec: fixed-width typedefs of its own (no <linux/types.h>),
  * every struct with static assertions on its size, alignment and field offsets, ioctl numbers, constants and
@@ -200,6 +208,7 @@ export function renderCHeader(spec: SpecTree, options: CHeaderOptions = {}): str
     '',
     '#include <stddef.h> /* offsetof */',
     '',
+    ...commentBlock(errataText(spec)),
     'typedef unsigned char kvmspec_u8;',
     'typedef unsigned short kvmspec_u16;',
     'typedef unsigned int kvmspec_u32;',
