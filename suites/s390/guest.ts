@@ -51,14 +51,14 @@ export type OpName =
   | 'ABSOLUTE_CMPXCHG';
 export type FlagName = 'CHECK_ONLY' | 'INJECT_EXCEPTION' | 'SKEY_PROTECTION' | 'CMPXCHG';
 
-export const opValue = (ctx: CaseContext, op: OpName) => s390(ctx, `KVM_S390_MEMOP_${op}`);
+const opValue = (ctx: CaseContext, op: OpName) => s390(ctx, `KVM_S390_MEMOP_${op}`);
 
 export function flagsOf(ctx: CaseContext, names: readonly FlagName[]): bigint {
   return names.reduce((acc, n) => acc | s390(ctx, `KVM_S390_MEMOP_F_${n}`), 0n);
 }
 
 /** The fd an op belongs to: logical and SIDA ops go to the vCPU, absolute ops to the VM. */
-export const fdOf = (g: Guest, op: OpName) => (op.startsWith('ABSOLUTE') ? g.vm : g.vcpu);
+const fdOf = (g: Guest, op: OpName) => (op.startsWith('ABSOLUTE') ? g.vm : g.vcpu);
 
 export interface MemOpArgs {
   op: OpName | bigint;
@@ -110,12 +110,8 @@ export function pattern(size: number, seed = 1): Uint8Array {
   return Uint8Array.from({ length: size }, (_, i) => ((i * 131 + seed * 29 + 7) % 251) + 1);
 }
 
-export function expectRet(r: CallResult, ret: number, what: string): void {
+function expectRet(r: CallResult, ret: number, what: string): void {
   assertOutcome(r, { ret }, what);
-}
-
-export function expectErrno(r: CallResult, errno: string, what: string): void {
-  assertOutcome(r, { errno }, what);
 }
 
 /** KVM_S390_SET_SKEYS for consecutive frames from `gfn`. */

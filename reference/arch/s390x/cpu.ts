@@ -10,11 +10,10 @@ export const CR0_LOW_ADDRESS_PROTECTION = 1n << 28n;
 export const CR0_FETCH_PROTECTION_OVERRIDE = 1n << 25n;
 export const CR0_STORAGE_PROTECTION_OVERRIDE = 1n << 24n;
 
-/** Address-space control values in PSW bits 16-17. */
-export const AS_PRIMARY = 0;
+/** Address-space control values in PSW bits 16-17 (0 is the primary space). */
 export const AS_ACCESS_REGISTER = 1;
-export const AS_SECONDARY = 2;
-export const AS_HOME = 3;
+const AS_SECONDARY = 2;
+const AS_HOME = 3;
 
 export const NUM_ACRS = 16;
 
