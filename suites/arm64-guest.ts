@@ -189,6 +189,7 @@ export async function expectSystemOff(
     ctx.spec.constant('KVM_SYSTEM_EVENT_SHUTDOWN', 'arm64'),
     `${what}: system event type`,
   );
+  assertValue(s.ndata as bigint, 1n, `${what}: system event ndata (one flags word)`);
 }
 
 /** PSCI SYSTEM_OFF from the guest. */
