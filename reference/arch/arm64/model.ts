@@ -249,9 +249,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     if (this.stopped) return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
     const pending = this.pendingMmio;
     if (pending) {
-      if (!pending.isWrite) {
-        if (pending.rt !== 31) this.setX(pending.rt, this.mmioData(pending.len));
-      }
+      // A load takes what user space left in kvm_run; the zero register discards it.
+      if (!pending.isWrite && pending.rt !== 31) this.setX(pending.rt, this.mmioData(pending.len));
       this.pendingMmio = undefined;
       this.pc += 4n;
     }
