@@ -167,6 +167,25 @@ describe('the s390 memop suite against broken references', function () {
     expect(failed.filter((id) => id.includes('case=acc9'))).to.deep.equal([]);
   });
 
+  it('makes cases of ops newer than the backend kernel not applicable (VM absolute ops on 5.10)', async () => {
+    const old: BackendFactory = {
+      name: 'linux-5.10',
+      arches: () => ['s390x'],
+      create: () => {
+        const inner = createReferenceBackend(spec, 's390x');
+        const profile = { ...inner.profile, version: '5.10' };
+        return Promise.resolve(Object.assign(Object.create(inner) as Backend, { profile }));
+      },
+    };
+    const filter = ['MEM_OP/MEM_OP-ACC-002/**'];
+    const { results } = await runSuite({ backend: old.name, factory: old, spec, arches: ['s390x'], filter });
+    const status = (id: string) => results.cases.find((c) => c.id === id)?.status;
+    expect(status('MEM_OP/MEM_OP-ACC-002/s390x/path=vm,access=read,gaddr=0x100000')).to.equal(
+      'not-applicable',
+    );
+    expect(status('MEM_OP/MEM_OP-ACC-002/s390x/path=vcpu,access=read,gaddr=0x100000')).to.equal('pass');
+  });
+
   it('selects the proposal with --revision; its cases fail on an upstream kernel exactly where the two differ', async () => {
     const proposal = await failing(
       variant('proposal', (inner, h, req, arg) => inner.ioctl(h, req, arg), PROPOSAL),

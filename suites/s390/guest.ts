@@ -1,6 +1,7 @@
 import { decodeStruct } from '../../harness/abi/codec.ts';
 import { assertOutcome } from '../../harness/plan/outcome.ts';
 import type { CaseContext } from '../../harness/plan/types.ts';
+import { compareVersions } from '../../harness/spec/int.ts';
 import {
   SetupError,
   type Buf,
@@ -23,6 +24,15 @@ export interface Guest {
 
 export function s390(ctx: CaseContext, name: string): bigint {
   return ctx.spec.constant(name, 's390x');
+}
+
+/** An op or flag newer than the backend's kernel makes the case not applicable there. */
+function available(ctx: CaseContext, name: string): bigint {
+  const { since } = ctx.spec.constantDef(name, 's390x');
+  const version = ctx.profile.version;
+  if (since && /^\d+\.\d+$/.test(version) && compareVersions(version, since) < 0)
+    ctx.notApplicable(`${name} arrived in Linux ${since}; the backend is ${version}`);
+  return s390(ctx, name);
 }
 
 export async function guest(ctx: CaseContext, ramSize = MiB): Promise<Guest> {
@@ -51,10 +61,10 @@ export type OpName =
   | 'ABSOLUTE_CMPXCHG';
 export type FlagName = 'CHECK_ONLY' | 'INJECT_EXCEPTION' | 'SKEY_PROTECTION' | 'CMPXCHG';
 
-const opValue = (ctx: CaseContext, op: OpName) => s390(ctx, `KVM_S390_MEMOP_${op}`);
+const opValue = (ctx: CaseContext, op: OpName) => available(ctx, `KVM_S390_MEMOP_${op}`);
 
 export function flagsOf(ctx: CaseContext, names: readonly FlagName[]): bigint {
-  return names.reduce((acc, n) => acc | s390(ctx, `KVM_S390_MEMOP_F_${n}`), 0n);
+  return names.reduce((acc, n) => acc | available(ctx, `KVM_S390_MEMOP_F_${n}`), 0n);
 }
 
 /** The fd an op belongs to: logical and SIDA ops go to the vCPU, absolute ops to the VM. */
