@@ -490,6 +490,21 @@ const masksStatic: CaseGenerator = () => [
   },
 ];
 
+/** Each named register's mask is at its KVM_ARM_FEATURE_ID_IDX_* constant and is non-zero. */
+const masksIndex: CaseGenerator = (g) =>
+  String(g.ref.rule.deriveArgs?.registers ?? '')
+    .split(',')
+    .map((name) => ({
+      params: { reg: name },
+      run: async (ctx: CaseContext) => {
+        const index = Number(ctx.spec.constant(`KVM_ARM_FEATURE_ID_IDX_${name}`, 'arm64'));
+        const { vm } = await ctx.fixture('vm');
+        const mask = (await readMasks(ctx, vm!))[index] ?? 0n;
+        assertTrue(mask !== 0n, `mask ${index} (${name}) is non-zero`);
+        ctx.note('mask', `0x${mask.toString(16)}`);
+      },
+    }));
+
 function refused(
   g: GenerateContext,
   params: Record<string, string>,
@@ -540,6 +555,7 @@ export const arm64IdRegs: SuiteFamily = {
     'arm64-idregs.masks-layout': masksLayout,
     'arm64-idregs.masks-name-registers': masksNameRegisters,
     'arm64-idregs.masks-static': masksStatic,
+    'arm64-idregs.masks-index': masksIndex,
     'arm64-idregs.masks-bad-range': masksBadRange,
     'arm64-idregs.masks-reserved': masksReserved,
     'arm64-idregs.masks-fault': masksFault,
