@@ -3,6 +3,7 @@ import type { Backend, BackendFactory, IoctlArg, IoctlResult } from '../adapters
 import { createReferenceBackend } from '../adapters/reference.ts';
 import { decodeStruct, encodeStruct, writeFields } from '../harness/abi/codec.ts';
 import { runSuite } from '../harness/run/runner.ts';
+import { KvmSession } from '../harness/session.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import type { VmFile } from '../reference/kernel.ts';
 
@@ -178,7 +179,13 @@ describe('the s390 memop suite against broken references', function () {
       },
     };
     const filter = ['MEM_OP/MEM_OP-ACC-002/**'];
-    const { results } = await runSuite({ backend: old.name, factory: old, spec, arches: ['s390x'], filter });
+    const { results } = await runSuite({
+      backend: old.name,
+      factory: old,
+      spec,
+      arches: ['s390x'],
+      selection: { filter },
+    });
     const status = (id: string) => results.cases.find((c) => c.id === id)?.status;
     expect(status('MEM_OP/MEM_OP-ACC-002/s390x/path=vm,access=read,gaddr=0x100000')).to.equal(
       'not-applicable',
@@ -198,5 +205,52 @@ describe('the s390 memop suite against broken references', function () {
       /MEM_OP-PROP-00[12]\//.test(id) || id === 'MEM_OP/MEM_OP-ARG-014/s390x/fd=vm,op=0x6';
     expect(failed.length).to.equal(21);
     expect(failed.every(differ)).to.equal(true);
+  });
+});
+
+describe('the s390 reference beyond the suite', () => {
+  async function vmWithRam(kvm: KvmSession) {
+    const system = await kvm.openSystem();
+    const vm = await kvm.setupHandle(system, 'KVM_CREATE_VM', 0n);
+    const ram = await kvm.alloc(1 << 20, { alignment: 1 << 20 });
+    await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', {
+      struct: {
+        slot: 0n,
+        flags: 0n,
+        guest_phys_addr: 0n,
+        memory_size: 1n << 20n,
+        userspace_addr: { buf: ram, length: 0 },
+      },
+    });
+    return { system, vm, ram };
+  }
+
+  it('answers KVM_S390_GET_SKEYS_NONE until the process has set storage keys', async () => {
+    const kvm = new KvmSession(createReferenceBackend(spec, 's390x'), spec, 's390x', 'upstream');
+    const { vm } = await vmWithRam(kvm);
+    const get = () =>
+      kvm.call(vm, 'KVM_S390_GET_SKEYS', {
+        struct: { start_gfn: 0n, count: 1n, skeydata_addr: { buffer: { size: 1 } } },
+      });
+    expect((await get()).ret).to.equal(1n);
+    await kvm.setup(vm, 'KVM_S390_SET_SKEYS', {
+      struct: { start_gfn: 0n, count: 1n, skeydata_addr: { buffer: { size: 1, init: '0x10' } } },
+    });
+    const r = await get();
+    expect(r.ret).to.equal(0n);
+    expect([...(r.spans.skeydata_addr ?? [])]).to.deep.equal([0x10]);
+  });
+
+  it('ends KVM_RUN with KVM_EXIT_INTERNAL_ERROR at anything but DIAGNOSE 0x501', async () => {
+    const kvm = new KvmSession(createReferenceBackend(spec, 's390x'), spec, 's390x', 'upstream');
+    const { system, vm } = await vmWithRam(kvm);
+    const vcpu = await kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 0n);
+    await kvm.setup(vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask: 0n, addr: 0x1000n } });
+    expect((await kvm.call(vcpu, 'KVM_RUN', 0n)).ret).to.equal(0n);
+    const size = await kvm.setup(system, 'KVM_GET_VCPU_MMAP_SIZE');
+    const run = await kvm.mmap(vcpu, Number(size.ret));
+    const layout = spec.layout('kvm_run', { arch: 's390x' });
+    const state = decodeStruct(layout, await kvm.read(run, 0, layout.size), 'big');
+    expect(state.exit_reason).to.equal(spec.constant('KVM_EXIT_INTERNAL_ERROR', 's390x'));
   });
 });
