@@ -44,6 +44,13 @@ const lower = (name: string, shift: number): Field => ({ name, shift, policy: 'l
  */
 const ID_REGS: IdReg[] = [
   {
+    name: 'ID_AA64DFR0_EL1',
+    op1: 0,
+    crm: 5,
+    op2: 0,
+    fields: [{ name: 'DebugVer', shift: 0, policy: 'exact', safe: 6 }, lower('WRPs', 20)],
+  },
+  {
     name: 'ID_AA64ISAR0_EL1',
     op1: 0,
     crm: 6,

@@ -125,7 +125,7 @@ describe('arm64 reference: CPU model and PV state', () => {
     expect(masks[129]).to.equal(0x300f_000fn);
     expect(masks[49]).to.equal(0xffff_ffff_00ff_f00fn);
     expect(masks[50]).to.equal(0xffff_0fff_ffff_00ffn);
-    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(7);
+    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(8);
   });
 
   it('PV lock: load clears preempted, put marks it only when the vCPU was preempted', () => {

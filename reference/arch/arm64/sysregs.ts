@@ -3,7 +3,7 @@
  * of a documented model CPU (an Armv8.4-class core without SVE, SME, pointer authentication, MTE or AArch32
  * EL1; see docs/arm64.md). Real hosts differ in values; the suite compares such values by invariants.
  *
- * Seven feature registers carry writable fields, each with the safe-value policy the kernel's feature tables
+ * Eight feature registers carry writable fields, each with the safe-value policy the kernel's feature tables
  * give it (arch/arm64/kernel/cpufeature.c), chosen as Linux 6.12 makes them writable: the writable mask
  * KVM_ARM_GET_REG_WRITABLE_MASKS reports is the union of those fields, and a KVM_SET_ONE_REG value is
  * checked against the model value as the limit.
@@ -63,7 +63,12 @@ export const SYSREGS: readonly SysregDesc[] = [
   r('REVIDR_EL1', [3, 0, 0, 0, 6], 'id', 0n),
   r('ID_AA64PFR0_EL1', [3, 0, 0, 4, 0], 'id', 0x1100_0000_1101_1111n),
   r('ID_AA64PFR1_EL1', [3, 0, 0, 4, 1], 'id', 0x20n),
-  r('ID_AA64DFR0_EL1', [3, 0, 0, 5, 0], 'id', 0x0000_0000_1030_5408n),
+  // No PMU (PMUVer 0). DebugVer is exact with the safe value 6 (Armv8.0 debug), the one field of the model
+  // with that policy; WRPs may be lowered.
+  r('ID_AA64DFR0_EL1', [3, 0, 0, 5, 0], 'id', 0x0000_0000_1030_5008n, [
+    { name: 'DebugVer', shift: 0, policy: 'exact', safe: 6 },
+    lower('WRPs', 20),
+  ]),
   r('ID_AA64DFR1_EL1', [3, 0, 0, 5, 1], 'id', 0n),
   // Every field 1 or 2, so that each has both a lower (safe) and a higher (unsafe) neighbour.
   r('ID_AA64ISAR0_EL1', [3, 0, 0, 6, 0], 'id', 0x1221_1111_1021_2120n, [
