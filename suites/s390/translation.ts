@@ -103,8 +103,8 @@ const EXCEPTIONS: ExceptionCase[] = [
   { name: 'region-first-index', space: primary(), region: true, gaddr: 1n << 53n, code: 0x38 },
 ];
 
-const datExceptions: CaseGenerator = () =>
-  cases(
+const datExceptions: CaseGenerator = () => [
+  ...cases(
     EXCEPTIONS,
     ({ name }) => ({ case: name }),
     async (ctx, c) => {
@@ -112,7 +112,24 @@ const datExceptions: CaseGenerator = () =>
       const r = await read(ctx, g, 'vcpu', c.gaddr, 8);
       assertOutcome(r, { ret: c.code }, `${c.name}: logical read at ${hex(c.gaddr)}`);
     },
-  );
+  ),
+  {
+    params: { case: 'page-invalid-injected' },
+    run: async (ctx) => {
+      const g = await datGuest(ctx, primary());
+      const r = await write(ctx, g, 'vcpu', 0x7008n, pattern(8), flagsOf(ctx, ['INJECT_EXCEPTION']));
+      assertOutcome(r, { ret: 0x11 }, 'store to an invalid page');
+      const [irq] = await pendingIrqs(ctx, g);
+      assertTrue(irq !== undefined, 'a program interrupt is pending');
+      assertValue(irq.code as bigint, 0x11n, 'program-interruption code');
+      assertValue(
+        irq.trans_exc_code as bigint,
+        0x7000n | 0x400n,
+        'TEID: page address and store, no protection bits',
+      );
+    },
+  },
+];
 
 const PROTECTION = [
   { name: 'page-store', space: primary({ pages: { [MAPPED]: FRAME | PTE_PROTECT } }), write: true, ret: 4 },
@@ -236,6 +253,8 @@ interface AccessListCase {
   aste0?: number;
   aleAstesn?: number;
   write?: boolean;
+  /** With INJECT_EXCEPTION: the exception access id must name the access register. */
+  inject?: boolean;
   ret: number;
 }
 
@@ -247,6 +266,7 @@ const aletOf = (alesn: number, alen: number) => (alesn << 16) | alen;
 const ACCESS_LIST_CASES: AccessListCase[] = [
   { name: 'ale-valid', alet: aletOf(ALESN, ALEN), ret: 0 },
   { name: 'alen-beyond-list', alet: aletOf(ALESN, 8), ret: 0x29 },
+  { name: 'alen-beyond-list-injected', alet: aletOf(ALESN, 8), inject: true, ret: 0x29 },
   { name: 'ale-invalid', alet: aletOf(ALESN, ALEN), ale0: ALE_INVALID | (ALESN << 16), ret: 0x29 },
   { name: 'ale-sequence', alet: aletOf(ALESN + 1, ALEN), ret: 0x2a },
   { name: 'aste-invalid', alet: aletOf(ALESN, ALEN), aste0: ALE_INVALID, ret: 0x2b },
@@ -292,9 +312,15 @@ const arAccessList: CaseGenerator = () =>
       await ctx.kvm.write(g.ram, data, Number(SECONDARY_FRAME));
       const buf = { buf: await buffer(ctx, 16, c.write ? data : undefined) };
       const op = c.write ? 'LOGICAL_WRITE' : 'LOGICAL_READ';
-      const r = await memop(ctx, g, { op, gaddr: BigInt(MAPPED), size: 16, ar: 4, buf });
+      const flags = c.inject ? flagsOf(ctx, ['INJECT_EXCEPTION']) : 0n;
+      const r = await memop(ctx, g, { op, gaddr: BigInt(MAPPED), size: 16, ar: 4, buf, flags });
       assertOutcome(r, { ret: c.ret }, `${c.name}: ${op} through AR 4 holding ALET ${hex(c.alet)}`);
       if (c.ret === 0) assertBytes(readBytes(r), data, 'the bytes of the space the ASTE designates');
+      if (!c.inject) return;
+      const [irq] = await pendingIrqs(ctx, g);
+      assertTrue(irq !== undefined, 'a program interrupt is pending');
+      assertValue(irq.exc_access_id as bigint, 4n, 'exception access id');
+      assertValue(irq.trans_exc_code as bigint, 0n, 'no TEID for an access-list exception');
     },
   );
 
