@@ -99,6 +99,13 @@ describe('arm64 reference: the AArch64 interpreter', () => {
     expect(cpu.pc).to.equal(RAM_GPA + BigInt(4 * (code.length - 1)));
   });
 
+  it('uses the current stack pointer as base register 31', () => {
+    const { cpu, ram } = machine([...mov(1, 0x5a5an), a64.str(1, 31, 8, false)]);
+    cpu.sp = () => RAM_GPA + 0x100n;
+    execute(cpu, memoryOf(ram), 3);
+    expect(readUint(ram, 0x108, 4, 'little')).to.equal(0x5a5an);
+  });
+
   it('ends with an error on an instruction it does not model, and on a fetch outside RAM', () => {
     const nop = 0xd503201f;
     expect(execute(machine([nop]).cpu, memoryOf(machine([nop]).ram), 10).stop.kind).to.equal('error');
