@@ -21,19 +21,28 @@ node bin/kvmspec.js run --backend reference
 
 step "the same suite through the stdio protocol: kvmspec serve as a process backend"
 node bin/kvmspec.js run --backend process --junit reports/process/junit.xml --json reports/process/results.json \
-  --tap reports/process/results.tap -- node bin/kvmspec.js serve --backend reference
+  --tap reports/process/results.tap --bundles reports/process/bundles -- node bin/kvmspec.js serve --backend reference
 
 step "the Python example backend (x86_64 ONE_REG family)"
 command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
 node bin/kvmspec.js run --backend process --arch x86_64 --junit reports/python/junit.xml --json reports/python/results.json \
-  --tap reports/python/results.tap -- python3 examples/python-backend/backend.py
+  --tap reports/python/results.tap --bundles reports/python/bundles -- python3 examples/python-backend/backend.py
 
 if [ -e /dev/kvm ]; then
   step "conformance run against this host's /dev/kvm, compared call by call with the reference"
-  node bin/kvmspec.js run --backend linux --diff reference --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap
+  node bin/kvmspec.js run --backend linux --diff reference --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap --bundles reports/linux/bundles
 else
   step "no /dev/kvm on this machine: the linux backend run is skipped"
 fi
+
+step "real arm64 and ppc64le KVM inside QEMU: setup from Debian packages (cached in .cache/qemu)"
+npm run setup:qemu
+KVMSPEC_QEMU=1 npx mocha --no-config --node-option import=tsx --timeout 600000 test/qemu-backends.test.ts
+for arch in arm64 ppc64le; do
+  step "conformance run against real $arch KVM in QEMU, compared with the reference"
+  node bin/kvmspec.js run --backend "qemu-$arch" --diff reference --junit "reports/qemu-$arch/junit.xml" \
+    --json "reports/qemu-$arch/results.json" --tap "reports/qemu-$arch/results.tap" --bundles "reports/qemu-$arch/bundles"
+done
 
 step "ABI cross-check against the uapi headers of four architectures"
 npm run abi:check

@@ -57,6 +57,12 @@ const r = (
 
 const lower = (name: string, shift: number): IdField => ({ name, shift, policy: 'lower-safe' });
 
+/**
+ * What KVM writes into registers whose architectural reset value is UNKNOWN (reset_unknown in
+ * arch/arm64/kvm/sys_regs.h): a fixed poison pattern, so stale state is easy to spot (seen on real 6.12).
+ */
+export const UNKNOWN_RESET = 0x1de7_ec7e_dbad_c0den;
+
 export const SYSREGS: readonly SysregDesc[] = [
   r('MIDR_EL1', [3, 0, 0, 0, 0], 'id', 0x414fd0c1n),
   r('MPIDR_EL1', [3, 0, 0, 0, 5], 'state', 0x80000000n),
@@ -164,22 +170,22 @@ export const SYSREGS: readonly SysregDesc[] = [
   ]),
   r('SCTLR_EL1', [3, 0, 1, 0, 0], 'state', 0x30c50838n),
   r('CPACR_EL1', [3, 0, 1, 0, 2], 'state', 0n),
-  r('TTBR0_EL1', [3, 0, 2, 0, 0], 'state', 0n),
-  r('TTBR1_EL1', [3, 0, 2, 0, 1], 'state', 0n),
+  r('TTBR0_EL1', [3, 0, 2, 0, 0], 'state', UNKNOWN_RESET),
+  r('TTBR1_EL1', [3, 0, 2, 0, 1], 'state', UNKNOWN_RESET),
   r('TCR_EL1', [3, 0, 2, 0, 2], 'state', 0n),
-  r('AFSR0_EL1', [3, 0, 5, 1, 0], 'state', 0n),
-  r('AFSR1_EL1', [3, 0, 5, 1, 1], 'state', 0n),
-  r('ESR_EL1', [3, 0, 5, 2, 0], 'state', 0n),
-  r('FAR_EL1', [3, 0, 6, 0, 0], 'state', 0n),
-  r('PAR_EL1', [3, 0, 7, 4, 0], 'state', 0n),
-  r('MAIR_EL1', [3, 0, 10, 2, 0], 'state', 0n),
+  r('AFSR0_EL1', [3, 0, 5, 1, 0], 'state', UNKNOWN_RESET),
+  r('AFSR1_EL1', [3, 0, 5, 1, 1], 'state', UNKNOWN_RESET),
+  r('ESR_EL1', [3, 0, 5, 2, 0], 'state', UNKNOWN_RESET),
+  r('FAR_EL1', [3, 0, 6, 0, 0], 'state', UNKNOWN_RESET),
+  r('PAR_EL1', [3, 0, 7, 4, 0], 'state', UNKNOWN_RESET),
+  r('MAIR_EL1', [3, 0, 10, 2, 0], 'state', UNKNOWN_RESET),
   r('AMAIR_EL1', [3, 0, 10, 3, 0], 'state', 0n),
   r('VBAR_EL1', [3, 0, 12, 0, 0], 'state', 0n),
   r('CONTEXTIDR_EL1', [3, 0, 13, 0, 1], 'state', 0n),
-  r('TPIDR_EL1', [3, 0, 13, 0, 4], 'state', 0n),
+  r('TPIDR_EL1', [3, 0, 13, 0, 4], 'state', UNKNOWN_RESET),
   r('CNTKCTL_EL1', [3, 0, 14, 1, 0], 'state', 0n),
   r('CLIDR_EL1', [3, 1, 0, 0, 1], 'id', 0x0a20_0023n),
-  r('CSSELR_EL1', [3, 2, 0, 0, 0], 'state', 0n),
+  r('CSSELR_EL1', [3, 2, 0, 0, 0], 'state', UNKNOWN_RESET),
   // The cache-line sizes and the two coherency bits may be lowered (writable since 6.10).
   r('CTR_EL0', [3, 3, 0, 0, 1], 'id', 0xb444_c004n, [
     lower('IminLine', 0),
@@ -187,8 +193,8 @@ export const SYSREGS: readonly SysregDesc[] = [
     { name: 'IDC', shift: 28, width: 1, policy: 'lower-safe' },
     { name: 'DIC', shift: 29, width: 1, policy: 'lower-safe' },
   ]),
-  r('TPIDR_EL0', [3, 3, 13, 0, 2], 'state', 0n),
-  r('TPIDRRO_EL0', [3, 3, 13, 0, 3], 'state', 0n),
+  r('TPIDR_EL0', [3, 3, 13, 0, 2], 'state', UNKNOWN_RESET),
+  r('TPIDRRO_EL0', [3, 3, 13, 0, 3], 'state', UNKNOWN_RESET),
   // The ABI's timer ids swap the CNT and CVAL encodings (documented quirk in api.rst); the catalog uses the ids.
   r('KVM_REG_ARM_TIMER_CTL', [3, 3, 14, 3, 1], 'timer', 0n),
   r('KVM_REG_ARM_TIMER_CNT', [3, 3, 14, 3, 2], 'timer', 0n),
