@@ -1,0 +1,30 @@
+// The reference suite against bare mocha running as many empty tests, in the same process.
+import Mocha from 'mocha';
+import { runSuite } from '../harness/run/runner.ts';
+import type { SpecTree } from '../harness/spec/tree.ts';
+import { costRatio, measure, type Ratio } from './measure.ts';
+
+const Silent = class {} as unknown as Mocha.ReporterConstructor;
+
+async function bareMocha(tests: number): Promise<void> {
+  const mocha = new Mocha({ reporter: Silent });
+  for (let i = 0; i < tests; i++) mocha.suite.addTest(new Mocha.Test(`empty ${i}`, () => undefined));
+  await new Promise<void>((resolve) => mocha.run(() => resolve()));
+  mocha.dispose();
+}
+
+export async function suiteVsMocha(spec: SpecTree, repetitions: number): Promise<Ratio> {
+  let cases = 0;
+  const suite = await measure(repetitions, async () => {
+    const { results } = await runSuite({ backend: 'reference', spec });
+    cases = results.totals.total;
+  });
+  const mocha = await measure(repetitions, () => bareMocha(cases));
+  return costRatio(
+    `reference suite (${cases} cases) vs bare mocha (${cases} empty tests)`,
+    suite.ms,
+    mocha.ms,
+    'ms',
+    3,
+  );
+}
