@@ -17,6 +17,8 @@ const KVM_REG_GUEST_SSP = 0n;
 const GUEST_SSP_ID = REG_X86 | REG_SIZE_U64 | (TYPE_KVM << 32n) | KVM_REG_GUEST_SSP;
 
 const MAX_CPUID_ENTRIES = 256;
+const VCPU_TSC_CTRL = 0n;
+const VCPU_TSC_OFFSET = 0n;
 const CPUID_ENTRY_SIZE = 40;
 
 class X86Vm implements ArchVm {
@@ -32,6 +34,7 @@ class X86Vcpu implements ArchVcpu {
   private readonly msrs = new Map<number, bigint>(MSRS.map((m) => [m.index, m.reset]));
   private guestSsp = 0n;
   private guestHasShstk = false;
+  private tscOffset = 0n;
 
   constructor(readonly vcpu: VcpuFile) {}
 
@@ -46,9 +49,24 @@ class X86Vcpu implements ArchVcpu {
         return copyRegList(kernel, arg, this.guestHasShstk ? [GUEST_SSP_ID] : []);
       case 'KVM_SET_CPUID2':
         return this.setCpuid(arg);
+      case 'KVM_HAS_DEVICE_ATTR':
+      case 'KVM_GET_DEVICE_ATTR':
+      case 'KVM_SET_DEVICE_ATTR':
+        return this.deviceAttr(name, arg);
       default:
         return undefined;
     }
+  }
+
+  /** vCPU attributes: x86 knows only the TSC group, with its one attribute, the TSC offset (x86.c). */
+  private deviceAttr(name: string, arg: bigint): bigint {
+    const { kernel } = this.vcpu;
+    const attr = kernel.abi.readStruct(kernel.mem, arg, 'kvm_device_attr');
+    if (u64(attr, 'group') !== VCPU_TSC_CTRL || u64(attr, 'attr') !== VCPU_TSC_OFFSET) fail('ENXIO');
+    const addr = u64(attr, 'addr');
+    if (name === 'KVM_GET_DEVICE_ATTR') putRegValue(kernel, addr, this.tscOffset, 8);
+    else if (name === 'KVM_SET_DEVICE_ATTR') this.tscOffset = getRegValue(kernel, addr, 8);
+    return 0n;
   }
 
   private setCpuid(arg: bigint): bigint {
