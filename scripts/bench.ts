@@ -6,6 +6,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { linuxIoctlBench } from '../bench/linux-ioctl.ts';
 import type { Ratio } from '../bench/measure.ts';
+import { memopBench } from '../bench/memop.ts';
 import { protocolBench } from '../bench/protocol.ts';
 import { qemuBench } from '../bench/qemu.ts';
 import { specScaleBench } from '../bench/spec-scale.ts';
@@ -55,7 +56,8 @@ await section(
   (rs) => rs.forEach(show),
 );
 if (spec.ioctls.has('KVM_S390_MEM_OP'))
-  console.log('not run: 64 KiB memop with DAT and keys vs Buffer.copy (no benchmark for it yet)');
+  await section('memop', () => memopBench(spec, Math.round(2000 * scale)), show);
+else console.log('skipped: 64 KiB memop (KVM_S390_MEM_OP is not in spec/)');
 await section(
   'specScale',
   () => specScaleBench(),
