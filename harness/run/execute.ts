@@ -12,7 +12,7 @@ import {
   type PlannedCase,
   type Status,
 } from '../plan/types.ts';
-import type { CaseResult } from './results.ts';
+import { identityOf, type CaseResult } from './results.ts';
 
 /** Gives cases their backend (one per arch, created on first use) and caches capability probes. */
 export interface BackendProvider {
@@ -156,12 +156,7 @@ export async function executeCase(c: PlannedCase, options: ExecuteOptions): Prom
     }
   }
   return {
-    id: c.id,
-    api: c.api,
-    rule: c.rule,
-    arch: c.arch,
-    params: c.params,
-    file: c.file,
+    ...identityOf(c),
     status: outcome.status,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
     ...(outcome.message ? { message: outcome.message } : {}),

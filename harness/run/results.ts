@@ -1,7 +1,7 @@
 import type { BackendProfile } from '../../adapters/backend.ts';
 import type { TraceEntry } from '../session.ts';
 import type { Arch } from '../spec/types.ts';
-import type { Status } from '../plan/types.ts';
+import type { PlannedCase, Status } from '../plan/types.ts';
 import type { Divergence } from './diff.ts';
 import type { ExpectationReport } from './expectations.ts';
 import type { ProfileMismatch } from './profile-check.ts';
@@ -69,6 +69,13 @@ export interface RunResults {
   durationMs: number;
   totals: Record<Status, number> & { total: number; unexpected: number };
   cases: CaseResult[];
+}
+
+/** The fields of a result that come from the planned case itself. */
+export function identityOf(
+  c: PlannedCase,
+): Pick<CaseResult, 'id' | 'api' | 'rule' | 'arch' | 'params' | 'file'> {
+  return { id: c.id, api: c.api, rule: c.rule, arch: c.arch, params: c.params, file: c.file };
 }
 
 export function totalsOf(cases: CaseResult[]): RunResults['totals'] {

@@ -20,7 +20,7 @@ import { BackendUnusableError, caseSeed, executeCase, type BackendProvider } fro
 import { writeBundles } from './bundle.ts';
 import { applyExpectations, loadExpectations } from './expectations.ts';
 import { declarePlan } from './mocha-tree.ts';
-import { totalsOf, type CaseResult, type RunResults } from './results.ts';
+import { identityOf, totalsOf, type CaseResult, type RunResults } from './results.ts';
 
 export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -78,13 +78,8 @@ export function planRun(
 
 function unrunResult(c: PlannedCase, status: 'error' | 'blocked', message: string, seed: number): CaseResult {
   return {
+    ...identityOf(c),
     seed,
-    id: c.id,
-    api: c.api,
-    rule: c.rule,
-    arch: c.arch,
-    params: c.params,
-    file: c.file,
     status,
     durationMs: 0,
     message,
