@@ -4,9 +4,9 @@
 import fc from 'fast-check';
 import type { BufferId, IoctlArg, PointerTarget } from '../../adapters/backend.ts';
 import { createReferenceBackend, type ReferenceBackend } from '../../adapters/reference.ts';
-import { pointerFields } from '../../harness/abi/codec.ts';
+import { fieldSpan, pointerFields, writeUint, type Endian } from '../../harness/abi/codec.ts';
 import { KvmSession } from '../../harness/session.ts';
-import type { SpecTree } from '../../harness/spec/tree.ts';
+import { leafFields, type SpecTree } from '../../harness/spec/tree.ts';
 import { ARCHES, type Arch } from '../../harness/spec/types.ts';
 import type { VmFile } from '../../reference/kernel.ts';
 
@@ -21,6 +21,9 @@ export interface IoctlTarget {
   structSize?: number;
   /** Offsets of the pointer fields in that struct. */
   pointers: number[];
+  /** The struct's scalar integer fields, which the fuzzer sometimes gives small, meaningful values. */
+  scalars: { offset: number; size: 1 | 2 | 4 | 8 }[];
+  endian: Endian;
 }
 
 export interface FuzzOutcome {
@@ -50,6 +53,13 @@ export function ioctlTargets(spec: SpecTree, arches: readonly Arch[] = ARCHES): 
           request: spec.ioctlNumber(doc.name, arch),
           ...(layout ? { structSize: layout.size } : {}),
           pointers: layout ? pointerFields(layout).map((f) => f.offset) : [],
+          scalars: layout
+            ? [...leafFields(layout.fields)]
+                .filter((f) => !f.pointer && !f.count && !f.flexible)
+                .map(fieldSpan)
+                .filter((f): f is { offset: number; size: 1 | 2 | 4 | 8 } => [1, 2, 4, 8].includes(f.size))
+            : [],
+          endian: spec.archInfo(arch).endian,
         });
       }
   return out;
@@ -139,14 +149,30 @@ function argument(target: IoctlTarget, scratch: BufferId): fc.Arbitrary<IoctlArg
     .map((value): IoctlArg => ({ kind: 'int', value }));
   if (target.structSize === undefined) return int;
   const size = target.structSize;
-  const struct = fc
+  // Random bytes alone almost never get past the first argument check: each scalar field is often
+  // set to a value a check looks for (0, a flag bit, a size) so the fuzzer reaches the deeper paths.
+  const small = fc.oneof(
+    fc.constantFrom(0n, 1n, 2n, 4n, 8n, 16n, 0x1000n, 0x10000n),
+    fc.bigInt({ min: 0n, max: 64n }),
+  );
+  const image = fc
     .tuple(
       fc.uint8Array({ minLength: size, maxLength: size }),
-      fc.tuple(...target.pointers.map(() => pointerTarget(scratch))),
+      fc.tuple(...target.scalars.map(() => fc.option(small, { freq: 2 }))),
     )
-    .map(([image, targets]): IoctlArg => ({
+    .map(([bytes, picks]) => {
+      target.scalars.forEach((f, i) => {
+        const v = picks[i];
+        if (v !== null && v !== undefined)
+          writeUint(bytes, f.offset, f.size, v & ((1n << BigInt(8 * f.size)) - 1n), target.endian);
+      });
+      return bytes;
+    });
+  const struct = fc
+    .tuple(image, fc.tuple(...target.pointers.map(() => pointerTarget(scratch))))
+    .map(([bytes, targets]): IoctlArg => ({
       kind: 'struct',
-      image,
+      image: bytes,
       pointers: target.pointers.map((offset, i) => ({ offset, target: targets[i]! })),
     }));
   const pointer = pointerTarget(scratch).map((t): IoctlArg => ({ kind: 'pointer', target: t }));
