@@ -17,14 +17,24 @@ import { toBigInt } from '../harness/spec/int.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { runToPowerOff, setupGuest } from './arm64-guest.ts';
 
-type Policy = 'lower-safe' | 'higher-safe' | 'exact';
+type Policy = 'lower-safe' | 'higher-safe';
 
 interface Field {
   name: string;
   shift: number;
   policy: Policy;
-  /** Exact fields: the other value the kernel accepts. */
-  safe?: number;
+  /** 4 unless given. */
+  width?: number;
+  /** Signed fields compare as two's complement: 0xf (not implemented) is below 0. */
+  signed?: boolean;
+  /** The lowest value a lower-safe field accepts, when the kernel checks one. */
+  min?: number;
+  /**
+   * Which of the safe and unsafe cases the field gets, when not both: a field KVM shows as 0 for the fixtures'
+   * vCPU (no SVE, no PMU) or that describes a feature the model CPU and most hosts lack has no safe change;
+   * a 1-bit field has only one of the two, by its value, so it gets the one the model CPU exhibits.
+   */
+  only?: 'safe' | 'unsafe';
 }
 
 interface IdReg {
@@ -32,23 +42,91 @@ interface IdReg {
   op1: number;
   crm: number;
   op2: number;
-  /** The unsigned 4-bit fields the suite exercises, with the policies of arch/arm64/kernel/cpufeature.c. */
+  /** The fields the suite exercises, with the policies of arch/arm64/kernel/cpufeature.c as KVM applies them. */
   fields: Field[];
 }
 
 const lower = (name: string, shift: number): Field => ({ name, shift, policy: 'lower-safe' });
+const bit = (name: string, shift: number): Field => ({ name, shift, width: 1, policy: 'lower-safe' });
+/** A field whose only case is the unsafe one (see `only`). */
+const absent = (f: Field): Field => ({ ...f, only: 'unsafe' });
 
 /**
- * The feature registers whose fields the suite writes: the unsigned fields Linux 6.12 makes writable (other
- * fields are covered by the outside-mask rule through the host's own mask).
+ * The feature registers whose fields the suite writes: the fields Linux 6.12 makes writable and checks
+ * against its feature tables (other bits are covered by the outside-mask rule through the host's own mask).
  */
 const ID_REGS: IdReg[] = [
+  {
+    name: 'ID_AA64PFR0_EL1',
+    op1: 0,
+    crm: 4,
+    op2: 0,
+    fields: [
+      lower('EL0', 0),
+      lower('EL1', 4),
+      lower('EL2', 8),
+      lower('EL3', 12),
+      lower('GIC', 24),
+      lower('SEL2', 36),
+      lower('DIT', 48),
+      lower('CSV2', 56),
+      lower('CSV3', 60),
+    ],
+  },
+  {
+    name: 'ID_AA64PFR1_EL1',
+    op1: 0,
+    crm: 4,
+    op2: 1,
+    fields: [lower('BT', 0), lower('SSBS', 4), lower('CSV2_frac', 32)],
+  },
+  { name: 'ID_AA64PFR2_EL1', op1: 0, crm: 4, op2: 2, fields: [absent(lower('FPMR', 32))] },
+  {
+    name: 'ID_AA64ZFR0_EL1',
+    op1: 0,
+    crm: 4,
+    op2: 4,
+    fields: [
+      absent(lower('SVEver', 0)),
+      absent(lower('AES', 4)),
+      absent(lower('BitPerm', 16)),
+      absent(lower('BF16', 20)),
+      absent(lower('B16B16', 24)),
+      absent(lower('SHA3', 32)),
+      absent(lower('SM4', 40)),
+      absent(lower('I8MM', 44)),
+      absent(lower('F32MM', 52)),
+      absent(lower('F64MM', 56)),
+    ],
+  },
+  {
+    name: 'ID_AA64FPFR0_EL1',
+    op1: 0,
+    crm: 4,
+    op2: 7,
+    fields: [
+      absent(bit('F8E5M2', 0)),
+      absent(bit('F8E4M3', 1)),
+      absent(bit('F8DP2', 28)),
+      absent(bit('F8DP4', 29)),
+      absent(bit('F8FMA', 30)),
+      absent(bit('F8CVT', 31)),
+    ],
+  },
   {
     name: 'ID_AA64DFR0_EL1',
     op1: 0,
     crm: 5,
     op2: 0,
-    fields: [{ name: 'DebugVer', shift: 0, policy: 'exact', safe: 6 }, lower('WRPs', 20)],
+    // KVM makes DebugVer and PMUVer lower-safe (the host tables say exact); DebugVer may not go below 6.
+    // PMUVer is signed in the tables, but 0xf (IMP DEF) is rewritten to 0 before the check, so the suite
+    // treats it as unsigned and never writes a negative value.
+    fields: [
+      { name: 'DebugVer', shift: 0, policy: 'lower-safe', min: 6 },
+      absent(lower('PMUVer', 8)),
+      lower('WRPs', 20),
+      { name: 'DoubleLock', shift: 36, policy: 'lower-safe', signed: true },
+    ],
   },
   {
     name: 'ID_AA64ISAR0_EL1',
@@ -108,6 +186,8 @@ const ID_REGS: IdReg[] = [
       lower('SNSMEM', 12),
       lower('BIGENDEL0', 16),
       lower('TGRAN16', 20),
+      { name: 'TGRAN64', shift: 24, policy: 'lower-safe', signed: true },
+      { name: 'TGRAN4', shift: 28, policy: 'lower-safe', signed: true },
       lower('EXS', 44),
       lower('FGT', 56),
       lower('ECV', 60),
@@ -148,18 +228,32 @@ const ID_REGS: IdReg[] = [
     ],
   },
   {
+    name: 'ID_AA64MMFR3_EL1',
+    op1: 0,
+    crm: 7,
+    op2: 3,
+    fields: [lower('TCRX', 0), lower('S1PIE', 8), lower('S1POE', 16)],
+  },
+  {
     name: 'CTR_EL0',
     op1: 3,
     crm: 0,
     op2: 1,
-    // The 1-bit IDC and DIC fields are left out: a single bit has either no lower or no higher value.
-    fields: [lower('IminLine', 0), lower('DminLine', 16)],
+    fields: [
+      lower('IminLine', 0),
+      lower('DminLine', 16),
+      { ...bit('IDC', 28), only: 'safe' },
+      { ...bit('DIC', 29), only: 'safe' },
+    ],
   },
 ];
 
-/** Every feature ID register in the arm64 catalog, for the rules that need no field knowledge. */
-function catalogIdRegs(g: GenerateContext): { name: string; op1: number; crm: number; op2: number }[] {
-  return g.spec
+/**
+ * Every feature ID register in the arm64 catalog or in the field table, for the rules that need no field
+ * knowledge.
+ */
+function idRegisters(g: GenerateContext): { name: string; op1: number; crm: number; op2: number }[] {
+  const catalog = g.spec
     .registers('arm64')
     .map((r) => ({ name: r.name, id: toBigInt(r.id) }))
     .filter(({ id }) => (id & 0xffff_ffff_ffff_0000n) === 0x6030_0000_0013_0000n)
@@ -174,6 +268,7 @@ function catalogIdRegs(g: GenerateContext): { name: string; op1: number; crm: nu
     .filter(
       (r) => r.op0 === 3 && [0, 1, 3].includes(r.op1) && r.crn === 0 && r.crm < 8 && r.name !== 'MPIDR_EL1',
     );
+  return [...catalog, ...ID_REGS.filter((reg) => !catalog.some((c) => c.name === reg.name))];
 }
 
 const SPACE_SIZE = 192;
@@ -235,34 +330,49 @@ function setId(ctx: CaseContext, vcpu: number, id: bigint, value: bigint) {
   return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', { struct: { id, addr: { buffer: { size: 8, init } } } });
 }
 
-/** Every field the suite writes is 4 bits wide. */
-const FIELD = 0xfn;
-const FIELD_MAX = 15;
-
-function fieldBits(f: Field): bigint {
-  return FIELD << BigInt(f.shift);
+function widthOf(f: Field): number {
+  return f.width ?? 4;
 }
 
+function fieldBits(f: Field): bigint {
+  return ((1n << BigInt(widthOf(f))) - 1n) << BigInt(f.shift);
+}
+
+/** The field's value, as a signed number for signed fields. */
 function fieldOf(value: bigint, f: Field): number {
-  return Number((value >> BigInt(f.shift)) & FIELD);
+  const raw = (value & fieldBits(f)) >> BigInt(f.shift);
+  return Number(f.signed ? BigInt.asIntN(widthOf(f), raw) : raw);
 }
 
 function withField(value: bigint, f: Field, v: number): bigint {
-  return (value & ~fieldBits(f)) | (BigInt(v) << BigInt(f.shift));
+  return (value & ~fieldBits(f)) | (BigInt.asUintN(widthOf(f), BigInt(v)) << BigInt(f.shift));
+}
+
+/** The range a field can hold: two's complement for signed fields. */
+function rangeOf(f: Field): { lowest: number; highest: number } {
+  const w = widthOf(f);
+  return f.signed
+    ? { lowest: -(2 ** (w - 1)), highest: 2 ** (w - 1) - 1 }
+    : { lowest: 0, highest: 2 ** w - 1 };
 }
 
 /** A value the field's policy accepts other than the limit, or undefined when there is none. */
 function safeValue(f: Field, limit: number): number | undefined {
-  if (f.policy === 'lower-safe') return limit > 0 ? limit - 1 : undefined;
-  if (f.policy === 'higher-safe') return limit < FIELD_MAX ? limit + 1 : undefined;
-  return f.safe !== undefined && f.safe !== limit ? f.safe : undefined;
+  const { lowest, highest } = rangeOf(f);
+  if (f.policy === 'lower-safe')
+    return limit - 1 >= Math.max(lowest, f.min ?? lowest) ? limit - 1 : undefined;
+  return limit < highest ? limit + 1 : undefined;
 }
 
-/** A value the field's policy refuses, or undefined when every value is safe. */
+/**
+ * A value the field's policy refuses, or undefined when every value is safe: for a lower-safe field with a
+ * floor, the value just below the floor (which plain lower-safe would accept).
+ */
 function unsafeValue(f: Field, limit: number): number | undefined {
-  if (f.policy === 'lower-safe') return limit < FIELD_MAX ? limit + 1 : undefined;
-  if (f.policy === 'higher-safe') return limit > 0 ? limit - 1 : undefined;
-  return [0, 1, 2, 3].find((v) => v !== limit && v !== f.safe);
+  const { lowest, highest } = rangeOf(f);
+  if (f.policy === 'lower-safe' && f.min !== undefined && f.min > lowest) return f.min - 1;
+  if (f.policy === 'lower-safe') return limit < highest ? limit + 1 : undefined;
+  return limit > lowest ? limit - 1 : undefined;
 }
 
 interface FieldState {
@@ -286,14 +396,20 @@ async function writableField(ctx: CaseContext, reg: IdReg, f: Field): Promise<Fi
   return { vm, vcpu, id, value, limit: fieldOf(value, f) };
 }
 
-function perField(body: (reg: IdReg, f: Field) => GeneratedCase['run']): GeneratedCase[] {
+/** One case per field that has the `kind` of case (see Field.only). */
+function perField(
+  kind: 'safe' | 'unsafe',
+  body: (reg: IdReg, f: Field) => GeneratedCase['run'],
+): GeneratedCase[] {
   return ID_REGS.flatMap((reg) =>
-    reg.fields.map((f) => ({ params: { reg: reg.name, field: f.name }, run: body(reg, f) })),
+    reg.fields
+      .filter((f) => (f.only ?? kind) === kind)
+      .map((f) => ({ params: { reg: reg.name, field: f.name }, run: body(reg, f) })),
   );
 }
 
 const safeField: CaseGenerator = (g) =>
-  perField((reg, f) => async (ctx) => {
+  perField('safe', (reg, f) => async (ctx) => {
     const s = await writableField(ctx, reg, f);
     const v = safeValue(f, s.limit);
     if (v === undefined)
@@ -308,7 +424,7 @@ const safeField: CaseGenerator = (g) =>
   });
 
 const unsafeField: CaseGenerator = (g) =>
-  perField((reg, f) => async (ctx) => {
+  perField('unsafe', (reg, f) => async (ctx) => {
     const s = await writableField(ctx, reg, f);
     const v = unsafeValue(f, s.limit);
     if (v === undefined) return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no unsafe value`);
@@ -319,7 +435,7 @@ const unsafeField: CaseGenerator = (g) =>
 
 /** For every catalogued ID register: flip the lowest and the highest bit outside the host's mask. */
 const outsideMask: CaseGenerator = (g) =>
-  catalogIdRegs(g).flatMap((reg) =>
+  idRegisters(g).flatMap((reg) =>
     (['lowest', 'highest'] as const).map((which) => ({
       params: { reg: reg.name, bit: which },
       run: async (ctx: CaseContext) => {
@@ -359,7 +475,11 @@ async function firstSafeChange(
 const perRegister = (
   body: (reg: IdReg) => GeneratedCase['run'],
   params: Record<string, string> = {},
-): GeneratedCase[] => ID_REGS.map((reg) => ({ params: { reg: reg.name, ...params }, run: body(reg) }));
+): GeneratedCase[] =>
+  ID_REGS.filter((reg) => reg.fields.some((f) => f.only !== 'unsafe')).map((reg) => ({
+    params: { reg: reg.name, ...params },
+    run: body(reg),
+  }));
 
 const raiseBack: CaseGenerator = (g) =>
   perRegister((reg) => async (ctx) => {

@@ -132,7 +132,20 @@ describe('arm64 reference: CPU model and PV state', () => {
     expect(masks[129]).to.equal(0x300f_000fn);
     expect(masks[49]).to.equal(0xffff_ffff_00ff_f00fn);
     expect(masks[50]).to.equal(0xffff_0fff_ffff_00ffn);
-    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(8);
+    expect(masks.filter((m) => m !== 0n)).to.have.lengthOf(15);
+  });
+
+  it('reports the masks a real 6.12 reports outside the AArch32 range (PFR*, ZFR0, FPFR0, DFR0, MMFR3, CLIDR)', () => {
+    const masks = writableMasks();
+    expect(masks[32]).to.equal(0xffff_00f0_0f00_ffffn);
+    expect(masks[33]).to.equal(0xf_0000_00ffn);
+    expect(masks[34]).to.equal(0xf_0000_0000n);
+    expect(masks[36]).to.equal(0x0ff0_ff0f_0fff_00ffn);
+    expect(masks[39]).to.equal(0xf000_0003n);
+    expect(masks[40]).to.equal(0xf0_00f0_0f0fn);
+    expect(masks[59]).to.equal(0xf_0f0fn);
+    expect(masks[65]).to.equal(0x7fff_ffff_ffffn);
+    expect(masks.slice(8, 31).every((m) => m === 0n)).to.equal(true);
   });
 
   it('PV lock: load clears preempted, put marks it only when the vCPU was preempted', () => {
@@ -311,6 +324,20 @@ describe('the arm64 suite against deliberately broken references', function () {
         expect(failed).to.not.include(
           'ARM_REG_MASKS/ARM_IDREG-ERR-001/arm64/reg=ID_AA64MMFR1_EL1,field=SpecSEI',
         );
+      },
+    );
+  });
+
+  it('catches ID_AA64DFR0_EL1.DebugVer accepted below its floor of 6', async () => {
+    await patched(
+      POLICY_CHECKS,
+      'lower-safe',
+      (value, limit) => value <= limit,
+      async () => {
+        const { failed } = await outcomes(plain, ['ARM_REG_MASKS/ARM_IDREG-ERR-001/**']);
+        expect(failed).to.deep.equal([
+          'ARM_REG_MASKS/ARM_IDREG-ERR-001/arm64/reg=ID_AA64DFR0_EL1,field=DebugVer',
+        ]);
       },
     );
   });

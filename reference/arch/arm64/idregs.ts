@@ -43,9 +43,9 @@ export function writableMasks(): bigint[] {
 /** Whether a field value is safe against the limit, per policy (tests swap one out to break the model). */
 export const POLICY_CHECKS: Record<IdField['policy'], (value: bigint, limit: bigint, f: IdField) => boolean> =
   {
-    'lower-safe': (value, limit) => value <= limit,
+    'lower-safe': (value, limit, f) => value <= limit && (f.min === undefined || value >= BigInt(f.min)),
     'higher-safe': (value, limit) => value >= limit,
-    exact: (value, limit, f) => value === limit || (f.safe !== undefined && value === BigInt(f.safe)),
+    any: () => true,
   };
 
 /**

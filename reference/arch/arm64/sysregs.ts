@@ -1,11 +1,11 @@
 /**
  * The reference's arm64 CPU model: the system registers user space reaches through ONE_REG, with the values
- * of a documented model CPU (an Armv8.4-class core without SVE, SME, pointer authentication, MTE or AArch32
- * EL1; see docs/arm64.md). Real hosts differ in values; the suite compares such values by invariants.
+ * of a documented model CPU (a Neoverse-N1-class core without SVE, SME, pointer authentication, MTE or AArch32;
+ * see docs/arm64.md). Real hosts differ in values; the suite compares such values by invariants.
  *
- * Eight feature registers carry writable fields, each with the safe-value policy the kernel's feature tables
- * give it (arch/arm64/kernel/cpufeature.c), chosen as Linux 6.12 makes them writable: the writable mask
- * KVM_ARM_GET_REG_WRITABLE_MASKS reports is the union of those fields, and a KVM_SET_ONE_REG value is
+ * The feature registers carry the writable fields Linux 6.12 reports in KVM_ARM_GET_REG_WRITABLE_MASKS (the
+ * union of a register's fields is its mask), each with the safe-value policy the kernel's feature tables give
+ * it (arch/arm64/kernel/cpufeature.c, as overridden in arch/arm64/kvm/sys_regs.c); a KVM_SET_ONE_REG value is
  * checked against the model value as the limit.
  */
 export type SysregKind =
@@ -17,21 +17,21 @@ export type SysregKind =
   | 'timer';
 
 /**
- * How a field may differ from the limit: lower-safe fields may only go down, higher-safe only up, exact
- * fields must equal the limit or the field's designated safe value.
+ * How a field may differ from the limit: lower-safe fields may only go down (not below `min`), higher-safe
+ * only up; `any` fields take every value (CLIDR_EL1, whose setter checks only its reserved bits).
  */
-export type FieldPolicy = 'lower-safe' | 'higher-safe' | 'exact';
+export type FieldPolicy = 'lower-safe' | 'higher-safe' | 'any';
 
 export interface IdField {
   name: string;
   shift: number;
-  /** 4 unless given (CTR_EL0 has 1-bit fields). */
+  /** 4 unless given (CTR_EL0 and ID_AA64FPFR0_EL1 have 1-bit fields). */
   width?: number;
   /** Signed fields compare as two's complement: 0xf (not implemented) is below 0. */
   signed?: boolean;
   policy: FieldPolicy;
-  /** For exact fields: the other value the kernel accepts. */
-  safe?: number;
+  /** The lowest value a lower-safe field accepts, when the kernel checks one (DFR0.DebugVer). */
+  min?: number;
 }
 
 export interface SysregDesc {
@@ -56,6 +56,7 @@ const r = (
 ): SysregDesc => ({ name, op0, op1, crn, crm, op2, kind, reset, ...(fields ? { fields } : {}) });
 
 const lower = (name: string, shift: number): IdField => ({ name, shift, policy: 'lower-safe' });
+const bit = (name: string, shift: number): IdField => ({ name, shift, width: 1, policy: 'lower-safe' });
 
 /**
  * What KVM writes into registers whose architectural reset value is UNKNOWN (reset_unknown in
@@ -67,13 +68,56 @@ export const SYSREGS: readonly SysregDesc[] = [
   r('MIDR_EL1', [3, 0, 0, 0, 0], 'id', 0x414fd0c1n),
   r('MPIDR_EL1', [3, 0, 0, 0, 5], 'state', 0x80000000n),
   r('REVIDR_EL1', [3, 0, 0, 0, 6], 'id', 0n),
-  r('ID_AA64PFR0_EL1', [3, 0, 0, 4, 0], 'id', 0x1100_0000_1101_1111n),
-  r('ID_AA64PFR1_EL1', [3, 0, 0, 4, 1], 'id', 0x20n),
-  // No PMU (PMUVer 0). DebugVer is exact with the safe value 6 (Armv8.0 debug), the one field of the model
-  // with that policy; WRPs may be lowered.
+  // AArch64 only at every EL, Secure EL2, DIT, CSV2 and CSV3. RME is in 6.12's mask but not in the feature
+  // table, so it must keep its value: modelled as lower-safe at 0, which accepts only 0.
+  r('ID_AA64PFR0_EL1', [3, 0, 0, 4, 0], 'id', 0x1101_0010_1111_1111n, [
+    lower('EL0', 0),
+    lower('EL1', 4),
+    lower('EL2', 8),
+    lower('EL3', 12),
+    lower('GIC', 24),
+    lower('SEL2', 36),
+    lower('DIT', 48),
+    lower('RME', 52),
+    lower('CSV2', 56),
+    lower('CSV3', 60),
+  ]),
+  // BTI, SSBS 2 (with the MSR/MRS interface), CSV2_frac 1; no MTE or SME.
+  r('ID_AA64PFR1_EL1', [3, 0, 0, 4, 1], 'id', 0x1_0000_0021n, [
+    lower('BT', 0),
+    lower('SSBS', 4),
+    lower('CSV2_frac', 32),
+  ]),
+  r('ID_AA64PFR2_EL1', [3, 0, 0, 4, 2], 'id', 0n, [lower('FPMR', 32)]),
+  // No SVE: KVM shows a vCPU without SVE a zero ZFR0, and every field at 0 accepts only 0.
+  r('ID_AA64ZFR0_EL1', [3, 0, 0, 4, 4], 'id', 0n, [
+    lower('SVEver', 0),
+    lower('AES', 4),
+    lower('BitPerm', 16),
+    lower('BF16', 20),
+    lower('B16B16', 24),
+    lower('SHA3', 32),
+    lower('SM4', 40),
+    lower('I8MM', 44),
+    lower('F32MM', 52),
+    lower('F64MM', 56),
+  ]),
+  // No FP8 (nor FPMR above): six 1-bit fields, all 0.
+  r('ID_AA64FPFR0_EL1', [3, 0, 0, 4, 7], 'id', 0n, [
+    bit('F8E5M2', 0),
+    bit('F8E4M3', 1),
+    bit('F8DP2', 28),
+    bit('F8DP4', 29),
+    bit('F8FMA', 30),
+    bit('F8CVT', 31),
+  ]),
+  // No PMU (PMUVer 0), Armv8.2 debug. KVM treats DebugVer and PMUVer as lower-safe (the host tables say
+  // exact), with 6 (Armv8.0 debug) as DebugVer's floor; DoubleLock is signed (0 implemented, 0xf not).
   r('ID_AA64DFR0_EL1', [3, 0, 0, 5, 0], 'id', 0x0000_0000_1030_5008n, [
-    { name: 'DebugVer', shift: 0, policy: 'exact', safe: 6 },
+    { name: 'DebugVer', shift: 0, policy: 'lower-safe', min: 6 },
+    lower('PMUVer', 8),
     lower('WRPs', 20),
+    { name: 'DoubleLock', shift: 36, policy: 'lower-safe', signed: true },
   ]),
   r('ID_AA64DFR1_EL1', [3, 0, 0, 5, 1], 'id', 0n),
   // Every field 1 or 2, so that each has both a lower (safe) and a higher (unsafe) neighbour.
@@ -168,6 +212,11 @@ export const SYSREGS: readonly SysregDesc[] = [
     lower('BBM', 52),
     lower('E0PD', 60),
   ]),
+  r('ID_AA64MMFR3_EL1', [3, 0, 0, 7, 3], 'id', 0x1_0101n, [
+    lower('TCRX', 0),
+    lower('S1PIE', 8),
+    lower('S1POE', 16),
+  ]),
   r('SCTLR_EL1', [3, 0, 1, 0, 0], 'state', 0x30c50838n),
   r('CPACR_EL1', [3, 0, 1, 0, 2], 'state', 0n),
   r('TTBR0_EL1', [3, 0, 2, 0, 0], 'state', UNKNOWN_RESET),
@@ -184,7 +233,12 @@ export const SYSREGS: readonly SysregDesc[] = [
   r('CONTEXTIDR_EL1', [3, 0, 13, 0, 1], 'state', 0n),
   r('TPIDR_EL1', [3, 0, 13, 0, 4], 'state', UNKNOWN_RESET),
   r('CNTKCTL_EL1', [3, 0, 14, 1, 0], 'state', 0n),
-  r('CLIDR_EL1', [3, 1, 0, 0, 1], 'id', 0x0a20_0023n),
+  // Writable since 6.7 by its own setter, which refuses only reserved bits (and an IDC-implying value on a
+  // host without CTR_EL0.IDC, which the model's CTR_EL0 has). Real KVM keeps it per vCPU and writable after
+  // KVM_RUN; the model keeps it with the VM-wide ID registers (docs/arm64.md).
+  r('CLIDR_EL1', [3, 1, 0, 0, 1], 'id', 0x0a20_0023n, [
+    { name: 'cache hierarchy', shift: 0, width: 47, policy: 'any' },
+  ]),
   r('CSSELR_EL1', [3, 2, 0, 0, 0], 'state', UNKNOWN_RESET),
   // The cache-line sizes and the two coherency bits may be lowered (writable since 6.10).
   r('CTR_EL0', [3, 3, 0, 0, 1], 'id', 0xb444_c004n, [
