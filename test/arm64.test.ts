@@ -342,6 +342,17 @@ describe('the arm64 suite against deliberately broken references', function () {
     );
   });
 
+  it('catches a signed field (DFR0.DoubleLock) compared as unsigned', async () => {
+    const dfr0 = SYSREGS.find((d) => d.name === 'ID_AA64DFR0_EL1')!;
+    const doubleLock = dfr0.fields!.find((f) => f.name === 'DoubleLock')!;
+    await patched(doubleLock, 'signed', false, async () => {
+      const { failed } = await outcomes(plain, ['ARM_REG_MASKS/ARM_IDREG-VAL-001/**']);
+      expect(failed).to.deep.equal([
+        'ARM_REG_MASKS/ARM_IDREG-VAL-001/arm64/reg=ID_AA64DFR0_EL1,field=DoubleLock',
+      ]);
+    });
+  });
+
   it('catches a PV-time IPA accepted twice', async () => {
     const original = Object.getOwnPropertyDescriptor(PvRegion.prototype, 'set')?.value as PvRegion['set'];
     await patched(
