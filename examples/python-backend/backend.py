@@ -46,6 +46,10 @@ KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
 KVM_GET_ONE_REG = _ioc(WRITE, 0xAB, 16)  # struct kvm_one_reg
 KVM_SET_ONE_REG = _ioc(WRITE, 0xAC, 16)
 KVM_GET_REG_LIST = _ioc(READ | WRITE, 0xB0, 8)  # struct kvm_reg_list
+KVM_SET_DEVICE_ATTR = _ioc(WRITE, 0xE1, 24)  # struct kvm_device_attr
+KVM_GET_DEVICE_ATTR = _ioc(WRITE, 0xE2, 24)
+KVM_HAS_DEVICE_ATTR = _ioc(WRITE, 0xE3, 24)
+VCPU_TSC_CTRL, VCPU_TSC_OFFSET = 0, 0  # the only vCPU attribute group and attribute x86 has
 
 API_VERSION = 12
 VCPU_MMAP_SIZE = 3 * 4096
@@ -255,6 +259,7 @@ class Vcpu:
         self.msrs = {index: reset for index, (_, reset, _) in MSRS.items()}
         self.guest_ssp = 0
         self.guest_has_shstk = False
+        self.tsc_offset = 0
 
     def ioctl(self, request, arg):
         if request in (KVM_GET_ONE_REG, KVM_SET_ONE_REG):
@@ -264,7 +269,21 @@ class Vcpu:
             return self.reg_list(arg, [GUEST_SSP_ID] if self.guest_has_shstk else [])
         if request == KVM_SET_CPUID2:
             return self.set_cpuid(arg)
+        if request in (KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR):
+            return self.device_attr(request, arg)
         fail("EINVAL")
+
+    def device_attr(self, request, arg):
+        """vCPU attributes: x86 knows only the TSC group; every other group (arm64's PV time) is ENXIO."""
+        mem = self.kernel.mem
+        _flags, group, attr, addr = struct.unpack("<IIQQ", mem.copy_from_user(arg, 24))
+        if group != VCPU_TSC_CTRL or attr != VCPU_TSC_OFFSET:
+            fail("ENXIO")
+        if request == KVM_GET_DEVICE_ATTR:
+            mem.copy_to_user(addr, struct.pack("<Q", self.tsc_offset))
+        elif request == KVM_SET_DEVICE_ATTR:
+            self.tsc_offset = read_u64(mem, addr)
+        return 0
 
     def one_reg(self, is_set, arg):
         """kvm_get_set_one_reg: arch, reserved bits, type, size, then the host-initiated MSR access."""
