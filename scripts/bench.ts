@@ -21,10 +21,12 @@ const report: Record<string, unknown> = {
   host: { cpus: os.cpus().length, load: os.loadavg(), node: process.version },
 };
 
-const show = (r: Ratio) =>
+const show = (r: Ratio) => {
+  const figure = r.target.startsWith('>=') ? `${(r.ratio * 100).toFixed(1)}%` : `${r.ratio.toFixed(2)}x`;
   console.log(
-    `${r.met ? 'met   ' : 'MISSED'} ${r.name}: ${r.ours.toFixed(1)} vs ${r.baseline.toFixed(1)} ${r.unit} = ${r.ratio.toFixed(2)}x (target ${r.target})`,
+    `${r.met ? 'met   ' : 'MISSED'} ${r.name}: ${r.ours.toFixed(1)} vs ${r.baseline.toFixed(1)} ${r.unit} = ${figure} (target ${r.target})`,
   );
+};
 
 /** Runs one benchmark; a failure to run is recorded and printed, and the others still run. */
 async function section<T>(name: string, body: () => Promise<T> | T, print: (v: T) => void): Promise<void> {
