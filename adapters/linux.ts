@@ -118,6 +118,7 @@ export class LinuxBackend implements Backend {
   private readonly endian = os.endianness() === 'LE' ? ('little' as const) : ('big' as const);
   private readonly files: number[] = [];
   private readonly buffers = new Map<BufferId, Mapping>();
+  private scratch: Mapping | undefined;
   private nextBuffer = 1;
   private readonly invalidPage: Mapping;
 
@@ -149,18 +150,14 @@ export class LinuxBackend implements Backend {
         return Promise.resolve({ ...r, spans: this.spans([arg.target]) });
       }
       case 'struct': {
-        const scratch = this.mapAnonymous(Math.max(arg.image.length, 1), 8, PROT_READ | PROT_WRITE);
-        try {
-          const image = scratch.bytes.subarray(0, arg.image.length);
-          image.set(arg.image);
-          const restore = patchPointers(image, arg.pointers, (p) => this.address(p.target), this.endian);
-          const r = this.call(handle, request, scratch.address);
-          restore();
-          const targets = arg.pointers.map((p) => p.target);
-          return Promise.resolve({ ...r, image: image.slice(), spans: this.spans(targets) });
-        } finally {
-          this.unmap(scratch);
-        }
+        const scratch = this.scratchFor(arg.image.length);
+        const image = scratch.bytes.subarray(0, arg.image.length);
+        image.set(arg.image);
+        const restore = patchPointers(image, arg.pointers, (p) => this.address(p.target), this.endian);
+        const r = this.call(handle, request, scratch.address);
+        restore();
+        const targets = arg.pointers.map((p) => p.target);
+        return Promise.resolve({ ...r, image: image.slice(), spans: this.spans(targets) });
       }
     }
   }
@@ -228,6 +225,8 @@ export class LinuxBackend implements Backend {
       closeSync(fd);
     }
     this.unmap(this.invalidPage);
+    if (this.scratch) this.unmap(this.scratch);
+    this.scratch = undefined;
     return Promise.resolve();
   }
 
@@ -256,6 +255,18 @@ export class LinuxBackend implements Backend {
         return m.address + BigInt(target.offset);
       }
     }
+  }
+
+  /**
+   * The native memory struct images are placed in: one mapping, kept for the backend's life and grown
+   * when an image needs more, so a call costs no mmap of its own. Calls never overlap (each is one
+   * synchronous ioctl), so one scratch area serves them all.
+   */
+  private scratchFor(size: number): Mapping {
+    if (this.scratch && this.scratch.size >= size) return this.scratch;
+    if (this.scratch) this.unmap(this.scratch);
+    this.scratch = this.mapAnonymous(Math.max(size, this.libc.pageSize), 8, PROT_READ | PROT_WRITE);
+    return this.scratch;
   }
 
   private spans(targets: PointerTarget[]): Uint8Array[] {
