@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,5 +58,33 @@ describe('kvmspec run with a program as the backend', function () {
     expect(dead.err).to.match(/unusable/);
     expect((await cli(['run', '--backend', 'process', '--arch', 'arm64'])).code).to.equal(2);
     expect((await cli(['run', '--backend', 'reference', '--', 'true'])).code).to.equal(2);
+  });
+});
+
+describe('suites/conformance.spec.ts under plain mocha', function () {
+  this.timeout(120000);
+
+  it('runs the same cases `kvmspec list` plans, with mocha’s own reporter', async () => {
+    const env = { ...process.env, KVMSPEC_BACKEND: 'reference', KVMSPEC_ARCH: 'ppc64le' };
+    const out = execFileSync(
+      process.execPath,
+      [
+        'node_modules/mocha/bin/mocha.js',
+        '--no-config',
+        '--node-option',
+        'import=tsx',
+        '--reporter',
+        'json',
+        'suites/conformance.spec.ts',
+      ],
+      { env },
+    ).toString();
+    const report = JSON.parse(out) as {
+      stats: { passes: number; failures: number };
+      passes: { title: string }[];
+    };
+    const planned = (await cli(['list', '--arch', 'ppc64le'])).out.trim().split('\n');
+    expect(report.stats.failures).to.equal(0);
+    expect(report.passes.map((t) => t.title).sort()).to.deep.equal([...planned].sort());
   });
 });
