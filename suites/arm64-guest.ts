@@ -1,3 +1,4 @@
+import { memslot } from './fixtures.ts';
 /**
  * Driving a real arm64 guest from a case: a few AArch64 instruction words written into a memslot, the PC
  * set with KVM_SET_ONE_REG, and KVM_RUN. The guest reports values by storing them to an address outside
@@ -88,15 +89,7 @@ export async function setupGuest(ctx: CaseContext, fixture = 'vcpu-initialized')
   const fds = await ctx.fixture(fixture);
   if (fds.vm === undefined || fds.vcpu === undefined) throw new Error(`fixture ${fixture} opened no vCPU`);
   const ram = await ctx.kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
-  await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', {
-    struct: {
-      slot: 0n,
-      flags: 0n,
-      guest_phys_addr: RAM_GPA,
-      memory_size: BigInt(RAM_SIZE),
-      userspace_addr: { buf: ram, length: 0 },
-    },
-  });
+  await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, RAM_GPA, BigInt(RAM_SIZE), ram));
   const size = await ctx.kvm.setup(fds.system, 'KVM_GET_VCPU_MMAP_SIZE');
   const run = await ctx.kvm.mmap(fds.vcpu, Number(size.ret));
   return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, run };

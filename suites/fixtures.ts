@@ -1,4 +1,5 @@
 import type { Fds, Fixture } from '../harness/plan/types.ts';
+import type { Buf, CallArg } from '../harness/session.ts';
 
 /** KVM_ARM_VCPU_PSCI_0_2: the feature every VMM sets when initialising an arm64 vCPU. */
 const ARM64_FEATURE_PSCI_0_2 = 1n << 2n;
@@ -28,6 +29,19 @@ const vcpuInitialized: Fixture = async (ctx): Promise<Fds> => {
   });
   return fds;
 };
+
+/** The KVM_SET_USER_MEMORY_REGION argument for a slot backed by `ram` (from `offset`), flags 0. */
+export function memslot(slot: number, gpa: bigint, size: bigint, ram: Buf, offset = 0): CallArg {
+  return {
+    struct: {
+      slot: BigInt(slot),
+      flags: 0n,
+      guest_phys_addr: gpa,
+      memory_size: size,
+      userspace_addr: { buf: ram, offset, length: 0 },
+    },
+  };
+}
 
 /** Named setups that vectors and generators share; a failing step blocks the case. */
 export const fixtures: Record<string, Fixture> = {

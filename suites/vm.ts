@@ -1,6 +1,6 @@
 import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
-import type { Buf } from '../harness/session.ts';
+import { memslot } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 
 const MiB = 1 << 20;
@@ -17,18 +17,6 @@ async function vmOf(ctx: CaseContext): Promise<number> {
   const { vm } = await ctx.fixture('vm');
   if (vm === undefined) throw new Error('fixture vm opened no VM');
   return vm;
-}
-
-function region(slot: number, gpa: bigint, size: bigint, ram: Buf, offset = 0) {
-  return {
-    struct: {
-      slot: BigInt(slot),
-      flags: 0n,
-      guest_phys_addr: gpa,
-      memory_size: size,
-      userspace_addr: { buf: ram, offset, length: 0 },
-    },
-  };
 }
 
 const duplicateVcpu: CaseGenerator = (g) => [
@@ -50,7 +38,7 @@ const valid: CaseGenerator = (g) => [
       const r = await ctx.kvm.call(
         await vmOf(ctx),
         'KVM_SET_USER_MEMORY_REGION',
-        region(0, 0n, BigInt(MiB), ram),
+        memslot(0, 0n, BigInt(MiB), ram),
       );
       assertOutcome(r, expectOf(g), 'KVM_SET_USER_MEMORY_REGION of 1 MiB at 0');
     },
@@ -65,7 +53,7 @@ const unalignedSize: CaseGenerator = (g) => [
       const r = await ctx.kvm.call(
         await vmOf(ctx),
         'KVM_SET_USER_MEMORY_REGION',
-        region(0, 0n, BigInt(MiB + 1), ram),
+        memslot(0, 0n, BigInt(MiB + 1), ram),
       );
       assertOutcome(r, expectOf(g), 'KVM_SET_USER_MEMORY_REGION with size 1 MiB + 1');
     },
@@ -85,7 +73,7 @@ const s390Segment: CaseGenerator = (g) =>
       const r = await ctx.kvm.call(
         await vmOf(ctx),
         'KVM_SET_USER_MEMORY_REGION',
-        region(0, 0n, BigInt(size), ram, offset),
+        memslot(0, 0n, BigInt(size), ram, offset),
       );
       assertOutcome(
         r,
@@ -101,12 +89,12 @@ const overlap: CaseGenerator = (g) => [
     run: async (ctx) => {
       const vm = await vmOf(ctx);
       const ram = await ctx.kvm.alloc(2 * MiB, { alignment: RAM_ALIGN });
-      await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', region(0, 0n, BigInt(2 * MiB), ram));
+      await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, BigInt(2 * MiB), ram));
       const other = await ctx.kvm.alloc(MiB, { alignment: RAM_ALIGN });
       const r = await ctx.kvm.call(
         vm,
         'KVM_SET_USER_MEMORY_REGION',
-        region(1, BigInt(MiB), BigInt(MiB), other),
+        memslot(1, BigInt(MiB), BigInt(MiB), other),
       );
       assertOutcome(r, expectOf(g), 'a second slot over the first one');
     },

@@ -1,3 +1,4 @@
+import { memslot } from '../suites/fixtures.ts';
 import { expect } from 'chai';
 import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
 import { createReferenceBackend } from '../adapters/reference.ts';
@@ -184,15 +185,7 @@ async function runProgram(words: number[]): Promise<{ run: Record<string, unknow
       struct: { target: 5n, features: [4n, 0n, 0n, 0n, 0n, 0n, 0n] },
     });
     const ram = await kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
-    await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', {
-      struct: {
-        slot: 0n,
-        flags: 0n,
-        guest_phys_addr: RAM_GPA,
-        memory_size: BigInt(RAM_SIZE),
-        userspace_addr: { buf: ram, length: 0 },
-      },
-    });
+    await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, RAM_GPA, BigInt(RAM_SIZE), ram));
     const code = new Uint8Array(words.length * 4);
     words.forEach((w, i) => writeUint(code, i * 4, 4, BigInt(w), 'little'));
     await kvm.write(ram, code);

@@ -1,3 +1,4 @@
+import { memslot } from '../suites/fixtures.ts';
 import { expect } from 'chai';
 import type { Backend, BackendFactory, IoctlArg, IoctlResult } from '../adapters/backend.ts';
 import { createReferenceBackend } from '../adapters/reference.ts';
@@ -213,15 +214,7 @@ describe('the s390 reference beyond the suite', () => {
     const system = await kvm.openSystem();
     const vm = await kvm.setupHandle(system, 'KVM_CREATE_VM', 0n);
     const ram = await kvm.alloc(1 << 20, { alignment: 1 << 20 });
-    await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', {
-      struct: {
-        slot: 0n,
-        flags: 0n,
-        guest_phys_addr: 0n,
-        memory_size: 1n << 20n,
-        userspace_addr: { buf: ram, length: 0 },
-      },
-    });
+    await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, 1n << 20n, ram));
     return { system, vm, ram };
   }
 

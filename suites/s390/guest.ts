@@ -1,3 +1,4 @@
+import { memslot } from '../fixtures.ts';
 import { decodeStruct } from '../../harness/abi/codec.ts';
 import { assertOutcome } from '../../harness/plan/outcome.ts';
 import type { CaseContext } from '../../harness/plan/types.ts';
@@ -39,15 +40,7 @@ export async function guest(ctx: CaseContext, ramSize = MiB): Promise<Guest> {
   const fds = await ctx.fixture('vcpu');
   if (fds.vm === undefined || fds.vcpu === undefined) throw new Error('fixture vcpu opened no vCPU');
   const ram = await ctx.kvm.alloc(ramSize, { alignment: MiB });
-  await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', {
-    struct: {
-      slot: 0n,
-      flags: 0n,
-      guest_phys_addr: 0n,
-      memory_size: BigInt(ramSize),
-      userspace_addr: { buf: ram, length: 0 },
-    },
-  });
+  await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, BigInt(ramSize), ram));
   return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, ramSize };
 }
 
