@@ -7,10 +7,9 @@ import { selectCases, shardOf } from '../harness/plan/select.ts';
 import { renderKtap } from '../harness/report/ktap.ts';
 import { renderSummary, SUMMARY_LIMIT } from '../harness/report/summary.ts';
 import type { CaseResult, RunResults } from '../harness/run/results.ts';
-import { totalsOf } from '../harness/run/results.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { families } from '../suites/index.ts';
-import { cli } from './helpers.ts';
+import { cli, resultsOf } from './helpers.ts';
 
 const spec = loadSpec();
 const plan = buildPlan(spec, families, { arches: spec.arches, revision: 'upstream' });
@@ -45,26 +44,6 @@ function parseKtap(
   }
   expect(apis).to.have.lengthOf(top);
   return apis;
-}
-
-function fakeResults(cases: CaseResult[]): RunResults {
-  return {
-    schemaVersion: 1,
-    tool: { name: 'kvmspec', version: 'test' },
-    backend: 'reference',
-    revision: 'upstream',
-    seed: 0,
-    specDigest: 'test',
-    profileMismatches: [],
-    profiles: [
-      { arch: 'arm64', implementation: 'kvmspec-reference', version: '6.12', revisions: ['upstream'] },
-    ],
-    expectations: { expired: [] },
-    startedAt: new Date(0).toISOString(),
-    durationMs: 0,
-    totals: totalsOf(cases),
-    cases,
-  };
 }
 
 describe('selection and shards', () => {
@@ -186,7 +165,7 @@ describe('KTAP and the Markdown summary', () => {
   }));
 
   it('writes KTAP v1 nested per API that parses back to the same results', () => {
-    const apis = parseKtap(renderKtap(fakeResults(cases)));
+    const apis = parseKtap(renderKtap(resultsOf(cases)));
     const back = apis.flatMap((a) => a.cases);
     expect(back.map((c) => c.name)).to.deep.equal(cases.map((c) => c.id));
     expect(back.map((c) => c.ok)).to.deep.equal(cases.map((c) => c.status !== 'fail'));
@@ -205,10 +184,10 @@ describe('KTAP and the Markdown summary', () => {
       id: `${cases[3]!.id}/n=${i}`,
       message: 'x'.repeat(200),
     }));
-    const text = renderSummary(fakeResults([...cases, ...many]));
+    const text = renderSummary(resultsOf([...cases, ...many]));
     expect(Buffer.byteLength(text)).to.be.at.most(SUMMARY_LIMIT);
     expect(text).to.match(/more failing cases are not listed/);
-    const small = renderSummary(fakeResults(cases));
+    const small = renderSummary(resultsOf(cases));
     expect(small.indexOf('**unexpected** fail')).to.be.greaterThan(small.indexOf('| total |'));
     expect(small).not.to.match(/not listed/);
   });

@@ -4,9 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderJunit } from '../harness/report/junit.ts';
-import type { CaseResult, RunResults } from '../harness/run/results.ts';
-import { totalsOf } from '../harness/run/results.ts';
+import type { CaseResult } from '../harness/run/results.ts';
 import { packageRoot } from '../harness/paths.ts';
+import { resultsOf } from './helpers.ts';
 
 const XSD = path.join(packageRoot, 'harness/report/junit.xsd');
 const hasXmllint = spawnSync('xmllint', ['--version']).status === 0;
@@ -52,21 +52,7 @@ const cases: CaseResult[] = [
   }),
 ];
 
-const results: RunResults = {
-  schemaVersion: 1,
-  tool: { name: 'kvmspec', version: 'test' },
-  backend: 'reference',
-  revision: 'upstream',
-  seed: 0,
-  specDigest: 'test',
-  profileMismatches: [],
-  profiles: [],
-  expectations: { expired: [] },
-  startedAt: '2026-11-21T12:00:00.000Z',
-  durationMs: 9,
-  totals: totalsOf(cases),
-  cases,
-};
+const results = resultsOf(cases, { profiles: [], startedAt: '2026-11-21T12:00:00.000Z', durationMs: 9 });
 
 describe('JUnit XML', () => {
   const xml = renderJunit(results);
