@@ -32,19 +32,20 @@ export type Translation = { gpa: bigint } | { code: number; dat?: boolean };
 const index = (gva: bigint, level: number) => Number((gva >> LEVELS[level]!.shift) & 0x7ffn);
 
 /**
- * Dynamic address translation of one logical address through an ASCE (arch/s390/kvm/gaccess.c, without
- * EDAT large pages): the walk from the ASCE's designation type down to the page table, with the
- * architecture's exception for each way it can fail. Tables live in guest memory; a table outside it is
- * an addressing exception.
+ * The part of a walk fixed by the segment: its page table (undefined outside guest memory; the 2 KiB
+ * table is 2 KiB-aligned, so it never straddles a page and is backed whole or not at all) and whether
+ * the segment is protected.
  */
-export function translate(storage: GuestStorage, asce: bigint, gva: bigint, mode: AccessMode): Translation {
-  if ((asce & ASCE_REAL) !== 0n) return { gpa: gva };
+type SegmentWalk = { pageTable: DataView | undefined; protect: boolean } | { code: number };
+const PAGE_TABLE_BYTES = 256 * 8;
+
+/** From the ASCE's designation type down to the segment-table entry, with each way that can fail. */
+function walkToSegment(storage: GuestStorage, asce: bigint, gva: bigint): SegmentWalk {
   let level = 3 - DT(asce);
   // Index bits above the designated table must be zero.
   for (let upper = 0; upper < level; upper++) if (index(gva, upper) !== 0) return { code: PGM.ASCE_TYPE };
   if (index(gva, level) >> 9 > TL(asce)) return { code: LEVELS[level]!.code };
   let ptr = (asce & ORIGIN) + BigInt(index(gva, level)) * 8n;
-  let protect = false;
   for (; level < 3; level++) {
     const entry = storage.readTable(ptr, 8);
     if (entry === undefined) return { code: PGM.ADDRESSING };
@@ -59,14 +60,39 @@ export function translate(storage: GuestStorage, asce: bigint, gva: bigint, mode
   if ((ste & ENTRY_INVALID) !== 0n) return { code: PGM.SEGMENT_TRANSLATION };
   if (DT(ste) !== 0) return { code: PGM.TRANSLATION_SPEC };
   if ((ste & SEGMENT_COMMON) !== 0n && (asce & ASCE_PRIVATE) !== 0n) return { code: PGM.TRANSLATION_SPEC };
-  protect ||= (ste & SEGMENT_PROTECT) !== 0n;
-  const pte = storage.readTable((ste & PAGE_TABLE_ORIGIN) + ((gva >> 12n) & 0xffn) * 8n, 8);
-  if (pte === undefined) return { code: PGM.ADDRESSING };
-  if ((pte & PTE_INVALID) !== 0n) return { code: PGM.PAGE_TRANSLATION };
-  if ((pte & PTE_ZERO) !== 0n) return { code: PGM.TRANSLATION_SPEC };
-  protect ||= (pte & PTE_PROTECT) !== 0n;
-  const gpa = (pte & ORIGIN) | (gva & 0xfffn);
-  if (mode === 'store' && protect) return { code: PGM.PROTECTION, dat: true };
-  if (!storage.backed(gpa)) return { code: PGM.ADDRESSING };
-  return { gpa };
+  const table = storage.bytes(ste & PAGE_TABLE_ORIGIN, PAGE_TABLE_BYTES);
+  return {
+    pageTable: table && new DataView(table.buffer, table.byteOffset, PAGE_TABLE_BYTES),
+    protect: (ste & SEGMENT_PROTECT) !== 0n,
+  };
+}
+
+/**
+ * Dynamic address translation of logical addresses through an ASCE (arch/s390/kvm/gaccess.c, without
+ * EDAT large pages), with the architecture's exception for each way a walk can fail. Tables live in
+ * guest memory; a table outside it is an addressing exception. Upstream walks every page from the top;
+ * pages of one segment share everything above the page table, so one access reuses that part of the
+ * walk (no table changes while an access translates).
+ * Whether the frame itself is backed is the caller's check.
+ */
+export function translator(
+  storage: GuestStorage,
+  asce: bigint,
+  mode: AccessMode,
+): (gva: bigint) => Translation {
+  if ((asce & ASCE_REAL) !== 0n) return (gva) => ({ gpa: gva });
+  let last: { segment: bigint; walk: SegmentWalk } | undefined;
+  return (gva) => {
+    if (last?.segment !== gva >> 20n) last = { segment: gva >> 20n, walk: walkToSegment(storage, asce, gva) };
+    const { walk } = last;
+    if ('code' in walk) return { code: walk.code };
+    if (!walk.pageTable) return { code: PGM.ADDRESSING };
+    const pte = walk.pageTable.getBigUint64(Number((gva >> 12n) & 0xffn) * 8);
+    if ((pte & PTE_INVALID) !== 0n) return { code: PGM.PAGE_TRANSLATION };
+    if ((pte & PTE_ZERO) !== 0n) return { code: PGM.TRANSLATION_SPEC };
+    const gpa = (pte & ORIGIN) | (gva & 0xfffn);
+    if (mode === 'store' && (walk.protect || (pte & PTE_PROTECT) !== 0n))
+      return { code: PGM.PROTECTION, dat: true };
+    return { gpa };
+  };
 }

@@ -6,7 +6,7 @@ import {
   CR0_STORAGE_PROTECTION_OVERRIDE,
   type S390Cpu,
 } from './cpu.ts';
-import { ASCE_PRIVATE, translate } from './dat.ts';
+import { ASCE_PRIVATE, translator } from './dat.ts';
 import { keyPermits, type KeyOverrides } from './keys.ts';
 import { PGM, programException, type AccessMode, type Pgm, type ProtectionType } from './pgm.ts';
 import { pageFragments, type GuestStorage } from './storage.ts';
@@ -76,14 +76,15 @@ export class LogicalView {
     const lap = cpu.cr0(CR0_LOW_ADDRESS_PROTECTION) && !(cpu.dat && (space.asce & ASCE_PRIVATE) !== 0n);
     const out: Fragment[] = [];
     const start = cpu.effective(acc.gaddr);
+    const translate = cpu.dat ? translator(storage, space.asce, acc.mode) : undefined;
     for (const { addr: gva, len, offset } of pageFragments(start, acc.size, (a, l) =>
       cpu.effective(a + BigInt(l)),
     )) {
       if (acc.mode === 'store' && lap && isLowAddress(gva))
         return programException(PGM.PROTECTION, this.site(acc, gva, 'low-address'));
       let gpa = gva;
-      if (cpu.dat) {
-        const t = translate(storage, space.asce, gva, acc.mode);
+      if (translate) {
+        const t = translate(gva);
         if ('code' in t) return programException(t.code, this.site(acc, gva, t.dat ? 'dat' : undefined));
         gpa = t.gpa;
       }
@@ -107,27 +108,33 @@ export class LogicalView {
     return 'code' in r ? r : undefined;
   }
 
+  /**
+   * A fetch changes nothing, so every page's key can be checked before a byte moves; the data is then a
+   * view of guest memory when the pages are contiguous there, else a copy gathered page by page.
+   */
   read(acc: LogicalAccess): { data: Uint8Array } | Pgm {
-    return this.copy(acc, new Uint8Array(acc.size));
+    const r = this.fragments(acc, false);
+    if ('code' in r) return r;
+    const denied = r.frags.find((frag) => !this.permits(acc, r.asce, frag));
+    if (denied) return programException(PGM.PROTECTION, this.site(acc, denied.gva, 'key'));
+    const first = r.frags[0]!;
+    const contiguous = r.frags.every((frag) => frag.gpa === first.gpa + BigInt(frag.offset));
+    const whole = contiguous ? this.storage.bytes(first.gpa, acc.size) : undefined;
+    if (whole) return { data: whole };
+    const data = new Uint8Array(acc.size);
+    for (const frag of r.frags) data.set(this.storage.bytes(frag.gpa, frag.len)!, frag.offset);
+    return { data };
   }
 
+  /** A store checks each page's key as it goes: a refusal after the first page leaves earlier pages changed. */
   write(acc: LogicalAccess, data: Uint8Array): Pgm | undefined {
-    const r = this.copy(acc, data);
-    return 'code' in r ? r : undefined;
-  }
-
-  private copy(acc: LogicalAccess, data: Uint8Array): { data: Uint8Array } | Pgm {
     const r = this.fragments(acc, false);
     if ('code' in r) return r;
     for (const [i, frag] of r.frags.entries()) {
-      if (!this.permits(acc, r.asce, frag)) {
-        const terminated = acc.mode === 'store' && i > 0;
-        return programException(PGM.PROTECTION, this.site(acc, frag.gva, 'key', terminated));
-      }
-      const page = this.storage.bytes(frag.gpa, frag.len)!;
-      if (acc.mode === 'store') page.set(data.subarray(frag.offset, frag.offset + frag.len));
-      else data.set(page, frag.offset);
+      if (!this.permits(acc, r.asce, frag))
+        return programException(PGM.PROTECTION, this.site(acc, frag.gva, 'key', i > 0));
+      this.storage.bytes(frag.gpa, frag.len)!.set(data.subarray(frag.offset, frag.offset + frag.len));
     }
-    return { data };
+    return undefined;
   }
 }

@@ -1,4 +1,8 @@
-import { u64 } from '../../abi.ts';
+import { readUint } from '../../../harness/abi/codec.ts';
+import { scalarBytes } from '../../../harness/spec/semantics.ts';
+import { leafFields } from '../../../harness/spec/tree.ts';
+import type { FieldDef } from '../../../harness/spec/types.ts';
+import type { Abi } from '../../abi.ts';
 import { fail } from '../../errno.ts';
 import type { ReferenceKernel } from '../../kernel.ts';
 import { NUM_ACRS, type S390Cpu } from './cpu.ts';
@@ -41,21 +45,44 @@ export interface MemOp {
   old: bigint[];
 }
 
-/** Copies the argument in (EFAULT when unreadable) and names its fields, in the revision's layout. */
+const fieldsByAbi = new WeakMap<Abi, { size: number; fields: Map<string, FieldDef> }>();
+
+/** The revision's mem_op fields by name, found once per ABI. */
+function memOpFields(abi: Abi): { size: number; fields: Map<string, FieldDef> } {
+  let found = fieldsByAbi.get(abi);
+  if (!found) {
+    const layout = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
+    found = { size: layout.size, fields: new Map([...leafFields(layout.fields)].map((f) => [f.name, f])) };
+    fieldsByAbi.set(abi, found);
+  }
+  return found;
+}
+
+/**
+ * Copies the argument in (EFAULT when unreadable) and reads the fields the ops use, in the revision's
+ * layout (no decoding of the union's reserved bytes: every memop passes through here).
+ */
 export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
-  const m = kernel.abi.readStruct(kernel.mem, arg, 'kvm_s390_mem_op');
-  const old = m.old;
+  const { size, fields } = memOpFields(kernel.abi);
+  const image = kernel.mem.copyFromUser(arg, size);
+  const field = (name: string, i = 0): bigint | undefined => {
+    const f = fields.get(name);
+    if (!f) return undefined;
+    const width = scalarBytes(f.type);
+    return readUint(image, f.offset + i * width, width, kernel.abi.endian);
+  };
+  const number = (name: string) => Number(field(name));
   return {
-    gaddr: u64(m, 'gaddr'),
-    flags: u64(m, 'flags'),
-    size: Number(u64(m, 'size')),
-    op: Number(u64(m, 'op')),
-    buf: u64(m, 'buf'),
-    ar: Number(u64(m, 'ar')),
-    key: Number(u64(m, 'key')),
-    sidaOffset: Number(u64(m, 'sida_offset')),
-    oldAddr: typeof m.old_addr === 'bigint' ? m.old_addr : 0n,
-    old: Array.isArray(old) ? old : [],
+    gaddr: field('gaddr')!,
+    flags: field('flags')!,
+    size: number('size'),
+    op: number('op'),
+    buf: field('buf')!,
+    ar: number('ar'),
+    key: number('key'),
+    sidaOffset: number('sida_offset'),
+    oldAddr: field('old_addr') ?? 0n,
+    old: fields.has('old') ? [field('old', 0)!, field('old', 1)!] : [],
   };
 }
 

@@ -28,9 +28,8 @@ export class GuestStorage {
   readTable(gpa: bigint, size: 4 | 8): bigint | undefined {
     const view = this.bytes(gpa, size);
     if (!view) return undefined;
-    let v = 0n;
-    for (const b of view) v = (v << 8n) | BigInt(b);
-    return v;
+    const data = new DataView(view.buffer, view.byteOffset, size);
+    return size === 8 ? data.getBigUint64(0) : BigInt(data.getUint32(0));
   }
 }
 
