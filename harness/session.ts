@@ -116,7 +116,7 @@ export class KvmSession {
   }
 
   async write(buf: Buf, bytes: Uint8Array, offset = 0): Promise<void> {
-    this.record('write', `buffer ${buf.id} +${offset} ${Buffer.from(bytes).toString('hex')}`, 'ok');
+    this.record('write', `buffer ${buf.id} +${offset} ${describeBytes(bytes)}`, 'ok');
     await this.backend.write(buf.id, offset, bytes);
   }
 
@@ -261,4 +261,10 @@ function describeArg(arg: IoctlArg): string {
     case 'struct':
       return `struct ${Buffer.from(arg.image).toString('hex')}`;
   }
+}
+
+/** Bytes written to a buffer, for the trace: whole when short; a guest RAM image by its length and start. */
+function describeBytes(bytes: Uint8Array): string {
+  const hex = Buffer.from(bytes.subarray(0, 32)).toString('hex');
+  return bytes.length <= 32 ? hex : `${bytes.length} bytes ${hex}...`;
 }

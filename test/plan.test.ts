@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { assertBytes } from '../harness/plan/outcome.ts';
 import { buildPlan, uncoveredRules } from '../harness/plan/plan.ts';
 import { allErrata } from '../harness/render/errata.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
@@ -58,6 +60,23 @@ describe('plan', () => {
     expect((await cli(['list', '--arch', 'mips'])).code).to.equal(2);
   });
 
+  it("kvmspec <command> --help prints that command's usage", async () => {
+    const help = await cli(['run', '--help']);
+    expect(help.code).to.equal(0);
+    expect(help.out).to.match(/^usage: kvmspec run --backend NAME/);
+    // After `--` the arguments are the backend program's.
+    expect((await cli(['run', '--', 'prog', '--help'])).code).to.equal(2);
+  });
+
+  it('kvmspec list into a reader that stops early exits quietly', () => {
+    const r = spawnSync('bash', ['-c', 'node bin/kvmspec.js list | head -1; exit ${PIPESTATUS[0]}'], {
+      encoding: 'utf8',
+    });
+    expect(r.stdout.split('\n').filter(Boolean)).to.have.lengthOf(1);
+    expect(r.stderr).not.to.include('EPIPE');
+    expect(r.status).to.equal(0);
+  });
+
   it('kvmspec spec render writes a C header and syzkaller descriptions', async () => {
     const header = await cli(['spec', 'render', '--format', 'c-header', '--arch', 'arm64']);
     expect(header.code).to.equal(0);
@@ -71,5 +90,19 @@ describe('plan', () => {
       expect(header.out).to.include(e.id);
       expect(syz.out).to.include(`# ${e.id}`);
     }
+  });
+
+  it('assertBytes shows short byte strings whole and long ones around their first difference', () => {
+    const same = new Uint8Array(1 << 20).fill(7);
+    expect(() => assertBytes(same, same.slice(), 'ram')).not.to.throw();
+    expect(() => assertBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 3), 'reg')).to.throw(
+      'reg: expected bytes 0103, got 0102',
+    );
+    const changed = same.slice();
+    changed[0x1234] = 8;
+    expect(() => assertBytes(changed, same, 'ram')).to.throw(
+      `ram: expected 1048576 bytes, at +0x1234: ${'07'.repeat(16)}, got 1048576 bytes, at +0x1234: 08${'07'.repeat(15)}`,
+    );
+    expect(() => assertBytes(same.subarray(0, 100), same, 'ram')).to.throw('got 100 bytes, at +0x64: ');
   });
 });

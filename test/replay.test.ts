@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
 import { createReferenceBackend } from '../adapters/reference.ts';
 import { readUint, writeUint } from '../harness/abi/codec.ts';
 import { readBundle } from '../harness/run/bundle.ts';
+import type { RunResults } from '../harness/run/results.ts';
 import { replayBundle } from '../harness/run/replay.ts';
 import { runSuite } from '../harness/run/runner.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
@@ -64,6 +65,23 @@ describe('reproducer bundles and replay', function () {
       expect(plain.code, plain.out + plain.err).to.equal(0);
       expect(plain.out).to.include(`${bundle.id}: pass; recorded on drops-bit-40: fail`);
     }
+  });
+
+  it('the results file keeps the trace of a failing case and drops those of passing ones', async () => {
+    const json = path.join(dir, 'results.json');
+    await runSuite({
+      backend: 'drops-bit-40',
+      factory: dropsBit40,
+      spec,
+      arches: ['arm64'],
+      selection: { filter: [filter[1]!, 'ONE_REG/ONE_REG-VAL-003/arm64/reg=PC'] },
+      reports: { json },
+    });
+    const { cases } = JSON.parse(readFileSync(json, 'utf8')) as RunResults;
+    expect(cases.map((c) => [c.status, (c.trace?.length ?? 0) > 0])).to.deep.equal([
+      ['fail', true],
+      ['pass', false],
+    ]);
   });
 
   it('a recorded seed and path reproduce the same shrunk counterexample', async () => {

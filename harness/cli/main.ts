@@ -63,6 +63,12 @@ export async function main(
     err.write(`kvmspec: unknown command '${name}'\n\n${usage()}\n`);
     return ExitCode.Usage;
   }
+  // `kvmspec run --help`: the command's own usage (options after `--` belong to a backend program).
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
+    out.write(`usage: kvmspec ${command.usage}\n`);
+    return ExitCode.Ok;
+  }
   try {
     return await command.run(rest, io);
   } catch (e) {

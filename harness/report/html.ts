@@ -93,7 +93,9 @@ function failureDetails(runs: LabelledRun[]): string[] {
         ['expected', c.expected],
         ['actual', c.actual],
       ].flatMap(([k, v]) => (v ? [`<dt>${k}</dt><dd><code>${esc(v)}</code></dd>`] : []));
-      const trace = c.trace.map((t) => `<li><code>${esc(`${t.op} ${t.detail} -> ${t.result}`)}</code></li>`);
+      const trace = (c.trace ?? []).map(
+        (t) => `<li><code>${esc(`${t.op} ${t.detail} -> ${t.result}`)}</code></li>`,
+      );
       out.push(
         `<details class="failure" ${filterAttrs([c.status], `${c.id} ${c.message ?? ''}`)}>`,
         `<summary>${statusBadge(c.status)} <code>${esc(c.id)}</code> <span class="muted">${esc(run.label)}</span></summary>`,

@@ -68,7 +68,7 @@ export function writeBundles(results: RunResults, dir: string): string[] {
         ...(c.expected !== undefined ? { expected: c.expected } : {}),
         ...(c.actual !== undefined ? { actual: c.actual } : {}),
         notes: c.notes,
-        trace: c.trace,
+        trace: c.trace ?? [],
         replay: `kvmspec replay ${file} --backend ${results.backend}`,
       };
       return { path: file, content: `${JSON.stringify(bundle, null, 2)}\n` };

@@ -12,7 +12,7 @@ export interface Divergence {
 }
 
 function calls(c: CaseResult): CallRecord[] {
-  return c.trace.flatMap((t) => (t.call ? [t.call] : []));
+  return (c.trace ?? []).flatMap((t) => (t.call ? [t.call] : []));
 }
 
 /**

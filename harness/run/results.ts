@@ -42,7 +42,12 @@ export interface CaseResult {
   expected?: string;
   actual?: string;
   notes: Record<string, string>;
-  trace: TraceEntry[];
+  /**
+   * The operations the case made. Every case has one during a run (a differential run compares them); a
+   * results file keeps it only for the cases worth a look (see `forResultsFile`), so a passing run of
+   * thousands of cases does not write every byte of guest memory it touched.
+   */
+  trace?: TraceEntry[];
   expectation?: MatchedExpectation;
   /** With --diff: where the other backend ran this case differently. */
   divergences?: Divergence[];
@@ -94,4 +99,17 @@ export function totalsOf(cases: CaseResult[]): RunResults['totals'] {
     if (c.unexpected) totals.unexpected++;
   }
   return totals;
+}
+
+/** A case keeps its trace in the results file when it did not pass or ran differently on the other backend. */
+function traceWorthKeeping(c: CaseResult): boolean {
+  return c.status !== 'pass' || (c.divergences?.length ?? 0) > 0;
+}
+
+/** The results as the results file holds them: traces only where they help find a problem. */
+export function forResultsFile(results: RunResults): RunResults {
+  return {
+    ...results,
+    cases: results.cases.map((c) => (traceWorthKeeping(c) ? c : { ...c, trace: undefined })),
+  };
 }
