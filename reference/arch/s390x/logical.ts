@@ -7,7 +7,7 @@ import {
   type S390Cpu,
 } from './cpu.ts';
 import { ASCE_PRIVATE, translator } from './dat.ts';
-import { keyPermits, type KeyOverrides } from './keys.ts';
+import { keyPermits } from './keys.ts';
 import { PGM, programException, type AccessMode, type Pgm, type ProtectionType } from './pgm.ts';
 import { pageFragments, type GuestStorage } from './storage.ts';
 
@@ -55,21 +55,24 @@ export class LogicalView {
     return 'asce' in r ? r : programException(r.code, this.site(acc, acc.gaddr, 'access-list'));
   }
 
-  private overrides(acc: LogicalAccess, asce: bigint, frag: Fragment): KeyOverrides {
-    const { cpu } = this;
+  /** The key check of one access: the CR0 overrides are fixed for it, only the fetch range varies by page. */
+  private keyCheck(acc: LogicalAccess, asce: bigint): (frag: Fragment) => boolean {
+    const { cpu, storage } = this;
     const privateSpace = cpu.dat && (asce & ASCE_PRIVATE) !== 0n;
-    return {
-      fetch:
-        acc.mode === 'fetch' &&
-        cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) &&
-        !privateSpace &&
-        inFetchOverrideRange(frag.gva, frag.len),
-      storage: cpu.cr0(CR0_STORAGE_PROTECTION_OVERRIDE),
-    };
+    const fetchOverride = acc.mode === 'fetch' && cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) && !privateSpace;
+    const storageOverride = cpu.cr0(CR0_STORAGE_PROTECTION_OVERRIDE);
+    return (frag) =>
+      keyPermits(storage.key(frag.gpa), acc.key, acc.mode, {
+        fetch: fetchOverride && inFetchOverrideRange(frag.gva, frag.len),
+        storage: storageOverride,
+      });
   }
 
   /** Translates and checks every page; with `checkKey` (CHECK_ONLY) also the key of each page. */
-  private fragments(acc: LogicalAccess, checkKey: boolean): { asce: bigint; frags: Fragment[] } | Pgm {
+  private fragments(
+    acc: LogicalAccess,
+    checkKey: boolean,
+  ): { permits: (frag: Fragment) => boolean; frags: Fragment[] } | Pgm {
     const { cpu, storage } = this;
     const space = this.asce(acc);
     if ('code' in space) return space;
@@ -77,6 +80,7 @@ export class LogicalView {
     const out: Fragment[] = [];
     const start = cpu.effective(acc.gaddr);
     const translate = cpu.dat ? translator(storage, space.asce, acc.mode) : undefined;
+    const permits = this.keyCheck(acc, space.asce);
     for (const { addr: gva, len, offset } of pageFragments(start, acc.size, (a, l) =>
       cpu.effective(a + BigInt(l)),
     )) {
@@ -90,16 +94,10 @@ export class LogicalView {
       }
       if (!storage.backed(gpa)) return programException(PGM.ADDRESSING, this.site(acc, gva));
       const frag = { gva, gpa, len, offset };
-      if (checkKey && !this.permits(acc, space.asce, frag))
-        return programException(PGM.PROTECTION, this.site(acc, gva, 'key'));
+      if (checkKey && !permits(frag)) return programException(PGM.PROTECTION, this.site(acc, gva, 'key'));
       out.push(frag);
     }
-    return { asce: space.asce, frags: out };
-  }
-
-  private permits(acc: LogicalAccess, asce: bigint, frag: Fragment): boolean {
-    const storageKey = this.storage.key(frag.gpa);
-    return keyPermits(storageKey, acc.key, acc.mode, this.overrides(acc, asce, frag));
+    return { permits, frags: out };
   }
 
   /** CHECK_ONLY: the program interruption the access would raise, or undefined. */
@@ -115,7 +113,7 @@ export class LogicalView {
   read(acc: LogicalAccess): { data: Uint8Array } | Pgm {
     const r = this.fragments(acc, false);
     if ('code' in r) return r;
-    const denied = r.frags.find((frag) => !this.permits(acc, r.asce, frag));
+    const denied = r.frags.find((frag) => !r.permits(frag));
     if (denied) return programException(PGM.PROTECTION, this.site(acc, denied.gva, 'key'));
     const first = r.frags[0]!;
     const contiguous = r.frags.every((frag) => frag.gpa === first.gpa + BigInt(frag.offset));
@@ -131,8 +129,7 @@ export class LogicalView {
     const r = this.fragments(acc, false);
     if ('code' in r) return r;
     for (const [i, frag] of r.frags.entries()) {
-      if (!this.permits(acc, r.asce, frag))
-        return programException(PGM.PROTECTION, this.site(acc, frag.gva, 'key', i > 0));
+      if (!r.permits(frag)) return programException(PGM.PROTECTION, this.site(acc, frag.gva, 'key', i > 0));
       this.storage.bytes(frag.gpa, frag.len)!.set(data.subarray(frag.offset, frag.offset + frag.len));
     }
     return undefined;

@@ -1,4 +1,3 @@
-import { readUint } from '../../../harness/abi/codec.ts';
 import { scalarBytes } from '../../../harness/spec/semantics.ts';
 import { leafFields } from '../../../harness/spec/tree.ts';
 import type { FieldDef } from '../../../harness/spec/types.ts';
@@ -45,44 +44,59 @@ export interface MemOp {
   old: bigint[];
 }
 
-const fieldsByAbi = new WeakMap<Abi, { size: number; fields: Map<string, FieldDef> }>();
+interface MemOpLayout {
+  size: number;
+  little: boolean;
+  fields: Map<string, FieldDef>;
+}
+
+const layoutsByAbi = new WeakMap<Abi, MemOpLayout>();
 
 /** The revision's mem_op fields by name, found once per ABI. */
-function memOpFields(abi: Abi): { size: number; fields: Map<string, FieldDef> } {
-  let found = fieldsByAbi.get(abi);
+function memOpLayout(abi: Abi): MemOpLayout {
+  let found = layoutsByAbi.get(abi);
   if (!found) {
-    const layout = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
-    found = { size: layout.size, fields: new Map([...leafFields(layout.fields)].map((f) => [f.name, f])) };
-    fieldsByAbi.set(abi, found);
+    const { size, fields } = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
+    found = {
+      size,
+      little: abi.endian === 'little',
+      fields: new Map([...leafFields(fields)].map((f) => [f.name, f])),
+    };
+    layoutsByAbi.set(abi, found);
   }
   return found;
 }
 
+/** Element `i` of an unsigned mem_op field (all are u8, u32 or u64); undefined when the revision lacks it. */
+function fieldValue(view: DataView, layout: MemOpLayout, name: string, i = 0): bigint | undefined {
+  const f = layout.fields.get(name);
+  if (!f) return undefined;
+  const width = scalarBytes(f.type);
+  const offset = f.offset + i * width;
+  if (width === 8) return view.getBigUint64(offset, layout.little);
+  return BigInt(width === 4 ? view.getUint32(offset, layout.little) : view.getUint8(offset));
+}
+
 /**
  * Copies the argument in (EFAULT when unreadable) and reads the fields the ops use, in the revision's
- * layout (no decoding of the union's reserved bytes: every memop passes through here).
+ * layout; every memop passes through here, so the union's reserved bytes are never decoded.
  */
 export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
-  const { size, fields } = memOpFields(kernel.abi);
-  const image = kernel.mem.copyFromUser(arg, size);
-  const field = (name: string, i = 0): bigint | undefined => {
-    const f = fields.get(name);
-    if (!f) return undefined;
-    const width = scalarBytes(f.type);
-    return readUint(image, f.offset + i * width, width, kernel.abi.endian);
-  };
-  const number = (name: string) => Number(field(name));
+  const layout = memOpLayout(kernel.abi);
+  const image = kernel.mem.copyFromUser(arg, layout.size);
+  const view = new DataView(image.buffer, image.byteOffset, layout.size);
+  const field = (name: string, i?: number) => fieldValue(view, layout, name, i);
   return {
     gaddr: field('gaddr')!,
     flags: field('flags')!,
-    size: number('size'),
-    op: number('op'),
+    size: Number(field('size')),
+    op: Number(field('op')),
     buf: field('buf')!,
-    ar: number('ar'),
-    key: number('key'),
-    sidaOffset: number('sida_offset'),
+    ar: Number(field('ar')),
+    key: Number(field('key')),
+    sidaOffset: Number(field('sida_offset')),
     oldAddr: field('old_addr') ?? 0n,
-    old: fields.has('old') ? [field('old', 0)!, field('old', 1)!] : [],
+    old: layout.fields.has('old') ? [field('old', 0)!, field('old', 1)!] : [],
   };
 }
 
