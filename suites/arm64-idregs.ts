@@ -14,261 +14,104 @@ import type {
 } from '../harness/plan/types.ts';
 import { SetupError } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
-import type { Outcome } from '../harness/spec/types.ts';
+import type { FieldPolicy, Outcome, RegisterField } from '../harness/spec/types.ts';
 import { runToPowerOff, setupGuest } from './arm64-guest.ts';
 
-type Policy = 'lower-safe' | 'higher-safe';
-
-interface Field {
-  name: string;
-  shift: number;
-  policy: Policy;
-  /** 4 unless given. */
-  width?: number;
-  /** Signed fields compare as two's complement: 0xf (not implemented) is below 0. */
-  signed?: boolean;
-  /** The lowest value a lower-safe field accepts, when the kernel checks one. */
-  min?: number;
-  /**
-   * Which of the safe and unsafe cases the field gets, when not both: a field KVM shows as 0 for the fixtures'
-   * vCPU (no SVE, no PMU) or that describes a feature the model CPU and most hosts lack has no safe change;
-   * a 1-bit field has only one of the two, by its value, so it gets the one the model CPU exhibits.
-   */
-  only?: 'safe' | 'unsafe';
-}
+type Field = RegisterField;
 
 interface IdReg {
   name: string;
   op1: number;
   crm: number;
   op2: number;
-  /** The fields the suite exercises, with the policies of arch/arm64/kernel/cpufeature.c as KVM applies them. */
-  fields: Field[];
+  /** The spec's writable fields (spec/registers/arm64.json), with the policies KVM checks them against. */
+  fields: readonly Field[];
 }
 
-const lower = (name: string, shift: number): Field => ({ name, shift, policy: 'lower-safe' });
-const bit = (name: string, shift: number): Field => ({ name, shift, width: 1, policy: 'lower-safe' });
-/** A field whose only case is the unsafe one (see `only`). */
-const absent = (f: Field): Field => ({ ...f, only: 'unsafe' });
-
 /**
- * The feature registers whose fields the suite writes: the fields Linux 6.12 makes writable and checks
- * against its feature tables (other bits are covered by the outside-mask rule through the host's own mask).
+ * Which of the safe and unsafe cases a field gets, when not both (keyed register.field). A field KVM shows as
+ * 0 for the fixtures' vCPU (no SVE, no PMU) or that describes a feature the model CPU and most hosts lack has
+ * no safe change; a 1-bit field has only one of the two, by its value, so it gets the one the model CPU
+ * exhibits. Fields with policy "any" (CLIDR_EL1, whose setter has its own checks) get neither.
  */
-const ID_REGS: IdReg[] = [
-  {
-    name: 'ID_AA64PFR0_EL1',
-    op1: 0,
-    crm: 4,
-    op2: 0,
-    fields: [
-      lower('EL0', 0),
-      lower('EL1', 4),
-      lower('EL2', 8),
-      lower('EL3', 12),
-      lower('GIC', 24),
-      lower('SEL2', 36),
-      lower('DIT', 48),
-      lower('CSV2', 56),
-      lower('CSV3', 60),
-    ],
-  },
-  {
-    name: 'ID_AA64PFR1_EL1',
-    op1: 0,
-    crm: 4,
-    op2: 1,
-    fields: [lower('BT', 0), lower('SSBS', 4), lower('CSV2_frac', 32)],
-  },
-  { name: 'ID_AA64PFR2_EL1', op1: 0, crm: 4, op2: 2, fields: [absent(lower('FPMR', 32))] },
-  {
-    name: 'ID_AA64ZFR0_EL1',
-    op1: 0,
-    crm: 4,
-    op2: 4,
-    fields: [
-      absent(lower('SVEver', 0)),
-      absent(lower('AES', 4)),
-      absent(lower('BitPerm', 16)),
-      absent(lower('BF16', 20)),
-      absent(lower('B16B16', 24)),
-      absent(lower('SHA3', 32)),
-      absent(lower('SM4', 40)),
-      absent(lower('I8MM', 44)),
-      absent(lower('F32MM', 52)),
-      absent(lower('F64MM', 56)),
-    ],
-  },
-  {
-    name: 'ID_AA64FPFR0_EL1',
-    op1: 0,
-    crm: 4,
-    op2: 7,
-    fields: [
-      absent(bit('F8E5M2', 0)),
-      absent(bit('F8E4M3', 1)),
-      absent(bit('F8DP2', 28)),
-      absent(bit('F8DP4', 29)),
-      absent(bit('F8FMA', 30)),
-      absent(bit('F8CVT', 31)),
-    ],
-  },
-  {
-    name: 'ID_AA64DFR0_EL1',
-    op1: 0,
-    crm: 5,
-    op2: 0,
-    // KVM makes DebugVer and PMUVer lower-safe (the host tables say exact); DebugVer may not go below 6.
-    // PMUVer is signed in the tables, but 0xf (IMP DEF) is rewritten to 0 before the check, so the suite
-    // treats it as unsigned and never writes a negative value.
-    fields: [
-      { name: 'DebugVer', shift: 0, policy: 'lower-safe', min: 6 },
-      absent(lower('PMUVer', 8)),
-      lower('WRPs', 20),
-      { name: 'DoubleLock', shift: 36, policy: 'lower-safe', signed: true },
-    ],
-  },
-  {
-    name: 'ID_AA64ISAR0_EL1',
-    op1: 0,
-    crm: 6,
-    op2: 0,
-    fields: [
-      lower('AES', 4),
-      lower('SHA1', 8),
-      lower('SHA2', 12),
-      lower('CRC32', 16),
-      lower('ATOMIC', 20),
-      lower('RDM', 28),
-      lower('SHA3', 32),
-      lower('SM3', 36),
-      lower('SM4', 40),
-      lower('DP', 44),
-      lower('FHM', 48),
-      lower('TS', 52),
-      lower('TLB', 56),
-      lower('RNDR', 60),
-    ],
-  },
-  {
-    name: 'ID_AA64ISAR1_EL1',
-    op1: 0,
-    crm: 6,
-    op2: 1,
-    fields: [
-      lower('DPB', 0),
-      lower('JSCVT', 12),
-      lower('FCMA', 16),
-      lower('LRCPC', 20),
-      lower('FRINTTS', 32),
-      lower('SB', 36),
-      lower('SPECRES', 40),
-      lower('BF16', 44),
-      lower('DGH', 48),
-      lower('I8MM', 52),
-    ],
-  },
-  {
-    name: 'ID_AA64ISAR2_EL1',
-    op1: 0,
-    crm: 6,
-    op2: 2,
-    fields: [lower('WFxT', 0), lower('RPRES', 4), lower('RPRFM', 48), lower('CSSC', 52)],
-  },
-  {
-    name: 'ID_AA64MMFR0_EL1',
-    op1: 0,
-    crm: 7,
-    op2: 0,
-    fields: [
-      lower('PARANGE', 0),
-      lower('BIGEND', 8),
-      lower('SNSMEM', 12),
-      lower('BIGENDEL0', 16),
-      lower('TGRAN16', 20),
-      { name: 'TGRAN64', shift: 24, policy: 'lower-safe', signed: true },
-      { name: 'TGRAN4', shift: 28, policy: 'lower-safe', signed: true },
-      lower('EXS', 44),
-      lower('FGT', 56),
-      lower('ECV', 60),
-    ],
-  },
-  {
-    name: 'ID_AA64MMFR1_EL1',
-    op1: 0,
-    crm: 7,
-    op2: 1,
-    fields: [
-      lower('HAFDBS', 0),
-      lower('HPDS', 12),
-      lower('LO', 16),
-      lower('PAN', 20),
-      { name: 'SpecSEI', shift: 24, policy: 'higher-safe' },
-      lower('ETS', 36),
-      lower('AFP', 44),
-      lower('TIDCP1', 52),
-    ],
-  },
-  {
-    name: 'ID_AA64MMFR2_EL1',
-    op1: 0,
-    crm: 7,
-    op2: 2,
-    fields: [
-      lower('CnP', 0),
-      lower('UAO', 4),
-      lower('LSM', 8),
-      lower('IESB', 12),
-      lower('VARange', 16),
-      lower('ST', 28),
-      lower('AT', 32),
-      lower('TTL', 48),
-      lower('BBM', 52),
-      lower('E0PD', 60),
-    ],
-  },
-  {
-    name: 'ID_AA64MMFR3_EL1',
-    op1: 0,
-    crm: 7,
-    op2: 3,
-    fields: [lower('TCRX', 0), lower('S1PIE', 8), lower('S1POE', 16)],
-  },
-  {
-    name: 'CTR_EL0',
-    op1: 3,
-    crm: 0,
-    op2: 1,
-    fields: [
-      lower('IminLine', 0),
-      lower('DminLine', 16),
-      { ...bit('IDC', 28), only: 'safe' },
-      { ...bit('DIC', 29), only: 'safe' },
-    ],
-  },
-];
+const ONLY: Readonly<Record<string, 'safe' | 'unsafe'>> = {
+  ...only('unsafe', 'ID_AA64PFR2_EL1', ['FPMR']),
+  ...only('unsafe', 'ID_AA64ZFR0_EL1', [
+    'SVEver',
+    'AES',
+    'BitPerm',
+    'BF16',
+    'B16B16',
+    'SHA3',
+    'SM4',
+    'I8MM',
+    'F32MM',
+    'F64MM',
+  ]),
+  ...only('unsafe', 'ID_AA64FPFR0_EL1', ['F8E5M2', 'F8E4M3', 'F8DP2', 'F8DP4', 'F8FMA', 'F8CVT']),
+  ...only('unsafe', 'ID_AA64DFR0_EL1', ['PMUVer']),
+  ...only('unsafe', 'ID_AA64ISAR0_EL1', ['TME']),
+  ...only('unsafe', 'ID_AA64ISAR1_EL1', ['XS', 'LS64']),
+  ...only('unsafe', 'ID_AA64ISAR2_EL1', [
+    'MOPS',
+    'BC',
+    'PAC_frac',
+    'CLRBHB',
+    'SYSREG_128',
+    'SYSINSTR_128',
+    'PRFMSLC',
+    'LUT',
+    'ATS1A',
+  ]),
+  ...only('unsafe', 'ID_AA64MMFR1_EL1', ['nTLBPA', 'CMOW', 'ECBHB']),
+  ...only('safe', 'CTR_EL0', ['IDC', 'DIC']),
+};
 
-/**
- * Every feature ID register in the arm64 catalog or in the field table, for the rules that need no field
- * knowledge.
- */
-function idRegisters(g: GenerateContext): { name: string; op1: number; crm: number; op2: number }[] {
-  const catalog = g.spec
+function only(kind: 'safe' | 'unsafe', reg: string, fields: string[]): Record<string, 'safe' | 'unsafe'> {
+  return Object.fromEntries(fields.map((f) => [`${reg}.${f}`, kind]));
+}
+
+function encoding(id: bigint): { op0: number; op1: number; crn: number; crm: number; op2: number } {
+  return {
+    op0: Number((id >> 14n) & 3n),
+    op1: Number((id >> 11n) & 7n),
+    crn: Number((id >> 7n) & 15n),
+    crm: Number((id >> 3n) & 15n),
+    op2: Number(id & 7n),
+  };
+}
+
+/** The catalog's feature ID registers (op0 3, op1 0/1/3, CRn 0, CRm 0..7) except MPIDR_EL1, vCPU state. */
+function idRegisters(g: GenerateContext): IdReg[] {
+  return g.spec
     .registers('arm64')
-    .map((r) => ({ name: r.name, id: toBigInt(r.id) }))
-    .filter(({ id }) => (id & 0xffff_ffff_ffff_0000n) === 0x6030_0000_0013_0000n)
-    .map(({ name, id }) => ({
-      name,
-      op0: Number((id >> 14n) & 3n),
-      op1: Number((id >> 11n) & 7n),
-      crn: Number((id >> 7n) & 15n),
-      crm: Number((id >> 3n) & 15n),
-      op2: Number(id & 7n),
-    }))
+    .filter((r) => toBigInt(r.id) >> 16n === 0x6030_0000_0013n)
+    .map((r) => ({ name: r.name, ...encoding(toBigInt(r.id)), fields: r.fields ?? [] }))
     .filter(
       (r) => r.op0 === 3 && [0, 1, 3].includes(r.op1) && r.crn === 0 && r.crm < 8 && r.name !== 'MPIDR_EL1',
     );
-  return [...catalog, ...ID_REGS.filter((reg) => !catalog.some((c) => c.name === reg.name))];
+}
+
+/**
+ * The registers with fields the suite writes; an ONLY entry naming no such field is an error, so a renamed
+ * field cannot silently lose its exception.
+ */
+function fieldRegisters(g: GenerateContext): IdReg[] {
+  const regs = idRegisters(g).filter((r) => r.fields.length > 0);
+  for (const key of Object.keys(ONLY)) {
+    const [reg, field] = key.split('.');
+    if (!regs.some((r) => r.name === reg && r.fields.some((f) => f.name === field)))
+      throw new Error(`arm64-idregs: ${key} is not a writable field of the register catalog`);
+  }
+  return regs;
+}
+
+/** An exact field has no safe change; an "any" field no unsafe one and no policy beyond its setter's. */
+function casesOf(reg: IdReg, f: Field): ('safe' | 'unsafe')[] {
+  if (f.policy === 'any') return [];
+  if (f.policy === 'exact') return ['unsafe'];
+  const o = ONLY[`${reg.name}.${f.name}`];
+  return o ? [o] : ['safe', 'unsafe'];
 }
 
 const SPACE_SIZE = 192;
@@ -359,9 +202,16 @@ function rangeOf(f: Field): { lowest: number; highest: number } {
 /** A value the field's policy accepts other than the limit, or undefined when there is none. */
 function safeValue(f: Field, limit: number): number | undefined {
   const { lowest, highest } = rangeOf(f);
-  if (f.policy === 'lower-safe')
-    return limit - 1 >= Math.max(lowest, f.min ?? lowest) ? limit - 1 : undefined;
-  return limit < highest ? limit + 1 : undefined;
+  switch (f.policy) {
+    case 'lower-safe':
+      return limit - 1 >= Math.max(lowest, f.min ?? lowest) ? limit - 1 : undefined;
+    case 'higher-safe':
+      return limit < highest ? limit + 1 : undefined;
+    case 'exact':
+    case 'any':
+      // An exact field has none; an "any" field is left to the outside-mask rule.
+      return undefined;
+  }
 }
 
 /**
@@ -370,9 +220,17 @@ function safeValue(f: Field, limit: number): number | undefined {
  */
 function unsafeValue(f: Field, limit: number): number | undefined {
   const { lowest, highest } = rangeOf(f);
-  if (f.policy === 'lower-safe' && f.min !== undefined && f.min > lowest) return f.min - 1;
-  if (f.policy === 'lower-safe') return limit < highest ? limit + 1 : undefined;
-  return limit > lowest ? limit - 1 : undefined;
+  switch (f.policy) {
+    case 'lower-safe':
+      if (f.min !== undefined && f.min > lowest) return f.min - 1;
+      return limit < highest ? limit + 1 : undefined;
+    case 'higher-safe':
+      return limit > lowest ? limit - 1 : undefined;
+    case 'exact':
+      return limit < highest ? limit + 1 : limit - 1;
+    case 'any':
+      return undefined;
+  }
 }
 
 interface FieldState {
@@ -396,20 +254,21 @@ async function writableField(ctx: CaseContext, reg: IdReg, f: Field): Promise<Fi
   return { vm, vcpu, id, value, limit: fieldOf(value, f) };
 }
 
-/** One case per field that has the `kind` of case (see Field.only). */
+/** One case per field that has the `kind` of case (see ONLY). */
 function perField(
+  g: GenerateContext,
   kind: 'safe' | 'unsafe',
   body: (reg: IdReg, f: Field) => GeneratedCase['run'],
 ): GeneratedCase[] {
-  return ID_REGS.flatMap((reg) =>
+  return fieldRegisters(g).flatMap((reg) =>
     reg.fields
-      .filter((f) => (f.only ?? kind) === kind)
+      .filter((f) => casesOf(reg, f).includes(kind))
       .map((f) => ({ params: { reg: reg.name, field: f.name }, run: body(reg, f) })),
   );
 }
 
 const safeField: CaseGenerator = (g) =>
-  perField('safe', (reg, f) => async (ctx) => {
+  perField(g, 'safe', (reg, f) => async (ctx) => {
     const s = await writableField(ctx, reg, f);
     const v = safeValue(f, s.limit);
     if (v === undefined)
@@ -424,7 +283,7 @@ const safeField: CaseGenerator = (g) =>
   });
 
 const unsafeField: CaseGenerator = (g) =>
-  perField('unsafe', (reg, f) => async (ctx) => {
+  perField(g, 'unsafe', (reg, f) => async (ctx) => {
     const s = await writableField(ctx, reg, f);
     const v = unsafeValue(f, s.limit);
     if (v === undefined) return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no unsafe value`);
@@ -457,7 +316,7 @@ const outsideMask: CaseGenerator = (g) =>
 async function firstSafeChange(
   ctx: CaseContext,
   reg: IdReg,
-  policy?: Policy,
+  policy?: FieldPolicy,
 ): Promise<{ f: Field; s: FieldState; v: number }> {
   const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
   const mask = (await readMasks(ctx, vm!))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
@@ -473,16 +332,19 @@ async function firstSafeChange(
 }
 
 const perRegister = (
+  g: GenerateContext,
   body: (reg: IdReg) => GeneratedCase['run'],
   params: Record<string, string> = {},
 ): GeneratedCase[] =>
-  ID_REGS.filter((reg) => reg.fields.some((f) => f.only !== 'unsafe')).map((reg) => ({
-    params: { reg: reg.name, ...params },
-    run: body(reg),
-  }));
+  fieldRegisters(g)
+    .filter((reg) => reg.fields.some((f) => casesOf(reg, f).includes('safe')))
+    .map((reg) => ({
+      params: { reg: reg.name, ...params },
+      run: body(reg),
+    }));
 
 const raiseBack: CaseGenerator = (g) =>
-  perRegister((reg) => async (ctx) => {
+  perRegister(g, (reg) => async (ctx) => {
     const { f, s, v } = await firstSafeChange(ctx, reg, 'lower-safe');
     const lowered = await setId(ctx, s.vcpu, s.id, withField(s.value, f, v));
     if (lowered.errno) throw new SetupError(`lowering ${reg.name}.${f.name} failed with ${lowered.errno}`);
@@ -513,6 +375,7 @@ async function secondVcpu(ctx: CaseContext, vm: number): Promise<number> {
 const busyAfterRun: CaseGenerator = (g) =>
   (['same-vcpu', 'other-vcpu'] as const).flatMap((via) =>
     perRegister(
+      g,
       (reg) => async (ctx) => {
         const { f, s, v } = await firstSafeChange(ctx, reg);
         const writer = via === 'same-vcpu' ? s.vcpu : await secondVcpu(ctx, s.vm);
@@ -526,7 +389,7 @@ const busyAfterRun: CaseGenerator = (g) =>
   );
 
 const sameAfterRun: CaseGenerator = (g) =>
-  perRegister((reg) => async (ctx) => {
+  perRegister(g, (reg) => async (ctx) => {
     const { vcpu } = await ctx.fixture('vcpu-initialized');
     const id = sysregId(reg.op1, reg.crm, reg.op2);
     const value = await getId(ctx, vcpu!, id);
@@ -539,7 +402,7 @@ const sameAfterRun: CaseGenerator = (g) =>
   });
 
 const survivesInit: CaseGenerator = (g) =>
-  perRegister((reg) => async (ctx) => {
+  perRegister(g, (reg) => async (ctx) => {
     const { f, s, v } = await firstSafeChange(ctx, reg);
     const wanted = withField(s.value, f, v);
     assertOutcome(await setId(ctx, s.vcpu, s.id, wanted), expectOf(g), `${reg.name}.${f.name} -> ${v}`);
@@ -548,7 +411,7 @@ const survivesInit: CaseGenerator = (g) =>
   });
 
 const vmWide: CaseGenerator = (g) =>
-  perRegister((reg) => async (ctx) => {
+  perRegister(g, (reg) => async (ctx) => {
     const { f, s, v } = await firstSafeChange(ctx, reg);
     const other = await secondVcpu(ctx, s.vm);
     const wanted = withField(s.value, f, v);

@@ -11,7 +11,7 @@ import { execute, type GuestCpu } from '../reference/arch/arm64/cpu.ts';
 import { featureIdIndex, POLICY_CHECKS, writableMasks } from '../reference/arch/arm64/idregs.ts';
 import { MAX_GUEST_STEPS, TIME_SLICE_STEPS } from '../reference/arch/arm64/model.ts';
 import { PvLock, PvRegion, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from '../reference/arch/arm64/pv.ts';
-import { SYSREGS } from '../reference/arch/arm64/sysregs.ts';
+import { ID_VALUES, modelSysregs, STATE_VALUES } from '../reference/arch/arm64/sysregs.ts';
 import type { VmFile } from '../reference/kernel.ts';
 import { a64, mov, MMIO_GPA, PVTIME_GPA, RAM_GPA, RAM_SIZE, report, smccc } from '../suites/arm64-guest.ts';
 
@@ -122,12 +122,34 @@ describe('arm64 reference: the AArch64 interpreter', () => {
 });
 
 describe('arm64 reference: CPU model and PV state', () => {
+  it('joins a model value to every catalogued system register, and uses every model value', () => {
+    const sysregs = modelSysregs(spec);
+    expect(sysregs.map((d) => d.name)).to.have.members([
+      ...Object.keys(ID_VALUES),
+      ...Object.keys(STATE_VALUES),
+    ]);
+    // Fields are checked only by set_id_reg, which handles the feature ID space (op0 3, op1 0/1/3, CRn 0, CRm < 8).
+    for (const d of sysregs) {
+      const low = d.id & 0xffffn;
+      const featureSpace = (low & 0xc7c0n) === 0xc000n && [0n, 1n, 3n].includes((low >> 11n) & 7n);
+      if (d.kind === 'id') expect(featureSpace, d.name).to.equal(true);
+      else expect(d.fields, d.name).to.deep.equal([]);
+    }
+    const catalog = spec.registers('arm64').filter((r) => BigInt(r.id) >> 16n === 0x6030_0000_0013n);
+    expect(() =>
+      modelSysregs({
+        registers: () => [...catalog, { name: 'ID_AA64ISAR3_EL1', id: '0x603000000013c033' }],
+      } as unknown as typeof spec),
+    ).to.throw(/ID_AA64ISAR3_EL1/);
+  });
+
   it('derives the 192 writable masks from the writable fields, at the index formula', () => {
-    const masks = writableMasks();
+    const sysregs = modelSysregs(spec);
+    const masks = writableMasks(sysregs);
     expect(masks).to.have.lengthOf(192);
-    const isar0 = SYSREGS.find((d) => d.name === 'ID_AA64ISAR0_EL1')!;
-    expect(featureIdIndex(isar0)).to.equal(48);
-    expect(featureIdIndex({ op1: 3, crm: 0, op2: 1 })).to.equal(129);
+    const isar0 = sysregs.find((d) => d.name === 'ID_AA64ISAR0_EL1')!;
+    expect(featureIdIndex(isar0.id)).to.equal(48);
+    expect(featureIdIndex(0x6030_0000_0013_d801n)).to.equal(129);
     expect(masks[48]).to.equal(0xffff_ffff_ffff_fff0n);
     expect(masks[56]).to.equal(0xff00_f000_ffff_ff0fn);
     expect(masks[129]).to.equal(0x300f_000fn);
@@ -137,7 +159,7 @@ describe('arm64 reference: CPU model and PV state', () => {
   });
 
   it('reports the masks a real 6.12 reports outside the AArch32 range (PFR*, ZFR0, FPFR0, DFR0, MMFR3, CLIDR)', () => {
-    const masks = writableMasks();
+    const masks = writableMasks(modelSysregs(spec));
     expect(masks[32]).to.equal(0xffff_00f0_0f00_ffffn);
     expect(masks[33]).to.equal(0xf_0000_00ffn);
     expect(masks[34]).to.equal(0xf_0000_0000n);
@@ -335,15 +357,25 @@ describe('the arm64 suite against deliberately broken references', function () {
     );
   });
 
-  it('catches a signed field (DFR0.DoubleLock) compared as unsigned', async () => {
-    const dfr0 = SYSREGS.find((d) => d.name === 'ID_AA64DFR0_EL1')!;
-    const doubleLock = dfr0.fields!.find((f) => f.name === 'DoubleLock')!;
-    await patched(doubleLock, 'signed', false, async () => {
-      const { failed } = await outcomes(plain, ['ARM_REG_MASKS/ARM_IDREG-VAL-001/**']);
-      expect(failed).to.deep.equal([
-        'ARM_REG_MASKS/ARM_IDREG-VAL-001/arm64/reg=ID_AA64DFR0_EL1,field=DoubleLock',
-      ]);
-    });
+  it('catches signed fields (DoubleLock, TGRAN4, TGRAN64) compared as unsigned', async () => {
+    // The suite reads the same spec field, so the model alone is broken: its check sees the raw nibbles.
+    const lowerSafe = POLICY_CHECKS['lower-safe'];
+    await patched(
+      POLICY_CHECKS,
+      'lower-safe',
+      (value, limit, f) =>
+        f.signed
+          ? lowerSafe(BigInt.asUintN(4, value), BigInt.asUintN(4, limit), f)
+          : lowerSafe(value, limit, f),
+      async () => {
+        const { failed } = await outcomes(plain, ['ARM_REG_MASKS/ARM_IDREG-VAL-001/**']);
+        expect(failed).to.deep.equal([
+          'ARM_REG_MASKS/ARM_IDREG-VAL-001/arm64/reg=ID_AA64DFR0_EL1,field=DoubleLock',
+          'ARM_REG_MASKS/ARM_IDREG-VAL-001/arm64/reg=ID_AA64MMFR0_EL1,field=TGRAN64',
+          'ARM_REG_MASKS/ARM_IDREG-VAL-001/arm64/reg=ID_AA64MMFR0_EL1,field=TGRAN4',
+        ]);
+      },
+    );
   });
 
   it('catches a PV-time IPA accepted twice', async () => {

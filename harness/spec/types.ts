@@ -210,6 +210,24 @@ export interface RegisterDef {
   anyValue?: boolean;
   hostDependent?: boolean;
   doc?: string;
+  /** The writable fields of a feature ID register (arm64); the writable mask is their union. */
+  fields?: RegisterField[];
+}
+
+/** How a written field value may differ from the limit (the value the fresh VM reads). */
+export type FieldPolicy = 'lower-safe' | 'higher-safe' | 'exact' | 'any';
+
+export interface RegisterField {
+  name: string;
+  shift: number;
+  /** 4 when absent. */
+  width?: number;
+  /** Two's complement: 0xf (not implemented) is below 0. */
+  signed?: boolean;
+  policy: FieldPolicy;
+  /** The lowest value a lower-safe field accepts, when the kernel checks one. */
+  min?: number;
+  doc?: string;
 }
 
 export interface RegistersDoc {

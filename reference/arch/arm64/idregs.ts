@@ -1,26 +1,23 @@
 import { fail } from '../../errno.ts';
-import { SYSREGS, type IdField, type SysregDesc } from './sysregs.ts';
+import type { FieldPolicy, RegisterField } from '../../../harness/spec/types.ts';
+import type { SysregDesc } from './sysregs.ts';
 
 /** The feature ID space (op0 3, op1 0/1/3, CRn 0, CRm 0..7, op2 0..7): 3 * 8 * 8 registers. */
 export const FEATURE_ID_SPACE_SIZE = 192;
 
-/** The index KVM_ARM_FEATURE_ID_RANGE_IDX gives: op1 3 folds onto 2; op0 and CRn do not take part. */
-export function featureIdIndex(d: Pick<SysregDesc, 'op1' | 'crm' | 'op2'>): number {
-  let op1 = d.op1 & 3;
+/** The index KVM_ARM_FEATURE_ID_RANGE_IDX gives a register id: op1 3 folds onto 2; op0 and CRn take no part. */
+export function featureIdIndex(id: bigint): number {
+  let op1 = Number((id >> 11n) & 3n);
   if (op1 === 3) op1 -= 1;
-  return (op1 << 6) | ((d.crm & 7) << 3) | d.op2;
+  return (op1 << 6) | Number(id & 0x3fn);
 }
 
-export function inFeatureIdSpace(d: SysregDesc): boolean {
-  return d.op0 === 3 && [0, 1, 3].includes(d.op1) && d.crn === 0 && d.crm < 8;
-}
-
-function fieldMask(f: IdField): bigint {
+function fieldMask(f: RegisterField): bigint {
   return ((1n << BigInt(f.width ?? 4)) - 1n) << BigInt(f.shift);
 }
 
 /** The field's value, sign-extended for signed fields (where 0xf means "not implemented", below 0). */
-function fieldOf(value: bigint, f: IdField): bigint {
+function fieldOf(value: bigint, f: RegisterField): bigint {
   const width = BigInt(f.width ?? 4);
   const raw = (value >> BigInt(f.shift)) & ((1n << width) - 1n);
   return f.signed ? BigInt.asIntN(Number(width), raw) : raw;
@@ -28,23 +25,23 @@ function fieldOf(value: bigint, f: IdField): bigint {
 
 /** The writable mask of an ID register: the union of its writable fields. */
 export function writableMask(d: SysregDesc): bigint {
-  return (d.fields ?? []).reduce((m, f) => m | fieldMask(f), 0n);
+  return d.fields.reduce((m, f) => m | fieldMask(f), 0n);
 }
 
 /** The 192 masks KVM_ARM_GET_REG_WRITABLE_MASKS copies out, zero where no writable register sits. */
-export function writableMasks(): bigint[] {
+export function writableMasks(sysregs: readonly SysregDesc[]): bigint[] {
   const masks = new Array<bigint>(FEATURE_ID_SPACE_SIZE).fill(0n);
-  for (const d of SYSREGS) {
-    if (d.kind === 'id' && inFeatureIdSpace(d)) masks[featureIdIndex(d)] = writableMask(d);
-  }
+  // Every ID register of the model lies in the feature ID space (test/arm64.test.ts checks it).
+  for (const d of sysregs) if (d.kind === 'id') masks[featureIdIndex(d.id)] = writableMask(d);
   return masks;
 }
 
 /** Whether a field value is safe against the limit, per policy (tests swap one out to break the model). */
-export const POLICY_CHECKS: Record<IdField['policy'], (value: bigint, limit: bigint, f: IdField) => boolean> =
+export const POLICY_CHECKS: Record<FieldPolicy, (value: bigint, limit: bigint, f: RegisterField) => boolean> =
   {
     'lower-safe': (value, limit, f) => value <= limit && (f.min === undefined || value >= BigInt(f.min)),
     'higher-safe': (value, limit) => value >= limit,
+    exact: (value, limit) => value === limit,
     any: () => true,
   };
 
@@ -57,7 +54,7 @@ export const POLICY_CHECKS: Record<IdField['policy'], (value: bigint, limit: big
 export function checkIdValue(d: SysregDesc, value: bigint): void {
   const mask = writableMask(d);
   if ((value & ~mask) !== (d.reset & ~mask)) fail('EINVAL');
-  for (const f of d.fields ?? []) {
+  for (const f of d.fields) {
     if (!POLICY_CHECKS[f.policy](fieldOf(value, f), fieldOf(d.reset, f), f)) fail('EINVAL');
   }
 }

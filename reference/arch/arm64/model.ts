@@ -9,7 +9,7 @@ import { execute, type GuestCpu, type MmioAccess } from './cpu.ts';
 import { checkIdValue, FEATURE_ID_SPACE_SIZE, writableMasks } from './idregs.ts';
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
 import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
-import { SYSREGS, sysregId, type SysregDesc } from './sysregs.ts';
+import { modelSysregs, type SysregDesc } from './sysregs.ts';
 
 /** KVM_ARM_TARGET_GENERIC_V8: what KVM_ARM_PREFERRED_TARGET answers on every current host. */
 const TARGET_GENERIC_V8 = 5n;
@@ -57,15 +57,17 @@ export const TIME_SLICE_STEPS = 256;
 
 class Arm64Vm implements ArchVm {
   /** ID registers are VM-wide: one value per register for every vCPU of the VM. */
-  readonly idRegs = new Map<string, bigint>(
-    SYSREGS.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]),
-  );
+  readonly idRegs: Map<string, bigint>;
   /** The hypercall bitmaps are VM-wide too (kvm->arch.smccc_feat). */
   readonly fwBitmaps = [...FW_BITMAP_SUPPORTED];
   readonly smccc: SmcccIds;
   readonly pvlock: boolean;
 
-  constructor(readonly vm: VmFile) {
+  constructor(
+    readonly vm: VmFile,
+    readonly sysregs: readonly SysregDesc[],
+  ) {
+    this.idRegs = new Map(sysregs.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]));
     this.smccc = new SmcccIds(vm.kernel.abi);
     this.pvlock = vm.kernel.abi.revision === PVLOCK_REVISION;
   }
@@ -91,7 +93,7 @@ class Arm64Vm implements ArchVm {
     const addr = u64(range, 'addr');
     kernel.mem.copyToUser(addr, new Uint8Array(FEATURE_ID_SPACE_SIZE * 8));
     const bytes = new Uint8Array(FEATURE_ID_SPACE_SIZE * 8);
-    writableMasks().forEach((m, i) => bytes.set(uintToBytes(m, 8, kernel.abi.endian), i * 8));
+    writableMasks(this.sysregs).forEach((m, i) => bytes.set(uintToBytes(m, 8, kernel.abi.endian), i * 8));
     kernel.mem.copyToUser(addr, bytes);
     return 0n;
   }
@@ -151,7 +153,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private reset(): void {
     this.core.clear();
     this.core.set(0x42, PSTATE_RESET);
-    for (const d of SYSREGS) if (d.kind !== 'id') this.sysregs.set(d.name, d.reset);
+    for (const d of this.vm.sysregs) if (d.kind === 'state') this.sysregs.set(d.name, d.reset);
     this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (this.vcpu.id & 0xffn));
     this.pendingMmio = undefined;
     this.stopped = false;
@@ -339,7 +341,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     }
     for (const n of this.fw.keys()) ids.push(0x6030_0000_0014_0000n | n);
     FW_BITMAP_SUPPORTED.forEach((_, n) => ids.push(0x6030_0000_0016_0000n | BigInt(n)));
-    for (const d of SYSREGS) ids.push(sysregId(d));
+    for (const d of this.vm.sysregs) ids.push(d.id);
     return ids;
   }
 
@@ -438,20 +440,19 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
 
   private sysreg(id: bigint): SysregDesc {
     if (regSize(id) !== 8) fail('ENOENT');
-    const d = SYSREGS.find((s) => sysregId(s) === id);
+    const d = this.vm.sysregs.find((s) => s.id === id);
     return d ?? fail('ENOENT');
   }
 
   private readSysreg(d: SysregDesc): bigint {
-    return d.kind === 'id' ? (this.vm.idRegs.get(d.name) ?? d.reset) : (this.sysregs.get(d.name) ?? d.reset);
+    return (d.kind === 'id' ? this.vm.idRegs : this.sysregs).get(d.name)!;
   }
 
   /** ID registers: after the VM ran only the current value is accepted (EBUSY otherwise); before, mask and safety. */
   private writeSysreg(d: SysregDesc, value: bigint): void {
     if (d.kind === 'id') {
-      const current = this.vm.idRegs.get(d.name) ?? d.reset;
       if (this.vcpu.vm.hasRun) {
-        if (value !== current) fail('EBUSY');
+        if (value !== this.vm.idRegs.get(d.name)) fail('EBUSY');
         return;
       }
       checkIdValue(d, value);
@@ -463,6 +464,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
 }
 
 export function arm64Model(spec: SpecTree): ArchModel {
+  const sysregs = modelSysregs(spec);
   return {
     arch: 'arm64',
     kernelVersion: '6.12',
@@ -479,7 +481,7 @@ export function arm64Model(spec: SpecTree): ArchModel {
       if ((type & ~0xffn) !== 0n) fail('EINVAL');
       const ipa = type & 0xffn;
       if (ipa !== 0n && (ipa < 32n || ipa > 48n)) fail('EINVAL');
-      return new Arm64Vm(vm);
+      return new Arm64Vm(vm, sysregs);
     },
   };
 }
