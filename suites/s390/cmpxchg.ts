@@ -62,11 +62,12 @@ function upstreamCall(
   old: Uint8Array,
   gaddr = gaddrFor(size),
   extraFlags: FlagName[] = [],
+  oldReadonly = false,
 ) {
   return (async () => {
     const flags = flagsOf(ctx, [...(k.skeyFlag ? (['SKEY_PROTECTION'] as const) : []), ...extraFlags]);
     const buf = { buf: await buffer(ctx, size, p.value) };
-    const oldAddr = { buf: await buffer(ctx, size, old) };
+    const oldAddr = { buf: await ctx.kvm.alloc(size, { init: old, readonly: oldReadonly }) };
     return memop(ctx, p.g, {
       op: 'ABSOLUTE_CMPXCHG',
       gaddr,
@@ -86,31 +87,36 @@ function matrix(keyings: Keying[]) {
   return SIZES.flatMap((size) => keyings.map((k) => ({ size, k })));
 }
 
+/** The matrix, plus one 8-byte call whose *old_addr is read-only: KVM writes it only on a mismatch. */
+const withReadonlyOld = (keyings: Keying[]) => [
+  ...matrix(keyings).map((x) => ({ ...x, readonly: false })),
+  { size: 8, k: keyings[0]!, readonly: true },
+];
+const matrixParams = ({ size, k, readonly }: { size: number; k: Keying; readonly: boolean }) => ({
+  size: String(size),
+  keys: k.name,
+  ...(readonly ? { old_addr: 'read-only' } : {}),
+});
+
 const cmpxchgMatch: CaseGenerator = () =>
-  cases(
-    matrix(ALLOWED),
-    ({ size, k }) => ({ size: String(size), keys: k.name }),
-    async (ctx, { size, k }) => {
-      const p = await prepare(ctx, size, k);
-      const r = await upstreamCall(ctx, p, size, k, p.current);
-      assertOutcome(r, { ret: 0 }, `cmpxchg of ${size} bytes with the expected value`);
-      assertBytes(await memoryAt(ctx, p, size), p.value, 'memory holds the new value');
-      assertBytes(r.spans.old_addr ?? new Uint8Array(0), p.current, '*old_addr is left alone');
-    },
-  );
+  cases(withReadonlyOld(ALLOWED), matrixParams, async (ctx, { size, k, readonly }) => {
+    const p = await prepare(ctx, size, k);
+    const r = await upstreamCall(ctx, p, size, k, p.current, undefined, [], readonly);
+    assertOutcome(r, { ret: 0 }, `cmpxchg of ${size} bytes with the expected value`);
+    assertBytes(await memoryAt(ctx, p, size), p.value, 'memory holds the new value');
+    assertBytes(r.spans.old_addr ?? new Uint8Array(0), p.current, '*old_addr is left alone');
+  });
 
 const cmpxchgMismatch: CaseGenerator = () =>
-  cases(
-    matrix(ALLOWED),
-    ({ size, k }) => ({ size: String(size), keys: k.name }),
-    async (ctx, { size, k }) => {
-      const p = await prepare(ctx, size, k);
-      const r = await upstreamCall(ctx, p, size, k, flip(p.current));
-      assertOutcome(r, { ret: 0 }, `cmpxchg of ${size} bytes with a different expected value`);
-      assertBytes(await memoryAt(ctx, p, size), p.current, 'memory is unchanged');
-      assertBytes(r.spans.old_addr ?? new Uint8Array(0), p.current, '*old_addr receives the current value');
-    },
-  );
+  cases(withReadonlyOld(ALLOWED), matrixParams, async (ctx, { size, k, readonly }) => {
+    const p = await prepare(ctx, size, k);
+    const old = flip(p.current);
+    const r = await upstreamCall(ctx, p, size, k, old, undefined, [], readonly);
+    assertBytes(await memoryAt(ctx, p, size), p.current, 'memory is unchanged');
+    if (readonly) return assertOutcome(r, { errno: 'EFAULT' }, 'the current value cannot reach *old_addr');
+    assertOutcome(r, { ret: 0 }, `cmpxchg of ${size} bytes with a different expected value`);
+    assertBytes(r.spans.old_addr ?? new Uint8Array(0), p.current, '*old_addr receives the current value');
+  });
 
 const cmpxchgKey: CaseGenerator = () =>
   cases(
@@ -212,12 +218,13 @@ async function proposalCall(
   k: Keying,
   old: Uint8Array,
   op: OpName = 'ABSOLUTE_WRITE',
+  gaddr = gaddrFor(size),
 ): Promise<CallResult> {
   const flags = flagsOf(ctx, ['CMPXCHG', ...(k.skeyFlag ? (['SKEY_PROTECTION'] as const) : [])]);
   const buf = { buf: await buffer(ctx, size, p.value) };
   return memop(ctx, p.g, {
     op,
-    gaddr: gaddrFor(size),
+    gaddr,
     size,
     buf,
     flags,
@@ -262,9 +269,9 @@ const proposalMismatch: CaseGenerator = () =>
     },
   );
 
-const proposalSizes: CaseGenerator = (g) =>
-  cases(
-    [3, 5, 17],
+const proposalSizes: CaseGenerator = (g) => [
+  ...cases(
+    [3, 5, 17, 32],
     (size) => ({ size: String(size) }),
     async (ctx, size) => {
       const p = await prepare(ctx, 16, NO_KEYS);
@@ -277,7 +284,16 @@ const proposalSizes: CaseGenerator = (g) =>
       );
       assertOutcome(r, expectOf(g), `F_CMPXCHG with size ${size}`);
     },
-  );
+  ),
+  {
+    params: { size: '8', gaddr: 'misaligned' },
+    run: async (ctx) => {
+      const p = await prepare(ctx, 8, NO_KEYS);
+      const r = await proposalCall(ctx, p, 8, NO_KEYS, p.current, 'ABSOLUTE_WRITE', gaddrFor(8) + 4n);
+      assertOutcome(r, expectOf(g), 'F_CMPXCHG of 8 bytes at a 4-byte boundary');
+    },
+  },
+];
 
 const proposalFlagOps: CaseGenerator = (g) =>
   cases(

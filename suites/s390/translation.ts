@@ -242,6 +242,9 @@ const arAletSpec: CaseGenerator = (g) =>
 const DUCT = 0x9000;
 const ACCESS_LIST = 0xa000;
 const ASTE = 0xb000;
+/** The authority table a private ALE's ASTE designates (ATO in 4-byte units). */
+const AUTHORITY_TABLE = 0xc000;
+const ALET_PRIMARY_LIST = 0x0100_0000;
 const ALE_INVALID = 0x8000_0000;
 const ALE_FETCH_ONLY = 0x0200_0000;
 const ALE_PRIVATE = 0x0100_0000;
@@ -249,36 +252,58 @@ const ALE_PRIVATE = 0x0100_0000;
 interface AccessListCase {
   name: string;
   alet: number;
+  /** The access-list designation in the DUCT (default: the list at ACCESS_LIST, length 0). */
+  ald?: number;
   ale0?: number;
   aste0?: number;
+  /** ASTE word 1: the authority-table length in bits 16-27. */
+  aste1?: number;
   aleAstesn?: number;
+  /** The extended authorization index in CR8 bits 32-47. */
+  eax?: number;
+  /** The authority-table byte that holds the EAX's two bits. */
+  authority?: number;
+  /** ALET bit 7: the access list comes from CR5 and CR2 designates nothing useful. */
+  primaryList?: boolean;
   write?: boolean;
   /** With INJECT_EXCEPTION: the exception access id must name the access register. */
   inject?: boolean;
-  ret: number;
+  ret?: number;
+  errno?: string;
 }
 
 const ALEN = 2;
 const ALESN = 5;
 const ASTESN = 7;
 const aletOf = (alesn: number, alen: number) => (alesn << 16) | alen;
+const ALET = aletOf(ALESN, ALEN);
+/** EAX 0x15: ATL must be at least 1 (EAX/16), its bits are in table byte 5 (EAX/4), mask 0x10. */
+const EAX = 0x15;
+const PRIVATE_ALE = ALE_PRIVATE | (ALESN << 16) | 3;
+const WITH_TABLE = { ale0: PRIVATE_ALE, eax: EAX, aste0: AUTHORITY_TABLE, aste1: 1 << 4 };
 
 const ACCESS_LIST_CASES: AccessListCase[] = [
-  { name: 'ale-valid', alet: aletOf(ALESN, ALEN), ret: 0 },
+  { name: 'ale-valid', alet: ALET, ret: 0 },
+  { name: 'ale-valid-store', alet: ALET, write: true, ret: 0 },
+  { name: 'primary-list', alet: ALET | ALET_PRIMARY_LIST, primaryList: true, ret: 0 },
   { name: 'alen-beyond-list', alet: aletOf(ALESN, 8), ret: 0x29 },
   { name: 'alen-beyond-list-injected', alet: aletOf(ALESN, 8), inject: true, ret: 0x29 },
-  { name: 'ale-invalid', alet: aletOf(ALESN, ALEN), ale0: ALE_INVALID | (ALESN << 16), ret: 0x29 },
+  // The ALE address (list origin + 16 * ALEN) must stay below 2 GiB; past that, an addressing exception.
+  { name: 'ale-beyond-2g', alet: aletOf(ALESN, 8), ald: 0x7fff_ffff, ret: 5 },
+  // Access-list structures are read as real storage: one outside guest memory fails the ioctl.
+  { name: 'ale-unreadable', alet: aletOf(ALESN, 7), ald: 0x7fff_ffff, errno: 'EFAULT' },
+  { name: 'ale-invalid', alet: ALET, ale0: ALE_INVALID | (ALESN << 16), ret: 0x29 },
   { name: 'ale-sequence', alet: aletOf(ALESN + 1, ALEN), ret: 0x2a },
-  { name: 'aste-invalid', alet: aletOf(ALESN, ALEN), aste0: ALE_INVALID, ret: 0x2b },
-  { name: 'aste-sequence', alet: aletOf(ALESN, ALEN), aleAstesn: ASTESN + 1, ret: 0x2c },
-  {
-    name: 'fetch-only-store',
-    alet: aletOf(ALESN, ALEN),
-    ale0: ALE_FETCH_ONLY | (ALESN << 16),
-    write: true,
-    ret: 4,
-  },
-  { name: 'extended-authority', alet: aletOf(ALESN, ALEN), ale0: ALE_PRIVATE | (ALESN << 16) | 3, ret: 0x2d },
+  { name: 'aste-invalid', alet: ALET, aste0: ALE_INVALID, ret: 0x2b },
+  { name: 'aste-sequence', alet: ALET, aleAstesn: ASTESN + 1, ret: 0x2c },
+  { name: 'fetch-only-store', alet: ALET, ale0: ALE_FETCH_ONLY | (ALESN << 16), write: true, ret: 4 },
+  { name: 'fetch-only-fetch', alet: ALET, ale0: ALE_FETCH_ONLY | (ALESN << 16), ret: 0 },
+  { name: 'extended-authority', alet: ALET, ale0: PRIVATE_ALE, ret: 0x2d },
+  { name: 'private-own-eax', alet: ALET, ale0: PRIVATE_ALE, eax: 3, ret: 0 },
+  { name: 'authority-granted', alet: ALET, ...WITH_TABLE, authority: 0x10, ret: 0 },
+  { name: 'authority-bit-clear', alet: ALET, ...WITH_TABLE, authority: 0xef, ret: 0x2d },
+  { name: 'authority-beyond-atl', alet: ALET, ...WITH_TABLE, aste1: 0, authority: 0x10, ret: 0x2d },
+  { name: 'authority-unreadable', alet: ALET, ...WITH_TABLE, aste0: 0x10_0000, errno: 'EFAULT' },
 ];
 
 function words(values: number[]): Uint8Array {
@@ -301,20 +326,28 @@ const arAccessList: CaseGenerator = () =>
         pages: { [MAPPED]: SECONDARY_FRAME },
       });
       // The DUCT's access-list designation: origin in 128-byte units, length 0 (ALENs 0..7).
-      await ctx.kvm.write(g.ram, words([(ACCESS_LIST / 128) << 7]), DUCT + 16);
+      await ctx.kvm.write(g.ram, words([c.ald ?? (ACCESS_LIST / 128) << 7]), DUCT + 16);
       const ale = [c.ale0 ?? ALESN << 16, 0, (ASTE / 64) << 6, c.aleAstesn ?? ASTESN];
       await ctx.kvm.write(g.ram, words(ale), ACCESS_LIST + ALEN * 16);
       const hi = Number(secondary >> 32n);
       const lo = Number(secondary & 0xffff_ffffn);
-      await ctx.kvm.write(g.ram, words([c.aste0 ?? 0, 0, hi, lo, 0, ASTESN]), ASTE);
-      await enterDat(ctx, g, { 1: p, 2: BigInt(DUCT) }, 'access-register', { 4: c.alet });
+      await ctx.kvm.write(g.ram, words([c.aste0 ?? 0, c.aste1 ?? 0, hi, lo, 0, ASTESN]), ASTE);
+      if (c.authority !== undefined)
+        await ctx.kvm.write(g.ram, Uint8Array.of(c.authority), AUTHORITY_TABLE + (EAX >> 2));
+      // CR2 at 0x100 designates an empty list there, so only CR5 leads to the ALE.
+      const lists: Record<number, bigint> = c.primaryList
+        ? { 2: 0x100n, 5: BigInt(DUCT) }
+        : { 2: BigInt(DUCT) };
+      const crs = { 1: p, ...lists, 8: BigInt(c.eax ?? 0) << 16n };
+      await enterDat(ctx, g, crs, 'access-register', { 4: c.alet });
       const data = pattern(16, 12);
       await ctx.kvm.write(g.ram, data, Number(SECONDARY_FRAME));
       const buf = { buf: await buffer(ctx, 16, c.write ? data : undefined) };
       const op = c.write ? 'LOGICAL_WRITE' : 'LOGICAL_READ';
       const flags = c.inject ? flagsOf(ctx, ['INJECT_EXCEPTION']) : 0n;
       const r = await memop(ctx, g, { op, gaddr: BigInt(MAPPED), size: 16, ar: 4, buf, flags });
-      assertOutcome(r, { ret: c.ret }, `${c.name}: ${op} through AR 4 holding ALET ${hex(c.alet)}`);
+      const expected = c.errno ? { errno: c.errno } : { ret: c.ret ?? 0 };
+      assertOutcome(r, expected, `${c.name}: ${op} through AR 4 holding ALET ${hex(c.alet)}`);
       if (c.ret === 0) assertBytes(readBytes(r), data, 'the bytes of the space the ASTE designates');
       if (!c.inject) return;
       const [irq] = await pendingIrqs(ctx, g);

@@ -20,7 +20,7 @@ function word(storage: GuestStorage, addr: bigint): bigint {
 /**
  * Access-register translation (arch/s390/kvm/gaccess.c): ALET 0 or access register 0 is the primary space,
  * ALET 1 the secondary; any other ALET is looked up in the dispatchable-unit (CR2) or primary (CR5) access
- * list, through the ALE and ASTE with their sequence numbers, the private-ALE authority check, and
+ * list, through the ALE (below 2 GiB) and ASTE with their sequence numbers, the private-ALE authority check, and
  * access-list-controlled protection for stores through a fetch-only entry.
  */
 export function arTranslation(cpu: S390Cpu, storage: GuestStorage, ar: number, mode: AccessMode): ArResult {
@@ -33,7 +33,10 @@ export function arTranslation(cpu: S390Cpu, storage: GuestStorage, ar: number, m
   const alen = alet & 0xffffn;
   const alesn = (alet >> 16n) & 0xffn;
   if (alen / 8n > (ald & 0x7fn)) return { code: PGM.ALEN_TRANSLATION };
-  const ale = ((ald >> 7n) & 0xff_ffffn) * 128n + alen * 16n;
+  const listOrigin = ((ald >> 7n) & 0xff_ffffn) * 128n;
+  // The ALE's real address must stay within 31 bits.
+  if (0x7fff_ffffn - listOrigin < alen * 16n) return { code: PGM.ADDRESSING };
+  const ale = listOrigin + alen * 16n;
   const ale0 = word(storage, ale);
   if ((ale0 & ALE_INVALID) !== 0n) return { code: PGM.ALEN_TRANSLATION };
   if (((ale0 >> 16n) & 0xffn) !== alesn) return { code: PGM.ALE_SEQUENCE };

@@ -7,7 +7,8 @@ import { PGM } from './pgm.ts';
 import type { GuestStorage } from './storage.ts';
 
 const QUAD = 16;
-const isPowerOfTwo = (n: number) => n > 0 && (n & (n - 1)) === 0;
+/** For sizes of at least 1: the mem_op checks reject size 0 first. */
+const isPowerOfTwo = (n: number) => (n & (n - 1)) === 0;
 
 type Exchange = { code: number; swapped: boolean; current: Uint8Array } | { errno: ErrnoName };
 
@@ -25,8 +26,8 @@ function exchange(
   const size = old.length;
   if ((gaddr & BigInt(size - 1)) !== 0n) return { errno: 'EINVAL' };
   if (!isPowerOfTwo(size)) return { errno: 'EINVAL' };
-  const mem = storage.bytes(gaddr, size);
-  if (!mem) return { code: PGM.ADDRESSING, swapped: false, current: old };
+  // The caller found gaddr backed, and an aligned operand of at most 16 bytes stays within its page.
+  const mem = storage.bytes(gaddr, size)!;
   if (!keyPermits(storage.key(gaddr), key, 'store'))
     return { code: PGM.PROTECTION, swapped: false, current: old };
   const current = mem.slice();
