@@ -297,6 +297,33 @@ function stdHypBitmap(ctx: CaseContext, vcpu: number, value: bigint) {
   });
 }
 
+/** The guest's PSCI_VERSION against the firmware register: as read by default, or after user space wrote it. */
+const psciVersion: CaseGenerator = () =>
+  (['default', '0x10000', '0x2'] as const).flatMap((set) =>
+    one({ version: set }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_PSCI_VERSION');
+      if (!reg) throw new Error('no KVM_REG_ARM_PSCI_VERSION in the arm64 register catalog');
+      const id = toBigInt(reg.id);
+      if (set !== 'default') {
+        const r = await ctx.kvm.call(g.vcpu, 'KVM_SET_ONE_REG', {
+          struct: { id, addr: { buffer: { size: 8, init: le64(ctx, toBigInt(set)) } } },
+        });
+        assertOutcome(r, { ret: 0 }, `KVM_SET_ONE_REG PSCI_VERSION = ${set}`);
+      }
+      const got = await ctx.kvm.call(g.vcpu, 'KVM_GET_ONE_REG', {
+        struct: { id, addr: { buffer: { size: 8 } } },
+      });
+      assertOutcome(got, { ret: 0 }, 'KVM_GET_ONE_REG PSCI_VERSION');
+      const held = readUint(got.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian);
+      if (set !== 'default') assertValue(held, toBigInt(set), 'the firmware register after the write');
+      ctx.note('firmware register', `0x${held.toString(16)}`);
+      await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'PSCI_0_2_FN_PSCI_VERSION'))]), [
+        ['PSCI_VERSION', held],
+      ]);
+    }),
+  );
+
 /** The three PV-time answers a guest gets when it probes and asks for the structure. */
 function pvtimeCalls(ctx: CaseContext): number[][] {
   const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
@@ -554,6 +581,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.pvlock-running': pvlockRunning,
     'arm64-hypercalls.pvlock-after-exit': pvlockAfterExit,
     'arm64-hypercalls.system-off': systemOffCase,
+    'arm64-hypercalls.psci-version': psciVersion,
     'arm64-pv.set-ipa': setIpaCases,
     'arm64-pv.set-errors': setErrors,
     'arm64-pv.get': getCases,
