@@ -12,6 +12,7 @@ import {
   PAGE,
   s390,
   setKeys,
+  setRegs,
   type Guest,
   type OpName,
 } from './guest.ts';
@@ -172,8 +173,39 @@ const sidaE2big = sidaCases([
   { name: 'size-64KiB', offset: 0, size: 0x1_0000 },
 ]);
 
+/** Two injecting memops, then GET_IRQ_STATE with room for one irq, exactly one, or a byte less. */
+const irqStatePending: CaseGenerator = () =>
+  cases(
+    [
+      { name: 'len-8-irqs', irqs: 8, less: 0 },
+      { name: 'len-1-irq', irqs: 1, less: 0 },
+      { name: 'len-short', irqs: 1, less: 1, errno: 'ENOBUFS' },
+    ],
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const size = ctx.spec.layout('kvm_s390_irq', { arch: ctx.arch, revision: ctx.revision }).size;
+      const room = c.irqs * size - c.less;
+      const gu = await guest(ctx);
+      const flags = flagsOf(ctx, ['INJECT_EXCEPTION']);
+      const buf = { buf: await buffer(ctx, 8) };
+      const unbacked = { op: 'LOGICAL_READ' as const, gaddr: 0x20_0000n, size: 8, flags, buf };
+      assertOutcome(await memop(ctx, gu, unbacked), { ret: 5 }, 'read of an unbacked page');
+      await setRegs(ctx, gu, { 0: s390(ctx, 'S390_CR0_LAP') });
+      const lap = { ...unbacked, op: 'LOGICAL_WRITE' as const, gaddr: 0n };
+      assertOutcome(await memop(ctx, gu, lap), { ret: 4 }, 'store to 0 under low-address protection');
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_S390_GET_IRQ_STATE', {
+        struct: { buf: { buffer: { size: 8 * size } }, len: BigInt(room) },
+      });
+      if (c.errno) return assertOutcome(r, { errno: c.errno }, `GET_IRQ_STATE with len ${room}`);
+      assertOutcome(r, { ret: size }, `GET_IRQ_STATE with len ${room}: one program interrupt`);
+      const [irq] = await pendingIrqs(ctx, gu);
+      assertValue(irq!.code as bigint, 4n, 'the later injection replaced the earlier one');
+    },
+  );
+
 export const injectGenerators: Record<string, CaseGenerator> = {
   inject,
+  'irq-state-pending': irqStatePending,
   'no-inject': noInject,
   'sida-einval': sidaEinval,
   'sida-e2big': sidaE2big,

@@ -85,6 +85,8 @@ const skeysEfault = skeysCases(
     { name: 'unbacked-gfn', gfn: MiB / PAGE },
     { name: 'unbacked-tail', gfn: MiB / PAGE - 1, keys: [0x10, 0x10] },
     { name: 'unreadable-keys', data: 'invalid' },
+    // KVM_S390_SKEYS_MAX itself passes the count check: the key array is read next.
+    { name: 'count-max-unreadable', count: MAX, data: 'invalid' },
   ],
   false,
 );
@@ -95,6 +97,9 @@ const skeysGetErrors = skeysCases(
     { name: 'flags', flags: 1n, errno: 'EINVAL' },
     { name: 'count-0', count: 0n, errno: 'EINVAL' },
     { name: 'unbacked-gfn', gfn: MiB / PAGE, errno: 'EFAULT' },
+    { name: 'count-above-max', count: MAX + 1n, data: 'invalid', errno: 'EINVAL' },
+    // KVM_S390_SKEYS_MAX itself passes the count check: frame 256 is the first without a memslot.
+    { name: 'count-max', count: MAX, data: 'invalid', errno: 'EFAULT' },
   ],
   true,
 );

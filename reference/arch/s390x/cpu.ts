@@ -26,8 +26,8 @@ export class S390Cpu {
   pswAddr = 0n;
   readonly crs: bigint[] = new Array<bigint>(16).fill(0n);
   readonly acrs: number[] = new Array<number>(NUM_ACRS).fill(0);
-  /** Program interrupts queued by INJECT_EXCEPTION, oldest first. */
-  readonly pendingPgm: Pgm[] = [];
+  /** The program interrupt INJECT_EXCEPTION made pending: one slot, a later one replaces it. */
+  pendingPgm?: Pgm;
   /** A new vCPU is stopped; KVM_RUN starts it (no user-controlled CPU state). */
   stopped = true;
   /** The secure instruction data area, present while the vCPU is protected. */

@@ -8,26 +8,24 @@ import type { S390Cpu } from './cpu.ts';
 const PROGRAM_INT = 0xfffe_0001n;
 
 /**
- * KVM_S390_GET_IRQ_STATE (arch/s390/kvm/kvm-s390.c, interrupt.c): len 0 is EINVAL; every pending program
- * interrupt becomes one struct kvm_s390_irq; a buffer too small for them is ENOBUFS. Returns the bytes written.
+ * KVM_S390_GET_IRQ_STATE (arch/s390/kvm/kvm-s390.c, interrupt.c): len 0 is EINVAL; a pending program
+ * interrupt becomes one struct kvm_s390_irq, ENOBUFS when len cannot hold it. Returns the bytes written.
  */
 export function getIrqState(kernel: ReferenceKernel, cpu: S390Cpu, arg: bigint): bigint {
   const { abi, mem } = kernel;
   const s = abi.readStruct(mem, arg, 'kvm_s390_irq_state');
   const len = Number(u64(s, 'len'));
   if (len === 0) fail('EINVAL');
+  const pgm = cpu.pendingPgm;
+  if (!pgm) return 0n;
   const layout = abi.spec.layout('kvm_s390_irq', { arch: abi.arch, revision: abi.revision });
-  if (cpu.pendingPgm.length * layout.size > len) fail('ENOBUFS');
-  const out = new Uint8Array(cpu.pendingPgm.length * layout.size);
-  cpu.pendingPgm.forEach((p, i) => {
-    const values = {
-      type: PROGRAM_INT,
-      trans_exc_code: p.teid,
-      code: BigInt(p.code),
-      exc_access_id: BigInt(p.excAccessId),
-    };
-    out.set(encodeStruct(layout, values, abi.endian), i * layout.size);
-  });
-  mem.copyToUser(u64(s, 'buf'), out);
-  return BigInt(out.length);
+  if (layout.size > len) fail('ENOBUFS');
+  const values = {
+    type: PROGRAM_INT,
+    trans_exc_code: pgm.teid,
+    code: BigInt(pgm.code),
+    exc_access_id: BigInt(pgm.excAccessId),
+  };
+  mem.copyToUser(u64(s, 'buf'), encodeStruct(layout, values, abi.endian));
+  return BigInt(layout.size);
 }

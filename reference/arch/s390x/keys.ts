@@ -19,20 +19,18 @@ export interface KeyOverrides {
   storage: boolean;
 }
 
-const NO_OVERRIDES: KeyOverrides = { fetch: false, storage: false };
-
 /** Key-controlled protection (arch/s390/kvm/gaccess.c): may `accessKey` fetch or store this frame? */
 export function keyPermits(
   storageKey: number,
   accessKey: number,
   mode: AccessMode,
-  overrides: KeyOverrides = NO_OVERRIDES,
+  overrides?: KeyOverrides,
 ): boolean {
   if (accessKey === 0) return true;
   const acc = storageKey >> 4;
   if (acc === accessKey) return true;
-  if (mode === 'fetch' && ((storageKey & KEY_FETCH_PROTECTION) === 0 || overrides.fetch)) return true;
-  return overrides.storage && acc === SPO_ACC;
+  if (mode === 'fetch' && ((storageKey & KEY_FETCH_PROTECTION) === 0 || overrides?.fetch)) return true;
+  return overrides?.storage === true && acc === SPO_ACC;
 }
 
 /** Storage keys are a property of the calling process's mm: once enabled, for every VM it owns. */

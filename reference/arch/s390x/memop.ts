@@ -155,7 +155,7 @@ function logicalOp(kernel: ReferenceKernel, cpu: S390Cpu, storage: GuestStorage,
     if ('data' in r) kernel.mem.copyToUser(mop.buf, r.data);
     else pgm = r;
   }
-  if (pgm && (mop.flags & F_INJECT_EXCEPTION) !== 0n) cpu.pendingPgm.push(pgm);
+  if (pgm && (mop.flags & F_INJECT_EXCEPTION) !== 0n) cpu.pendingPgm = pgm;
   return BigInt(pgm?.code ?? 0);
 }
 
