@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { ARCHES, type Arch } from '../harness/spec/types.ts';
 import { BackendError, BackendSkip, type Backend, type BackendFactory } from './backend.ts';
-import { DEFAULT_MAX_LINE_BYTES, preview, readLines } from './protocol/lines.ts';
+import { DEFAULT_MAX_LINE_BYTES, preview, readLines, tickBatchedWriter } from './protocol/lines.ts';
 import {
   PROTOCOL_VERSION,
   decodeArg,
@@ -31,7 +31,8 @@ export function serveBackend(
   output: Writable,
   options: ServeOptions = {},
 ): Promise<void> {
-  const send = (message: object) => output.write(`${JSON.stringify(message)}\n`);
+  const write = tickBatchedWriter(output);
+  const send = (message: object) => write(`${JSON.stringify(message)}\n`);
   const handshake: Handshake = { kvmspec: 'backend', protocol: PROTOCOL_VERSION, profile: backend.profile };
   send(handshake);
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { expect } from 'chai';
 import {
   BackendError,
@@ -366,6 +366,44 @@ describe('stdio protocol', () => {
       expect(err).to.be.instanceOf(BackendError).with.property('message').that.contains('within 200 ms');
       const later = await client.request({ op: 'close', handle: 3 }).catch((e: unknown) => e);
       expect(later).to.equal(err);
+    });
+
+    it('times out a later request that hangs after earlier ones were answered', async () => {
+      const { client, fromPeer } = peer();
+      fromPeer.write(handshakeLine);
+      await client.handshake();
+      const first = client.request({ op: 'close', handle: 3 });
+      fromPeer.write('{"seq":1,"ok":true}\n');
+      await first;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const started = performance.now();
+      const err = await client.request({ op: 'close', handle: 4 }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(BackendError).with.property('message').that.contains('request 2 (close)');
+      // Its own 200 ms, not what was left of the first request's.
+      expect(performance.now() - started).to.be.at.least(190);
+    });
+
+    it('sends the requests of one tick in one write', async () => {
+      const fromPeer = new PassThrough();
+      const writes: number[] = [];
+      const toPeer = new Writable({
+        writev(chunks, done) {
+          writes.push(chunks.length);
+          done();
+        },
+        write(_chunk, _enc, done) {
+          writes.push(1);
+          done();
+        },
+      });
+      const client = new ProtocolClient(fromPeer, toPeer);
+      fromPeer.write(handshakeLine);
+      await client.handshake();
+      const batch = Array.from({ length: 50 }, (_, i) => client.request({ op: 'close', handle: i }));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes).to.deep.equal([50]);
+      fromPeer.write(Array.from({ length: 50 }, (_, i) => `{"seq":${i + 1},"ok":true}\n`).join(''));
+      await Promise.all(batch);
     });
 
     it('fails on a line longer than its limit without buffering the rest', async () => {

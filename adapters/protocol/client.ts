@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { BackendError, BackendSkip } from '../backend.ts';
-import { DEFAULT_MAX_LINE_BYTES, preview, readLines } from './lines.ts';
+import { DEFAULT_MAX_LINE_BYTES, preview, readLines, tickBatchedWriter } from './lines.ts';
 import { PROTOCOL_VERSION, type Handshake, type OkResults, type Op, type RequestOf } from './messages.ts';
 import { handshakeProblem, isObject, requestProblem, responseProblem } from './validation.ts';
 
@@ -28,7 +28,8 @@ interface Pending {
   op: Op;
   resolve(result: unknown): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  /** performance.now() by which the response must have arrived. */
+  deadline: number;
 }
 
 /**
@@ -46,6 +47,13 @@ export class ProtocolClient {
   private settleHandshake: { resolve(line: string): void; reject(err: Error): void } | undefined;
   private readonly timeoutMs: number;
   private readonly peer: string;
+  /**
+   * One timer watches the oldest pending request (a Map keeps insertion order), not one per request:
+   * the first missed deadline breaks the connection anyway, and a timer per call costs more than the
+   * call itself when thousands are pipelined.
+   */
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly send: (line: string) => void;
 
   constructor(
     input: Readable,
@@ -54,6 +62,7 @@ export class ProtocolClient {
   ) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.peer = options.peer ?? 'backend';
+    this.send = tickBatchedWriter(output);
     this.handshakeLine = new Promise<string>((resolve, reject) => {
       this.settleHandshake = { resolve, reject };
     });
@@ -106,13 +115,34 @@ export class ProtocolClient {
         return Promise.reject(new Error(`harness built an invalid ${body.op} request: ${problem}`));
     }
     return new Promise<OkResults[O]>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.fail(`no response to request ${seq} (${body.op}) within ${this.timeoutMs} ms`),
-        this.timeoutMs,
-      );
-      this.pending.set(seq, { op: body.op, resolve, reject, timer });
-      this.output.write(`${JSON.stringify(message)}\n`);
+      this.pending.set(seq, { op: body.op, resolve, reject, deadline: performance.now() + this.timeoutMs });
+      this.watch();
+      this.send(`${JSON.stringify(message)}\n`);
     });
+  }
+
+  /**
+   * Arms the watchdog for the oldest pending request. An armed one stays (its deadline is no later than any
+   * newer request's) and is only held from keeping the process alive while nothing is pending.
+   */
+  private watch(): void {
+    if (this.broken) return;
+    if (this.watchdog) {
+      this.watchdog.ref();
+      return;
+    }
+    const oldest = this.pending.entries().next();
+    if (oldest.done) return;
+    const [seq, entry] = oldest.value;
+    this.watchdog = setTimeout(
+      () => {
+        this.watchdog = undefined;
+        if (this.pending.get(seq) === entry && performance.now() >= entry.deadline) {
+          this.fail(`no response to request ${seq} (${entry.op}) within ${this.timeoutMs} ms`);
+        } else this.watch();
+      },
+      Math.max(0, entry.deadline - performance.now()),
+    );
   }
 
   get failure(): BackendError | undefined {
@@ -156,7 +186,7 @@ export class ProtocolClient {
       return;
     }
     this.pending.delete(seq as number);
-    clearTimeout(entry.timer);
+    if (this.pending.size === 0) this.watchdog?.unref();
     if (this.options.validate) {
       const problem = responseProblem(entry.op, message);
       if (problem) {
@@ -216,10 +246,9 @@ export class ProtocolClient {
     this.detach();
     this.settleHandshake?.reject(error);
     this.settleHandshake = undefined;
-    for (const entry of this.pending.values()) {
-      clearTimeout(entry.timer);
-      entry.reject(error);
-    }
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    for (const entry of this.pending.values()) entry.reject(error);
     this.pending.clear();
     return error;
   }

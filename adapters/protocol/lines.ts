@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export const DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024;
 
@@ -76,4 +76,24 @@ export function readLines(input: Readable, maxLineBytes: number, handlers: LineH
 export function preview(text: string, max = 160): string {
   const flat = JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
   return text.length > max ? `${flat} (${text.length} characters)` : flat;
+}
+
+/**
+ * A writer of protocol lines that sends everything written in one tick in one write: a pipelined batch
+ * costs one system call, not one per line, and a lone line still leaves before the event loop waits.
+ */
+export function tickBatchedWriter(output: Writable): (line: string) => void {
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    output.uncork();
+  };
+  return (line) => {
+    if (!corked) {
+      corked = true;
+      output.cork();
+      process.nextTick(flush);
+    }
+    output.write(line);
+  };
 }
