@@ -144,10 +144,11 @@ export class LinuxBackend implements Backend {
     if (!this.files.includes(handle)) return Promise.resolve({ ret: -1n, errno: 'EBADF', spans: [] });
     switch (arg.kind) {
       case 'int':
-        return Promise.resolve({ ...this.call(handle, request, BigInt.asUintN(64, arg.value)), spans: [] });
+        return Promise.resolve(this.call(handle, request, BigInt.asUintN(64, arg.value)));
       case 'pointer': {
         const r = this.call(handle, request, this.address(arg.target));
-        return Promise.resolve({ ...r, spans: this.spans([arg.target]) });
+        r.spans = this.spans([arg.target]);
+        return Promise.resolve(r);
       }
       case 'struct': {
         const scratch = this.scratchFor(arg.image.length);
@@ -156,8 +157,9 @@ export class LinuxBackend implements Backend {
         const restore = patchPointers(image, arg.pointers, (p) => this.address(p.target), this.endian);
         const r = this.call(handle, request, scratch.address);
         restore();
-        const targets = arg.pointers.map((p) => p.target);
-        return Promise.resolve({ ...r, image: image.slice(), spans: this.spans(targets) });
+        r.image = image.slice();
+        r.spans = this.spans(arg.pointers.map((p) => p.target));
+        return Promise.resolve(r);
       }
     }
   }
@@ -230,12 +232,13 @@ export class LinuxBackend implements Backend {
     return Promise.resolve();
   }
 
-  private call(fd: number, request: bigint, arg: bigint): { ret: bigint; errno: string | null } {
+  /** One ioctl; the result has no spans yet (callers with pointers add them). */
+  private call(fd: number, request: bigint, arg: bigint): IoctlResult {
     const ret = this.libc.ioctl(fd, request, arg);
-    if (ret < 0) return { ret: BigInt(ret), errno: lastErrno() };
+    if (ret < 0) return { ret: BigInt(ret), errno: lastErrno(), spans: [] };
     // KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_DEVICE… return new files; the backend must close them.
     if (ret > 2 && isKvmFile(ret) && !ownedByAnyBackend.has(ret)) this.adopt(ret);
-    return { ret: BigInt(ret), errno: null };
+    return { ret: BigInt(ret), errno: null, spans: [] };
   }
 
   private adopt(fd: number): void {
