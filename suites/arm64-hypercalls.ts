@@ -153,6 +153,36 @@ const unknown: CaseGenerator = () =>
     }),
   );
 
+/** Guest STR and LDR inside the memslot: the bytes land in user memory, neighbours untouched, and read back. */
+const ramAccess: CaseGenerator = () =>
+  one({ forms: 'str.x+str.w+ldr.x+ldr.w' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const offset = 0x3000;
+    await ctx.kvm.write(g.ram, new Uint8Array(16).fill(0xee), offset);
+    const words = [
+      ...mov(5, RAM_GPA + BigInt(offset)),
+      ...mov(6, 0x0102_0304_0506_0708n),
+      ...mov(7, 0xffff_ffff_a1b2_c3d4n),
+      a64.str(6, 5, 0),
+      a64.str(7, 5, 8, false),
+      a64.ldr(8, 5, 8),
+      a64.ldr(9, 5, 0, false),
+      ...report(8, 0),
+      ...report(9, 1),
+      ...systemOff(ctx),
+    ];
+    await expectReports(ctx, g, words, [
+      ['LDR X8 over the W store and the untouched bytes', 0xeeee_eeee_a1b2_c3d4n],
+      ['LDR W9 of the X store (zero-extended)', 0x0506_0708n],
+    ]);
+    await expectSystemOff(ctx, g, 'the guest after its last report');
+    assertBytes(
+      await ctx.kvm.read(g.ram, offset, 16),
+      Uint8Array.from([8, 7, 6, 5, 4, 3, 2, 1, 0xd4, 0xc3, 0xb2, 0xa1, 0xee, 0xee, 0xee, 0xee]),
+      'guest RAM after the stores',
+    );
+  });
+
 const mmioReport: CaseGenerator = () => [
   ...one({ forms: 'movz+movk.w+x' }, async (ctx) => {
     const g = await setupGuest(ctx);
@@ -567,6 +597,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.version': version,
     'arm64-hypercalls.unknown': unknown,
     'arm64-hypercalls.mmio-report': mmioReport,
+    'arm64-hypercalls.ram-access': ramAccess,
     'arm64-hypercalls.arch-features': archFeatures,
     'arm64-hypercalls.pvtime-probe': pvtimeProbe,
     'arm64-hypercalls.pvtime-features-refused': pvtimeFeaturesRefused,
