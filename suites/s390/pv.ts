@@ -45,6 +45,48 @@ const pvEnableTwice: CaseGenerator = (g) => [
   },
 ];
 
+/** DISABLE converts the VM and its vCPUs back: no SIDA any more, logical memops work again. */
+const pvDisable: CaseGenerator = (g) => [
+  {
+    params: { enable: 'then-disable' },
+    tags: ['needs-pv'],
+    run: async (ctx) => {
+      const gu = await protectedGuest(ctx);
+      const r = await pvCommand(ctx, gu, 'KVM_PV_DISABLE');
+      assertOutcome(r, expectOf(g), 'KVM_PV_DISABLE of a protected VM');
+      assertValue(r.fields.rc as bigint, 1n, 'Ultravisor return code');
+      const buf = { buf: await buffer(ctx, 8) };
+      const sida = await memop(ctx, gu, { op: 'SIDA_READ', size: 8, buf });
+      assertOutcome(sida, { errno: 'EINVAL' }, 'SIDA_READ on the unprotected vCPU');
+      const logical = await memop(ctx, gu, { op: 'LOGICAL_READ', size: 8, buf });
+      assertOutcome(logical, { ret: 0 }, 'LOGICAL_READ once the VM is unprotected');
+    },
+  },
+];
+
+/** A vCPU created in a protected VM is protected from the start: it has a SIDA. */
+const pvVcpuAfterEnable: CaseGenerator = (g) => [
+  {
+    params: { vcpu: 'created-after-enable' },
+    tags: ['needs-pv'],
+    run: async (ctx) => {
+      const gu = await protectedGuest(ctx);
+      const vcpu = await ctx.kvm.setupHandle(gu.vm, 'KVM_CREATE_VCPU', 1n);
+      const late = { ...gu, vcpu };
+      const data = pattern(8, 3);
+      const w = await memop(ctx, late, {
+        op: 'SIDA_WRITE',
+        size: 8,
+        buf: { buf: await buffer(ctx, 8, data) },
+      });
+      assertOutcome(w, expectOf(g), 'SIDA_WRITE on the new vCPU');
+      const r = await memop(ctx, late, { op: 'SIDA_READ', size: 8, buf: { buf: await buffer(ctx, 8) } });
+      assertOutcome(r, expectOf(g), 'SIDA_READ on the new vCPU');
+      assertBytes(r.spans.buf ?? new Uint8Array(0), data, 'the SIDA bytes read back');
+    },
+  },
+];
+
 const sidaProtected: CaseGenerator = (g) =>
   cases(
     [
@@ -123,6 +165,8 @@ const pvRejects: CaseGenerator = (g) =>
 export const pvGenerators: Record<string, CaseGenerator> = {
   'pv-enable': pvEnable,
   'pv-enable-twice': pvEnableTwice,
+  'pv-disable': pvDisable,
+  'pv-vcpu-after-enable': pvVcpuAfterEnable,
   'sida-protected': sidaProtected,
   'sida-protected-e2big': sidaProtectedE2big,
   'pv-rejects': pvRejects,
