@@ -101,8 +101,13 @@ export async function loadProgram(ctx: CaseContext, g: Guest, vcpu: number, word
   const view = new DataView(code.buffer);
   words.forEach((w, i) => view.setUint32(i * 4, w, true));
   await ctx.kvm.write(g.ram, code);
+  await setReg(ctx, vcpu, 'PC', RAM_GPA);
+}
+
+/** Sets a 64-bit register of the arm64 catalog through KVM_SET_ONE_REG (a setup step). */
+export async function setReg(ctx: CaseContext, vcpu: number, name: string, value: bigint): Promise<void> {
   await ctx.kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
-    struct: { id: regId(ctx, 'PC'), addr: { buffer: { size: 8, init: hex8(RAM_GPA, ctx) } } },
+    struct: { id: regId(ctx, name), addr: { buffer: { size: 8, init: hex8(value, ctx) } } },
   });
 }
 

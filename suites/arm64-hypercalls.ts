@@ -29,6 +29,7 @@ import {
   report,
   setupGuest,
   smccc,
+  setReg,
   systemOff,
   type Guest,
 } from './arm64-guest.ts';
@@ -154,8 +155,8 @@ const unknown: CaseGenerator = () =>
   );
 
 /** Guest STR and LDR inside the memslot: the bytes land in user memory, neighbours untouched, and read back. */
-const ramAccess: CaseGenerator = () =>
-  one({ forms: 'str.x+str.w+ldr.x+ldr.w' }, async (ctx) => {
+const ramAccess: CaseGenerator = (g) => [
+  ...one({ forms: 'str.x+str.w+ldr.x+ldr.w' }, async (ctx) => {
     const g = await setupGuest(ctx);
     const offset = 0x3000;
     await ctx.kvm.write(g.ram, new Uint8Array(16).fill(0xee), offset);
@@ -181,7 +182,36 @@ const ramAccess: CaseGenerator = () =>
       Uint8Array.from([8, 7, 6, 5, 4, 3, 2, 1, 0xd4, 0xc3, 0xb2, 0xa1, 0xee, 0xee, 0xee, 0xee]),
       'guest RAM after the stores',
     );
-  });
+  }),
+  ...spBase(g),
+];
+
+/**
+ * A store with SP as its base lands at the current stack pointer: SP_EL1 in EL1h (the reset mode), SP_EL0
+ * (the SP register) in EL1t.
+ */
+const spBase: CaseGenerator = () =>
+  (['sp_el1', 'sp_el0'] as const).flatMap((sp) =>
+    one({ base: sp }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      const offset = sp === 'sp_el1' ? 0x4000 : 0x5000;
+      if (sp === 'sp_el0') await setReg(ctx, g.vcpu, 'PSTATE', 0x3c4n);
+      await setReg(ctx, g.vcpu, sp === 'sp_el1' ? 'SP_EL1' : 'SP', RAM_GPA + BigInt(offset));
+      // The other stack pointer points elsewhere in RAM, so a store through the wrong one is visible.
+      await setReg(ctx, g.vcpu, sp === 'sp_el1' ? 'SP' : 'SP_EL1', RAM_GPA + 0x6000n);
+      await loadProgram(ctx, g, g.vcpu, [
+        ...mov(6, 0x1122_3344_5566_7788n),
+        a64.str(6, 31, 16),
+        ...systemOff(ctx),
+      ]);
+      await expectSystemOff(ctx, g, `the guest after its store through ${sp}`);
+      assertBytes(
+        await ctx.kvm.read(g.ram, offset + 16, 8),
+        Uint8Array.from([0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]),
+        `guest RAM at ${sp} + 16`,
+      );
+    }),
+  );
 
 const mmioReport: CaseGenerator = () => [
   ...one({ forms: 'movz+movk.w+x' }, async (ctx) => {
