@@ -23,15 +23,12 @@ const revisions = [
 
 for (const revision of revisions) {
   describe(`reference conformance (${revision})`, function () {
-    const backends = new Map<Arch, Backend>();
+    // A fresh reference per case: Stryker re-runs tests without re-running this file, so a backend kept
+    // between cases would keep the model built before the mutant was switched on (its construction code
+    // would be reached by no run).
     const provider = {
       backend(arch: Arch): Promise<Backend> {
-        let b = backends.get(arch);
-        if (!b) {
-          b = createReferenceBackend(spec, arch, revision);
-          backends.set(arch, b);
-        }
-        return Promise.resolve(b);
+        return Promise.resolve(createReferenceBackend(spec, arch, revision));
       },
     };
     const plan = buildPlan(spec, families, { arches: [...ARCHES], revision });
