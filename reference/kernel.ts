@@ -22,8 +22,8 @@ export interface ArchModel {
 }
 
 export interface ArchVm {
-  /** An arch VM ioctl; undefined when the arch does not handle that request. */
-  ioctl(name: string, arg: bigint): bigint | undefined;
+  /** An arch VM ioctl; undefined when the arch does not handle that request (or has no VM ioctls). */
+  ioctl?(name: string, arg: bigint): bigint | undefined;
   createVcpu(vcpu: VcpuFile): ArchVcpu;
   /**
    * Arch checks on a new vCPU id. Upstream creates the arch vCPU before the generic duplicate-id check,
@@ -102,7 +102,7 @@ export class VmFile extends KernelFile {
       case 'KVM_SET_USER_MEMORY_REGION':
         return this.setMemoryRegion(arg);
       default: {
-        const handled = name === undefined ? undefined : this.arch.ioctl(name, arg);
+        const handled = name === undefined ? undefined : this.arch.ioctl?.(name, arg);
         return handled ?? fail(model.unknownIoctl.vm);
       }
     }

@@ -1,7 +1,75 @@
-import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
+import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
+import { assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 
 const X86_REG_MSR = 0x2030_0002_0000_0000n;
+/** KVM_X86_REG_KVM(KVM_REG_GUEST_SSP) and the next, undefined, KVM register. */
+const GUEST_SSP = 0x2030_0003_0000_0000n;
+const KVM_REG_AFTER_SSP = GUEST_SSP + 1n;
+const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1n;
+/** CPUID.(EAX=7,ECX=0):ECX[7], CET shadow stacks (SHSTK). */
+const SHSTK = 1n << 7n;
+const CPUID_ENTRY_WORDS = 10;
+
+interface CpuidEntry {
+  fn: bigint;
+  index?: bigint;
+  flags?: bigint;
+  eax?: bigint;
+  ecx?: bigint;
+}
+
+/** struct kvm_cpuid_entry2 as the spec's 32-bit words: function, index, flags, eax, ebx, ecx, edx, padding. */
+function cpuidWords(entries: CpuidEntry[]): bigint[] {
+  return entries.flatMap((e) => {
+    const w = new Array<bigint>(CPUID_ENTRY_WORDS).fill(0n);
+    w[0] = e.fn;
+    w[1] = e.index ?? 0n;
+    w[2] = e.flags ?? 0n;
+    w[3] = e.eax ?? 0n;
+    w[5] = e.ecx ?? 0n;
+    return w;
+  });
+}
+
+async function vcpuOf(ctx: CaseContext): Promise<number> {
+  const { vcpu } = await ctx.fixture('vcpu');
+  if (vcpu === undefined) throw new Error('fixture vcpu opened no vCPU');
+  return vcpu;
+}
+
+function setCpuid(ctx: CaseContext, vcpu: number, entries: CpuidEntry[]) {
+  return ctx.kvm.call(vcpu, 'KVM_SET_CPUID2', {
+    struct: { nent: BigInt(entries.length), entries: cpuidWords(entries) },
+  });
+}
+
+/** KVM_GET_REG_LIST with room for four ids: the ids listed. */
+async function regList(ctx: CaseContext, vcpu: number): Promise<bigint[]> {
+  const r = await ctx.kvm.call(
+    vcpu,
+    'KVM_GET_REG_LIST',
+    { struct: { n: 4n, reg: [0n, 0n, 0n, 0n] } },
+    { hostDependent: true },
+  );
+  assertOutcome(r, { ret: 0 }, 'KVM_GET_REG_LIST with n = 4');
+  return (r.fields.reg as bigint[]).slice(0, Number(r.fields.n));
+}
+
+function oneReg(ctx: CaseContext, vcpu: number, op: 'get' | 'set', id: bigint, value = 0n) {
+  const init = `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
+  return ctx.kvm.call(vcpu, op === 'get' ? 'KVM_GET_ONE_REG' : 'KVM_SET_ONE_REG', {
+    struct: { id, addr: { buffer: op === 'get' ? { size: 8 } : { size: 8, init } } },
+  });
+}
+
+async function readReg(ctx: CaseContext, vcpu: number, id: bigint, what: string): Promise<bigint> {
+  const r = await oneReg(ctx, vcpu, 'get', id);
+  assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${what}`);
+  const bytes = r.spans.addr;
+  if (!bytes) throw new Error('KVM_GET_ONE_REG returned no value bytes');
+  return bytesToUint(bytes.subarray(0, 8), ctx.kvm.endian);
+}
 
 /** Asks for the MSR index list with nmsrs = 0, as VMMs do; returns the count the kernel wrote back. */
 async function msrCount(
@@ -45,6 +113,114 @@ const readable: CaseGenerator = (g) => [
   },
 ];
 
+/** The largest table KVM takes: 256 entries (distinct leaves of the hypervisor range). */
+const cpuidMax: CaseGenerator = () => [
+  {
+    params: { nent: '256' },
+    run: async (ctx) => {
+      const entries = Array.from({ length: 256 }, (_, i) => ({ fn: 0x4000_0100n + BigInt(i) }));
+      assertOutcome(
+        await setCpuid(ctx, await vcpuOf(ctx), entries),
+        { ret: 0 },
+        'KVM_SET_CPUID2 of 256 entries',
+      );
+    },
+  },
+];
+
+/** Tables whose SHSTK bit is anywhere but leaf 7 subleaf 0: GUEST_SSP stays absent. */
+const sspAbsent: CaseGenerator = () =>
+  (
+    [
+      ['leaf-7-subleaf-1', [{ fn: 7n, index: 1n, flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX, ecx: SHSTK }]],
+      ['leaf-6', [{ fn: 6n, ecx: SHSTK }]],
+      [
+        'leaf-7-neighbours',
+        [{ fn: 7n, flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX, ecx: (SHSTK << 1n) | (SHSTK >> 1n) }],
+      ],
+    ] as const
+  ).map(([table, entries]) => ({
+    params: { table },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx);
+      assertOutcome(await setCpuid(ctx, vcpu, [...entries]), { ret: 0 }, `KVM_SET_CPUID2 (${table})`);
+      assertValue(BigInt((await regList(ctx, vcpu)).length), 0n, 'registers listed');
+      assertOutcome(await oneReg(ctx, vcpu, 'get', GUEST_SSP), { errno: 'EINVAL' }, 'GET GUEST_SSP');
+      assertOutcome(await oneReg(ctx, vcpu, 'set', GUEST_SSP), { errno: 'EINVAL' }, 'SET GUEST_SSP');
+    },
+  }));
+
+/** SHSTK in the table: GUEST_SSP is listed and reachable, until a table without SHSTK removes it. */
+const sspPresent: CaseGenerator = () => [
+  {
+    params: { table: 'shstk' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      const shstk = [{ fn: 7n, flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX, ecx: SHSTK }];
+      assertOutcome(await setCpuid(ctx, vcpu, shstk), { ret: 0 }, 'KVM_SET_CPUID2 with SHSTK');
+      const listed = await regList(ctx, vcpu);
+      if (listed.length === 0) ctx.skip('the host KVM does not virtualise shadow stacks');
+      assertValue(BigInt(listed.length), 1n, 'registers listed');
+      assertValue(listed[0] ?? 0n, GUEST_SSP, 'the listed id');
+      assertValue(await readReg(ctx, vcpu, GUEST_SSP, 'GUEST_SSP'), 0n, 'GUEST_SSP after reset');
+      for (const [value, what] of [
+        [0x7f00_0000_1002n, 'not 4-byte aligned'],
+        [0x8000_0000_0000_0000n, 'non-canonical'],
+      ] as const) {
+        assertOutcome(await oneReg(ctx, vcpu, 'set', GUEST_SSP, value), { errno: 'EINVAL' }, `SET ${what}`);
+      }
+      assertOutcome(await oneReg(ctx, vcpu, 'get', KVM_REG_AFTER_SSP), { errno: 'EINVAL' }, 'KVM register 1');
+      const ssp = 0xffff_8000_0000_1000n;
+      assertOutcome(await oneReg(ctx, vcpu, 'set', GUEST_SSP, ssp), { ret: 0 }, 'SET GUEST_SSP');
+      assertValue(await readReg(ctx, vcpu, GUEST_SSP, 'GUEST_SSP'), ssp, 'GUEST_SSP read back');
+      assertOutcome(await setCpuid(ctx, vcpu, [{ fn: 0n }]), { ret: 0 }, 'KVM_SET_CPUID2 without SHSTK');
+      assertValue(BigInt((await regList(ctx, vcpu)).length), 0n, 'registers listed after');
+      assertOutcome(await oneReg(ctx, vcpu, 'get', GUEST_SSP), { errno: 'EINVAL' }, 'GET GUEST_SSP after');
+    },
+  },
+];
+
+/** SYSENTER_ESP/EIP: a non-canonical write is taken and stored made canonical. */
+const msrCanonicalized: CaseGenerator = () =>
+  (
+    [
+      ['IA32_SYSENTER_ESP', 0x175n],
+      ['IA32_SYSENTER_EIP', 0x176n],
+    ] as const
+  ).map(([name, index]) => ({
+    params: { msr: name },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx);
+      const id = X86_REG_MSR | index;
+      // Bit 63 alone: not canonical at 48 or 57 bits, and both sign extensions give 0.
+      assertOutcome(await oneReg(ctx, vcpu, 'set', id, 1n << 63n), { ret: 0 }, `SET ${name}`);
+      assertValue(await readReg(ctx, vcpu, id, name), 0n, `${name} read back`);
+    },
+  }));
+
+/** EFER.LMA follows the vCPU's mode: a host-initiated write cannot set it. */
+const eferLma: CaseGenerator = () => [
+  {
+    params: { value: 'lme-lma' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx);
+      const id = X86_REG_MSR | 0xc000_0080n;
+      assertOutcome(await oneReg(ctx, vcpu, 'set', id, 0x500n), { ret: 0 }, 'SET EFER = LME|LMA');
+      const efer = await readReg(ctx, vcpu, id, 'EFER');
+      assertTrue((efer & 0x400n) === 0n, `EFER.LMA stays clear (read 0x${efer.toString(16)})`);
+      assertValue(efer & 0x100n, 0x100n, 'EFER.LME');
+    },
+  },
+];
+
 export const x86Family: SuiteFamily = {
-  generators: { 'x86.msr-list-too-small': tooSmall, 'x86.msr-list-readable': readable },
+  generators: {
+    'x86.msr-list-too-small': tooSmall,
+    'x86.msr-list-readable': readable,
+    'x86.cpuid-max': cpuidMax,
+    'x86.ssp-absent': sspAbsent,
+    'x86.ssp-present': sspPresent,
+    'x86.msr-canonicalized': msrCanonicalized,
+    'x86.efer-lma': eferLma,
+  },
 };

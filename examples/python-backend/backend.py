@@ -117,35 +117,56 @@ def read_u64(mem, addr):
 # --- the MSRs of the model host (reference/arch/x86_64/msrs.ts) --------------------------------------
 
 
-def canonical(value):
-    top = value >> 47
-    return top in (0, 0x1FFFF)
+def made_canonical(value):
+    """Sign-extended from bit 47: the model host has 48-bit virtual addresses."""
+    low = value & ((1 << 48) - 1)
+    return low | (U64 ^ ((1 << 48) - 1)) if value & (1 << 47) else low
 
 
-def valid_pat(value):
-    return all(((value >> (8 * i)) & 0xFF) in (0, 1, 4, 5, 6, 7) for i in range(8))
+def canonical(value, _current):
+    return value if made_canonical(value) == value else None
+
+
+def valid_pat(value, _current):
+    ok = all(((value >> (8 * i)) & 0xFF) in (0, 1, 4, 5, 6, 7) for i in range(8))
+    return value if ok else None
 
 
 EFER_VALID = 0x1 | 0x100 | 0x400 | 0x800  # SCE, LME, LMA, NXE
+EFER_LMA = 0x400
 
-# index: (name, value at reset, which host-initiated writes are accepted)
+
+def efer(value, current):
+    """A host-initiated write cannot change LMA: the vCPU's own is kept."""
+    return (value & ~EFER_LMA) | (current & EFER_LMA) if value & ~EFER_VALID == 0 else None
+
+
+def any_value(value, _current):
+    return value
+
+
+def canonicalized(value, _current):
+    return made_canonical(value)
+
+
+# index: (name, value at reset, what a host-initiated write stores, None when it is refused)
 MSRS = {
-    0x10: ("IA32_TSC", 0, lambda v: True),
-    0x3B: ("IA32_TSC_ADJUST", 0, lambda v: True),
-    0x174: ("IA32_SYSENTER_CS", 0, lambda v: True),
-    0x175: ("IA32_SYSENTER_ESP", 0, canonical),
-    0x176: ("IA32_SYSENTER_EIP", 0, canonical),
+    0x10: ("IA32_TSC", 0, any_value),
+    0x3B: ("IA32_TSC_ADJUST", 0, any_value),
+    0x174: ("IA32_SYSENTER_CS", 0, any_value),
+    0x175: ("IA32_SYSENTER_ESP", 0, canonicalized),
+    0x176: ("IA32_SYSENTER_EIP", 0, canonicalized),
     0x277: ("IA32_PAT", 0x0007_0406_0007_0406, valid_pat),
-    0xC0000080: ("EFER", 0, lambda v: v & ~EFER_VALID == 0),
-    0xC0000081: ("STAR", 0, lambda v: True),
+    0xC0000080: ("EFER", 0, efer),
+    0xC0000081: ("STAR", 0, any_value),
     0xC0000082: ("LSTAR", 0, canonical),
     0xC0000083: ("CSTAR", 0, canonical),
-    0xC0000084: ("SYSCALL_MASK", 0, lambda v: True),
+    0xC0000084: ("SYSCALL_MASK", 0, any_value),
     0xC0000100: ("FS_BASE", 0, canonical),
     0xC0000101: ("GS_BASE", 0, canonical),
     0xC0000102: ("KERNEL_GS_BASE", 0, canonical),
-    0x4B564D00: ("KVM_WALL_CLOCK_NEW", 0, lambda v: True),
-    0x4B564D01: ("KVM_SYSTEM_TIME_NEW", 0, lambda v: True),
+    0x4B564D00: ("KVM_WALL_CLOCK_NEW", 0, any_value),
+    0x4B564D01: ("KVM_SYSTEM_TIME_NEW", 0, any_value),
 }
 
 # ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, 6.18): arch byte, size, type << 32, index.
@@ -302,13 +323,14 @@ class Vcpu:
         if is_set:
             value = read_u64(mem, addr)
             if is_ssp:
-                if value & 3:
+                if value & 3 or made_canonical(value) != value:
                     fail("EINVAL")
                 self.guest_ssp = value
-            elif index not in MSRS or not MSRS[index][2](value):
+                return 0
+            stored = MSRS[index][2](value, self.msrs[index]) if index in MSRS else None
+            if stored is None:
                 fail("EINVAL")
-            else:
-                self.msrs[index] = value
+            self.msrs[index] = stored
             return 0
         value = self.guest_ssp if is_ssp else self.msrs.get(index)
         if value is None:
@@ -330,13 +352,19 @@ class Vcpu:
         (nent,) = struct.unpack("<I", mem.copy_from_user(arg, 4))
         if nent > MAX_CPUID_ENTRIES:
             fail("E2BIG")
-        entries = mem.copy_from_user(arg + 8, nent * 40)
-        self.guest_has_shstk = False
-        for at in range(0, len(entries), 40):
-            function, index = struct.unpack_from("<II", entries, at)
-            (ecx,) = struct.unpack_from("<I", entries, at + 20)
-            if function == 7 and index == 0 and ecx & (1 << 7):
-                self.guest_has_shstk = True
+        data = mem.copy_from_user(arg + 8, nent * 40)
+        entries = [struct.unpack_from("<IIIIII", data, at) for at in range(0, len(data), 40)]
+
+        def find(function, index):
+            """The first entry of the leaf whose index matches or is not significant (flag 1)."""
+            for fn, idx, flags, eax, _ebx, ecx in entries:
+                if fn == function and (not flags & 1 or idx == index):
+                    return eax, ecx
+            return 0, 0
+
+        if (find(0x8000_0008, 0)[0] >> 8) & 0xFF not in (0, 48, 57):
+            fail("EINVAL")  # the canonical checks know only 48- and 57-bit virtual addresses
+        self.guest_has_shstk = bool(find(7, 0)[1] & (1 << 7))
         return 0
 
     def mmap(self, length, offset):

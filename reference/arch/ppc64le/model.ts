@@ -10,35 +10,31 @@ const KVM_VM_PPC_HV = 1n;
 
 interface PpcReg {
   id: bigint;
-  name: string;
   reset: bigint;
   /** KVM-HV refuses some values: HIOR belongs to KVM-PR and only 0 may be written. */
   accepts?: (value: bigint) => boolean;
 }
 
-const reg = (name: string, id: bigint, reset = 0n, accepts?: (v: bigint) => boolean): PpcReg =>
-  accepts ? { id, name, reset, accepts } : { id, name, reset };
+const reg = (id: bigint, reset = 0n, accepts?: (v: bigint) => boolean): PpcReg =>
+  accepts ? { id, reset, accepts } : { id, reset };
 
 /** The KVM-HV registers of the model (arch/powerpc/kvm/book3s_hv.c); ids from arch/powerpc/include/uapi/asm/kvm.h. */
 const HV_REGS: readonly PpcReg[] = [
-  reg('HIOR', 0x1030_0000_0000_0001n, 0n, (v) => v === 0n),
-  reg('DABR', 0x1030_0000_0000_0008n),
-  reg('DSCR', 0x1030_0000_0000_0009n),
-  reg('PURR', 0x1030_0000_0000_000an),
-  reg('SPURR', 0x1030_0000_0000_000bn),
-  reg('DAR', 0x1030_0000_0000_000cn),
-  reg('DSISR', 0x1020_0000_0000_000dn),
-  reg('AMR', 0x1030_0000_0000_000en),
-  reg('UAMOR', 0x1030_0000_0000_000fn),
-  reg('TAR', 0x1030_0000_0000_00a8n),
-  reg('PPR', 0x1030_0000_0000_00b6n),
-  reg('LPCR_64', 0x1030_0000_0000_00b5n, 0x40_0000_0054_0413n),
+  reg(0x1030_0000_0000_0001n, 0n, (v) => v === 0n), // HIOR
+  reg(0x1030_0000_0000_0008n), // DABR
+  reg(0x1030_0000_0000_0009n), // DSCR
+  reg(0x1030_0000_0000_000an), // PURR
+  reg(0x1030_0000_0000_000bn), // SPURR
+  reg(0x1030_0000_0000_000cn), // DAR
+  reg(0x1020_0000_0000_000dn), // DSISR
+  reg(0x1030_0000_0000_000en), // AMR
+  reg(0x1030_0000_0000_000fn), // UAMOR
+  reg(0x1030_0000_0000_00a8n), // TAR
+  reg(0x1030_0000_0000_00b6n), // PPR
+  reg(0x1030_0000_0000_00b5n, 0x40_0000_0054_0413n), // LPCR_64
 ];
 
 class PpcVm implements ArchVm {
-  ioctl(): bigint | undefined {
-    return undefined;
-  }
   /** POWER9 and later give each virtual core one vCPU: a second vCPU for the same id is refused (book3s_hv.c). */
   admitVcpuId(id: bigint, existing: readonly VcpuFile[]): void {
     if (existing.some((v) => v.id === id)) fail('EINVAL');

@@ -5,7 +5,7 @@ import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
 import type { ArchModel, ArchVcpu, ArchVm, ReferenceKernel, VcpuFile, VmFile } from '../../kernel.ts';
 import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg.ts';
-import { MSRS } from './msrs.ts';
+import { MSRS, signExtend } from './msrs.ts';
 
 // ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
 const REG_X86 = 0x2000_0000_0000_0000n;
@@ -20,11 +20,11 @@ const MAX_CPUID_ENTRIES = 256;
 const VCPU_TSC_CTRL = 0n;
 const VCPU_TSC_OFFSET = 0n;
 const CPUID_ENTRY_SIZE = 40;
+const CPUID_FLAG_SIGNIFICANT_INDEX = 1n;
+/** CPUID.(EAX=7,ECX=0):ECX[7], CET shadow stacks. */
+const CPUID_7_ECX_SHSTK = 1n << 7n;
 
 class X86Vm implements ArchVm {
-  ioctl(): bigint | undefined {
-    return undefined;
-  }
   createVcpu(vcpu: VcpuFile): ArchVcpu {
     return new X86Vcpu(vcpu);
   }
@@ -53,9 +53,8 @@ class X86Vcpu implements ArchVcpu {
       case 'KVM_GET_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':
         return this.deviceAttr(name, arg);
-      default:
-        return undefined;
     }
+    return undefined;
   }
 
   /** vCPU attributes: x86 knows only the TSC group, with its one attribute, the TSC offset (x86.c). */
@@ -69,21 +68,26 @@ class X86Vcpu implements ArchVcpu {
     return 0n;
   }
 
+  /** kvm_vcpu_ioctl_set_cpuid2 and kvm_set_cpuid (cpuid.c); the model host supports shadow stacks. */
   private setCpuid(arg: bigint): bigint {
     const { kernel } = this.vcpu;
     const nent = Number(u64(kernel.abi.readStruct(kernel.mem, arg, 'kvm_cpuid2'), 'nent'));
     if (nent > MAX_CPUID_ENTRIES) fail('E2BIG');
     const header = kernel.abi.structSize('kvm_cpuid2');
-    const entries = kernel.mem.copyFromUser(arg + BigInt(header), nent * CPUID_ENTRY_SIZE);
-    let shstk = false;
-    for (let i = 0; i < nent; i++) {
-      const at = i * CPUID_ENTRY_SIZE;
-      const fn = readUint(entries, at, 4, 'little');
-      const index = readUint(entries, at + 4, 4, 'little');
-      const ecx = readUint(entries, at + 20, 4, 'little');
-      if (fn === 7n && index === 0n && (ecx & (1n << 7n)) !== 0n) shstk = true;
-    }
-    this.guestHasShstk = shstk;
+    const bytes = kernel.mem.copyFromUser(arg + BigInt(header), nent * CPUID_ENTRY_SIZE);
+    const entries = Array.from({ length: nent }, (_, i) => {
+      const word = (n: number) => readUint(bytes, i * CPUID_ENTRY_SIZE + 4 * n, 4, 'little');
+      return { fn: word(0), index: word(1), flags: word(2), eax: word(3), ecx: word(5) };
+    });
+    // kvm_find_cpuid_entry_index: the first entry of the leaf whose index matches or does not matter.
+    const find = (fn: bigint, index: bigint) =>
+      entries.find(
+        (e) => e.fn === fn && ((e.flags & CPUID_FLAG_SIGNIFICANT_INDEX) === 0n || e.index === index),
+      );
+    // kvm_check_cpuid: the canonical-address checks know only 48- and 57-bit virtual addresses.
+    const vaBits = ((find(0x8000_0008n, 0n)?.eax ?? 0n) >> 8n) & 0xffn;
+    if (vaBits !== 0n && vaBits !== 48n && vaBits !== 57n) fail('EINVAL');
+    this.guestHasShstk = ((find(7n, 0n)?.ecx ?? 0n) & CPUID_7_ECX_SHSTK) !== 0n;
     return 0n;
   }
 
@@ -106,12 +110,14 @@ class X86Vcpu implements ArchVcpu {
     if (isSet) {
       const value = getRegValue(kernel, addr, 8);
       if (ssp) {
-        if ((value & 3n) !== 0n) fail('EINVAL');
+        // __kvm_set_msr: the SSP must be canonical and 4-byte aligned.
+        if ((value & 3n) !== 0n || signExtend(value) !== value) fail('EINVAL');
         this.guestSsp = value;
       } else {
-        const msr = MSRS.find((m) => BigInt(m.index) === index);
-        if (!msr || !msr.accepts(value)) fail('EINVAL');
-        this.msrs.set(msr.index, value);
+        const msr = MSRS.find((m) => BigInt(m.index) === index) ?? fail('EINVAL');
+        const stored = msr.store(value, this.msrs.get(msr.index) ?? msr.reset);
+        if (stored === undefined) fail('EINVAL');
+        this.msrs.set(msr.index, stored);
       }
       return 0n;
     }
