@@ -170,13 +170,18 @@ const pswBusy: CaseGenerator = (g) => [
 const runDiag: CaseGenerator = (g) =>
   cases(
     [
-      { name: '24-bit', r1r3: 0x00, addr: 0x1000n, wide: false },
-      { name: '64-bit-r1r3', r1r3: 0x12, addr: 0x8_0000n, wide: true },
+      { name: '24-bit', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0501 },
+      { name: '64-bit-r1r3', r1r3: 0x12, addr: 0x8_0000n, wide: true, bd: 0x0501 },
+      // Other codes the kernel does not handle leave the same way; base register 0 holds 0.
+      { name: 'code-0x502', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0502 },
+      { name: 'code-0x001', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0001 },
+      { name: 'code-0xfff-base-r9', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x9fff },
     ],
     ({ name }) => ({ psw: name }),
     async (ctx, c) => {
       const gu = await guest(ctx);
-      await ctx.kvm.write(gu.ram, Uint8Array.of(0x83, c.r1r3, 0x05, 0x01), Number(c.addr));
+      const insn = Uint8Array.of(0x83, c.r1r3, c.bd >> 8, c.bd & 0xff);
+      await ctx.kvm.write(gu.ram, insn, Number(c.addr));
       const mask = c.wide ? PSW_64(ctx) : 0n;
       await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask, addr: c.addr } });
       const r = await ctx.kvm.call(gu.vcpu, 'KVM_RUN', 0n);
@@ -185,7 +190,7 @@ const runDiag: CaseGenerator = (g) =>
       assertValue(run.exit_reason as bigint, s390(ctx, 'KVM_EXIT_S390_SIEIC'), 'exit reason');
       assertValue(run.icptcode as bigint, 4n, 'interception code');
       assertValue(run.ipa as bigint, BigInt(0x8300 | c.r1r3), 'ipa');
-      assertValue(run.ipb as bigint, 0x0501_0000n, 'ipb');
+      assertValue(run.ipb as bigint, BigInt(c.bd) << 16n, 'ipb');
       assertValue(run.psw_addr as bigint, c.addr + 4n, 'PSW address after the exit');
     },
   );

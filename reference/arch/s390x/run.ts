@@ -11,8 +11,14 @@ const EXIT_INTERNAL_ERROR = 17n;
 /** SIE interception code for an intercepted instruction. */
 const ICPT_INSTRUCTION = 4n;
 const DIAGNOSE = 0x83;
-/** The base/displacement halfword of DIAGNOSE 0x501 with base register 0. */
-const DIAG_501 = [0x05, 0x01] as const;
+/** DIAGNOSE codes KVM handles in the kernel (arch/s390/kvm/diag.c); every other one goes to user space. */
+const DIAG_IN_KERNEL = new Set([0x10, 0x44, 0x9c, 0x258, 0x308, 0x500]);
+
+/**
+ * The code of a DIAGNOSE: base register plus displacement. The reference keeps no general registers, so
+ * they hold 0 as after vCPU creation and the code is the 12-bit displacement.
+ */
+const diagCode = (insn: Uint8Array) => ((insn[2]! & 0xf) << 8) | insn[3]!;
 
 function runLayout(kernel: ReferenceKernel) {
   const { abi } = kernel;
@@ -21,10 +27,10 @@ function runLayout(kernel: ReferenceKernel) {
 
 /**
  * KVM_RUN on s390, as far as the reference executes guests: load the PSW from kvm_run, start the vCPU,
- * fetch the instruction at the PSW address through the guest's own translation, and leave on DIAGNOSE
- * 0x501 the way real KVM hands it to user space (SIEIC exit, instruction intercept, PSW past the
- * instruction). Anything else ends the run at once with KVM_EXIT_INTERNAL_ERROR: the reference runs no
- * other guest code.
+ * fetch the instruction at the PSW address through the guest's own translation, and leave on a DIAGNOSE
+ * the kernel does not handle (such as 0x501) the way real KVM hands it to user space (SIEIC exit,
+ * instruction intercept, PSW past the instruction). Anything else ends the run at once with
+ * KVM_EXIT_INTERNAL_ERROR: the reference runs no other guest code.
  */
 export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bigint {
   const { kernel } = vcpu;
@@ -43,13 +49,13 @@ export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bi
   });
   const insn = 'data' in fetched ? fetched.data : undefined;
   const values: Record<string, bigint> = { exit_reason: EXIT_INTERNAL_ERROR };
-  if (insn && insn[0] === DIAGNOSE && insn[2] === DIAG_501[0] && insn[3] === DIAG_501[1]) {
+  if (insn && insn[0] === DIAGNOSE && !DIAG_IN_KERNEL.has(diagCode(insn))) {
     cpu.pswAddr = cpu.effective(cpu.pswAddr + 4n);
     Object.assign(values, {
       exit_reason: EXIT_S390_SIEIC,
       icptcode: ICPT_INSTRUCTION,
       ipa: BigInt((DIAGNOSE << 8) | insn[1]!),
-      ipb: BigInt((DIAG_501[0] << 24) | (DIAG_501[1] << 16)),
+      ipb: BigInt(((insn[2]! << 24) | (insn[3]! << 16)) >>> 0),
     });
   }
   writeFields(
