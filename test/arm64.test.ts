@@ -3,9 +3,11 @@ import { expect } from 'chai';
 import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
 import { createReferenceBackend } from '../adapters/reference.ts';
 import { decodeStruct, readUint, uintToBytes, writeUint } from '../harness/abi/codec.ts';
+import { buildPlan } from '../harness/plan/plan.ts';
 import { runSuite } from '../harness/run/runner.ts';
 import { KvmSession } from '../harness/session.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
+import { UPSTREAM } from '../harness/spec/tree.ts';
 import type { Arch } from '../harness/spec/types.ts';
 import { execute, type GuestCpu } from '../reference/arch/arm64/cpu.ts';
 import { featureIdIndex, POLICY_CHECKS, writableMasks } from '../reference/arch/arm64/idregs.ts';
@@ -13,6 +15,7 @@ import { MAX_GUEST_STEPS, TIME_SLICE_STEPS } from '../reference/arch/arm64/model
 import { PvLock, PvRegion, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from '../reference/arch/arm64/pv.ts';
 import { ID_VALUES, modelSysregs, STATE_VALUES } from '../reference/arch/arm64/sysregs.ts';
 import type { VmFile } from '../reference/kernel.ts';
+import { families } from '../suites/index.ts';
 import { a64, mov, MMIO_GPA, PVTIME_GPA, RAM_GPA, RAM_SIZE, report, smccc } from '../suites/arm64-guest.ts';
 
 const spec = loadSpec();
@@ -229,6 +232,23 @@ async function runProgram(words: number[]): Promise<{ run: Record<string, unknow
     await kvm.release();
   }
 }
+
+describe('arm64 suite: ID-register fields come from the spec', () => {
+  it('refuses a case-selection entry that names no field of the register catalog', () => {
+    const renamed = spec
+      .registers('arm64')
+      .map((r) =>
+        r.name === 'ID_AA64ISAR0_EL1'
+          ? { ...r, fields: r.fields!.map((f) => (f.name === 'TME' ? { ...f, name: 'TME2' } : f)) }
+          : r,
+      );
+    const broken = Object.create(spec, { registers: { value: () => renamed } }) as typeof spec;
+    expect(() => buildPlan(broken, families, { arches: ['arm64'], revision: UPSTREAM })).to.throw(
+      /ID_AA64ISAR0_EL1\.TME/,
+    );
+    expect(() => buildPlan(spec, families, { arches: ['arm64'], revision: UPSTREAM })).to.not.throw();
+  });
+});
 
 describe('arm64 reference: KVM_RUN', () => {
   it('preempts a guest that runs past its time slice; the guest sees stolen time grow', async () => {
