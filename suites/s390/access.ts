@@ -3,12 +3,15 @@ import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import type { CallResult } from '../../harness/session.ts';
 import {
   buffer,
+  DIAG_501,
+  enterPsw,
   flagsOf,
   guest,
   memop,
   MiB,
   PAGE,
   pattern,
+  s390,
   setKeys,
   type Guest,
   type OpName,
@@ -168,6 +171,25 @@ const amode24: CaseGenerator = () =>
     },
   );
 
+/** 31-bit mode (PSW BA without EA): bit 0 of a 32-bit logical address is dropped, bits up to 2 GiB stay. */
+const amode31: CaseGenerator = () =>
+  cases(
+    [
+      { name: 'bit-0-dropped', gaddr: 0x8000_2345n, ret: 0 },
+      { name: 'above-16MiB', gaddr: 0x0100_2345n, ret: 5 },
+    ],
+    ({ name }) => ({ address: name }),
+    async (ctx, c) => {
+      const gu = await guest(ctx);
+      await ctx.kvm.write(gu.ram, DIAG_501, PAGE);
+      await enterPsw(ctx, gu, s390(ctx, 'S390_PSW_MASK_BA'), BigInt(PAGE));
+      const data = pattern(4, 10);
+      const r = await write(ctx, gu, 'vcpu', c.gaddr, data);
+      assertOutcome(r, { ret: c.ret }, `31-bit logical write at ${hex(c.gaddr)}`);
+      if (c.ret === 0) assertBytes(await ctx.kvm.read(gu.ram, 0x2345, 4), data, 'the bytes at 0x2345');
+    },
+  );
+
 interface Scenario {
   name: string;
   gaddr: bigint;
@@ -225,5 +247,6 @@ export const accessGenerators: Record<string, CaseGenerator> = {
   outside,
   'crossing-end': crossingEnd,
   'amode-24': amode24,
+  'amode-31': amode31,
   'check-only-agrees': checkOnlyAgrees,
 };

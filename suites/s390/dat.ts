@@ -56,9 +56,16 @@ export async function regionThird(
   return BigInt(rtt) | (1n << 2n) | BigInt(tl);
 }
 
-export type PswSpace = 'primary' | 'access-register';
+export type PswSpace = 'primary' | 'access-register' | 'secondary' | 'home';
+/** The PSW address-space control (bits 16-17) of each space. */
+const SPACE_CONTROL: Record<PswSpace, bigint> = {
+  primary: 0n,
+  'access-register': 1n,
+  secondary: 2n,
+  home: 3n,
+};
 
-/** Loads CR1 (and CR7), then enters a 64-bit DAT-on PSW in the given space through KVM_RUN. */
+/** Loads the control registers, then enters a 64-bit DAT-on PSW in the given space through KVM_RUN. */
 export async function enterDat(
   ctx: CaseContext,
   g: Guest,
@@ -68,7 +75,7 @@ export async function enterDat(
 ): Promise<void> {
   await setRegs(ctx, g, crs, acrs);
   await ctx.kvm.write(g.ram, DIAG_501, Number(CODE));
-  const as = space === 'access-register' ? s390(ctx, 'S390_PSW_MASK_AS') & (1n << 46n) : 0n;
+  const as = s390(ctx, 'S390_PSW_MASK_AS') & (SPACE_CONTROL[space] << 46n);
   const mask =
     s390(ctx, 'S390_PSW_MASK_DAT') | s390(ctx, 'S390_PSW_MASK_EA') | s390(ctx, 'S390_PSW_MASK_BA') | as;
   await enterPsw(ctx, g, mask, CODE);

@@ -398,7 +398,38 @@ const lap: CaseGenerator = () => [
   },
 ];
 
+/** The home space (CR13) maps MAPPED to its own frame. */
+const HOME_FRAME = 0x7_8000n;
+
+/** Primary (CR1), secondary (CR7) and home (CR13) spaces map MAPPED apart; the PSW's AS picks one. */
+const datSpaces: CaseGenerator = (g) =>
+  cases(
+    [
+      { space: 'primary' as const, frame: FRAME },
+      { space: 'secondary' as const, frame: SECONDARY_FRAME },
+      { space: 'home' as const, frame: HOME_FRAME },
+    ],
+    ({ space }) => ({ space }),
+    async (ctx, c) => {
+      const gu = await guest(ctx);
+      const p = await buildSpace(ctx, gu, primary());
+      const s = await buildSpace(ctx, gu, {
+        st: 0x5_0000,
+        pt: 0x5_4000,
+        pages: { [MAPPED]: SECONDARY_FRAME },
+      });
+      const h = await buildSpace(ctx, gu, { st: 0x8_0000, pt: 0x8_4000, pages: { [MAPPED]: HOME_FRAME } });
+      await enterDat(ctx, gu, { 1: p, 7: s, 13: h }, c.space);
+      const data = pattern(16, 14);
+      await ctx.kvm.write(gu.ram, data, Number(c.frame));
+      const r = await read(ctx, gu, 'vcpu', BigInt(MAPPED), 16);
+      assertOutcome(r, expectOf(g), `read of ${hex(MAPPED)} in the ${c.space} space`);
+      assertBytes(readBytes(r), data, `the bytes of frame ${hex(c.frame)}`);
+    },
+  );
+
 export const translationGenerators: Record<string, CaseGenerator> = {
+  'dat-spaces': datSpaces,
   'dat-map': datMap,
   'dat-exceptions': datExceptions,
   'dat-protection': datProtection,
