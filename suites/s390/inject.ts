@@ -163,6 +163,8 @@ function sidaCases(
 
 const sidaEinval = sidaCases([
   { name: 'not-protected', offset: 0x1c0, size: 8 },
+  // GBEA, which shares the SIDA designation's field, resets to 1: the range check allows two pages.
+  { name: 'not-protected-second-page', offset: 0x1ff8, size: 8 },
   { name: 'flag', offset: 0, size: 8, flags: 'CHECK_ONLY' },
   { name: 'size-0', offset: 0, size: 0 },
   { name: 'overflow', offset: 0xffff_fff8, size: 16 },
@@ -170,6 +172,7 @@ const sidaEinval = sidaCases([
 
 const sidaE2big = sidaCases([
   { name: 'offset-64KiB', offset: 0x1_0000, size: 8 },
+  { name: 'past-two-pages', offset: 0x1ff9, size: 8 },
   { name: 'size-64KiB', offset: 0, size: 0x1_0000 },
 ]);
 

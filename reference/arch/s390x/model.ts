@@ -27,16 +27,16 @@ const GBEA = 0x5030_0000_0000_0009n;
 const PROPOSAL_CMPXCHG = 'proposal-2022-cmpxchg';
 
 /** The s390 ONE_REG registers (arch/s390/kvm/kvm-s390.c): exact ids; anything else is EINVAL. */
-const ONE_REGS: readonly { id: bigint; name: string; size: number; reset: bigint }[] = [
-  { id: 0x5020_0000_0000_0001n, name: 'TODPR', size: 4, reset: 0n },
-  { id: 0x5030_0000_0000_0002n, name: 'EPOCHDIFF', size: 8, reset: 0n },
-  { id: 0x5030_0000_0000_0003n, name: 'CPU_TIMER', size: 8, reset: 0n },
-  { id: 0x5030_0000_0000_0004n, name: 'CLOCK_COMP', size: 8, reset: 0n },
-  { id: 0x5030_0000_0000_0005n, name: 'PFTOKEN', size: 8, reset: PFAULT_TOKEN_INVALID },
-  { id: 0x5030_0000_0000_0006n, name: 'PFCOMPARE', size: 8, reset: 0n },
-  { id: 0x5030_0000_0000_0007n, name: 'PFSELECT', size: 8, reset: 0n },
-  { id: 0x5030_0000_0000_0008n, name: 'PP', size: 8, reset: 0n },
-  { id: GBEA, name: 'GBEA', size: 8, reset: 1n },
+const ONE_REGS: readonly { id: bigint; size: number; reset: bigint }[] = [
+  { id: 0x5020_0000_0000_0001n, size: 4, reset: 0n }, // TODPR
+  { id: 0x5030_0000_0000_0002n, size: 8, reset: 0n }, // EPOCHDIFF
+  { id: 0x5030_0000_0000_0003n, size: 8, reset: 0n }, // CPU_TIMER
+  { id: 0x5030_0000_0000_0004n, size: 8, reset: 0n }, // CLOCK_COMP
+  { id: 0x5030_0000_0000_0005n, size: 8, reset: PFAULT_TOKEN_INVALID }, // PFTOKEN
+  { id: 0x5030_0000_0000_0006n, size: 8, reset: 0n }, // PFCOMPARE
+  { id: 0x5030_0000_0000_0007n, size: 8, reset: 0n }, // PFSELECT
+  { id: 0x5030_0000_0000_0008n, size: 8, reset: 0n }, // PP
+  { id: GBEA, size: 8, reset: 1n }, // GBEA
 ];
 
 class S390Vm implements ArchVm {
@@ -61,9 +61,8 @@ class S390Vm implements ArchVm {
         return getSkeys(this.kernel, this.storage, arg);
       case 'KVM_S390_PV_COMMAND':
         return this.pv.command(this.kernel, arg);
-      default:
-        return undefined;
     }
+    return undefined;
   }
 
   /**
@@ -144,9 +143,8 @@ class S390Vcpu implements ArchVcpu {
       case 'KVM_GET_ONE_REG':
       case 'KVM_SET_ONE_REG':
         return this.oneReg(name, arg);
-      default:
-        return undefined;
     }
+    return undefined;
   }
 
   private oneReg(name: string, arg: bigint): bigint {
