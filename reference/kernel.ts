@@ -5,6 +5,10 @@ import { Errno, fail, type ErrnoName } from './errno.ts';
 import { PAGE_SIZE, UserMemory } from './usermem.ts';
 
 export const KVM_API_VERSION = 12n;
+/** SHRT_MAX slots per address space (include/linux/kvm_host.h). */
+const KVM_MEM_SLOTS_NUM = 32767;
+const MEM_LOG_DIRTY_PAGES = 0x1;
+const MEM_READONLY = 0x2;
 
 /** What each arch module supplies; everything generic (fd table, memslots, vCPU creation) lives here. */
 export interface ArchModel {
@@ -12,6 +16,8 @@ export interface ArchModel {
   /** The upstream kernel version whose behaviour is modelled. */
   readonly kernelVersion: string;
   readonly maxVcpuId: number;
+  /** KVM_USER_MEM_SLOTS when the arch defines it (x86 keeps 3 slots for itself); else KVM_MEM_SLOTS_NUM. */
+  readonly userMemslots?: number;
   readonly vcpuMmapSize: number;
   /** The errno a request unknown to each kind of file gives on this arch (upstream's default case). */
   readonly unknownIoctl: Record<'system' | 'vm' | 'vcpu', ErrnoName>;
@@ -84,7 +90,6 @@ export class VmFile extends KernelFile {
   readonly vcpus: VcpuFile[] = [];
   /** Set by the first KVM_RUN of any vCPU; arm64 locks ID registers from then on. */
   hasRun = false;
-  static readonly maxSlots = 32764;
 
   constructor(kernel: ReferenceKernel, type: bigint) {
     super(kernel);
@@ -117,7 +122,10 @@ export class VmFile extends KernelFile {
     return BigInt(this.kernel.install(vcpu));
   }
 
-  /** Upstream's generic memslot checks (virt/kvm/kvm_main.c), then the arch's own. */
+  /**
+   * Upstream's generic memslot checks (virt/kvm/kvm_main.c), then the arch's own. The user range is only
+   * checked to be user space (access_ok), never to be mapped: a VMM may map its RAM later.
+   */
   private setMemoryRegion(arg: bigint): bigint {
     const r = this.kernel.abi.readStruct(this.kernel.mem, arg, 'kvm_userspace_memory_region');
     const slot = Number(u64(r, 'slot'));
@@ -126,17 +134,27 @@ export class VmFile extends KernelFile {
     const size = u64(r, 'memory_size');
     const hva = u64(r, 'userspace_addr');
     const page = BigInt(PAGE_SIZE);
-    if ((flags & ~0x3) !== 0) fail('EINVAL');
+    // KVM_SET_USER_MEMORY_REGION (v1) knows LOG_DIRTY_PAGES and READONLY only.
+    if ((flags & ~(MEM_LOG_DIRTY_PAGES | MEM_READONLY)) !== 0) fail('EINVAL');
+    if ((slot & 0xffff) >= (this.kernel.model.userMemslots ?? KVM_MEM_SLOTS_NUM)) fail('EINVAL');
     if (size % page !== 0n || gpa % page !== 0n || hva % page !== 0n) fail('EINVAL');
-    if ((slot & 0xffff) >= VmFile.maxSlots) fail('EINVAL');
-    if (gpa + size < gpa) fail('EINVAL');
+    // The guest range must not wrap around the 64-bit address space.
+    if (gpa + size >= 1n << 64n) fail('EINVAL');
+    const old = this.memslots.get(slot);
     if (size === 0n) {
+      if (!old) fail('EINVAL');
       this.memslots.delete(slot);
       return 0n;
     }
-    if (!this.kernel.mem.view(hva, Number(size))) fail('EFAULT');
-    for (const other of this.memslots.values()) {
-      if (other.slot !== slot && gpa < other.gpa + other.size && other.gpa < gpa + size) fail('EEXIST');
+    if (old) {
+      // An existing slot may only move or change LOG_DIRTY_PAGES; the same slot again changes nothing.
+      if (hva !== old.hva || size !== old.size || ((flags ^ old.flags) & MEM_READONLY) !== 0) fail('EINVAL');
+      if (gpa === old.gpa && flags === old.flags) return 0n;
+    }
+    if (!old || gpa !== old.gpa) {
+      for (const other of this.memslots.values()) {
+        if (other.slot !== slot && gpa < other.gpa + other.size && other.gpa < gpa + size) fail('EEXIST');
+      }
     }
     const memslot: Memslot = { slot, flags, gpa, size, hva };
     this.arch.prepareMemoryRegion?.(memslot);

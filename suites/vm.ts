@@ -2,6 +2,7 @@ import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
 import { memslot } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
+import type { Buf, StructArg } from '../harness/session.ts';
 
 const MiB = 1 << 20;
 /** 1 MiB-aligned RAM satisfies every arch (s390 maps guest memory in 1 MiB segments). */
@@ -101,8 +102,154 @@ const overlap: CaseGenerator = (g) => [
   },
 ];
 
+/** One KVM_SET_USER_MEMORY_REGION call (a 1 MiB slot unless `size`), its struct adjusted by `change`. */
+async function setSlot(
+  ctx: CaseContext,
+  vm: number,
+  slot: number,
+  gpa: bigint,
+  ram: Buf | 'invalid',
+  change: (s: StructArg) => void = () => {},
+  size = BigInt(MiB),
+) {
+  const struct: StructArg = {
+    slot: BigInt(slot),
+    flags: 0n,
+    guest_phys_addr: gpa,
+    memory_size: size,
+    userspace_addr: ram === 'invalid' ? 'invalid' : { buf: ram, offset: 0, length: 0 },
+  };
+  change(struct);
+  return ctx.kvm.call(vm, 'KVM_SET_USER_MEMORY_REGION', { struct });
+}
+
+async function ramOf(ctx: CaseContext, bytes = MiB): Promise<Buf> {
+  return ctx.kvm.alloc(bytes, { alignment: RAM_ALIGN });
+}
+
+/** A flag KVM_SET_USER_MEMORY_REGION (v1) does not know: KVM_MEM_GUEST_MEMFD (bit 2) and bit 31. */
+const badFlags: CaseGenerator = (g) =>
+  [4n, 1n << 31n].map((flags) => ({
+    params: { flags: `0x${flags.toString(16)}` },
+    run: async (ctx: CaseContext) => {
+      const r = await setSlot(ctx, await vmOf(ctx), 0, 0n, await ramOf(ctx), (s) => (s.flags = flags));
+      assertOutcome(r, expectOf(g), `KVM_SET_USER_MEMORY_REGION with flags 0x${flags.toString(16)}`);
+    },
+  }));
+
+/** A guest or user address that is not page-aligned (half a 4 KiB page off). */
+const misaligned: CaseGenerator = (g) =>
+  (['guest_phys_addr', 'userspace_addr'] as const).map((field) => ({
+    params: { misaligned: field },
+    run: async (ctx: CaseContext) => {
+      const ram = await ramOf(ctx, 2 * MiB);
+      const r = await setSlot(ctx, await vmOf(ctx), 0, 0n, ram, (s) => {
+        if (field === 'guest_phys_addr') s.guest_phys_addr = 0x800n;
+        else s.userspace_addr = { buf: ram, offset: 0x800, length: 0 };
+      });
+      assertOutcome(r, expectOf(g), `KVM_SET_USER_MEMORY_REGION with ${field} 0x800 off a page`);
+    },
+  }));
+
+/** A guest range that runs past the top of the 64-bit address space. */
+const wraps: CaseGenerator = (g) => [
+  {
+    params: { guest_phys_addr: 'top-1MiB', size: '2MiB' },
+    run: async (ctx) => {
+      const ram = await ramOf(ctx, 2 * MiB);
+      const gpa = (1n << 64n) - BigInt(MiB);
+      const r = await setSlot(ctx, await vmOf(ctx), 0, gpa, ram, () => {}, BigInt(2 * MiB));
+      assertOutcome(r, expectOf(g), 'a 2 MiB slot 1 MiB below the top of the address space');
+    },
+  },
+];
+
+/** memory_size 0 deletes a slot: one that was never created, or one that was (its range is then free). */
+const deleteSlot: CaseGenerator = (g) =>
+  (['absent', 'existing'] as const).map((slot) => ({
+    params: { slot },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx);
+      const ram = await ramOf(ctx);
+      if (slot === 'absent') {
+        const r = await setSlot(ctx, vm, 0, 0n, ram, () => {}, 0n);
+        assertOutcome(r, { errno: 'EINVAL' }, 'deleting slot 0, which does not exist');
+        return;
+      }
+      await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, BigInt(MiB), ram));
+      assertOutcome(await setSlot(ctx, vm, 0, 0n, ram, () => {}, 0n), expectOf(g), 'deleting slot 0');
+      const other = await ramOf(ctx);
+      assertOutcome(await setSlot(ctx, vm, 1, 0n, other), expectOf(g), 'slot 1 where slot 0 was');
+    },
+  }));
+
+/** The same slot again: identical (nothing to change), or with another size or user address. */
+const modify: CaseGenerator = (g) =>
+  (['identical', 'size', 'userspace_addr'] as const).map((change) => ({
+    params: { change },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx);
+      const ram = await ramOf(ctx, 2 * MiB);
+      await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, BigInt(MiB), ram));
+      const other = await ramOf(ctx);
+      const r =
+        change === 'identical'
+          ? await setSlot(ctx, vm, 0, 0n, ram)
+          : change === 'size'
+            ? await setSlot(ctx, vm, 0, 0n, ram, () => {}, BigInt(2 * MiB))
+            : await setSlot(ctx, vm, 0, 0n, other);
+      assertOutcome(r, change === 'identical' ? { ret: 0 } : expectOf(g), `slot 0 again (${change})`);
+    },
+  }));
+
+/** A second slot that ends where the first begins, or begins where it ends: they touch, not overlap. */
+const adjacent: CaseGenerator = (g) =>
+  (['below', 'above'] as const).map((where) => ({
+    params: { where },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx);
+      const first = await ramOf(ctx);
+      await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, BigInt(MiB), BigInt(MiB), first));
+      const gpa = where === 'below' ? 0n : BigInt(2 * MiB);
+      const r = await setSlot(ctx, vm, 1, gpa, await ramOf(ctx));
+      assertOutcome(r, expectOf(g), `slot 1 directly ${where} slot 0`);
+    },
+  }));
+
+/** The highest slot number user space may use, and the first one past it (rule deriveArgs.limit). */
+const slotLimit: CaseGenerator = (g) => {
+  const limit = Number(g.ref.rule.deriveArgs?.limit);
+  if (!Number.isInteger(limit)) throw new Error(`${g.ref.rule.id}: deriveArgs.limit must be the slot limit`);
+  return [limit - 1, limit].map((slot) => ({
+    params: { slot: String(slot) },
+    run: async (ctx: CaseContext) => {
+      const r = await setSlot(ctx, await vmOf(ctx), slot, 0n, await ramOf(ctx));
+      assertOutcome(r, slot < limit ? { ret: 0 } : expectOf(g), `slot ${slot}`);
+    },
+  }));
+};
+
+/** User memory that is user space but not accessible: KVM checks the range, not the mapping. */
+const unmappedRam: CaseGenerator = (g) => [
+  {
+    params: { userspace_addr: 'invalid' },
+    run: async (ctx) => {
+      const r = await setSlot(ctx, await vmOf(ctx), 0, 0n, 'invalid');
+      assertOutcome(r, expectOf(g), 'a slot backed by an inaccessible user address');
+    },
+  },
+];
+
 export const vmFamily: SuiteFamily = {
   generators: {
+    'memslot.bad-flags': badFlags,
+    'memslot.misaligned': misaligned,
+    'memslot.wraps': wraps,
+    'memslot.delete': deleteSlot,
+    'memslot.modify': modify,
+    'memslot.adjacent': adjacent,
+    'memslot.slot-limit': slotLimit,
+    'memslot.unmapped-ram': unmappedRam,
     'vm.duplicate-vcpu': duplicateVcpu,
     'memslot.valid': valid,
     'memslot.unaligned-size': unalignedSize,

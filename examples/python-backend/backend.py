@@ -234,7 +234,7 @@ class Vm:
     def __init__(self, kernel):
         self.kernel = kernel
         self.vcpu_ids = set()
-        self.memslots = {}  # slot -> (gpa, size)
+        self.memslots = {}  # slot -> (gpa, size, hva, flags)
 
     def ioctl(self, request, arg):
         if request == KVM_CHECK_EXTENSION:
@@ -251,25 +251,33 @@ class Vm:
         fail("ENOTTY")
 
     def set_memory_region(self, arg):
-        """virt/kvm/kvm_main.c's checks, in its order."""
+        """virt/kvm/kvm_main.c's checks, in its order; the user range is never checked to be mapped."""
         slot, flags, gpa, size, hva = struct.unpack("<IIQQQ", self.kernel.mem.copy_from_user(arg, 32))
         if flags & ~0x3:
             fail("EINVAL")
-        if size % PAGE or gpa % PAGE or hva % PAGE:
-            fail("EINVAL")
         if (slot & 0xFFFF) >= MAX_MEMSLOTS:
+            fail("EINVAL")
+        if size % PAGE or gpa % PAGE or hva % PAGE:
             fail("EINVAL")
         if gpa + size > U64:
             fail("EINVAL")
+        old = self.memslots.get(slot)
         if size == 0:
-            self.memslots.pop(slot, None)
+            if old is None:
+                fail("EINVAL")
+            del self.memslots[slot]
             return 0
-        if not self.kernel.mem.is_mapped(hva, size):
-            fail("EFAULT")
-        for other, (ogpa, osize) in self.memslots.items():
-            if other != slot and gpa < ogpa + osize and ogpa < gpa + size:
-                fail("EEXIST")
-        self.memslots[slot] = (gpa, size)
+        if old is not None:
+            old_gpa, old_size, old_hva, old_flags = old
+            if hva != old_hva or size != old_size or (flags ^ old_flags) & 0x2:
+                fail("EINVAL")
+            if gpa == old_gpa and flags == old_flags:
+                return 0
+        if old is None or gpa != old[0]:
+            for other, (ogpa, osize, _, _) in self.memslots.items():
+                if other != slot and gpa < ogpa + osize and ogpa < gpa + size:
+                    fail("EEXIST")
+        self.memslots[slot] = (gpa, size, hva, flags)
         return 0
 
 

@@ -146,6 +146,8 @@ export function x86_64Model(spec: SpecTree): ArchModel {
     arch: 'x86_64',
     kernelVersion: '6.18',
     maxVcpuId: 4096,
+    // KVM_MEM_SLOTS_NUM less the 3 private slots x86 keeps (arch/x86/include/asm/kvm_host.h).
+    userMemslots: 32764,
     vcpuMmapSize: 3 * 4096,
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'x86_64', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
