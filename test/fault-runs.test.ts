@@ -96,7 +96,7 @@ describe('whole runs through the protocol against a backend that breaks: every c
       expect(results.cases[0]?.status).to.equal('pass');
       const errors = results.cases.filter((c) => c.status === 'error');
       expect(errors.length).to.be.greaterThan(0);
-      expect(errors[0]?.message).to.match(reason);
+      expect(errors[0]?.message, errors[0]?.message).to.match(reason);
       expect(
         results.cases.every((c) => c.status === 'pass' || c.status === 'error' || c.status === 'blocked'),
       ).to.equal(true);
