@@ -46,7 +46,8 @@ class PpcVm implements ArchVm {
 }
 
 class PpcVcpu implements ArchVcpu {
-  private readonly values = new Map<bigint, bigint>(HV_REGS.map((r) => [r.id, r.reset]));
+  /** Values written so far; a register never written reads its reset value. */
+  private readonly values = new Map<bigint, bigint>();
   constructor(readonly vcpu: VcpuFile) {}
 
   ioctl(name: string, arg: bigint): bigint | undefined {
@@ -57,7 +58,7 @@ class PpcVcpu implements ArchVcpu {
     if (size > MAX_REG_BYTES) fail('EINVAL');
     if (name === 'KVM_GET_ONE_REG') {
       const r = HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
-      putRegValue(kernel, addr, this.values.get(r.id) ?? 0n, size);
+      putRegValue(kernel, addr, this.values.get(r.id) ?? r.reset, size);
       return 0n;
     }
     // SET copies the value in before it looks at the id (arch/powerpc/kvm/powerpc.c).
