@@ -39,18 +39,20 @@ export async function buildSpace(ctx: CaseContext, g: Guest, s: Space): Promise<
   return BigInt(s.st) | BigInt(s.tl ?? 3);
 }
 
-/** A region-third table whose entry 0 designates the segment table of `asce` (and the rest invalid). */
+/** A region-third table whose entry 0 designates the segment table of `asce` (and the rest invalid, unless `set`). */
 export async function regionThird(
   ctx: CaseContext,
   g: Guest,
   rtt: number,
   segmentAsce: bigint,
   tl = 3,
+  /** Entries to set beside or instead of entry 0, given the segment table's origin. */
+  set: (origin: bigint) => Record<number, bigint> = () => ({}),
 ): Promise<bigint> {
   const origin = segmentAsce & ~0xfffn;
   await ctx.kvm.write(
     g.ram,
-    entries(2048, INVALID | TT_REGION_THIRD, { 0: origin | TT_REGION_THIRD | 3n }),
+    entries(2048, INVALID | TT_REGION_THIRD, { 0: origin | TT_REGION_THIRD | 3n, ...set(origin) }),
     rtt,
   );
   return BigInt(rtt) | (1n << 2n) | BigInt(tl);

@@ -8,6 +8,7 @@ import {
   PTE_PROTECT,
   regionThird,
   SEGMENT_PROTECT,
+  TT_REGION_THIRD,
   type Space,
 } from './dat.ts';
 import { flagsOf, guest, memop, buffer, pattern, pendingIrqs, s390, setRegs, type Guest } from './guest.ts';
@@ -27,21 +28,43 @@ const primary = (over: Partial<Space> = {}): Space => ({
   ...over,
 });
 
-async function datGuest(ctx: CaseContext, space: Space, region = false): Promise<Guest> {
+/** How a case changes the region-third table: its ASCE table length and entries beside entry 0. */
+interface Region {
+  tl?: number;
+  set?: (origin: bigint) => Record<number, bigint>;
+}
+
+async function datGuest(
+  ctx: CaseContext,
+  space: Space,
+  region?: boolean | Region,
+  asceBits = 0n,
+): Promise<Guest> {
   const g = await guest(ctx);
   let asce = await buildSpace(ctx, g, space);
-  if (region) asce = await regionThird(ctx, g, RTT, asce);
-  await enterDat(ctx, g, { 1: asce });
+  if (region) {
+    const r = region === true ? {} : region;
+    asce = await regionThird(ctx, g, RTT, asce, r.tl, r.set);
+  }
+  await enterDat(ctx, g, { 1: asce | asceBits });
   return g;
 }
 
 const datMap: CaseGenerator = () =>
   cases(
-    ['read', 'write', 'scatter', 'vm-bypasses-dat', 'region-third'] as const,
+    ['read', 'write', 'scatter', 'vm-bypasses-dat', 'region-third', 'real-space'] as const,
     (name) => ({ case: name }),
     async (ctx, name) => {
-      const g = await datGuest(ctx, primary(), name === 'region-third');
+      // A real-space ASCE (R bit) means no tables: logical addresses are real ones.
+      const real = name === 'real-space' ? ASCE_REAL : 0n;
+      const g = await datGuest(ctx, primary(), name === 'region-third', real);
       const data = pattern(16, 4);
+      if (name === 'real-space') {
+        await ctx.kvm.write(g.ram, data, MAPPED);
+        const r = await read(ctx, g, 'vcpu', BigInt(MAPPED), 16);
+        assertOutcome(r, { ret: 0 }, 'logical read through a real-space ASCE');
+        return assertBytes(readBytes(r), data, `real ${hex(MAPPED)}, not the frame the tables map it to`);
+      }
       if (name === 'read' || name === 'region-third') {
         await ctx.kvm.write(g.ram, data, Number(FRAME));
         const r = await read(ctx, g, 'vcpu', BigInt(MAPPED), 16);
@@ -74,11 +97,24 @@ const datMap: CaseGenerator = () =>
 interface ExceptionCase {
   name: string;
   space: Space;
-  region?: boolean;
-  regionTl?: number;
+  region?: boolean | Region;
+  asceBits?: bigint;
   gaddr: bigint;
+  /** A store instead of a fetch. */
+  write?: boolean;
   code: number;
 }
+
+const ASCE_REAL = 0x20n;
+const ASCE_PRIVATE = 0x100n;
+const SEGMENT_COMMON = 0x10n;
+/** Region-third entry fields: table offset (TF, bits 56-57) and table length (TL, bits 62-63). */
+const rtte = (origin: bigint, tf: number, tl: number) =>
+  origin | (BigInt(tf) << 6n) | TT_REGION_THIRD | BigInt(tl);
+/** Segment index 0x200: past a segment table of length 0 (and of offset 1). */
+const SX_200 = 0x2000_0000n;
+/** Region-third index 0x200. */
+const RTX_200 = 0x200n << 31n;
 
 const EXCEPTIONS: ExceptionCase[] = [
   { name: 'page-invalid', space: primary(), gaddr: 0x7000n, code: 0x11 },
@@ -101,6 +137,73 @@ const EXCEPTIONS: ExceptionCase[] = [
   { name: 'frame-outside', space: primary({ pages: { 0x7000: 0x20_0000n } }), gaddr: 0x7000n, code: 5 },
   { name: 'region-third-invalid', space: primary(), region: true, gaddr: 0x8000_0000n, code: 0x3b },
   { name: 'region-first-index', space: primary(), region: true, gaddr: 1n << 53n, code: 0x38 },
+  // Length checks come before the entry is read: a valid entry past the length still fails.
+  {
+    name: 'segment-table-length-valid-entry',
+    space: primary({ tl: 0, segments: { 0x200: BigInt(PT) } }),
+    gaddr: SX_200 + BigInt(MAPPED),
+    code: 0x10,
+  },
+  { name: 'region-second-index', space: primary(), region: true, gaddr: 1n << 42n, code: 0x38 },
+  {
+    name: 'region-third-length-valid-entry',
+    space: primary(),
+    region: { tl: 0, set: (o) => ({ 0x200: rtte(o, 0, 3) }) },
+    gaddr: RTX_200 + BigInt(MAPPED),
+    code: 0x3b,
+  },
+  {
+    name: 'region-third-table-type',
+    space: primary(),
+    region: { set: (o) => ({ 1: o | 0x08n | 3n }) },
+    gaddr: (1n << 31n) + BigInt(MAPPED),
+    code: 0x12,
+  },
+  {
+    name: 'region-third-entry-length',
+    space: primary({ segments: { 0x200: BigInt(PT) } }),
+    region: { set: (o) => ({ 1: rtte(o, 0, 0) }) },
+    gaddr: (1n << 31n) + SX_200 + BigInt(MAPPED),
+    code: 0x10,
+  },
+  {
+    name: 'region-third-entry-offset',
+    space: primary(),
+    region: { set: (o) => ({ 1: rtte(o, 1, 3) }) },
+    gaddr: (1n << 31n) + BigInt(MAPPED),
+    code: 0x10,
+  },
+  {
+    name: 'segment-table-outside-via-region',
+    space: primary(),
+    region: { set: () => ({ 1: rtte(0x7f00_0000n, 0, 3) }) },
+    gaddr: (1n << 31n) + BigInt(MAPPED),
+    code: 5,
+  },
+
+  // Through the region-third entry to segment 2, whose protection only that entry carries.
+  {
+    name: 'region-third-segment-2',
+    space: primary({ segments: { 2: BigInt(PT) | SEGMENT_PROTECT } }),
+    region: true,
+    gaddr: 0x20_0000n + BigInt(MAPPED),
+    write: true,
+    code: 4,
+  },
+  {
+    name: 'common-segment-private-space',
+    space: primary({ segments: { 1: BigInt(PT) | SEGMENT_COMMON } }),
+    asceBits: ASCE_PRIVATE,
+    gaddr: 0x10_0000n + BigInt(MAPPED),
+    code: 0x12,
+  },
+  {
+    name: 'common-segment',
+    space: primary({ segments: { 1: BigInt(PT) | SEGMENT_COMMON } }),
+    gaddr: 0x10_0000n + BigInt(MAPPED),
+    code: 0,
+  },
+  { name: 'private-space', space: primary(), asceBits: ASCE_PRIVATE, gaddr: BigInt(MAPPED), code: 0 },
 ];
 
 const datExceptions: CaseGenerator = () => [
@@ -108,9 +211,15 @@ const datExceptions: CaseGenerator = () => [
     EXCEPTIONS,
     ({ name }) => ({ case: name }),
     async (ctx, c) => {
-      const g = await datGuest(ctx, c.space, c.region);
-      const r = await read(ctx, g, 'vcpu', c.gaddr, 8);
-      assertOutcome(r, { ret: c.code }, `${c.name}: logical read at ${hex(c.gaddr)}`);
+      const g = await datGuest(ctx, c.space, c.region, c.asceBits);
+      const r = c.write
+        ? await write(ctx, g, 'vcpu', c.gaddr, pattern(8))
+        : await read(ctx, g, 'vcpu', c.gaddr, 8);
+      assertOutcome(
+        r,
+        { ret: c.code },
+        `${c.name}: logical ${c.write ? 'write' : 'read'} at ${hex(c.gaddr)}`,
+      );
     },
   ),
   {
