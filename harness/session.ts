@@ -9,7 +9,7 @@ import type {
 } from '../adapters/backend.ts';
 import { decodeStruct, encodeStruct, type Endian, type StructValues } from './abi/codec.ts';
 import { hexToBytes } from './spec/int.ts';
-import { leafFields, type LayoutSelector, type SpecTree } from './spec/tree.ts';
+import { fieldIndex, type LayoutSelector, type SpecTree } from './spec/tree.ts';
 import type { Arch, PointerValue } from './spec/types.ts';
 
 /** A buffer the session allocated; cases pass it around instead of addresses. */
@@ -175,7 +175,7 @@ export class KvmSession {
       layout = this.spec.layout(doc.number.struct, selector);
       const scalars: StructValues = {};
       const pointers: PointerPatch[] = [];
-      const fields = new Map([...leafFields(layout.fields)].map((f) => [f.name, f]));
+      const fields = fieldIndex(layout).byName;
       for (const [field, value] of Object.entries(arg.struct)) {
         const def = fields.get(field);
         if (!def) throw new Error(`struct ${doc.number.struct} has no field ${field}`);

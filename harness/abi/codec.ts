@@ -1,5 +1,5 @@
 import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
-import { leafFields } from '../spec/tree.ts';
+import { fieldIndex } from '../spec/tree.ts';
 import type { FieldDef, StructLayout } from '../spec/types.ts';
 
 export type Endian = 'little' | 'big';
@@ -60,7 +60,7 @@ function writeScalar(
 
 /** Size of an image holding `flexibleCount` elements of the layout's flexible array (if it has one). */
 export function imageSize(layout: StructLayout, flexibleCount = 0): number {
-  const flex = [...leafFields(layout.fields)].find((f) => f.flexible);
+  const flex = fieldIndex(layout).flexible;
   return layout.size + (flex ? flexibleCount * scalarBytes(flex.type) : 0);
 }
 
@@ -69,7 +69,7 @@ export function imageSize(layout: StructLayout, flexibleCount = 0): number {
  * given for a field the layout lacks is an error: cases must not silently write nothing.
  */
 export function encodeStruct(layout: StructLayout, values: StructValues, endian: Endian): Uint8Array {
-  const flex = [...leafFields(layout.fields)].find((f) => f.flexible);
+  const flex = fieldIndex(layout).flexible;
   const flexValue = flex ? values[flex.name] : undefined;
   const flexCount = Array.isArray(flexValue) ? flexValue.length : 0;
   const bytes = new Uint8Array(imageSize(layout, flexCount));
@@ -86,7 +86,7 @@ export function writeFields(
 ): void {
   const little = endian === 'little';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fields = new Map([...leafFields(layout.fields)].map((f) => [f.name, f]));
+  const fields = fieldIndex(layout).byName;
   for (const [name, value] of Object.entries(values)) {
     const f = fields.get(name);
     if (!f) throw new Error(`struct has no field ${name}`);
@@ -112,7 +112,7 @@ export function decodeStruct(layout: StructLayout, bytes: Uint8Array, endian: En
   const little = endian === 'little';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: StructValues = {};
-  for (const f of leafFields(layout.fields)) {
+  for (const f of fieldIndex(layout).list) {
     const width = scalarBytes(f.type);
     if (f.flexible || f.count !== undefined) {
       const n = f.flexible ? Math.floor((bytes.length - f.offset) / width) : (f.count ?? 1);
@@ -128,7 +128,7 @@ export function decodeStruct(layout: StructLayout, bytes: Uint8Array, endian: En
 
 /** The pointer fields of a layout with their offsets: the places an adapter patches with real addresses. */
 export function pointerFields(layout: StructLayout): FieldDef[] {
-  return [...leafFields(layout.fields)].filter((f) => f.pointer);
+  return fieldIndex(layout).list.filter((f) => f.pointer);
 }
 
 export function fieldSpan(f: FieldDef): { offset: number; size: number } {

@@ -43,7 +43,30 @@ export function* leafFields(members: MemberDef[]): Generator<FieldDef> {
   }
 }
 
-/** The loaded, checked spec: lookups by name, and the ABI arithmetic derived from it. */
+/** The scalar fields of a layout, by name and in order, and its flexible array if it has one. */
+export interface FieldIndex {
+  list: readonly FieldDef[];
+  byName: ReadonlyMap<string, FieldDef>;
+  flexible: FieldDef | undefined;
+}
+
+const fieldIndexes = new WeakMap<StructLayout, FieldIndex>();
+
+/** The layout's FieldIndex, built once per layout (cases encode and decode structs on every call). */
+export function fieldIndex(layout: StructLayout): FieldIndex {
+  let index = fieldIndexes.get(layout);
+  if (!index) {
+    const list = [...leafFields(layout.fields)];
+    index = { list, byName: new Map(list.map((f) => [f.name, f])), flexible: list.find((f) => f.flexible) };
+    fieldIndexes.set(layout, index);
+  }
+  return index;
+}
+
+/**
+ * The loaded, checked spec: lookups by name, and the ABI arithmetic derived from it. The tree never
+ * changes after loading, so derived values (layouts, request numbers) are computed once per selector.
+ */
 export class SpecTree {
   readonly structs = new Map<string, Located<StructDoc>>();
   readonly ioctls = new Map<string, Located<IoctlDoc>>();
@@ -52,6 +75,8 @@ export class SpecTree {
   readonly registerCatalogs = new Map<Arch, Located<RegistersDoc>>();
   private readonly archesDoc: Located<ArchesDoc>;
   private readonly constantsByName = new Map<string, { def: ConstantDef; set: string }[]>();
+  private readonly layouts = new Map<string, StructLayout>();
+  private readonly ioctlNumbers = new Map<string, bigint>();
 
   constructor(
     readonly root: string,
@@ -156,6 +181,16 @@ export class SpecTree {
    * struct uses upstream's layout; without a kernel version the newest layout wins.
    */
   layout(structName: string, sel: LayoutSelector = {}): StructLayout {
+    const key = `${structName}|${sel.revision ?? ''}|${sel.arch ?? ''}|${sel.kernel ?? ''}`;
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      layout = this.findLayout(structName, sel);
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  private findLayout(structName: string, sel: LayoutSelector): StructLayout {
     const found = this.structs.get(structName);
     if (!found) throw new Error(`spec has no struct ${structName}`);
     const forArch = found.doc.layouts.filter((l) => !sel.arch || !l.arches || l.arches.includes(sel.arch));
@@ -176,12 +211,23 @@ export class SpecTree {
   }
 
   field(structName: string, fieldName: string, sel: LayoutSelector = {}): FieldDef {
-    for (const f of leafFields(this.layout(structName, sel).fields)) if (f.name === fieldName) return f;
+    const f = fieldIndex(this.layout(structName, sel)).byName.get(fieldName);
+    if (f) return f;
     throw new Error(`struct ${structName} has no field ${fieldName}`);
   }
 
   /** The ioctl request number on an arch: the _IOC encoding of that arch's family, size from the spec's struct. */
   ioctlNumber(name: string, arch: Arch, sel: LayoutSelector = {}): bigint {
+    const key = `${name}|${arch}|${sel.revision ?? ''}|${sel.kernel ?? ''}`;
+    let request = this.ioctlNumbers.get(key);
+    if (request === undefined) {
+      request = this.encodeIoctlNumber(name, arch, sel);
+      this.ioctlNumbers.set(key, request);
+    }
+    return request;
+  }
+
+  private encodeIoctlNumber(name: string, arch: Arch, sel: LayoutSelector): bigint {
     const { number } = this.ioctl(name);
     const encoding = this.archesDoc.doc.ioctlEncodings[this.archInfo(arch).ioctlEncoding];
     if (!encoding) throw new Error(`arch ${arch} names an unknown ioctl encoding`);

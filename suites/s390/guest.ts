@@ -110,7 +110,9 @@ export function buffer(ctx: CaseContext, size: number, init?: Uint8Array): Promi
 
 /** Recognisable bytes: different per seed, never all zero. */
 export function pattern(size: number, seed = 1): Uint8Array {
-  return Uint8Array.from({ length: size }, (_, i) => ((i * 131 + seed * 29 + 7) % 251) + 1);
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = ((i * 131 + seed * 29 + 7) % 251) + 1;
+  return bytes;
 }
 
 function expectRet(r: CallResult, ret: number, what: string): void {
