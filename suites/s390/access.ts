@@ -127,6 +127,8 @@ const crossingEnd: CaseGenerator = (g) =>
       const gaddr = BigInt(MiB - PAGE);
       const data = pattern(2 * PAGE, 5);
       if (op === 'read') {
+        // The backed page holds data, so a read that copied it out would show.
+        await ctx.kvm.write(gu.ram, data.subarray(0, PAGE), MiB - PAGE);
         const r = await read(ctx, gu, path, gaddr, 2 * PAGE);
         assertOutcome(r, expectOf(g), `${path} read across the end of RAM`);
         assertBytes(readBytes(r), new Uint8Array(2 * PAGE), 'a failed read leaves buf untouched');

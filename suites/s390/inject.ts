@@ -173,6 +173,8 @@ const sidaEinval = sidaCases([
 const sidaE2big = sidaCases([
   { name: 'offset-64KiB', offset: 0x1_0000, size: 8 },
   { name: 'past-two-pages', offset: 0x1ff9, size: 8 },
+  // offset + size = 0xffffffff does not wrap 32 bits: too big, not an overflow.
+  { name: 'end-at-4GiB', offset: 0xffff_fff7, size: 8 },
   { name: 'size-64KiB', offset: 0, size: 0x1_0000 },
 ]);
 

@@ -139,6 +139,28 @@ const sidaProtectedE2big: CaseGenerator = (g) =>
     },
   );
 
+/** A protected vCPU's SIDA ops still take no flags and no size 0. */
+const sidaProtectedEinval: CaseGenerator = (g) =>
+  cases(
+    (['SIDA_READ', 'SIDA_WRITE'] as const).flatMap((op) =>
+      [
+        { name: 'flag', size: 8, flags: ['CHECK_ONLY'] as const },
+        { name: 'size-0', size: 0, flags: [] as const },
+      ].map((c) => ({ op, ...c })),
+    ),
+    ({ op, name }) => ({ op, case: name }),
+    async (ctx, { op, size, flags }) => {
+      const gu = await protectedGuest(ctx);
+      const r = await memop(ctx, gu, {
+        op,
+        size,
+        flags: flagsOf(ctx, [...flags]),
+        buf: { buf: await buffer(ctx, 8) },
+      });
+      assertOutcome(r, expectOf(g), `${op} of ${size} bytes on a protected vCPU`);
+    },
+  );
+
 const pvRejects: CaseGenerator = (g) =>
   cases(
     [
@@ -169,5 +191,6 @@ export const pvGenerators: Record<string, CaseGenerator> = {
   'pv-vcpu-after-enable': pvVcpuAfterEnable,
   'sida-protected': sidaProtected,
   'sida-protected-e2big': sidaProtectedE2big,
+  'sida-protected-einval': sidaProtectedEinval,
   'pv-rejects': pvRejects,
 };

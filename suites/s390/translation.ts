@@ -11,7 +11,18 @@ import {
   TT_REGION_THIRD,
   type Space,
 } from './dat.ts';
-import { flagsOf, guest, memop, buffer, pattern, pendingIrqs, s390, setRegs, type Guest } from './guest.ts';
+import {
+  buffer,
+  flagsOf,
+  guest,
+  memop,
+  pattern,
+  pendingIrqs,
+  s390,
+  setKeys,
+  setRegs,
+  type Guest,
+} from './guest.ts';
 import { cases, expectOf, hex } from './plan.ts';
 
 const ST = 0x4_0000;
@@ -377,6 +388,8 @@ interface AccessListCase {
   write?: boolean;
   /** With INJECT_EXCEPTION: the exception access id must name the access register. */
   inject?: boolean;
+  /** The TEID the injected exception carries (none for the access-list codes). */
+  teid?: bigint;
   ret?: number;
   errno?: string;
 }
@@ -407,6 +420,16 @@ const ACCESS_LIST_CASES: AccessListCase[] = [
   { name: 'aste-sequence', alet: ALET, aleAstesn: ASTESN + 1, ret: 0x2c },
   { name: 'fetch-only-store', alet: ALET, ale0: ALE_FETCH_ONLY | (ALESN << 16), write: true, ret: 4 },
   { name: 'fetch-only-fetch', alet: ALET, ale0: ALE_FETCH_ONLY | (ALESN << 16), ret: 0 },
+  // Access-list-controlled protection: page, store, TEID bits 60 and 61, AS 1 (access-register mode).
+  {
+    name: 'fetch-only-store-injected',
+    alet: ALET,
+    ale0: ALE_FETCH_ONLY | (ALESN << 16),
+    write: true,
+    inject: true,
+    teid: BigInt(MAPPED) | 0x400n | 0x0cn | 1n,
+    ret: 4,
+  },
   { name: 'extended-authority', alet: ALET, ale0: PRIVATE_ALE, ret: 0x2d },
   { name: 'private-own-eax', alet: ALET, ale0: PRIVATE_ALE, eax: 3, ret: 0 },
   { name: 'authority-granted', alet: ALET, ...WITH_TABLE, authority: 0x10, ret: 0 },
@@ -462,7 +485,7 @@ const arAccessList: CaseGenerator = () =>
       const [irq] = await pendingIrqs(ctx, g);
       assertTrue(irq !== undefined, 'a program interrupt is pending');
       assertValue(irq.exc_access_id as bigint, 4n, 'exception access id');
-      assertValue(irq.trans_exc_code as bigint, 0n, 'no TEID for an access-list exception');
+      assertValue(irq.trans_exc_code as bigint, c.teid ?? 0n, 'TEID');
     },
   );
 
@@ -537,7 +560,34 @@ const datSpaces: CaseGenerator = (g) =>
     },
   );
 
+/**
+ * Page 0 mapped to itself, fetch-protected with ACC 3, and CR0 with low-address protection and the
+ * fetch-protection override: in a private space neither control applies.
+ */
+const privateSpace: CaseGenerator = () =>
+  cases(
+    [
+      { name: 'store-low-address', asceBits: 0n, write: true, ret: 4 },
+      { name: 'store-low-address-private', asceBits: ASCE_PRIVATE, write: true, ret: 0 },
+      { name: 'fetch-override', asceBits: 0n, write: false, ret: 0 },
+      { name: 'fetch-override-private', asceBits: ASCE_PRIVATE, write: false, ret: 4 },
+    ],
+    ({ name }) => ({ case: name }),
+    async (ctx, c) => {
+      const g = await datGuest(ctx, primary({ pages: { 0: 0n } }), false, c.asceBits);
+      await setKeys(ctx, g, 0, [0x38]);
+      const cr0 = s390(ctx, 'S390_CR0_LAP') | s390(ctx, 'S390_CR0_FETCH_PROTECTION_OVERRIDE');
+      await setRegs(ctx, g, { 0: cr0 });
+      const flags = flagsOf(ctx, ['SKEY_PROTECTION']);
+      const r = c.write
+        ? await write(ctx, g, 'vcpu', 0x100n, pattern(8), flags, 3)
+        : await read(ctx, g, 'vcpu', 0x100n, 8, flags, 4);
+      assertOutcome(r, { ret: c.ret }, `${c.name}: ${c.write ? 'store' : 'fetch'} at 0x100`);
+    },
+  );
+
 export const translationGenerators: Record<string, CaseGenerator> = {
+  'private-space': privateSpace,
   'dat-spaces': datSpaces,
   'dat-map': datMap,
   'dat-exceptions': datExceptions,

@@ -29,8 +29,8 @@ interface Fragment {
 
 /** Low addresses 0..511 and 4096..4607, the ones low-address protection covers. */
 const isLowAddress = (ga: bigint) => (ga & ~0x11ffn) === 0n;
-/** Fetch-protection override covers fetches entirely within effective addresses 0..2047. */
-const inFetchOverrideRange = (ga: bigint, len: number) => ga < 2048n && ga + BigInt(len) <= 2048n;
+/** Fetch-protection override covers fetches entirely within effective addresses 0..2047 (len is at least 1). */
+const inFetchOverrideRange = (ga: bigint, len: number) => ga + BigInt(len) <= 2048n;
 
 /**
  * A vCPU logical access (arch/s390/kvm/gaccess.c): the address space from the PSW (access registers in AR
