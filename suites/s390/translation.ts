@@ -63,7 +63,7 @@ async function datGuest(
 
 const datMap: CaseGenerator = () =>
   cases(
-    ['read', 'write', 'scatter', 'vm-bypasses-dat', 'region-third', 'real-space'] as const,
+    ['read', 'write', 'scatter', 'scatter-read', 'vm-bypasses-dat', 'region-third', 'real-space'] as const,
     (name) => ({ case: name }),
     async (ctx, name) => {
       // A real-space ASCE (R bit) means no tables: logical addresses are real ones.
@@ -81,6 +81,14 @@ const datMap: CaseGenerator = () =>
         const r = await read(ctx, g, 'vcpu', BigInt(MAPPED), 16);
         assertOutcome(r, { ret: 0 }, `logical read at ${hex(MAPPED)} through DAT`);
         return assertBytes(readBytes(r), data, `the bytes of frame ${hex(FRAME)}`);
+      }
+      if (name === 'scatter-read') {
+        // Two pages in frames that are not adjacent: the read gathers them.
+        await ctx.kvm.write(g.ram, data.subarray(0, 8), Number(FRAME) + 0xff8);
+        await ctx.kvm.write(g.ram, data.subarray(8), Number(OTHER_FRAME));
+        const r = await read(ctx, g, 'vcpu', BigInt(MAPPED + 0xff8), 16);
+        assertOutcome(r, { ret: 0 }, `logical read at ${hex(MAPPED + 0xff8)} across two frames`);
+        return assertBytes(readBytes(r), data, 'the end of one frame, then the start of the other');
       }
       if (name === 'vm-bypasses-dat') {
         await ctx.kvm.write(g.ram, data, MAPPED);
