@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import type { Backend, BackendFactory, BackendProfile, IoctlResult } from '../adapters/backend.ts';
 import { createReferenceBackend, referenceFactory } from '../adapters/reference.ts';
 import { runSuite } from '../harness/run/runner.ts';
-import { runIsAsExpected } from '../harness/run/results.ts';
+import { compareCase } from '../harness/run/diff.ts';
+import { runIsAsExpected, type CaseResult } from '../harness/run/results.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import type { Arch } from '../harness/spec/types.ts';
 
@@ -85,6 +86,48 @@ describe('differential runs (--diff)', function () {
     expect(x0?.divergences?.map((d) => d.what)).to.deep.equal(['buffer addr']);
     expect(midr?.id).to.match(/MIDR_EL1/);
     expect(midr?.divergences, 'MIDR_EL1 is host-dependent: its value is not compared').to.deep.equal([]);
+  });
+});
+
+describe('compareCase', () => {
+  const withSpan = (hex: string): CaseResult => ({
+    id: 'MEM_OP/MEM_OP-ACC-001/s390x',
+    api: 'MEM_OP',
+    rule: 'MEM_OP-ACC-001',
+    arch: 's390x',
+    params: {},
+    file: 'ioctls/KVM_S390_MEM_OP.json',
+    status: 'pass',
+    durationMs: 1,
+    seed: 1,
+    notes: {},
+    trace: [
+      {
+        op: 'ioctl',
+        detail: 'KVM_S390_MEM_OP',
+        result: 'ret 0',
+        call: { ioctl: 'KVM_S390_MEM_OP', ret: '0', errno: null, spans: { buf: hex } },
+      },
+    ],
+    unexpected: false,
+  });
+
+  it('shows a long buffer that differs by its lengths and the bytes from the first difference', () => {
+    const ours = '00'.repeat(0x100) + 'ff' + '00'.repeat(0xfeff);
+    const theirs = '00'.repeat(0x10000);
+    expect(compareCase(withSpan(ours), withSpan(theirs), false)).to.deep.equal([
+      {
+        call: 1,
+        ioctl: 'KVM_S390_MEM_OP',
+        what: 'buffer buf',
+        ours: `65536 bytes, at +0x100: ff${'00'.repeat(15)}`,
+        theirs: `65536 bytes, at +0x100: ${'00'.repeat(16)}`,
+      },
+    ]);
+    expect(compareCase(withSpan('0102'), withSpan('0103'), false)[0]).to.include({
+      ours: '0102',
+      theirs: '0103',
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 import { AssertionError } from 'chai';
 import type { CallResult } from '../session.ts';
+import { describeByteDifference } from '../abi/bytes.ts';
 import { hex, toBigInt } from '../spec/int.ts';
 import type { Outcome } from '../spec/types.ts';
 
@@ -47,29 +48,18 @@ export function assertValue(actual: bigint, expected: bigint, what: string): voi
   }
 }
 
-/** Byte strings up to this length are shown whole in a failure; longer ones as a window around the first difference. */
-const WHOLE_BYTES = 64;
-const WINDOW_BYTES = 16;
-
 /**
  * Asserts that two byte strings are equal. Compared as bytes (cases compare up to megabytes of guest
- * memory); only a mismatch is rendered as hex, where a long one names the offset of its first difference.
+ * memory); only a mismatch is rendered (see `describeByteDifference`).
  */
 export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
   if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)) return;
-  const hexOf = (b: Uint8Array, from: number, to: number) =>
-    Buffer.from(b.subarray(from, to)).toString('hex');
-  if (actual.length <= WHOLE_BYTES && expected.length <= WHOLE_BYTES) {
-    const e = hexOf(expected, 0, expected.length);
-    const a = hexOf(actual, 0, actual.length);
-    throw new AssertionError(`${what}: expected bytes ${e}, got ${a}`, { expected: e, actual: a });
-  }
-  let first = 0;
-  while (first < actual.length && first < expected.length && actual[first] === expected[first]) first++;
-  const end = first + WINDOW_BYTES;
-  const e = `${expected.length} bytes, at +0x${first.toString(16)}: ${hexOf(expected, first, end)}`;
-  const a = `${actual.length} bytes, at +0x${first.toString(16)}: ${hexOf(actual, first, end)}`;
-  throw new AssertionError(`${what}: expected ${e}, got ${a}`, { expected: e, actual: a });
+  const d = describeByteDifference(actual, expected);
+  const bytes = d.whole ? 'bytes ' : '';
+  throw new AssertionError(`${what}: expected ${bytes}${d.theirs}, got ${d.ours}`, {
+    expected: d.theirs,
+    actual: d.ours,
+  });
 }
 
 export function assertTrue(condition: boolean, what: string): asserts condition {

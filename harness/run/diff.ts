@@ -1,3 +1,4 @@
+import { describeByteDifference } from '../abi/bytes.ts';
 import type { CallRecord } from '../session.ts';
 import type { CaseResult } from './results.ts';
 
@@ -49,11 +50,11 @@ export function compareCase(ours: CaseResult, theirs: CaseResult, ruleHostDepend
       out.push({ ...at, what: 'errno', ours: String(x.errno), theirs: String(y.errno) });
     if (ruleHostDependent || x.hostDependent || y.hostDependent) continue;
     if ((x.image ?? '') !== (y.image ?? ''))
-      out.push({ ...at, what: 'image', ours: x.image ?? '', theirs: y.image ?? '' });
+      out.push({ ...at, what: 'image', ...hexDifference(x.image, y.image) });
     for (const field of new Set([...Object.keys(x.spans ?? {}), ...Object.keys(y.spans ?? {})])) {
       const p = x.spans?.[field] ?? '';
       const q = y.spans?.[field] ?? '';
-      if (p !== q) out.push({ ...at, what: `buffer ${field}`, ours: p, theirs: q });
+      if (p !== q) out.push({ ...at, what: `buffer ${field}`, ...hexDifference(p, q) });
     }
   }
   // How many calls a host-dependent rule makes follows the host (one read per listed MSR).
@@ -67,4 +68,10 @@ export function compareCase(ours: CaseResult, theirs: CaseResult, ruleHostDepend
     });
   }
   return out;
+}
+
+/** Two recorded byte strings (hex) that differ, as a divergence shows them: long ones around the first difference. */
+function hexDifference(ours = '', theirs = ''): { ours: string; theirs: string } {
+  const d = describeByteDifference(Buffer.from(ours, 'hex'), Buffer.from(theirs, 'hex'));
+  return { ours: d.ours, theirs: d.theirs };
 }

@@ -1,0 +1,23 @@
+/** Byte strings up to this length are shown whole; longer ones as a window around the first difference. */
+const WHOLE_BYTES = 64;
+const WINDOW_BYTES = 16;
+
+/**
+ * Two byte strings that differ, as readable hex: whole when both are short, else both lengths and the
+ * bytes from the first difference on (guest memory runs to megabytes, and a failure message should not).
+ */
+export function describeByteDifference(
+  ours: Uint8Array,
+  theirs: Uint8Array,
+): { ours: string; theirs: string; whole: boolean } {
+  const hexOf = (b: Uint8Array, from: number, to: number) =>
+    Buffer.from(b.subarray(from, to)).toString('hex');
+  if (ours.length <= WHOLE_BYTES && theirs.length <= WHOLE_BYTES) {
+    return { ours: hexOf(ours, 0, ours.length), theirs: hexOf(theirs, 0, theirs.length), whole: true };
+  }
+  let first = 0;
+  while (first < ours.length && first < theirs.length && ours[first] === theirs[first]) first++;
+  const window = (b: Uint8Array) =>
+    `${b.length} bytes, at +0x${first.toString(16)}: ${hexOf(b, first, first + WINDOW_BYTES)}`;
+  return { ours: window(ours), theirs: window(theirs), whole: false };
+}
