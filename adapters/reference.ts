@@ -21,7 +21,38 @@ import { patchPointers } from './memory-patching.ts';
 interface HeldBuffer {
   addr: bigint;
   bytes: Uint8Array;
+  /** Allocated by `alloc` (not a view of a vCPU's kvm_run), so the pool may take it back. */
+  pooled: boolean;
 }
+
+/**
+ * Freed user memory kept for reuse, by size, up to a bound. Most cases allocate a megabyte or more of
+ * guest RAM; fresh memory costs page faults and garbage collection every time, reused memory a memset.
+ * A buffer comes back zeroed, exactly as fresh memory does.
+ */
+class BufferPool {
+  private readonly bySize = new Map<number, Uint8Array[]>();
+  private held = 0;
+
+  constructor(private readonly limitBytes: number) {}
+
+  take(size: number): Uint8Array {
+    const reused = this.bySize.get(size)?.pop();
+    if (!reused) return new Uint8Array(size);
+    this.held -= size;
+    return reused.fill(0);
+  }
+
+  give(bytes: Uint8Array): void {
+    if (this.held + bytes.length > this.limitBytes) return;
+    this.held += bytes.length;
+    const list = this.bySize.get(bytes.length);
+    if (list) list.push(bytes);
+    else this.bySize.set(bytes.length, [bytes]);
+  }
+}
+
+const pool = new BufferPool(32 << 20);
 
 /** The bundled reference, in process: the adapter contract mapped onto a ReferenceKernel. */
 export class ReferenceBackend implements Backend {
@@ -107,13 +138,13 @@ export class ReferenceBackend implements Backend {
   }
 
   alloc(request: AllocRequest): Promise<BufferId> {
-    const bytes = new Uint8Array(request.size);
+    const bytes = pool.take(request.size);
     if (request.init) bytes.set(request.init.subarray(0, request.size));
     const mapOptions: { alignment?: number; readonly?: boolean } = { readonly: request.readonly ?? false };
     if (request.alignment !== undefined) mapOptions.alignment = request.alignment;
     const addr = this.kernel.mem.map(bytes, mapOptions);
     const id = this.nextBuffer++;
-    this.buffers.set(id, { addr, bytes });
+    this.buffers.set(id, { addr, bytes, pooled: true });
     return Promise.resolve(id);
   }
 
@@ -132,8 +163,10 @@ export class ReferenceBackend implements Backend {
   }
 
   free(buffer: BufferId): Promise<void> {
-    this.kernel.mem.unmap(this.held(buffer).addr);
+    const held = this.held(buffer);
+    this.kernel.mem.unmap(held.addr);
     this.buffers.delete(buffer);
+    if (held.pooled) pool.give(held.bytes);
     return Promise.resolve();
   }
 
@@ -141,7 +174,7 @@ export class ReferenceBackend implements Backend {
     const bytes = this.kernel.file(handle).mmap(length, offset);
     const addr = this.kernel.mem.map(bytes);
     const id = this.nextBuffer++;
-    this.buffers.set(id, { addr, bytes });
+    this.buffers.set(id, { addr, bytes, pooled: false });
     return Promise.resolve(id);
   }
 

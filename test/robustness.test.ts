@@ -75,3 +75,17 @@ describe('a run survives a broken backend', function () {
     expect(results.cases.find((c) => c.rule === 'VM-VAL-001')?.status).to.equal('fail');
   });
 });
+
+describe('the reference backend', () => {
+  it('hands out zeroed memory, also when it reuses a freed buffer', async () => {
+    const backend = createReferenceBackend(spec, 's390x');
+    const size = 1 << 20;
+    const first = await backend.alloc({ size });
+    await backend.write(first, 0, new Uint8Array(size).fill(0xa5));
+    await backend.free(first);
+    const again = await backend.alloc({ size, init: Uint8Array.of(1, 2, 3) });
+    const bytes = await backend.read(again, 0, size);
+    expect([...bytes.subarray(0, 4)]).to.deep.equal([1, 2, 3, 0]);
+    expect(bytes.subarray(3).every((b) => b === 0)).to.equal(true);
+  });
+});
