@@ -56,6 +56,14 @@ const INJECT_CASES: InjectCase[] = [
     ar: 0,
   },
   {
+    name: 'key-fetch',
+    call: (ctx, g) =>
+      read(ctx, g, 'vcpu', KEYED, 8, flagsOf(ctx, ['INJECT_EXCEPTION', 'SKEY_PROTECTION']), 4),
+    code: 4,
+    teid: KEYED | FSI_FETCH | TEID_KEY,
+    ar: 0,
+  },
+  {
     name: 'access-register-id',
     call: async (ctx, g) => {
       const buf = { buf: await buffer(ctx, 8, pattern(8)) };

@@ -3,6 +3,7 @@ import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import { read, readBytes, write } from './access.ts';
 import {
   buildSpace,
+  CODE,
   enterDat,
   PTE_BIT52,
   PTE_PROTECT,
@@ -13,6 +14,8 @@ import {
 } from './dat.ts';
 import {
   buffer,
+  DIAG_501,
+  enterPsw,
   flagsOf,
   guest,
   memop,
@@ -322,8 +325,8 @@ interface ArCase {
   write: boolean;
 }
 
-const arMode: CaseGenerator = () =>
-  cases<ArCase>(
+const arMode: CaseGenerator = () => [
+  ...cases<ArCase>(
     [
       { name: 'ar0-is-primary', ar: 0, acrs: { 0: 1 }, frame: FRAME, write: false },
       { name: 'alet0-primary', ar: 1, acrs: { 1: 0 }, frame: FRAME, write: false },
@@ -347,7 +350,25 @@ const arMode: CaseGenerator = () =>
       const got = c.write ? await ctx.kvm.read(g.ram, Number(c.frame), 16) : readBytes(r);
       assertBytes(got, data, `the bytes of frame ${hex(c.frame)}`);
     },
-  );
+  ),
+  {
+    // With DAT off an access is real: access-register mode consults no access register.
+    params: { case: 'dat-off-ignores-ars' },
+    run: async (ctx) => {
+      const g = await guest(ctx);
+      await setRegs(ctx, g, {}, { 3: 0x8000_0000 });
+      await ctx.kvm.write(g.ram, DIAG_501, Number(CODE));
+      const as = s390(ctx, 'S390_PSW_MASK_AS') & (1n << 46n);
+      await enterPsw(ctx, g, s390(ctx, 'S390_PSW_MASK_EA') | s390(ctx, 'S390_PSW_MASK_BA') | as, CODE);
+      const data = pattern(16, 15);
+      await ctx.kvm.write(g.ram, data, MAPPED);
+      const buf = { buf: await buffer(ctx, 16) };
+      const r = await memop(ctx, g, { op: 'LOGICAL_READ', gaddr: BigInt(MAPPED), size: 16, ar: 3, buf });
+      assertOutcome(r, { ret: 0 }, 'read through AR 3 holding a reserved ALET, DAT off');
+      assertBytes(readBytes(r), data, `real ${hex(MAPPED)}`);
+    },
+  },
+];
 
 const arAletSpec: CaseGenerator = (g) =>
   cases(

@@ -46,7 +46,6 @@ export interface MemOp {
 
 interface MemOpLayout {
   size: number;
-  little: boolean;
   fields: Map<string, FieldDef>;
 }
 
@@ -57,24 +56,23 @@ function memOpLayout(abi: Abi): MemOpLayout {
   let found = layoutsByAbi.get(abi);
   if (!found) {
     const { size, fields } = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
-    found = {
-      size,
-      little: abi.endian === 'little',
-      fields: new Map([...leafFields(fields)].map((f) => [f.name, f])),
-    };
+    found = { size, fields: new Map([...leafFields(fields)].map((f) => [f.name, f])) };
     layoutsByAbi.set(abi, found);
   }
   return found;
 }
 
-/** Element `i` of an unsigned mem_op field (all are u8, u32 or u64); undefined when the revision lacks it. */
+/**
+ * Element `i` of an unsigned mem_op field (all are u8, u32 or u64); undefined when the revision lacks it.
+ * s390x is big-endian, DataView's default.
+ */
 function fieldValue(view: DataView, layout: MemOpLayout, name: string, i = 0): bigint | undefined {
   const f = layout.fields.get(name);
   if (!f) return undefined;
   const width = scalarBytes(f.type);
   const offset = f.offset + i * width;
-  if (width === 8) return view.getBigUint64(offset, layout.little);
-  return BigInt(width === 4 ? view.getUint32(offset, layout.little) : view.getUint8(offset));
+  if (width === 8) return view.getBigUint64(offset);
+  return BigInt(width === 4 ? view.getUint32(offset) : view.getUint8(offset));
 }
 
 /**
