@@ -60,6 +60,8 @@ const pvDisable: CaseGenerator = (g) => [
       assertOutcome(sida, { errno: 'EINVAL' }, 'SIDA_READ on the unprotected vCPU');
       const logical = await memop(ctx, gu, { op: 'LOGICAL_READ', size: 8, buf });
       assertOutcome(logical, { ret: 0 }, 'LOGICAL_READ once the VM is unprotected');
+      const absolute = await memop(ctx, gu, { op: 'ABSOLUTE_READ', size: 8, buf });
+      assertOutcome(absolute, { ret: 0 }, 'VM ABSOLUTE_READ once the VM is unprotected');
     },
   },
 ];

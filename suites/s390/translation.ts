@@ -189,6 +189,13 @@ const EXCEPTIONS: ExceptionCase[] = [
     code: 0x10,
   },
   {
+    name: 'region-third-entry-length-boundary',
+    space: primary({ segments: { 0x200: BigInt(PT) } }),
+    region: { set: (o) => ({ 1: rtte(o, 0, 1) }) },
+    gaddr: (1n << 31n) + SX_200 + BigInt(MAPPED),
+    code: 0,
+  },
+  {
     name: 'region-third-entry-offset',
     space: primary(),
     region: { set: (o) => ({ 1: rtte(o, 1, 3) }) },
@@ -460,7 +467,8 @@ const ACCESS_LIST_CASES: AccessListCase[] = [
     ret: 4,
   },
   { name: 'extended-authority', alet: ALET, ale0: PRIVATE_ALE, ret: 0x2d },
-  { name: 'private-own-eax', alet: ALET, ale0: PRIVATE_ALE, eax: 3, ret: 0 },
+  // The ALEAX matches the EAX: no authority check, although the table would refuse.
+  { name: 'private-own-eax', alet: ALET, ...WITH_TABLE, ale0: ALE_PRIVATE | (ALESN << 16) | EAX, ret: 0 },
   { name: 'authority-granted', alet: ALET, ...WITH_TABLE, authority: 0x10, ret: 0 },
   { name: 'authority-bit-clear', alet: ALET, ...WITH_TABLE, authority: 0xef, ret: 0x2d },
   { name: 'authority-beyond-atl', alet: ALET, ...WITH_TABLE, aste1: 0, authority: 0x10, ret: 0x2d },
