@@ -267,10 +267,28 @@ function perField(
   );
 }
 
-const safeField: CaseGenerator = (g) =>
-  perField(g, 'safe', (reg, f) => async (ctx) => {
+/** Writes a safe value and reads it back: limit - 1 (or + 1), and for a field with a floor the floor itself. */
+const safeField: CaseGenerator = (g) => [
+  ...perField(g, 'safe', (reg, f) => safeWrite(g, reg, f, (limit) => safeValue(f, limit))),
+  ...fieldRegisters(g).flatMap((reg) =>
+    reg.fields
+      .filter((f) => f.min !== undefined && casesOf(reg, f).includes('safe'))
+      .map((f) => ({
+        params: { reg: reg.name, field: f.name, value: 'floor' },
+        run: safeWrite(g, reg, f, (limit) => (f.min! < limit ? f.min : undefined)),
+      })),
+  ),
+];
+
+function safeWrite(
+  g: GenerateContext,
+  reg: IdReg,
+  f: Field,
+  pick: (limit: number) => number | undefined,
+): GeneratedCase['run'] {
+  return async (ctx) => {
     const s = await writableField(ctx, reg, f);
-    const v = safeValue(f, s.limit);
+    const v = pick(s.limit);
     if (v === undefined)
       return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no other safe value`);
     const wanted = withField(s.value, f, v);
@@ -280,7 +298,8 @@ const safeField: CaseGenerator = (g) =>
       `${reg.name}.${f.name} ${s.limit} -> ${v}`,
     );
     assertValue(await getId(ctx, s.vcpu, s.id), wanted, `${reg.name} read back`);
-  });
+  };
+}
 
 const unsafeField: CaseGenerator = (g) =>
   perField(g, 'unsafe', (reg, f) => async (ctx) => {
