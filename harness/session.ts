@@ -123,7 +123,10 @@ export class KvmSession {
   async mmap(handle: Handle, length: number): Promise<Buf> {
     const id = await this.backend.mmap(handle, length, 0);
     this.record('mmap', `handle ${handle} ${length} bytes`, `buffer ${id}`);
-    return { id, size: length };
+    // Unmapped at release like any buffer: a mapping keeps its vCPU, and so its VM, alive in the kernel.
+    const buf = { id, size: length };
+    this.buffers.push(buf);
+    return buf;
   }
 
   private async target(

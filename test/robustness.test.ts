@@ -3,6 +3,7 @@ import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
 import { createReferenceBackend } from '../adapters/reference.ts';
 import { buildPlan } from '../harness/plan/plan.ts';
 import { runSuite } from '../harness/run/runner.ts';
+import { KvmSession } from '../harness/session.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import type { Arch } from '../harness/spec/types.ts';
 import { families } from '../suites/index.ts';
@@ -87,5 +88,28 @@ describe('the reference backend', () => {
     const bytes = await backend.read(again, 0, size);
     expect([...bytes.subarray(0, 4)]).to.deep.equal([1, 2, 3, 0]);
     expect(bytes.subarray(3).every((b) => b === 0)).to.equal(true);
+  });
+});
+
+describe('KvmSession.release', () => {
+  it('closes every file and frees every buffer the case made, kvm_run mappings included', async () => {
+    const inner = createReferenceBackend(spec, 'x86_64');
+    const freed: number[] = [];
+    const closed: number[] = [];
+    const backend: Backend = Object.assign(Object.create(inner) as Backend, {
+      profile: inner.profile,
+      free: (id: number) => (freed.push(id), inner.free(id)),
+      close: (h: number) => (closed.push(h), inner.close(h)),
+    });
+    const kvm = new KvmSession(backend, spec, 'x86_64', 'upstream');
+    const system = await kvm.openSystem();
+    const vm = await kvm.setupHandle(system, 'KVM_CREATE_VM', 0n);
+    const vcpu = await kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 0n);
+    const ram = await kvm.alloc(4096);
+    const size = await kvm.setup(system, 'KVM_GET_VCPU_MMAP_SIZE');
+    const run = await kvm.mmap(vcpu, Number(size.ret));
+    await kvm.release();
+    expect(closed).to.deep.equal([vcpu, vm, system]);
+    expect(freed).to.deep.equal([run.id, ram.id]);
   });
 });
