@@ -184,7 +184,6 @@ const ramAccess: CaseGenerator = (g) => [
     );
   }),
   ...spBase(g),
-  ...zeroRegister(g),
 ];
 
 /**
@@ -213,33 +212,6 @@ const spBase: CaseGenerator = () =>
       );
     }),
   );
-
-/**
- * Register 31 is the zero register for MOVZ and as STR's data register: MOVZ XZR writes nothing (SP keeps its
- * value) and STR XZR stores zeros.
- */
-const zeroRegister: CaseGenerator = () =>
-  one({ rt: 'xzr' }, async (ctx) => {
-    const g = await setupGuest(ctx);
-    const offset = 0x3000;
-    const sp = RAM_GPA + 0x7000n;
-    await ctx.kvm.write(g.ram, new Uint8Array(8).fill(0xee), offset);
-    await setReg(ctx, g.vcpu, 'SP', sp);
-    await loadProgram(ctx, g, g.vcpu, [
-      ...mov(5, RAM_GPA + BigInt(offset)),
-      a64.movz(31, 0x1234, 0, true),
-      a64.str(31, 5, 0),
-      ...systemOff(ctx),
-    ]);
-    await expectSystemOff(ctx, g, 'the guest after its XZR store');
-    assertBytes(await ctx.kvm.read(g.ram, offset, 8), new Uint8Array(8), 'guest RAM after STR XZR');
-    const id = toBigInt(ctx.spec.registers('arm64').find((r) => r.name === 'SP')!.id);
-    const r = await ctx.kvm.call(g.vcpu, 'KVM_GET_ONE_REG', {
-      struct: { id, addr: { buffer: { size: 8 } } },
-    });
-    assertOutcome(r, { ret: 0 }, 'KVM_GET_ONE_REG SP');
-    assertValue(readUint(r.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian), sp, 'SP after MOVZ XZR');
-  });
 
 const mmioReport: CaseGenerator = () => [
   ...one({ forms: 'movz+movk.w+x' }, async (ctx) => {
