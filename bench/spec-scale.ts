@@ -60,7 +60,8 @@ export async function specScaleBench(factors = [1, 4, 16]): Promise<ScaleFigures
         cases = buildPlan(loadSpec({ root }), families, { arches: ARCHES, revision: 'upstream' }).length;
       });
       const spec = loadSpec({ root });
-      const run = await measure(1, async () => {
+      // The median of three: a single run at 1x lasts tens of milliseconds, too short to be one sample.
+      const run = await measure(3, async () => {
         await runSuite({ backend: 'reference', spec, arches: ARCHES });
       });
       points.push({ factor, cases, generateMs: generate.ms, runMs: run.ms });
