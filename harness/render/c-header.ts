@@ -2,7 +2,7 @@ import { errataText } from './errata.ts';
 import { proposalOnly, headerArches, structArches } from '../abi/check/items.ts';
 import { hex, toBigInt } from '../spec/int.ts';
 import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
-import { leafFields, UPSTREAM, type SpecTree } from '../spec/tree.ts';
+import { fieldIndex, UPSTREAM, type SpecTree } from '../spec/tree.ts';
 import type { Arch, FieldDef, MemberDef, RegisterDef, StructLayout } from '../spec/types.ts';
 
 /** What the spec defines for one arch and revision: the input of every renderer. */
@@ -134,7 +134,7 @@ function cStruct(name: string, layout: StructLayout): string[] {
   const type = `struct ${name}`;
   const body = cMembers(layout.fields, layout.size);
   // A struct aligned beyond its widest field (the spec says so) needs the alignment spelled out.
-  const natural = Math.max(...[...leafFields(layout.fields)].map((f) => scalarBytes(f.type)));
+  const natural = Math.max(...fieldIndex(layout).list.map((f) => scalarBytes(f.type)));
   if (layout.align > natural && body[0]) body[0] = `\t_Alignas(${layout.align}) ${body[0].trimStart()}`;
   const lines = [`${type} {`, ...body, '};'];
   lines.push(`_Static_assert(sizeof(${type}) == ${layout.size}, "size of ${type}");`);

@@ -1,5 +1,5 @@
 import type { SpecProblem } from '../errors.ts';
-import { leafFields } from './tree.ts';
+import { fieldIndex } from './tree.ts';
 import type { FieldDef, HypercallDoc, IoctlDoc, Located, MemberDef, SpecDoc, StructDoc } from './types.ts';
 
 const scalarSize: Record<FieldDef['type'], number> = {
@@ -129,7 +129,7 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
         if (!m.flexible) claim(m.offset, m.offset + fieldBytes(m), m.name, pointer);
       }
     });
-    const maxAlign = Math.max(...[...leafFields(layout.fields)].map((f) => scalarSize[f.type]));
+    const maxAlign = Math.max(...fieldIndex(layout).list.map((f) => scalarSize[f.type]));
     if (layout.align < maxAlign)
       report(file, `${base}/align`, `align ${layout.align} is below the widest field (${maxAlign})`);
     if (layout.size % layout.align !== 0)
@@ -181,7 +181,7 @@ function checkRuled(
           report(file, `${vp}/arg/struct`, `${target.name} takes no struct`);
           return;
         }
-        const names = new Set([...leafFields(layout.fields)].map((f) => f.name));
+        const names = fieldIndex(layout).byName;
         for (const key of Object.keys(v.arg.struct)) {
           if (!names.has(key))
             report(file, `${vp}/arg/struct/${key}`, `struct ${structName} has no field ${key}`);

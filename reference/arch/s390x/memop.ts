@@ -1,7 +1,6 @@
 import { scalarBytes } from '../../../harness/spec/semantics.ts';
-import { leafFields } from '../../../harness/spec/tree.ts';
+import { fieldIndex } from '../../../harness/spec/tree.ts';
 import type { FieldDef } from '../../../harness/spec/types.ts';
-import type { Abi } from '../../abi.ts';
 import { fail } from '../../errno.ts';
 import type { ReferenceKernel } from '../../kernel.ts';
 import { NUM_ACRS, type S390Cpu } from './cpu.ts';
@@ -44,30 +43,17 @@ export interface MemOp {
   old: bigint[];
 }
 
-interface MemOpLayout {
-  size: number;
-  fields: Map<string, FieldDef>;
-}
-
-const layoutsByAbi = new WeakMap<Abi, MemOpLayout>();
-
-/** The revision's mem_op fields by name, found once per ABI. */
-function memOpLayout(abi: Abi): MemOpLayout {
-  let found = layoutsByAbi.get(abi);
-  if (!found) {
-    const { size, fields } = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
-    found = { size, fields: new Map([...leafFields(fields)].map((f) => [f.name, f])) };
-    layoutsByAbi.set(abi, found);
-  }
-  return found;
-}
-
 /**
  * Element `i` of an unsigned mem_op field (all are u8, u32 or u64); undefined when the revision lacks it.
  * s390x is big-endian, DataView's default.
  */
-function fieldValue(view: DataView, layout: MemOpLayout, name: string, i = 0): bigint | undefined {
-  const f = layout.fields.get(name);
+function fieldValue(
+  view: DataView,
+  fields: ReadonlyMap<string, FieldDef>,
+  name: string,
+  i = 0,
+): bigint | undefined {
+  const f = fields.get(name);
   if (!f) return undefined;
   const width = scalarBytes(f.type);
   const offset = f.offset + i * width;
@@ -80,10 +66,13 @@ function fieldValue(view: DataView, layout: MemOpLayout, name: string, i = 0): b
  * layout; every memop passes through here, so the union's reserved bytes are never decoded.
  */
 export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
-  const layout = memOpLayout(kernel.abi);
+  // The spec tree computes the layout and its field index once; every memop passes through here.
+  const { abi } = kernel;
+  const layout = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
+  const fields = fieldIndex(layout).byName;
   const image = kernel.mem.copyFromUser(arg, layout.size);
   const view = new DataView(image.buffer, image.byteOffset, layout.size);
-  const field = (name: string, i?: number) => fieldValue(view, layout, name, i);
+  const field = (name: string, i?: number) => fieldValue(view, fields, name, i);
   return {
     gaddr: field('gaddr')!,
     flags: field('flags')!,
@@ -94,7 +83,7 @@ export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
     key: Number(field('key')),
     sidaOffset: Number(field('sida_offset')),
     oldAddr: field('old_addr') ?? 0n,
-    old: layout.fields.has('old') ? [field('old', 0)!, field('old', 1)!] : [],
+    old: fields.has('old') ? [field('old', 0)!, field('old', 1)!] : [],
   };
 }
 
