@@ -92,14 +92,23 @@ describe('the reference backend', () => {
 });
 
 describe('KvmSession.release', () => {
-  it('closes every file and frees every buffer the case made, kvm_run mappings included', async () => {
+  it('closes every file and frees every buffer the case made, kvm_run mappings included, in one batch', async () => {
     const inner = createReferenceBackend(spec, 'x86_64');
     const freed: number[] = [];
     const closed: number[] = [];
+    // Answers arrive a macrotask later, as from a process or an agent; count how many wait at once.
+    let waiting = 0;
+    let mostWaiting = 0;
+    const later = async (work: () => Promise<void>) => {
+      mostWaiting = Math.max(mostWaiting, ++waiting);
+      await new Promise((resolve) => setImmediate(resolve));
+      waiting--;
+      return work();
+    };
     const backend: Backend = Object.assign(Object.create(inner) as Backend, {
       profile: inner.profile,
-      free: (id: number) => (freed.push(id), inner.free(id)),
-      close: (h: number) => (closed.push(h), inner.close(h)),
+      free: (id: number) => (freed.push(id), later(() => inner.free(id))),
+      close: (h: number) => (closed.push(h), later(() => inner.close(h))),
     });
     const kvm = new KvmSession(backend, spec, 'x86_64', 'upstream');
     const system = await kvm.openSystem();
@@ -111,5 +120,6 @@ describe('KvmSession.release', () => {
     await kvm.release();
     expect(closed).to.deep.equal([vcpu, vm, system]);
     expect(freed).to.deep.equal([run.id, ram.id]);
+    expect(mostWaiting, 'all five requests were outstanding together').to.equal(5);
   });
 });
