@@ -31,18 +31,37 @@ const PSTATE_RESET = 0x3c5n;
 const PSTATE_MODE_MASK = 0xfn;
 const VALID_AARCH64_MODES = new Set([0x0n, 0x4n, 0x5n]);
 
-/** struct kvm_regs viewed as 32-bit words: which word starts which register, and its size. */
-const CORE_WORDS = 216;
+/**
+ * struct kvm_regs viewed as 32-bit words (guest.c indexes it so): each run of registers of one size. A
+ * register starts on a multiple of its own size in words; the words between the runs are padding.
+ */
+const CORE_RANGES = [
+  { first: 0, end: 0x52, size: 8 }, // x0..x30, sp, pc, pstate, sp_el1, elr_el1, spsr[5]
+  { first: 0x54, end: 0xd4, size: 16 }, // v0..v31
+  { first: 0xd4, end: 0xd6, size: 4 }, // fpsr, fpcr
+] as const;
+/** sizeof(struct kvm_regs) / 4: two reserved words follow fpcr. */
+const CORE_WORDS = 0xd8;
 function coreRegSize(word: number): number | undefined {
-  if (word < 0x44 + 2 * 7 && word % 2 === 0) return 8; // x0..x30, sp, pc, pstate, sp_el1, elr_el1, spsr[5]
-  if (word >= 0x54 && word < 0xd4 && (word - 0x54) % 4 === 0) return 16; // v0..v31
-  if (word === 0xd4 || word === 0xd5) return 4; // fpsr, fpcr
-  return undefined;
+  const range = CORE_RANGES.find((r) => word >= r.first && word < r.end);
+  return range && word % (range.size / 4) === 0 ? range.size : undefined;
 }
 
 const FW_PSCI_VERSION = 0n;
+const FW_WORKAROUND_2 = 2n;
 const PSCI_VERSIONS = new Set([0x2n, 0x1_0000n, 0x1_0001n]);
 const PSCI_LATEST = 0x1_0001n;
+/**
+ * The host's mitigation levels for SMCCC_ARCH_WORKAROUND_1..3 (firmware registers 1..3): AVAIL for 1 and 3;
+ * WORKAROUND_2 has its own numbering, where the model host's level is NOT_REQUIRED (3).
+ */
+const WORKAROUND_LEVELS: readonly [bigint, bigint][] = [
+  [1n, 1n],
+  [FW_WORKAROUND_2, 3n],
+  [3n, 1n],
+];
+const WA2_ENABLED = 0x10n;
+const WA2_AVAIL = 2n;
 /** Hypercall service bitmaps: STD (TRNG), STD_HYP (PV time), VENDOR_HYP (features, PTP); all on by default. */
 const FW_BITMAP_SUPPORTED: readonly bigint[] = [0x1n, 0x1n, 0x3n];
 const STD_HYP_BMAP = 1;
@@ -159,7 +178,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     this.stopped = false;
     if (this.fw.size === 0) {
       this.fw.set(FW_PSCI_VERSION, PSCI_LATEST);
-      for (const n of [1n, 2n, 3n]) this.fw.set(n, 1n);
+      for (const [n, level] of WORKAROUND_LEVELS) this.fw.set(n, level);
     }
   }
 
@@ -335,10 +354,9 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   /** Every id GET_REG_LIST reports: core, firmware, hypercall bitmaps, then system registers. */
   private regIds(): bigint[] {
     const ids: bigint[] = [];
-    for (let word = 0; word < CORE_WORDS; word++) {
-      const size = coreRegSize(word);
-      if (size) ids.push(0x6000_0000_0010_0000n | (BigInt(Math.log2(size)) << 52n) | BigInt(word));
-    }
+    for (const { first, end, size } of CORE_RANGES)
+      for (let word = first; word < end; word += size / 4)
+        ids.push(0x6000_0000_0010_0000n | (BigInt(Math.log2(size)) << 52n) | BigInt(word));
     for (const n of this.fw.keys()) ids.push(0x6030_0000_0014_0000n | n);
     FW_BITMAP_SUPPORTED.forEach((_, n) => ids.push(0x6030_0000_0016_0000n | BigInt(n)));
     for (const d of this.vm.sysregs) ids.push(d.id);
@@ -354,16 +372,10 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
         putRegValue(kernel, addr, this.readCore(word, size), size);
         return 0n;
       }
-      case COPROC_FW: {
-        const value = this.fw.get(id & 0xffffn);
-        if (value === undefined || regSize(id) !== 8) fail('ENOENT');
-        putRegValue(kernel, addr, value, 8);
+      case COPROC_FW:
+      case COPROC_FW_FEAT_BMAP:
+        putRegValue(kernel, addr, this.fwValue(id) ?? fail('ENOENT'), 8);
         return 0n;
-      }
-      case COPROC_FW_FEAT_BMAP: {
-        putRegValue(kernel, addr, this.vm.fwBitmaps[this.bitmap(id)] ?? 0n, 8);
-        return 0n;
-      }
       default: {
         const d = this.sysreg(id);
         putRegValue(kernel, addr, this.readSysreg(d), 8);
@@ -383,26 +395,14 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
         this.writeCore(word, size, value);
         return 0n;
       }
-      case COPROC_FW: {
-        if (regSize(id) !== 8 || !this.fw.has(id & 0xffffn)) fail('ENOENT');
-        const value = getRegValue(kernel, addr, 8);
-        if ((id & 0xffffn) === FW_PSCI_VERSION) {
-          if (!PSCI_VERSIONS.has(value)) fail('EINVAL');
-          this.fw.set(FW_PSCI_VERSION, value);
-        } else if ((value & ~0xfn) !== 0n || value > (this.fw.get(id & 0xffffn) ?? 0n)) {
-          // A workaround level may be lowered (a migration target claims less) but never raised above the
-          // host's; the host's level is what reads back.
-          fail('EINVAL');
-        }
-        return 0n;
-      }
+      case COPROC_FW:
       case COPROC_FW_FEAT_BMAP: {
-        // Unsupported bits first, then the lock once the VM ran (kvm_arm_set_fw_reg_bmap).
-        const n = this.bitmap(id);
+        // The size is checked first, then the value copied in, then the id looked up (kvm_arm_set_fw_reg).
+        if (regSize(id) !== 8) fail('ENOENT');
         const value = getRegValue(kernel, addr, 8);
-        if ((value & ~(FW_BITMAP_SUPPORTED[n] ?? 0n)) !== 0n) fail('EINVAL');
-        if (this.vcpu.vm.hasRun && value !== this.vm.fwBitmaps[n]) fail('EBUSY');
-        this.vm.fwBitmaps[n] = value;
+        if (this.fwValue(id) === undefined) fail('ENOENT');
+        if ((id & COPROC_MASK) === COPROC_FW) this.setFw(id & 0xffffn, value);
+        else this.setBitmap(Number(id & 0xffffn), value);
         return 0n;
       }
       default: {
@@ -417,7 +417,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
 
   private coreReg(id: bigint): { word: number; size: number } {
     const word = Number(id & 0xffffn);
-    if (word >= CORE_WORDS) fail('ENOENT');
+    // Upstream counts a register reaching the end of kvm_regs as past it, before the layout is looked at.
+    if (word + (regSize(id) >> 2) >= CORE_WORDS) fail('ENOENT');
     const size = coreRegSize(word);
     if (size === undefined || size !== regSize(id)) fail('EINVAL');
     return { word, size };
@@ -431,17 +432,43 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     this.core.set(word, value & ((1n << BigInt(size * 8)) - 1n));
   }
 
-  /** The index of a hypercall bitmap register (ENOENT for an unknown one or a size other than 8). */
-  private bitmap(id: bigint): number {
-    const n = Number(id & 0xffffn);
-    if (FW_BITMAP_SUPPORTED[n] === undefined || regSize(id) !== 8) fail('ENOENT');
-    return n;
+  /** The firmware or bitmap register an id names exactly (hypercalls.c matches the whole id, size included). */
+  private fwValue(id: bigint): bigint | undefined {
+    if (regSize(id) !== 8) return undefined;
+    const index = id & 0xffffn;
+    return (id & COPROC_MASK) === COPROC_FW ? this.fw.get(index) : this.vm.fwBitmaps[Number(index)];
   }
 
+  /** A firmware register write: PSCI_VERSION takes a version KVM implements; a workaround level is never raised. */
+  private setFw(index: bigint, value: bigint): void {
+    const host = this.fw.get(index) ?? 0n;
+    if (index === FW_PSCI_VERSION) {
+      if (!PSCI_VERSIONS.has(value)) fail('EINVAL');
+      this.fw.set(FW_PSCI_VERSION, value);
+    } else if (index === FW_WORKAROUND_2) {
+      // ENABLED goes only with AVAIL. NOT_AVAIL and UNKNOWN (0, 1) fold to NOT_AVAIL, AVAIL and NOT_REQUIRED
+      // (2, 3) to NOT_REQUIRED, which the host's level must reach.
+      const level = value & 0xfn;
+      if (value > (WA2_ENABLED | 0xfn) || ((value & WA2_ENABLED) !== 0n && level !== WA2_AVAIL))
+        fail('EINVAL');
+      if (level > 3n || (level >= WA2_AVAIL && host < 3n)) fail('EINVAL');
+    } else if (value > host) {
+      // A level may be lowered (a migration target claims less) but never raised above the host's, which is
+      // at most 0xf, so bits above the level field are refused too; the host's level is what reads back.
+      fail('EINVAL');
+    }
+  }
+
+  /** A bitmap write: unsupported bits first, then the lock once the VM ran (kvm_arm_set_fw_reg_bmap). */
+  private setBitmap(n: number, value: bigint): void {
+    if ((value & ~(FW_BITMAP_SUPPORTED[n] ?? 0n)) !== 0n) fail('EINVAL');
+    if (this.vcpu.vm.hasRun && value !== this.vm.fwBitmaps[n]) fail('EBUSY');
+    this.vm.fwBitmaps[n] = value;
+  }
+
+  /** A system register: the catalogued id includes its size, so another size names none (ENOENT). */
   private sysreg(id: bigint): SysregDesc {
-    if (regSize(id) !== 8) fail('ENOENT');
-    const d = this.vm.sysregs.find((s) => s.id === id);
-    return d ?? fail('ENOENT');
+    return this.vm.sysregs.find((s) => s.id === id) ?? fail('ENOENT');
   }
 
   private readSysreg(d: SysregDesc): bigint {
