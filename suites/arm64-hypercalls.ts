@@ -26,6 +26,7 @@ import {
   PVLOCK_GPA,
   PVTIME_GPA,
   RAM_GPA,
+  RAM_SIZE,
   report,
   setupGuest,
   smccc,
@@ -33,6 +34,7 @@ import {
   systemOff,
   type Guest,
 } from './arm64-guest.ts';
+import { memslot } from './fixtures.ts';
 
 const NOT_SUPPORTED = (1n << 64n) - 1n;
 const INVALID_GPA = NOT_SUPPORTED;
@@ -349,6 +351,113 @@ const stolenTime: CaseGenerator = () =>
     assertBytes(s, new Uint8Array(8), 'revision and attributes after the runs');
   });
 
+/** More instructions than the reference's time slice (256), so a stretch of them can be preempted there. */
+const FILLER = 272;
+const STOLEN_MARK = 0x1_0000_0000n;
+const PADDING_MARK = 0x5a5a_5a5a_5a5a_5a5an;
+
+/** x7 = the structure's IPA; x9 and x10 = the marks the guest stores into stolen_time and the padding. */
+const stolenTimeRegs = (ipa: bigint) => [...mov(7, ipa), ...mov(9, STOLEN_MARK), ...mov(10, PADDING_MARK)];
+
+/** A stretch of instructions that change nothing the case looks at, then a report of stolen_time (x7 + 8). */
+const readAfterFiller = (slot: number) => [
+  ...new Array<number>(FILLER).fill(a64.movz(11, slot, 0, true)),
+  a64.ldr(6, 7, 8),
+  ...report(6, slot),
+];
+
+/**
+ * KVM adds the time the vCPU waited to the stolen_time in guest memory and writes nothing else: a value the
+ * guest stored there after PV_TIME_ST never reads back smaller, while the padding and the bytes before the
+ * structure keep what was written there.
+ */
+const stolenTimeGuestValue: CaseGenerator = () =>
+  one({ stored: `0x${STOLEN_MARK.toString(16)}` }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const before = new Uint8Array(8).fill(GARBAGE);
+    const offset = Number(PVTIME_GPA - RAM_GPA);
+    await ctx.kvm.write(g.ram, before, offset - 8);
+    await setIpaOk(ctx, g.vcpu, 'pvtime', PVTIME_GPA);
+    const reads = 3;
+    await loadProgram(ctx, g, g.vcpu, [
+      ...smccc(c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST')),
+      ...stolenTimeRegs(PVTIME_GPA),
+      a64.str(9, 7, 8),
+      a64.str(10, 7, 16),
+      ...Array.from({ length: reads }, (_, i) => readAfterFiller(i)).flat(),
+    ]);
+    let last = STOLEN_MARK;
+    for (let i = 0; i < reads; i++) {
+      const steal = await nextReport(ctx, g, `stolen_time read ${i}`, i);
+      if (steal < last) assertValue(steal, last, `stolen_time read ${i} (never below the last value)`);
+      last = steal;
+      ctx.note(`stolen_time ${i} above the stored value`, (steal - STOLEN_MARK).toString());
+    }
+    const s = await ctx.kvm.read(g.ram, offset - 8, 8 + PV_STRUCT);
+    assertBytes(s.subarray(0, 8), before, 'the 8 bytes before the structure');
+    assertBytes(s.subarray(8, 16), new Uint8Array(8), 'revision and attributes');
+    assertBytes(s.subarray(24, 32), uintToBytes(PADDING_MARK, 8, 'little'), 'the padding the guest wrote');
+    assertBytes(s.subarray(32), new Uint8Array(PV_STRUCT - 24), 'the rest of the padding');
+  });
+
+/** The structure in a memslot of its own, deleted after PV_TIME_ST: KVM skips the update and runs on. */
+const UNBACKED_PVTIME_GPA = 0x5000_0000n;
+
+const stolenTimeUnbacked: CaseGenerator = () =>
+  one({ memslot: 'deleted' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const pvRam = await ctx.kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
+    await ctx.kvm.setup(
+      g.vm,
+      'KVM_SET_USER_MEMORY_REGION',
+      memslot(1, UNBACKED_PVTIME_GPA, BigInt(RAM_SIZE), pvRam),
+    );
+    await setIpaOk(ctx, g.vcpu, 'pvtime', UNBACKED_PVTIME_GPA);
+    const st = smccc(c(ctx, 'ARM_SMCCC_HV_PV_TIME_ST'));
+    await loadProgram(ctx, g, g.vcpu, [...st, ...report(0, 0), ...st, ...report(0, 1)]);
+    assertValue(await nextReport(ctx, g, 'PV_TIME_ST', 0), UNBACKED_PVTIME_GPA, 'PV_TIME_ST');
+    await ctx.kvm.setup(g.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(1, UNBACKED_PVTIME_GPA, 0n, pvRam));
+    assertValue(
+      await nextReport(ctx, g, 'PV_TIME_ST after the memslot was deleted', 1),
+      UNBACKED_PVTIME_GPA,
+      'PV_TIME_ST after the memslot was deleted',
+    );
+  });
+
+/** Each hypercall bitmap reads back what user space wrote before the first KVM_RUN: 0, then its default. */
+const bitmapReadback: CaseGenerator = () =>
+  ['KVM_REG_ARM_STD_BMAP', 'KVM_REG_ARM_STD_HYP_BMAP', 'KVM_REG_ARM_VENDOR_HYP_BMAP'].flatMap((name) =>
+    one({ reg: name }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      const reg = ctx.spec.registers('arm64').find((r) => r.name === name);
+      if (!reg) throw new Error(`no ${name} in the arm64 register catalog`);
+      const id = toBigInt(reg.id);
+      const read = async (what: string): Promise<bigint> => {
+        const r = await ctx.kvm.call(g.vcpu, 'KVM_GET_ONE_REG', {
+          struct: { id, addr: { buffer: { size: 8 } } },
+        });
+        assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${name} ${what}`);
+        return readUint(r.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian);
+      };
+      const write = async (value: bigint): Promise<void> => {
+        const r = await ctx.kvm.call(g.vcpu, 'KVM_SET_ONE_REG', {
+          struct: { id, addr: { buffer: { size: 8, init: le64(ctx, value) } } },
+        });
+        assertOutcome(r, { ret: 0 }, `KVM_SET_ONE_REG ${name} = 0x${value.toString(16)}`);
+      };
+      const initial = await read('by default');
+      ctx.note('default', `0x${initial.toString(16)}`);
+      await write(0n);
+      assertValue(await read('after writing 0'), 0n, `${name} after writing 0`);
+      await write(initial);
+      assertValue(
+        await read('after writing the default back'),
+        initial,
+        `${name} after writing the default back`,
+      );
+    }),
+  );
+
 function stdHypBitmap(ctx: CaseContext, vcpu: number, value: bigint) {
   const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_STD_HYP_BMAP');
   if (!reg) throw new Error('no KVM_REG_ARM_STD_HYP_BMAP in the arm64 register catalog');
@@ -633,6 +742,9 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.pvtime-features-refused': pvtimeFeaturesRefused,
     'arm64-hypercalls.pvtime-st': pvtimeSt,
     'arm64-hypercalls.stolen-time': stolenTime,
+    'arm64-hypercalls.stolen-time-guest-value': stolenTimeGuestValue,
+    'arm64-hypercalls.stolen-time-unbacked': stolenTimeUnbacked,
+    'arm64-hypercalls.bitmap-readback': bitmapReadback,
     'arm64-hypercalls.pvtime-st-unset': pvtimeStUnset,
     'arm64-hypercalls.pvtime-hidden': pvtimeHidden,
     'arm64-hypercalls.bitmap-locked': bitmapLocked,
