@@ -114,7 +114,8 @@ export class VmFile extends KernelFile {
   }
 
   private createVcpu(id: bigint): bigint {
-    if (id < 0n || id >= BigInt(this.kernel.model.maxVcpuId)) fail('EINVAL');
+    // The id is an unsigned long: one limit covers what a signed reading would call negative.
+    if (id >= BigInt(this.kernel.model.maxVcpuId)) fail('EINVAL');
     this.arch.admitVcpuId?.(id, this.vcpus);
     if (this.vcpus.some((v) => v.id === id)) fail('EEXIST');
     const vcpu = new VcpuFile(this.kernel, this, id);
@@ -146,15 +147,13 @@ export class VmFile extends KernelFile {
       this.memslots.delete(slot);
       return 0n;
     }
-    if (old) {
-      // An existing slot may only move or change LOG_DIRTY_PAGES; the same slot again changes nothing.
-      if (hva !== old.hva || size !== old.size || ((flags ^ old.flags) & MEM_READONLY) !== 0) fail('EINVAL');
-      if (gpa === old.gpa && flags === old.flags) return 0n;
-    }
-    if (!old || gpa !== old.gpa) {
-      for (const other of this.memslots.values()) {
-        if (other.slot !== slot && gpa < other.gpa + other.size && other.gpa < gpa + size) fail('EEXIST');
-      }
+    // An existing slot may only move or change LOG_DIRTY_PAGES.
+    if (old && (hva !== old.hva || size !== old.size || ((flags ^ old.flags) & MEM_READONLY) !== 0))
+      fail('EINVAL');
+    // Upstream checks overlap only when a slot is created or moved and returns early when nothing changes;
+    // checking always is the same, since a slot that keeps its range overlaps no other slot already.
+    for (const other of this.memslots.values()) {
+      if (other.slot !== slot && gpa < other.gpa + other.size && other.gpa < gpa + size) fail('EEXIST');
     }
     const memslot: Memslot = { slot, flags, gpa, size, hva };
     this.arch.prepareMemoryRegion?.(memslot);

@@ -2,11 +2,12 @@ import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
 import { memslot } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
-import type { Buf, StructArg } from '../harness/session.ts';
+import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
 
 const MiB = 1 << 20;
 /** 1 MiB-aligned RAM satisfies every arch (s390 maps guest memory in 1 MiB segments). */
 const RAM_ALIGN = MiB;
+const MEM_READONLY = 2n;
 
 function expectOf(g: GenerateContext): Outcome {
   const e = g.ref.rule.expect;
@@ -30,6 +31,26 @@ const duplicateVcpu: CaseGenerator = (g) => [
     },
   },
 ];
+
+/**
+ * The vCPU id limit is the host's (KVM_CAP_MAX_VCPU_ID, read on the VM): the last id below it is created,
+ * the limit itself and the largest unsigned long are refused.
+ */
+const vcpuIdLimit: CaseGenerator = (g) =>
+  (['last', 'limit', 'ulong-max'] as const).map((which) => ({
+    params: { id: which },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx);
+      const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', ctx.arch);
+      const probe = await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true });
+      const limit = probe.ret;
+      if (limit <= 0n) throw new SetupError(`KVM_CAP_MAX_VCPU_ID answered ${limit}`);
+      ctx.note('max_vcpu_id', String(limit));
+      const id = which === 'last' ? limit - 1n : which === 'limit' ? limit : (1n << 64n) - 1n;
+      const r = await ctx.kvm.call(vm, 'KVM_CREATE_VCPU', id, { hostDependent: true });
+      assertOutcome(r, which === 'last' ? { ret: { min: 0 } } : expectOf(g), `KVM_CREATE_VCPU ${id}`);
+    },
+  }));
 
 const valid: CaseGenerator = (g) => [
   {
@@ -151,18 +172,17 @@ const misaligned: CaseGenerator = (g) =>
     },
   }));
 
-/** A guest range that runs past the top of the 64-bit address space. */
-const wraps: CaseGenerator = (g) => [
-  {
-    params: { guest_phys_addr: 'top-1MiB', size: '2MiB' },
-    run: async (ctx) => {
+/** A guest range that runs past the top of the 64-bit address space, or ends exactly at it (gpa + size wraps to 0). */
+const wraps: CaseGenerator = (g) =>
+  [2, 1].map((mib) => ({
+    params: { guest_phys_addr: 'top-1MiB', size: `${mib}MiB` },
+    run: async (ctx: CaseContext) => {
       const ram = await ramOf(ctx, 2 * MiB);
       const gpa = (1n << 64n) - BigInt(MiB);
-      const r = await setSlot(ctx, await vmOf(ctx), 0, gpa, ram, () => {}, BigInt(2 * MiB));
-      assertOutcome(r, expectOf(g), 'a 2 MiB slot 1 MiB below the top of the address space');
+      const r = await setSlot(ctx, await vmOf(ctx), 0, gpa, ram, () => {}, BigInt(mib * MiB));
+      assertOutcome(r, expectOf(g), `a ${mib} MiB slot 1 MiB below the top of the address space`);
     },
-  },
-];
+  }));
 
 /** memory_size 0 deletes a slot: one that was never created, or one that was (its range is then free). */
 const deleteSlot: CaseGenerator = (g) =>
@@ -183,9 +203,12 @@ const deleteSlot: CaseGenerator = (g) =>
     },
   }));
 
-/** The same slot again: identical (nothing to change), or with another size or user address. */
+/**
+ * The same slot again: identical (nothing to change), or with another size, user address or READONLY flag
+ * (where READONLY is no valid flag at all, EINVAL comes from the flag check instead).
+ */
 const modify: CaseGenerator = (g) =>
-  (['identical', 'size', 'userspace_addr'] as const).map((change) => ({
+  (['identical', 'size', 'userspace_addr', 'readonly'] as const).map((change) => ({
     params: { change },
     run: async (ctx: CaseContext) => {
       const vm = await vmOf(ctx);
@@ -197,8 +220,40 @@ const modify: CaseGenerator = (g) =>
           ? await setSlot(ctx, vm, 0, 0n, ram)
           : change === 'size'
             ? await setSlot(ctx, vm, 0, 0n, ram, () => {}, BigInt(2 * MiB))
-            : await setSlot(ctx, vm, 0, 0n, other);
+            : change === 'readonly'
+              ? await setSlot(ctx, vm, 0, 0n, ram, (s) => (s.flags = MEM_READONLY))
+              : await setSlot(ctx, vm, 0, 0n, other);
       assertOutcome(r, change === 'identical' ? { ret: 0 } : expectOf(g), `slot 0 again (${change})`);
+    },
+  }));
+
+/**
+ * An existing slot moves to another guest address (same size and user address): the range it left is free
+ * for another slot, a move onto another slot's range is EEXIST, and a move overlapping its own old range
+ * is fine (only other slots count).
+ */
+const move: CaseGenerator = (g) =>
+  (['away', 'onto-other', 'over-itself'] as const).map((kind) => ({
+    params: { move: kind },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx);
+      const ram = await ramOf(ctx, 2 * MiB);
+      const size = BigInt(2 * MiB);
+      await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, size, ram));
+      if (kind === 'onto-other') {
+        const other = await ramOf(ctx, 2 * MiB);
+        await ctx.kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(1, 4n * BigInt(MiB), size, other));
+        const r = await setSlot(ctx, vm, 0, 4n * BigInt(MiB), ram, () => {}, size);
+        assertOutcome(r, { errno: 'EEXIST' }, 'slot 0 moved onto slot 1');
+        return;
+      }
+      const to = kind === 'away' ? 4n * BigInt(MiB) : BigInt(MiB);
+      const r = await setSlot(ctx, vm, 0, to, ram, () => {}, size);
+      assertOutcome(r, expectOf(g), `slot 0 moved from 0 to 0x${to.toString(16)}`);
+      if (kind === 'away') {
+        const r2 = await setSlot(ctx, vm, 1, 0n, await ramOf(ctx));
+        assertOutcome(r2, { ret: 0 }, 'slot 1 in the range slot 0 left');
+      }
     },
   }));
 
@@ -247,10 +302,12 @@ export const vmFamily: SuiteFamily = {
     'memslot.wraps': wraps,
     'memslot.delete': deleteSlot,
     'memslot.modify': modify,
+    'memslot.move': move,
     'memslot.adjacent': adjacent,
     'memslot.slot-limit': slotLimit,
     'memslot.unmapped-ram': unmappedRam,
     'vm.duplicate-vcpu': duplicateVcpu,
+    'vm.vcpu-id-limit': vcpuIdLimit,
     'memslot.valid': valid,
     'memslot.unaligned-size': unalignedSize,
     'memslot.s390-segment': s390Segment,

@@ -157,16 +157,20 @@ class S390Vcpu implements ArchVcpu {
   }
 }
 
+/** The extended SCA's 248 CPU slots: KVM_CAP_MAX_VCPU_ID, and the first id KVM_CREATE_VCPU refuses. */
+const MAX_VCPU_ID = 248;
+
 export function s390xModel(spec: SpecTree): ArchModel {
   return {
     arch: 's390x',
     kernelVersion: '6.12',
-    maxVcpuId: 248,
+    maxVcpuId: MAX_VCPU_ID,
     vcpuMmapSize: 4096,
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'ENOTTY' },
     checkExtension: capabilityTable(spec, 's390x', {
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_ONE_REG: 1n,
+      KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPU_ID),
       KVM_CAP_S390_MEM_OP: 65536n,
       KVM_CAP_S390_MEM_OP_EXTENSION: 3n,
       KVM_CAP_S390_PROTECTED: 1n,

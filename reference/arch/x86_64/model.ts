@@ -141,16 +141,23 @@ function msrIndexList(arg: bigint, kernel: ReferenceKernel): bigint {
   return 0n;
 }
 
+/** KVM_MAX_VCPU_IDS: KVM_CAP_MAX_VCPU_ID, and the first id KVM_CREATE_VCPU refuses (4096 on 6.18 hosts). */
+const MAX_VCPU_IDS = 4096;
+
 export function x86_64Model(spec: SpecTree): ArchModel {
   return {
     arch: 'x86_64',
     kernelVersion: '6.18',
-    maxVcpuId: 4096,
+    maxVcpuId: MAX_VCPU_IDS,
     // KVM_MEM_SLOTS_NUM less the 3 private slots x86 keeps (arch/x86/include/asm/kvm_host.h).
     userMemslots: 32764,
     vcpuMmapSize: 3 * 4096,
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
-    checkExtension: capabilityTable(spec, 'x86_64', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
+    checkExtension: capabilityTable(spec, 'x86_64', {
+      KVM_CAP_USER_MEMORY: 1n,
+      KVM_CAP_ONE_REG: 1n,
+      KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPU_IDS),
+    }),
     createVm: (type, _vm: VmFile) => (type === 0n ? new X86Vm() : fail('EINVAL')),
     systemIoctl: (name, arg, kernel) =>
       name === 'KVM_GET_MSR_INDEX_LIST' ? msrIndexList(arg, kernel) : undefined,
