@@ -95,6 +95,15 @@ export async function setupGuest(ctx: CaseContext, fixture = 'vcpu-initialized')
   return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, run };
 }
 
+/** KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as every VMM initialises a vCPU (a setup step). */
+export async function initVcpu(ctx: CaseContext, vm: number, vcpu: number): Promise<void> {
+  const preferred = await ctx.kvm.setup(vm, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
+  const psci = 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
+  await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
+    struct: { target: preferred.fields.target as bigint, features: [psci, 0n, 0n, 0n, 0n, 0n, 0n] },
+  });
+}
+
 /** Writes the program at the start of RAM and points PC at it. */
 export async function loadProgram(ctx: CaseContext, g: Guest, vcpu: number, words: number[]): Promise<void> {
   const code = new Uint8Array(words.length * 4);

@@ -20,6 +20,7 @@ import {
   answerLoad,
   expectSystemOff,
   fetch,
+  initVcpu,
   loadProgram,
   mov,
   nextReport,
@@ -493,6 +494,37 @@ const psciVersion: CaseGenerator = () =>
     }),
   );
 
+/** PSCI_VERSION is VM-wide: written through vCPU 0, it reads back through vCPU 1 and after vCPU 0 is reset. */
+const psciVersionVmWide: CaseGenerator = () =>
+  one({ version: '0x10000' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_PSCI_VERSION');
+    if (!reg) throw new Error('no KVM_REG_ARM_PSCI_VERSION in the arm64 register catalog');
+    const id = toBigInt(reg.id);
+    const version = 0x1_0000n;
+    const r = await ctx.kvm.call(g.vcpu, 'KVM_SET_ONE_REG', {
+      struct: { id, addr: { buffer: { size: 8, init: le64(ctx, version) } } },
+    });
+    assertOutcome(r, { ret: 0 }, 'KVM_SET_ONE_REG PSCI_VERSION = 1.0 through vCPU 0');
+    const other = await ctx.kvm.setupHandle(g.vm, 'KVM_CREATE_VCPU', 1n);
+    await initVcpu(ctx, g.vm, other);
+    await initVcpu(ctx, g.vm, g.vcpu);
+    for (const [vcpu, what] of [
+      [other, 'through vCPU 1'],
+      [g.vcpu, 'through vCPU 0 after its KVM_ARM_VCPU_INIT'],
+    ] as const) {
+      const got = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', {
+        struct: { id, addr: { buffer: { size: 8 } } },
+      });
+      assertOutcome(got, { ret: 0 }, `KVM_GET_ONE_REG PSCI_VERSION ${what}`);
+      assertValue(
+        readUint(got.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian),
+        version,
+        `PSCI_VERSION ${what}`,
+      );
+    }
+  });
+
 /** The three PV-time answers a guest gets when it probes and asks for the structure. */
 function pvtimeCalls(ctx: CaseContext): number[][] {
   const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
@@ -755,6 +787,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.pvlock-after-exit': pvlockAfterExit,
     'arm64-hypercalls.system-off': systemOffCase,
     'arm64-hypercalls.psci-version': psciVersion,
+    'arm64-hypercalls.psci-version-vm-wide': psciVersionVmWide,
     'arm64-pv.set-ipa': setIpaCases,
     'arm64-pv.set-errors': setErrors,
     'arm64-pv.get': getCases,

@@ -1,7 +1,8 @@
 /**
  * arm64 feature ID registers: the writable masks KVM_ARM_GET_REG_WRITABLE_MASKS reports, and what
  * KVM_SET_ONE_REG accepts for them. Field cases read the host's mask and value first, so they hold on any
- * kernel: a field the host does not make writable is not-applicable for the writable-field rules.
+ * kernel: a field the host does not make writable is not-applicable for the writable-field rules. Also
+ * MPIDR_EL1, the one identification register whose reset value KVM derives from the vCPU.
  */
 import { bytesToUint, readUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
@@ -15,7 +16,7 @@ import type {
 import { SetupError } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import type { FieldPolicy, Outcome, RegisterField } from '../harness/spec/types.ts';
-import { runToPowerOff, setupGuest } from './arm64-guest.ts';
+import { initVcpu, runToPowerOff, setupGuest } from './arm64-guest.ts';
 
 type Field = RegisterField;
 
@@ -376,14 +377,6 @@ const raiseBack: CaseGenerator = (g) =>
   });
 
 /** KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as the vcpu-initialized fixture does. */
-async function initVcpu(ctx: CaseContext, vm: number, vcpu: number): Promise<void> {
-  const preferred = await ctx.kvm.setup(vm, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
-  const psci = 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
-  await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
-    struct: { target: preferred.fields.target as bigint, features: [psci, 0n, 0n, 0n, 0n, 0n, 0n] },
-  });
-}
-
 /** A second initialised vCPU in the same VM. */
 async function secondVcpu(ctx: CaseContext, vm: number): Promise<number> {
   const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 1n);
@@ -441,6 +434,22 @@ const vmWide: CaseGenerator = (g) =>
     );
     assertValue(await getId(ctx, other, s.id), wanted, `${reg.name} read through vCPU 1`);
   });
+
+/** MPIDR_EL1 after KVM_ARM_VCPU_INIT: the vCPU id's bits 3..0 in Aff0, bits 11..4 in Aff1, bit 31 (RES1) set. */
+const mpidrReset: CaseGenerator = () =>
+  // Ids below every host's vCPU limit (8 when the host's GIC is a GICv2), so Aff1 stays 0 here.
+  [0n, 1n, 7n].map((id) => ({
+    params: { vcpu_id: String(id) },
+    run: async (ctx: CaseContext) => {
+      const { vm } = await ctx.fixture('vm');
+      const vcpu = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', id);
+      await initVcpu(ctx, vm!, vcpu);
+      const mpidr = ctx.spec.registers('arm64').find((r) => r.name === 'MPIDR_EL1');
+      if (!mpidr) throw new Error('no MPIDR_EL1 in the arm64 register catalog');
+      const want = (1n << 31n) | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn);
+      assertValue(await getId(ctx, vcpu, toBigInt(mpidr.id)), want, `MPIDR_EL1 of vCPU ${id}`);
+    },
+  }));
 
 const masksLayout: CaseGenerator = () => [
   {
@@ -576,5 +585,6 @@ export const arm64IdRegs: SuiteFamily = {
     'arm64-idregs.same-after-run': sameAfterRun,
     'arm64-idregs.survives-init': survivesInit,
     'arm64-idregs.vm-wide': vmWide,
+    'arm64-idregs.mpidr-reset': mpidrReset,
   },
 };

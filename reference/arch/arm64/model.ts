@@ -55,11 +55,11 @@ const PSCI_LATEST = 0x1_0001n;
  * The host's mitigation levels for SMCCC_ARCH_WORKAROUND_1..3 (firmware registers 1..3): AVAIL for 1 and 3;
  * WORKAROUND_2 has its own numbering, where the model host's level is NOT_REQUIRED (3).
  */
-const WORKAROUND_LEVELS: readonly [bigint, bigint][] = [
+const WORKAROUND_LEVELS: ReadonlyMap<bigint, bigint> = new Map([
   [1n, 1n],
   [FW_WORKAROUND_2, 3n],
   [3n, 1n],
-];
+]);
 const WA2_ENABLED = 0x10n;
 const WA2_AVAIL = 2n;
 /** Hypercall service bitmaps: STD (TRNG), STD_HYP (PV time), VENDOR_HYP (features, PTP); all on by default. */
@@ -79,6 +79,8 @@ class Arm64Vm implements ArchVm {
   readonly idRegs: Map<string, bigint>;
   /** The hypercall bitmaps are VM-wide too (kvm->arch.smccc_feat). */
   readonly fwBitmaps = [...FW_BITMAP_SUPPORTED];
+  /** The PSCI version user space chose is VM-wide too (kvm->arch.psci_version), kept across vCPU resets. */
+  psciVersion = PSCI_LATEST;
   readonly smccc: SmcccIds;
   readonly pvlock: boolean;
 
@@ -126,7 +128,6 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private initialized = false;
   private readonly core = new Map<number, bigint>();
   private readonly sysregs = new Map<string, bigint>();
-  private readonly fw = new Map<bigint, bigint>();
   readonly stolenTime: StolenTime;
   readonly pvlock: PvLock;
   /** The thread's time runnable but off the CPU (sched_info run_delay), in ns. */
@@ -173,13 +174,11 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     this.core.clear();
     this.core.set(0x42, PSTATE_RESET);
     for (const d of this.vm.sysregs) if (d.kind === 'state') this.sysregs.set(d.name, d.reset);
-    this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (this.vcpu.id & 0xffn));
+    // The vCPU id's bits 3..0 go to Aff0 and bits 11..4 to Aff1 (sys_regs.c reset_mpidr); bit 31 is RES1.
+    const id = this.vcpu.id;
+    this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn));
     this.pendingMmio = undefined;
     this.stopped = false;
-    if (this.fw.size === 0) {
-      this.fw.set(FW_PSCI_VERSION, PSCI_LATEST);
-      for (const [n, level] of WORKAROUND_LEVELS) this.fw.set(n, level);
-    }
   }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
@@ -240,7 +239,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     return {
       pvlock: this.vm.pvlock,
       pvTimeAllowed: ((this.vm.fwBitmaps[STD_HYP_BMAP] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
-      psciVersion: this.fw.get(FW_PSCI_VERSION) ?? PSCI_LATEST,
+      psciVersion: this.vm.psciVersion,
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
       pvlockBase: () => this.pvlock.base,
@@ -357,7 +356,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     for (const { first, end, size } of CORE_RANGES)
       for (let word = first; word < end; word += size / 4)
         ids.push(0x6000_0000_0010_0000n | (BigInt(Math.log2(size)) << 52n) | BigInt(word));
-    for (const n of this.fw.keys()) ids.push(0x6030_0000_0014_0000n | n);
+    for (const n of [FW_PSCI_VERSION, ...WORKAROUND_LEVELS.keys()]) ids.push(0x6030_0000_0014_0000n | n);
     FW_BITMAP_SUPPORTED.forEach((_, n) => ids.push(0x6030_0000_0016_0000n | BigInt(n)));
     for (const d of this.vm.sysregs) ids.push(d.id);
     return ids;
@@ -436,15 +435,16 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private fwValue(id: bigint): bigint | undefined {
     if (regSize(id) !== 8) return undefined;
     const index = id & 0xffffn;
-    return (id & COPROC_MASK) === COPROC_FW ? this.fw.get(index) : this.vm.fwBitmaps[Number(index)];
+    if ((id & COPROC_MASK) === COPROC_FW_FEAT_BMAP) return this.vm.fwBitmaps[Number(index)];
+    return index === FW_PSCI_VERSION ? this.vm.psciVersion : WORKAROUND_LEVELS.get(index);
   }
 
   /** A firmware register write: PSCI_VERSION takes a version KVM implements; a workaround level is never raised. */
   private setFw(index: bigint, value: bigint): void {
-    const host = this.fw.get(index) ?? 0n;
+    const host = WORKAROUND_LEVELS.get(index) ?? 0n;
     if (index === FW_PSCI_VERSION) {
       if (!PSCI_VERSIONS.has(value)) fail('EINVAL');
-      this.fw.set(FW_PSCI_VERSION, value);
+      this.vm.psciVersion = value;
     } else if (index === FW_WORKAROUND_2) {
       // ENABLED goes only with AVAIL. NOT_AVAIL and UNKNOWN (0, 1) fold to NOT_AVAIL, AVAIL and NOT_REQUIRED
       // (2, 3) to NOT_REQUIRED, which the host's level must reach.
