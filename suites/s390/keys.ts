@@ -1,7 +1,18 @@
 import { assertBytes, assertOutcome, assertTrue, assertValue } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import { read, readBytes, write } from './access.ts';
-import { flagsOf, guest, pattern, pendingIrqs, PAGE, s390, setKeys, setRegs, type Guest } from './guest.ts';
+import {
+  flagsOf,
+  guest,
+  MiB,
+  pattern,
+  pendingIrqs,
+  PAGE,
+  s390,
+  setKeys,
+  setRegs,
+  type Guest,
+} from './guest.ts';
 import { cases, expectOf, hex } from './plan.ts';
 
 type Path = 'vcpu' | 'vm';
@@ -177,8 +188,8 @@ const storageOverride: CaseGenerator = () =>
   );
 
 /** Two pages, the second with a key the access key does not match. */
-const keyTerminated: CaseGenerator = () =>
-  cases(
+const keyTerminated: CaseGenerator = () => [
+  ...cases(
     [
       { path: 'vcpu' as const, op: 'write' as const },
       { path: 'vm' as const, op: 'write' as const },
@@ -207,7 +218,19 @@ const keyTerminated: CaseGenerator = () =>
         'TEID of the terminated store',
       );
     },
-  );
+  ),
+  {
+    // Every page is translated before any key is checked: the unbacked second page decides.
+    params: { path: 'vcpu', op: 'read', case: 'protected-then-unbacked' },
+    run: async (ctx) => {
+      const gu = await guest(ctx);
+      const lastPage = BigInt(MiB - PAGE);
+      await setKeys(ctx, gu, Number(lastPage) / PAGE, [0x18]);
+      const r = await keyedAccess(ctx, gu, 'vcpu', 'read', lastPage + 0xff8n, 16, 2);
+      assertOutcome(r, { ret: 5 }, 'read with key 2 from a 0x18 page into the first page past RAM');
+    },
+  },
+];
 
 const checkOnlyKey: CaseGenerator = (g) =>
   cases(

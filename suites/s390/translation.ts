@@ -48,6 +48,9 @@ interface Region {
   set?: (origin: bigint) => Record<number, bigint>;
 }
 
+/** ASCE designation type region-third (bits 60-61 = 1). */
+const ASCE_DT_REGION_THIRD = 0x4n;
+
 async function datGuest(
   ctx: CaseContext,
   space: Space,
@@ -251,6 +254,20 @@ const datExceptions: CaseGenerator = () => [
       );
     },
   ),
+  {
+    // A region-third table outside guest memory, designated by the secondary ASCE: code runs in the
+    // primary space and the access reaches the secondary one through ALET 1 in access-register mode.
+    params: { case: 'region-third-table-outside' },
+    run: async (ctx) => {
+      const g = await guest(ctx);
+      const p = await buildSpace(ctx, g, primary());
+      const outside = 0x7f00_0000n | ASCE_DT_REGION_THIRD | 3n;
+      await enterDat(ctx, g, { 1: p, 7: outside }, 'access-register', { 2: 1 });
+      const buf = { buf: await buffer(ctx, 8) };
+      const r = await memop(ctx, g, { op: 'LOGICAL_READ', gaddr: BigInt(MAPPED), size: 8, ar: 2, buf });
+      assertOutcome(r, { ret: 5 }, `read at ${hex(MAPPED)} through a region-third table outside memory`);
+    },
+  },
   {
     params: { case: 'page-invalid-injected' },
     run: async (ctx) => {

@@ -59,7 +59,8 @@ export class LogicalView {
   private keyCheck(acc: LogicalAccess, asce: bigint): (frag: Fragment) => boolean {
     const { cpu, storage } = this;
     const privateSpace = cpu.dat && (asce & ASCE_PRIVATE) !== 0n;
-    const fetchOverride = acc.mode === 'fetch' && cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) && !privateSpace;
+    // keyPermits consults the fetch override for fetches only.
+    const fetchOverride = cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) && !privateSpace;
     const storageOverride = cpu.cr0(CR0_STORAGE_PROTECTION_OVERRIDE);
     return (frag) =>
       keyPermits(storage.key(frag.gpa), acc.key, acc.mode, {

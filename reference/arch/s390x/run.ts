@@ -39,7 +39,6 @@ export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bi
   cpu.pswMask = u64(run, 'psw_mask');
   cpu.pswAddr = u64(run, 'psw_addr');
   cpu.stopped = false;
-  vcpu.vm.hasRun = true;
   const fetched = new LogicalView(cpu, storage).read({
     gaddr: cpu.pswAddr,
     size: 4,
