@@ -619,7 +619,8 @@ const pvlockPreemptedIpa: CaseGenerator = () =>
   one({ ipa: 'unset-then-set' }, async (ctx) => {
     const g = await setupGuest(ctx);
     const call = smccc(c(ctx, 'ARM_SMCCC_HV_PV_LOCK_PREEMPTED'));
-    await loadProgram(ctx, g, g.vcpu, callsReporting([call, call]));
+    const unknownFid = 0xc600_00ffn;
+    await loadProgram(ctx, g, g.vcpu, callsReporting([call, call, smccc(unknownFid)]));
     assertValue(
       await nextReport(ctx, g, 'PV_LOCK_PREEMPTED before the IPA is set', 0),
       NOT_SUPPORTED,
@@ -630,6 +631,11 @@ const pvlockPreemptedIpa: CaseGenerator = () =>
       await nextReport(ctx, g, 'PV_LOCK_PREEMPTED after the IPA is set', 1),
       PVLOCK_GPA,
       'PV_LOCK_PREEMPTED',
+    );
+    assertValue(
+      await nextReport(ctx, g, 'an unknown function after the IPA is set', 2),
+      NOT_SUPPORTED,
+      `function 0x${unknownFid.toString(16)} with the PV-lock IPA set`,
     );
   });
 

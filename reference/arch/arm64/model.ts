@@ -285,7 +285,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       switch (stop.kind) {
         case 'hvc': {
           const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), this.x(0), this.x(1));
-          if (outcome.kind === 'system-off') {
+          if (outcome === 'system-off') {
             this.stopped = true;
             this.put(false);
             return this.exit('KVM_EXIT_SYSTEM_EVENT', {
@@ -293,7 +293,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
               ndata: 1n,
             });
           }
-          this.setX(0, outcome.x0);
+          this.setX(0, outcome);
           for (const n of [1, 2, 3]) this.setX(n, 0n);
           break;
         }

@@ -13,7 +13,8 @@ export interface SmcccCaller {
   pvlockBase(): bigint;
 }
 
-export type SmcccOutcome = { kind: 'return'; x0: bigint } | { kind: 'system-off' };
+/** The x0 a call returns to the guest, or PSCI SYSTEM_OFF, which returns nothing. */
+export type SmcccOutcome = bigint | 'system-off';
 
 const NOT_SUPPORTED = (1n << 64n) - 1n;
 const SUCCESS = 0n;
@@ -49,32 +50,29 @@ export class SmcccIds {
  * sets x0 and zeroes x1..x3; an id KVM does not know answers NOT_SUPPORTED.
  */
 export function smcccCall(ids: SmcccIds, caller: SmcccCaller, x0: bigint, x1: bigint): SmcccOutcome {
-  const ret = (x: bigint): SmcccOutcome => ({ kind: 'return', x0: x });
   const fid = x0 & 0xffff_ffffn;
   const arg = x1 & 0xffff_ffffn;
   switch (fid) {
     case ids.version:
-      return ret(ids.version11);
+      return ids.version11;
     case ids.archFeatures:
-      if (arg === ids.pvTimeFeatures) return ret(caller.pvTimeAllowed ? SUCCESS : NOT_SUPPORTED);
-      if (arg === ids.pvLockFeatures && caller.pvlock) return ret(SUCCESS);
-      return ret(NOT_SUPPORTED);
+      if (arg === ids.pvTimeFeatures) return caller.pvTimeAllowed ? SUCCESS : NOT_SUPPORTED;
+      if (arg === ids.pvLockFeatures && caller.pvlock) return SUCCESS;
+      return NOT_SUPPORTED;
     case ids.pvTimeFeatures:
-      if (!caller.pvTimeAllowed) return ret(NOT_SUPPORTED);
-      return ret(
-        (arg === ids.pvTimeFeatures || arg === ids.pvTimeSt) && caller.stolenTimeSet()
-          ? SUCCESS
-          : NOT_SUPPORTED,
-      );
+      if (!caller.pvTimeAllowed) return NOT_SUPPORTED;
+      return (arg === ids.pvTimeFeatures || arg === ids.pvTimeSt) && caller.stolenTimeSet()
+        ? SUCCESS
+        : NOT_SUPPORTED;
     case ids.pvTimeSt:
-      return ret(caller.pvTimeAllowed ? caller.stolenTimeInit() : NOT_SUPPORTED);
+      return caller.pvTimeAllowed ? caller.stolenTimeInit() : NOT_SUPPORTED;
     case ids.psciVersion:
-      return ret(caller.psciVersion);
+      return caller.psciVersion;
     case ids.systemOff:
-      return { kind: 'system-off' };
+      return 'system-off';
   }
   if (caller.pvlock && fid === ids.pvLockFeatures)
-    return ret(arg === ids.pvLockFeatures || arg === ids.pvLockPreempted ? SUCCESS : NOT_SUPPORTED);
-  if (caller.pvlock && fid === ids.pvLockPreempted) return ret(caller.pvlockBase());
-  return ret(NOT_SUPPORTED);
+    return arg === ids.pvLockFeatures || arg === ids.pvLockPreempted ? SUCCESS : NOT_SUPPORTED;
+  if (caller.pvlock && fid === ids.pvLockPreempted) return caller.pvlockBase();
+  return NOT_SUPPORTED;
 }
