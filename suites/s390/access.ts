@@ -1,5 +1,6 @@
 import { assertBytes, assertOutcome } from '../../harness/plan/outcome.ts';
-import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
+import type { CaseContext, CaseGenerator, GeneratedCase } from '../../harness/plan/types.ts';
+import { memslot } from '../fixtures.ts';
 import type { CallResult } from '../../harness/session.ts';
 import {
   buffer,
@@ -52,28 +53,62 @@ export async function read(
 
 export const readBytes = (r: CallResult) => r.spans.buf ?? new Uint8Array(0);
 
+/**
+ * Two adjacent memslots, the first backed by user memory that runs on past its end: a read across the
+ * boundary takes each page from the slot that holds it.
+ */
+function twoSlots(path: Path): GeneratedCase {
+  return {
+    params: { slots: '2', read: path },
+    run: async (ctx) => {
+      const fds = await ctx.fixture('vcpu');
+      if (fds.vm === undefined || fds.vcpu === undefined) throw new Error('fixture vcpu opened no vCPU');
+      const ram = await ctx.kvm.alloc(2 * MiB, { alignment: MiB });
+      const next = await ctx.kvm.alloc(MiB, { alignment: MiB });
+      await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, BigInt(MiB), ram));
+      await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(1, BigInt(MiB), BigInt(MiB), next));
+      const mine = pattern(16, 8);
+      const theirs = pattern(8, 9);
+      await ctx.kvm.write(ram, mine, MiB - 8);
+      await ctx.kvm.write(next, theirs);
+      const g = { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, ramSize: MiB };
+      const r = await read(ctx, g, path, BigInt(MiB - 8), 16);
+      assertOutcome(r, { ret: 0 }, `${path} read across the boundary of slots 0 and 1`);
+      assertBytes(
+        readBytes(r),
+        new Uint8Array([...mine.subarray(0, 8), ...theirs]),
+        'the end of slot 0, then slot 1',
+      );
+    },
+  };
+}
+
 const roundtrip: CaseGenerator = (g) => {
   const items = [1, 7, 4096, 4097, 65536].flatMap((size) =>
     (['vcpu', 'vm'] as const).flatMap((by) => (['vcpu', 'vm'] as const).map((back) => ({ size, by, back }))),
   );
-  return cases(
-    items,
-    ({ size, by, back }) => ({ size: String(size), write: by, read: back }),
-    async (ctx, { size, by, back }) => {
-      const gu = await guest(ctx);
-      const gaddr = 0x1_2345n;
-      const data = pattern(size, size);
-      assertOutcome(await write(ctx, gu, by, gaddr, data), expectOf(g), `${by} write of ${size} bytes`);
-      const r = await read(ctx, gu, back, gaddr, size);
-      assertOutcome(r, expectOf(g), `${back} read of ${size} bytes`);
-      assertBytes(readBytes(r), data, `${back} read back what the ${by} path wrote`);
-      assertBytes(
-        await ctx.kvm.read(gu.ram, Number(gaddr), size),
-        data,
-        'the memslot holds what was written',
-      );
-    },
-  );
+  return [
+    ...cases(
+      items,
+      ({ size, by, back }) => ({ size: String(size), write: by, read: back }),
+      async (ctx, { size, by, back }) => {
+        const gu = await guest(ctx);
+        const gaddr = 0x1_2345n;
+        const data = pattern(size, size);
+        assertOutcome(await write(ctx, gu, by, gaddr, data), expectOf(g), `${by} write of ${size} bytes`);
+        const r = await read(ctx, gu, back, gaddr, size);
+        assertOutcome(r, expectOf(g), `${back} read of ${size} bytes`);
+        assertBytes(readBytes(r), data, `${back} read back what the ${by} path wrote`);
+        assertBytes(
+          await ctx.kvm.read(gu.ram, Number(gaddr), size),
+          data,
+          'the memslot holds what was written',
+        );
+      },
+    ),
+    twoSlots('vcpu'),
+    twoSlots('vm'),
+  ];
 };
 
 const ACCESSES: { op: 'read' | 'write'; check: boolean }[] = [
