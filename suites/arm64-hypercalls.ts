@@ -29,6 +29,7 @@ import {
   RAM_GPA,
   RAM_SIZE,
   report,
+  runToPowerOff,
   setupGuest,
   smccc,
   setReg,
@@ -425,7 +426,10 @@ const stolenTimeUnbacked: CaseGenerator = () =>
     );
   });
 
-/** Each hypercall bitmap reads back what user space wrote before the first KVM_RUN: 0, then its default. */
+/**
+ * Each hypercall bitmap reads back what user space wrote before the first KVM_RUN: 0, then its default; after
+ * the VM ran, writing the value it holds succeeds.
+ */
 const bitmapReadback: CaseGenerator = () =>
   ['KVM_REG_ARM_STD_BMAP', 'KVM_REG_ARM_STD_HYP_BMAP', 'KVM_REG_ARM_VENDOR_HYP_BMAP'].flatMap((name) =>
     one({ reg: name }, async (ctx) => {
@@ -456,6 +460,9 @@ const bitmapReadback: CaseGenerator = () =>
         initial,
         `${name} after writing the default back`,
       );
+      // Once the VM has run only a change is refused (EBUSY): the value it holds is still accepted.
+      await runToPowerOff(ctx, g);
+      await write(initial);
     }),
   );
 
@@ -659,14 +666,21 @@ const pvlockRunning: CaseGenerator = () =>
   );
 
 const pvlockAfterExit: CaseGenerator = () =>
-  one({ exit: 'mmio' }, async (ctx) => {
-    const g = await setupGuest(ctx);
-    await writePreempted(ctx, g, 1n);
-    await setIpaOk(ctx, g.vcpu, 'pvlock', PVLOCK_GPA);
-    await expectReports(ctx, g, report(0, 0), [['x0', 0n]]);
-    const bytes = await ctx.kvm.read(g.ram, Number(PVLOCK_GPA - RAM_GPA), 8);
-    assertValue(readUint(bytes, 0, 8, 'little'), 0n, 'preempted after KVM_RUN returned to user space');
-  });
+  (['mmio', 'system-off'] as const).flatMap((exit) =>
+    one({ exit }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await writePreempted(ctx, g, 1n);
+      await setIpaOk(ctx, g.vcpu, 'pvlock', PVLOCK_GPA);
+      if (exit === 'mmio') await expectReports(ctx, g, report(0, 0), [['x0', 0n]]);
+      else await runToPowerOff(ctx, g);
+      const bytes = await ctx.kvm.read(g.ram, Number(PVLOCK_GPA - RAM_GPA), 8);
+      assertValue(
+        readUint(bytes, 0, 8, 'little'),
+        0n,
+        `preempted after KVM_RUN returned to user space (${exit})`,
+      );
+    }),
+  );
 
 const systemOffCase: CaseGenerator = () =>
   one({ psci: '0.2' }, async (ctx) => {

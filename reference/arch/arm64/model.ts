@@ -418,8 +418,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     const word = Number(id & 0xffffn);
     // Upstream counts a register reaching the end of kvm_regs as past it, before the layout is looked at.
     if (word + (regSize(id) >> 2) >= CORE_WORDS) fail('ENOENT');
-    const size = coreRegSize(word);
-    if (size === undefined || size !== regSize(id)) fail('EINVAL');
+    const size = regSize(id);
+    if (coreRegSize(word) !== size) fail('EINVAL');
     return { word, size };
   }
 
