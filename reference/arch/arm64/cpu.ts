@@ -4,6 +4,7 @@
  * immediate offset (W and X) and HVC. Everything else stops the run with an error exit, where real hardware
  * would raise an exception inside the guest — the suite never relies on that.
  */
+import { bytesToUint, uintToBytes } from '../../../harness/abi/codec.ts';
 
 export interface GuestCpu {
   x(n: number): bigint;
@@ -38,16 +39,6 @@ export type GuestStop =
 const XZR = 31;
 const MASK64 = (1n << 64n) - 1n;
 
-function readLe(bytes: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i] ?? 0);
-  return v;
-}
-
-function writeLe(bytes: Uint8Array, value: bigint): void {
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Number((value >> BigInt(8 * i)) & 0xffn);
-}
-
 function setReg(cpu: GuestCpu, rd: number, value: bigint): void {
   if (rd !== XZR) cpu.setX(rd, value & MASK64);
 }
@@ -79,8 +70,8 @@ function loadStore(cpu: GuestCpu, mem: GuestMemory, insn: number): MmioAccess | 
   const data = rt === XZR ? 0n : cpu.x(rt) & ((1n << BigInt(size * 8)) - 1n);
   const bytes = mem.view(addr, size);
   if (!bytes) return { addr, len: size, isWrite: !isLoad, data: isLoad ? 0n : data, rt };
-  if (isLoad) setReg(cpu, rt, readLe(bytes));
-  else writeLe(bytes, data);
+  if (isLoad) setReg(cpu, rt, bytesToUint(bytes, 'little'));
+  else bytes.set(uintToBytes(data, size, 'little'));
   return 'done';
 }
 
@@ -100,7 +91,7 @@ export function execute(cpu: GuestCpu, mem: GuestMemory, budget: number): { stop
   for (let steps = 0; steps < budget; steps++) {
     const fetched = mem.view(cpu.pc, 4);
     if (!fetched) return { stop: { kind: 'error', reason: 'instruction fetch outside RAM' }, steps };
-    const insn = Number(readLe(fetched));
+    const insn = Number(bytesToUint(fetched, 'little'));
     if ((insn & HVC_MASK) >>> 0 === HVC) {
       cpu.pc += 4n;
       return { stop: { kind: 'hvc', imm: (insn >>> 5) & 0xffff }, steps: steps + 1 };

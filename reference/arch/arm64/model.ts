@@ -1,4 +1,4 @@
-import { uintToBytes, writeFields } from '../../../harness/abi/codec.ts';
+import { bytesToUint, uintToBytes, writeFields } from '../../../harness/abi/codec.ts';
 import type { SpecTree } from '../../../harness/spec/tree.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
@@ -331,9 +331,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private mmioData(len: number): bigint {
     const { kernel } = this.vcpu;
     const offset = kernel.abi.spec.field('kvm_run', 'data', { arch: 'arm64' }).offset;
-    let v = 0n;
-    for (let i = len - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.vcpu.run[offset + i] ?? 0);
-    return v;
+    return bytesToUint(this.vcpu.run.subarray(offset, offset + len), 'little');
   }
 
   private init(arg: bigint): bigint {

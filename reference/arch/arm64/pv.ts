@@ -1,3 +1,4 @@
+import { bytesToUint, uintToBytes } from '../../../harness/abi/codec.ts';
 import { fail } from '../../errno.ts';
 import type { VmFile } from '../../kernel.ts';
 
@@ -44,18 +45,14 @@ export class PvRegion {
   }
 }
 
+/** The structures are little-endian whatever the host's byte order (pvtime.rst). */
 function putLe64(vm: VmFile, gpa: bigint, value: bigint): void {
-  const bytes = vm.guestView(gpa, 8);
-  if (!bytes) return;
-  for (let i = 0; i < 8; i++) bytes[i] = Number((value >> BigInt(8 * i)) & 0xffn);
+  vm.guestView(gpa, 8)?.set(uintToBytes(value, 8, 'little'));
 }
 
 function getLe64(vm: VmFile, gpa: bigint): bigint | undefined {
   const bytes = vm.guestView(gpa, 8);
-  if (!bytes) return undefined;
-  let v = 0n;
-  for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i] ?? 0);
-  return v;
+  return bytes && bytesToUint(bytes, 'little');
 }
 
 /** PV time (merged in 5.5): the stolen-time structure, kept up to date at every vCPU load. */
