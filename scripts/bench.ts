@@ -24,7 +24,7 @@ const report: Record<string, unknown> = {
 const show = (r: Ratio) => {
   const figure = r.target.startsWith('>=') ? `${(r.ratio * 100).toFixed(1)}%` : `${r.ratio.toFixed(2)}x`;
   console.log(
-    `${r.met ? 'met   ' : 'MISSED'} ${r.name}: ${r.ours.toFixed(1)} vs ${r.baseline.toFixed(1)} ${r.unit} = ${figure} (target ${r.target})`,
+    `${r.met ? 'met   ' : 'MISSED'} ${r.name}: ${r.ours.toFixed(1)} vs ${r.baseline.toFixed(1)} ${r.unit} = ${figure} (target ${r.target})${r.note ? `; ${r.note}` : ''}`,
   );
 };
 
