@@ -2,7 +2,7 @@ import { loadSpec } from '../harness/spec/loader.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
 import type { Arch } from '../harness/spec/types.ts';
 import { archModel } from '../reference/arch/index.ts';
-import { ReferenceKernel } from '../reference/kernel.ts';
+import { ReferenceKernel, VcpuFile } from '../reference/kernel.ts';
 import { INVALID_ADDRESS } from '../reference/usermem.ts';
 import {
   BackendError,
@@ -171,7 +171,14 @@ export class ReferenceBackend implements Backend {
   }
 
   mmap(handle: Handle, length: number, offset: number): Promise<BufferId> {
-    const bytes = this.kernel.file(handle).mmap(length, offset);
+    const file = this.kernel.file(handle);
+    // The contract maps a vCPU's kvm_run area from its start. Other files have no mmap in KVM (ENODEV), and
+    // the reference models no pages past kvm_run: like a failed mmap on Linux, those are backend errors.
+    if (!(file instanceof VcpuFile) || offset !== 0 || length > file.run.length)
+      throw new BackendError(
+        `mmap of handle ${handle} (${length} bytes at ${offset}) is not of a vCPU's kvm_run`,
+      );
+    const bytes = file.run;
     const addr = this.kernel.mem.map(bytes);
     const id = this.nextBuffer++;
     this.buffers.set(id, { addr, bytes, pooled: false });

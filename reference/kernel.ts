@@ -55,10 +55,6 @@ export interface Memslot {
 export abstract class KernelFile {
   constructor(readonly kernel: ReferenceKernel) {}
   abstract ioctl(request: bigint, arg: bigint): bigint;
-  mmap(_length: number, _offset: number): Uint8Array {
-    fail('ENODEV');
-  }
-  release(): void {}
 }
 
 class SystemFile extends KernelFile {
@@ -178,7 +174,7 @@ export class VmFile extends KernelFile {
 
 export class VcpuFile extends KernelFile {
   readonly arch: ArchVcpu;
-  /** The kvm_run area user space maps; arch code writes exit information into it. */
+  /** The kvm_run area user space maps (the only mapping the reference models); arch code writes exits into it. */
   readonly run: Uint8Array;
 
   constructor(
@@ -197,11 +193,6 @@ export class VcpuFile extends KernelFile {
     if (name === 'KVM_RUN' && arg !== 0n) fail('EINVAL');
     const handled = name === undefined ? undefined : this.arch.ioctl(name, arg);
     return handled ?? fail(this.kernel.model.unknownIoctl.vcpu);
-  }
-
-  override mmap(length: number, offset: number): Uint8Array {
-    if (offset !== 0 || length > this.run.length) fail('EINVAL');
-    return this.run;
   }
 }
 
@@ -253,9 +244,8 @@ export class ReferenceKernel {
     }
   }
 
+  /** Only the fd goes: a VM lives on in its vCPUs, a vCPU in its VM, as upstream's references keep them. */
   close(fd: number): void {
-    const file = this.file(fd);
     this.files.delete(fd);
-    file.release();
   }
 }
