@@ -52,6 +52,27 @@ const vcpuIdLimit: CaseGenerator = (g) =>
     },
   }));
 
+/** arm64: the IPA limit KVM_CAP_ARM_VM_IPA_SIZE reports on /dev/kvm is accepted as a VM type, one bit more is not. */
+const ipaLimit: CaseGenerator = () =>
+  (['limit', 'limit+1'] as const).map((which) => ({
+    params: { ipa_bits: which },
+    run: async (ctx: CaseContext) => {
+      const { system } = await ctx.fixture('system');
+      if (system === undefined) throw new Error('fixture system opened no /dev/kvm');
+      const cap = ctx.spec.constant('KVM_CAP_ARM_VM_IPA_SIZE', ctx.arch);
+      const limit = (await ctx.kvm.call(system, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
+      if (limit < 32n) throw new SetupError(`KVM_CAP_ARM_VM_IPA_SIZE answered ${limit}`);
+      ctx.note('ipa_limit', String(limit));
+      const bits = which === 'limit' ? limit : limit + 1n;
+      const r = await ctx.kvm.call(system, 'KVM_CREATE_VM', bits, { hostDependent: true });
+      assertOutcome(
+        r,
+        which === 'limit' ? { ret: { min: 0 } } : { errno: 'EINVAL' },
+        `KVM_CREATE_VM, ${bits} IPA bits`,
+      );
+    },
+  }));
+
 const valid: CaseGenerator = (g) => [
   {
     params: { size: '1MiB' },
@@ -308,6 +329,7 @@ export const vmFamily: SuiteFamily = {
     'memslot.unmapped-ram': unmappedRam,
     'vm.duplicate-vcpu': duplicateVcpu,
     'vm.vcpu-id-limit': vcpuIdLimit,
+    'vm.ipa-limit': ipaLimit,
     'memslot.valid': valid,
     'memslot.unaligned-size': unalignedSize,
     'memslot.s390-segment': s390Segment,

@@ -69,6 +69,8 @@ const STD_HYP_PV_TIME = 0x1n;
 
 /** The revision whose vCPUs have the proposed PV-lock interface. */
 export const PVLOCK_REVISION = 'proposal-2019-pvlock';
+/** The model host's IPA limit (kvm_ipa_limit): 52 bits, as on a host with FEAT_LPA2 (QEMU's max CPU). */
+const MAX_IPA_BITS = 52n;
 /** A KVM_RUN ends with an error exit after this many instructions, so no case can hang. */
 export const MAX_GUEST_STEPS = 4096;
 /** The model preempts a running vCPU thread after this many instructions (then reschedules it at once). */
@@ -500,12 +502,13 @@ export function arm64Model(spec: SpecTree): ArchModel {
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1n,
+      KVM_CAP_ARM_VM_IPA_SIZE: MAX_IPA_BITS,
     }),
     createVm: (type, vm) => {
       // The low byte selects the IPA size (0 = default 40 bits); every other bit is reserved.
       if ((type & ~0xffn) !== 0n) fail('EINVAL');
       const ipa = type & 0xffn;
-      if (ipa !== 0n && (ipa < 32n || ipa > 48n)) fail('EINVAL');
+      if (ipa !== 0n && (ipa < 32n || ipa > MAX_IPA_BITS)) fail('EINVAL');
       return new Arm64Vm(vm, sysregs);
     },
   };
