@@ -11,6 +11,8 @@ import type { SpecTree } from '../harness/spec/tree.ts';
 import { costRatio, measure, type Ratio } from './measure.ts';
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
+/** The median of three runs of each loop: the first warms the JIT, and one hiccup does not decide. */
+const REPETITIONS = 3;
 
 export async function linuxIoctlBench(spec: SpecTree, calls: number): Promise<Ratio[]> {
   const arch = linuxFactory.arches()[0];
@@ -56,11 +58,11 @@ export async function linuxIoctlBench(spec: SpecTree, calls: number): Promise<Ra
     const get = number('KVM_GET_ONE_REG');
     const first = await backend.ioctl(vcpu, get, arg);
     if (first.ret !== 0n) throw new Error(`KVM_GET_ONE_REG ${reg.name}: ${first.errno}`);
-    const oursGet = await measure(1, async () => {
+    const oursGet = await measure(REPETITIONS, async () => {
       for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, get, arg);
     });
     const check = number('KVM_CHECK_EXTENSION');
-    const oursCheck = await measure(1, async () => {
+    const oursCheck = await measure(REPETITIONS, async () => {
       for (let i = 0; i < calls; i++) await backend.ioctl(kvm, check, { kind: 'int', value: cap });
     });
     // The floor under any awaited in-process backend: the same call through koffi alone, awaited.
@@ -71,7 +73,7 @@ export async function linuxIoctlBench(spec: SpecTree, calls: number): Promise<Ra
       request: bigint,
       arg: bigint,
     ) => number;
-    const floorCheck = await measure(1, async () => {
+    const floorCheck = await measure(REPETITIONS, async () => {
       for (let i = 0; i < calls; i++) await Promise.resolve(ioctl(kvm, check, cap));
     });
     const checkFloorNs = (floorCheck.ms * 1e6) / calls;
