@@ -167,8 +167,19 @@ const pswBusy: CaseGenerator = (g) => [
   },
 ];
 
+interface DiagCase {
+  name: string;
+  r1r3: number;
+  /** Where the DIAGNOSE that exits stands. */
+  addr: bigint;
+  wide: boolean;
+  bd: number;
+  /** Codes of DIAGNOSEs run before it, from the start PSW on. */
+  before?: number[];
+}
+
 const runDiag: CaseGenerator = (g) =>
-  cases(
+  cases<DiagCase>(
     [
       { name: '24-bit', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0501 },
       { name: '64-bit-r1r3', r1r3: 0x12, addr: 0x8_0000n, wide: true, bd: 0x0501 },
@@ -176,14 +187,23 @@ const runDiag: CaseGenerator = (g) =>
       { name: 'code-0x502', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0502 },
       { name: 'code-0x001', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0001 },
       { name: 'code-0xfff-base-r9', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x9fff },
+      // Handled in the kernel, but with subcode 0 (IPL functions) or no virtio-ccw notification they too go out.
+      { name: 'code-0x308', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0308 },
+      { name: 'code-0x500', r1r3: 0x00, addr: 0x1000n, wide: false, bd: 0x0500 },
+      // Time-slice ends (to anyone, or to vCPU 0, itself) stay in the kernel: the guest goes on to the next.
+      { name: 'after-0x44', r1r3: 0x00, addr: 0x1008n, wide: false, bd: 0x0501, before: [0x44] },
+      { name: 'after-0x9c-0x44', r1r3: 0x00, addr: 0x1008n, wide: true, bd: 0x0501, before: [0x9c, 0x44] },
     ],
     ({ name }) => ({ psw: name }),
     async (ctx, c) => {
       const gu = await guest(ctx);
-      const insn = Uint8Array.of(0x83, c.r1r3, c.bd >> 8, c.bd & 0xff);
-      await ctx.kvm.write(gu.ram, insn, Number(c.addr));
+      const diag = (bd: number, r1r3 = 0) => [0x83, r1r3, bd >> 8, bd & 0xff];
+      const before = c.before ?? [];
+      const insn = Uint8Array.from([...before.flatMap((bd) => diag(bd)), ...diag(c.bd, c.r1r3)]);
+      const start = c.addr - BigInt(4 * before.length);
+      await ctx.kvm.write(gu.ram, insn, Number(start));
       const mask = c.wide ? PSW_64(ctx) : 0n;
-      await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask, addr: c.addr } });
+      await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask, addr: start } });
       const r = await ctx.kvm.call(gu.vcpu, 'KVM_RUN', 0n);
       assertOutcome(r, expectOf(g), 'KVM_RUN');
       const run = await readRun(ctx, gu);
