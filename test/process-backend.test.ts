@@ -140,6 +140,12 @@ describe('process backend', () => {
       expect(messageOf(await firstRequestError('close-stdout'))).to.contain('closed its output');
     });
 
+    it('a program that stops reading and then dies: the failed write says how it ended', async () => {
+      const message = messageOf(await firstRequestError('close-stdin'));
+      expect(message).to.contain('cannot write to the process');
+      expect(message).to.contain('exited with code 5');
+    });
+
     it('a malformed field in a response (validation on)', async () => {
       expect(messageOf(await firstRequestError('bad-field'))).to.contain('response to open is malformed');
     });

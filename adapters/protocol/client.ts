@@ -68,7 +68,11 @@ export class ProtocolClient {
     });
     // A handshake nobody awaits yet must not count as an unhandled rejection; handshake() rethrows it.
     this.handshakeLine.catch(() => undefined);
-    output.on('error', (err: Error) => this.fail(`cannot write to the ${this.peer}: ${err.message}`));
+    // A write fails (EPIPE) when the peer died, often before its exit is known: say how it ended, too.
+    output.on(
+      'error',
+      (err: Error) => void this.failAfterPeerGone(`cannot write to the ${this.peer}: ${err.message}`),
+    );
     this.detach = readLines(input, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, {
       line: (text) => this.onLine(text),
       end: (partial) =>
