@@ -160,7 +160,12 @@ describe('claimed profiles are checked against probes', function () {
   });
 
   it('accepts a truthful claim', async () => {
-    const claims = { KVM_CAP_ONE_REG: 1, KVM_CAP_USER_MEMORY: 1, KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1 };
+    const claims = {
+      KVM_CAP_ONE_REG: 1,
+      KVM_CAP_USER_MEMORY: 1,
+      KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1,
+      KVM_CAP_ARM_VM_IPA_SIZE: 52,
+    };
     const { results } = await runSuite({
       backend: 'altered',
       factory: altered(() => undefined, { capabilities: claims }),
