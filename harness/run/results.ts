@@ -43,9 +43,9 @@ export interface CaseResult {
   actual?: string;
   notes: Record<string, string>;
   /**
-   * The operations the case made. Every case has one during a run (a differential run compares them); a
-   * results file keeps it only for the cases worth a look (see `forResultsFile`), so a passing run of
-   * thousands of cases does not write every byte of guest memory it touched.
+   * The operations the case made, kept only where they help find a problem (see `traceWorthKeeping`):
+   * the runner drops a passing case's trace as soon as the case (and its differential twin) is done,
+   * so a run of thousands of cases neither holds nor writes every byte of guest memory it touched.
    */
   trace?: TraceEntry[];
   expectation?: MatchedExpectation;
@@ -101,15 +101,7 @@ export function totalsOf(cases: CaseResult[]): RunResults['totals'] {
   return totals;
 }
 
-/** A case keeps its trace in the results file when it did not pass or ran differently on the other backend. */
-function traceWorthKeeping(c: CaseResult): boolean {
+/** A case keeps its trace when it did not pass or ran differently on the other backend. */
+export function traceWorthKeeping(c: CaseResult): boolean {
   return c.status !== 'pass' || (c.divergences?.length ?? 0) > 0;
-}
-
-/** The results as the results file holds them: traces only where they help find a problem. */
-export function forResultsFile(results: RunResults): RunResults {
-  return {
-    ...results,
-    cases: results.cases.map((c) => (traceWorthKeeping(c) ? c : { ...c, trace: undefined })),
-  };
 }

@@ -20,7 +20,7 @@ import { BackendUnusableError, caseSeed, executeCase, type BackendProvider } fro
 import { writeBundles } from './bundle.ts';
 import { applyExpectations, loadExpectations } from './expectations.ts';
 import { declarePlan } from './mocha-tree.ts';
-import { forResultsFile, identityOf, totalsOf, type CaseResult, type RunResults } from './results.ts';
+import { identityOf, totalsOf, traceWorthKeeping, type CaseResult, type RunResults } from './results.ts';
 
 export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -158,6 +158,7 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
       const theirs = await executeCase(c, { ...execution, provider: other });
       r.divergences = compareCase(r, theirs, c.ref.rule.hostDependent ?? false);
     }
+    if (!traceWorthKeeping(r)) r.trace = undefined;
     return r;
   };
   // Start every backend the plan needs before the first case, so a slow start (a QEMU boot) never eats
@@ -246,8 +247,7 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
 
 export function writeReports(results: RunResults, paths: ReportPaths): void {
   const files: { path: string; content: string }[] = [];
-  if (paths.json)
-    files.push({ path: paths.json, content: `${JSON.stringify(forResultsFile(results), null, 2)}\n` });
+  if (paths.json) files.push({ path: paths.json, content: `${JSON.stringify(results, null, 2)}\n` });
   if (paths.junit) files.push({ path: paths.junit, content: renderJunit(results) });
   if (paths.tap) files.push({ path: paths.tap, content: renderTap(results) });
   if (paths.ktap) files.push({ path: paths.ktap, content: renderKtap(results) });
