@@ -399,9 +399,9 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
         // The size is checked first, then the value copied in, then the id looked up (kvm_arm_set_fw_reg).
         if (regSize(id) !== 8) fail('ENOENT');
         const value = getRegValue(kernel, addr, 8);
-        if (this.fwValue(id) === undefined) fail('ENOENT');
-        if ((id & COPROC_MASK) === COPROC_FW) this.setFw(id & 0xffffn, value);
-        else this.setBitmap(Number(id & 0xffffn), value);
+        const held = this.fwValue(id) ?? fail('ENOENT');
+        if ((id & COPROC_MASK) === COPROC_FW) this.setFw(id & 0xffffn, value, held);
+        else this.setBitmap(Number(id & 0xffffn), value, held);
         return 0n;
       }
       default: {
@@ -439,9 +439,11 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     return index === FW_PSCI_VERSION ? this.vm.psciVersion : WORKAROUND_LEVELS.get(index);
   }
 
-  /** A firmware register write: PSCI_VERSION takes a version KVM implements; a workaround level is never raised. */
-  private setFw(index: bigint, value: bigint): void {
-    const host = WORKAROUND_LEVELS.get(index) ?? 0n;
+  /**
+   * A firmware register write: PSCI_VERSION takes a version KVM implements; a workaround level (`held` is the
+   * host's) is never raised.
+   */
+  private setFw(index: bigint, value: bigint, held: bigint): void {
     if (index === FW_PSCI_VERSION) {
       if (!PSCI_VERSIONS.has(value)) fail('EINVAL');
       this.vm.psciVersion = value;
@@ -451,8 +453,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       const level = value & 0xfn;
       if (value > (WA2_ENABLED | 0xfn) || ((value & WA2_ENABLED) !== 0n && level !== WA2_AVAIL))
         fail('EINVAL');
-      if (level > 3n || (level >= WA2_AVAIL && host < 3n)) fail('EINVAL');
-    } else if (value > host) {
+      if (level > 3n || (level >= WA2_AVAIL && held < 3n)) fail('EINVAL');
+    } else if (value > held) {
       // A level may be lowered (a migration target claims less) but never raised above the host's, which is
       // at most 0xf, so bits above the level field are refused too; the host's level is what reads back.
       fail('EINVAL');
@@ -460,9 +462,9 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   }
 
   /** A bitmap write: unsupported bits first, then the lock once the VM ran (kvm_arm_set_fw_reg_bmap). */
-  private setBitmap(n: number, value: bigint): void {
+  private setBitmap(n: number, value: bigint, held: bigint): void {
     if ((value & ~(FW_BITMAP_SUPPORTED[n] ?? 0n)) !== 0n) fail('EINVAL');
-    if (this.vcpu.vm.hasRun && value !== this.vm.fwBitmaps[n]) fail('EBUSY');
+    if (this.vcpu.vm.hasRun && value !== held) fail('EBUSY');
     this.vm.fwBitmaps[n] = value;
   }
 
