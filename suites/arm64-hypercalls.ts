@@ -532,6 +532,51 @@ const psciVersionVmWide: CaseGenerator = () =>
     }
   });
 
+/**
+ * The values a workaround register's write is tested with, each with whether KVM accepts it on a host whose
+ * level (what GET reports) is `host`. WORKAROUND_1 and _3 take any level up to the host's; WORKAROUND_2 folds
+ * NOT_AVAIL and UNKNOWN (0, 1) to NOT_AVAIL and AVAIL, NOT_REQUIRED and AVAIL|ENABLED (2, 3, 0x12) to
+ * NOT_REQUIRED (3), which the host must have.
+ */
+function workaroundWrites(n: number, host: bigint): [bigint, boolean][] {
+  if (n !== 2) return [0n, host, host + 1n].map((v) => [v, v <= host]);
+  return [0n, 1n, 2n, 3n, 0x12n].map((v) => [v, v < 2n || host >= 3n]);
+}
+
+const workaroundLevels: CaseGenerator = () =>
+  [1, 2, 3].flatMap((n) =>
+    one({ reg: `WORKAROUND_${n}` }, async (ctx) => {
+      const { vcpu } = await ctx.fixture('vcpu-initialized');
+      const name = `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_${n}`;
+      const reg = ctx.spec.registers('arm64').find((r) => r.name === name);
+      if (!reg || vcpu === undefined) throw new Error(`no ${name} in the arm64 register catalog, or no vCPU`);
+      const id = toBigInt(reg.id);
+      const level = async (what: string): Promise<bigint> => {
+        const r = await ctx.kvm.call(
+          vcpu,
+          'KVM_GET_ONE_REG',
+          { struct: { id, addr: { buffer: { size: 8 } } } },
+          { hostDependent: true },
+        );
+        assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${name} ${what}`);
+        return readUint(r.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian);
+      };
+      const host = await level('(the host level)');
+      ctx.note('host level', String(host));
+      for (const [value, accepted] of workaroundWrites(n, host)) {
+        const r = await ctx.kvm.call(
+          vcpu,
+          'KVM_SET_ONE_REG',
+          { struct: { id, addr: { buffer: { size: 8, init: le64(ctx, value) } } } },
+          { hostDependent: true },
+        );
+        const what = `${name} = 0x${value.toString(16)} on a host at level ${host}`;
+        assertOutcome(r, accepted ? { ret: 0 } : { errno: 'EINVAL' }, `KVM_SET_ONE_REG ${what}`);
+        assertValue(await level(`after writing 0x${value.toString(16)}`), host, `${name} after the write`);
+      }
+    }),
+  );
+
 /** The three PV-time answers a guest gets when it probes and asks for the structure. */
 function pvtimeCalls(ctx: CaseContext): number[][] {
   const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
@@ -808,6 +853,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.system-off': systemOffCase,
     'arm64-hypercalls.psci-version': psciVersion,
     'arm64-hypercalls.psci-version-vm-wide': psciVersionVmWide,
+    'arm64-hypercalls.workaround-levels': workaroundLevels,
     'arm64-pv.set-ipa': setIpaCases,
     'arm64-pv.set-errors': setErrors,
     'arm64-pv.get': getCases,

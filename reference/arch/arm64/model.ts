@@ -52,13 +52,14 @@ const FW_WORKAROUND_2 = 2n;
 const PSCI_VERSIONS = new Set([0x2n, 0x1_0000n, 0x1_0001n]);
 const PSCI_LATEST = 0x1_0001n;
 /**
- * The host's mitigation levels for SMCCC_ARCH_WORKAROUND_1..3 (firmware registers 1..3): AVAIL for 1 and 3;
- * WORKAROUND_2 has its own numbering, where the model host's level is NOT_REQUIRED (3).
+ * The host's mitigation levels for SMCCC_ARCH_WORKAROUND_1..3 (firmware registers 1..3), as Linux 6.12 reports
+ * them under QEMU's max CPU: WORKAROUND_1 NOT_REQUIRED (2), WORKAROUND_2 NOT_AVAIL (0; it has its own
+ * numbering, where NOT_REQUIRED is 3), WORKAROUND_3 NOT_AVAIL (0).
  */
 const WORKAROUND_LEVELS: ReadonlyMap<bigint, bigint> = new Map([
-  [1n, 1n],
-  [FW_WORKAROUND_2, 3n],
-  [3n, 1n],
+  [1n, 2n],
+  [FW_WORKAROUND_2, 0n],
+  [3n, 0n],
 ]);
 const WA2_ENABLED = 0x10n;
 const WA2_AVAIL = 2n;
@@ -448,12 +449,11 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       if (!PSCI_VERSIONS.has(value)) fail('EINVAL');
       this.vm.psciVersion = value;
     } else if (index === FW_WORKAROUND_2) {
-      // ENABLED goes only with AVAIL. NOT_AVAIL and UNKNOWN (0, 1) fold to NOT_AVAIL, AVAIL and NOT_REQUIRED
-      // (2, 3) to NOT_REQUIRED, which the host's level must reach.
-      const level = value & 0xfn;
-      if (value > (WA2_ENABLED | 0xfn) || ((value & WA2_ENABLED) !== 0n && level !== WA2_AVAIL))
-        fail('EINVAL');
-      if (level > 3n || (level >= WA2_AVAIL && held < 3n)) fail('EINVAL');
+      // Levels 0..3, and ENABLED only with AVAIL. NOT_AVAIL and UNKNOWN (0, 1) fold to NOT_AVAIL, AVAIL and
+      // NOT_REQUIRED (2, 3) to NOT_REQUIRED, which the host's level must reach.
+      const level = value & ~WA2_ENABLED;
+      if (level > 3n || (value !== level && level !== WA2_AVAIL)) fail('EINVAL');
+      if (level >= WA2_AVAIL && held < 3n) fail('EINVAL');
     } else if (value > held) {
       // A level may be lowered (a migration target claims less) but never raised above the host's, which is
       // at most 0xf, so bits above the level field are refused too; the host's level is what reads back.

@@ -50,11 +50,6 @@ function putLe64(vm: VmFile, gpa: bigint, value: bigint): void {
   vm.guestView(gpa, 8)?.set(uintToBytes(value, 8, 'little'));
 }
 
-function getLe64(vm: VmFile, gpa: bigint): bigint | undefined {
-  const bytes = vm.guestView(gpa, 8);
-  return bytes && bytesToUint(bytes, 'little');
-}
-
 /** PV time (merged in 5.5): the stolen-time structure, kept up to date at every vCPU load. */
 export class StolenTime extends PvRegion {
   private lastSteal = 0n;
@@ -70,10 +65,10 @@ export class StolenTime extends PvRegion {
   /** At vCPU load: add the run delay accrued since the last update to the guest's stolen_time. */
   update(vm: VmFile, runDelay: bigint): void {
     if (this.base === INVALID_GPA) return;
-    const at = this.base + STOLEN_TIME_OFFSET;
-    const steal = getLe64(vm, at);
-    if (steal === undefined) return;
-    putLe64(vm, at, (steal + runDelay - this.lastSteal) & INVALID_GPA);
+    const steal = vm.guestView(this.base + STOLEN_TIME_OFFSET, 8);
+    // Upstream skips the update (and keeps last_steal) when the structure is no longer backed.
+    if (!steal) return;
+    steal.set(uintToBytes(bytesToUint(steal, 'little') + runDelay - this.lastSteal, 8, 'little'));
     this.lastSteal = runDelay;
   }
 }
