@@ -54,19 +54,21 @@ export async function read(
 export const readBytes = (r: CallResult) => r.spans.buf ?? new Uint8Array(0);
 
 /**
- * Two adjacent memslots, the first backed by user memory that runs on past its end: a read across the
- * boundary takes each page from the slot that holds it.
+ * Two adjacent memslots, the first backed by user memory that runs on past its end, created in either
+ * order: a read across the boundary takes each page from the slot that holds it.
  */
-function twoSlots(path: Path): GeneratedCase {
+function twoSlots(path: Path, upperFirst: boolean): GeneratedCase {
   return {
-    params: { slots: '2', read: path },
+    params: { slots: '2', created: upperFirst ? 'upper-first' : 'lower-first', read: path },
     run: async (ctx) => {
       const fds = await ctx.fixture('vcpu');
       if (fds.vm === undefined || fds.vcpu === undefined) throw new Error('fixture vcpu opened no vCPU');
       const ram = await ctx.kvm.alloc(2 * MiB, { alignment: MiB });
       const next = await ctx.kvm.alloc(MiB, { alignment: MiB });
-      await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, 0n, BigInt(MiB), ram));
-      await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(1, BigInt(MiB), BigInt(MiB), next));
+      const lower = memslot(0, 0n, BigInt(MiB), ram);
+      const upper = memslot(1, BigInt(MiB), BigInt(MiB), next);
+      for (const slot of upperFirst ? [upper, lower] : [lower, upper])
+        await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', slot);
       const mine = pattern(16, 8);
       const theirs = pattern(8, 9);
       await ctx.kvm.write(ram, mine, MiB - 8);
@@ -106,8 +108,7 @@ const roundtrip: CaseGenerator = (g) => {
         );
       },
     ),
-    twoSlots('vcpu'),
-    twoSlots('vm'),
+    ...(['vcpu', 'vm'] as const).flatMap((path) => [twoSlots(path, false), twoSlots(path, true)]),
   ];
 };
 
