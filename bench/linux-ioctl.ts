@@ -8,11 +8,9 @@ import koffi from 'koffi';
 import { linuxFactory } from '../adapters/linux.ts';
 import { encodeStruct } from '../harness/abi/codec.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import { costRatio, measure, type Ratio } from './measure.ts';
+import { costRatio, measure, REPETITIONS, type Ratio } from './measure.ts';
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
-/** The median of three runs of each loop: the first warms the JIT, and one hiccup does not decide. */
-const REPETITIONS = 3;
 
 export async function linuxIoctlBench(spec: SpecTree, calls: number): Promise<Ratio[]> {
   const arch = linuxFactory.arches()[0];

@@ -1,6 +1,9 @@
 // Timing helpers for the benchmarks: each figure is the median of a few repetitions, so one hiccup of
 // a busy machine does not decide a ratio.
 
+/** Loops run three times and report the median: the first warms the JIT, and one hiccup does not decide. */
+export const REPETITIONS = 3;
+
 export interface Measured {
   /** Median wall time of one repetition, in milliseconds. */
   ms: number;

@@ -4,11 +4,9 @@ import { createReferenceBackend } from '../adapters/reference.ts';
 import { encodeStruct } from '../harness/abi/codec.ts';
 import { KvmSession } from '../harness/session.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import { measure, throughputShare, type Ratio } from './measure.ts';
+import { measure, REPETITIONS, throughputShare, type Ratio } from './measure.ts';
 
 const MiB = 1 << 20;
-/** The median of three runs of each loop: the first warms the JIT, and one hiccup does not decide. */
-const REPETITIONS = 3;
 const SIZE = 64 * 1024;
 /** Guest layout: code page, segment table, page table, then the 64 KiB the memop reads. */
 const CODE = 0x1000;

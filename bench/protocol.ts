@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { Backend } from '../adapters/backend.ts';
 import { startProcessBackend } from '../adapters/process.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import { costRatio, measure, type Ratio } from './measure.ts';
+import { costRatio, measure, REPETITIONS, type Ratio } from './measure.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -31,7 +31,7 @@ async function echoRoundTrips(line: string, calls: number): Promise<number> {
       child.stdin.write(line);
     });
   await trip();
-  const t = await measure(1, async () => {
+  const t = await measure(REPETITIONS, async () => {
     for (let i = 0; i < calls; i++) await trip();
   });
   child.stdin.end();
@@ -69,7 +69,7 @@ export async function protocolBench(spec: SpecTree, calls: number): Promise<Prot
     const cap = spec.constant('KVM_CAP_ONE_REG', 'x86_64');
     const call = () => backend.ioctl(opened.handle, request, { kind: 'int', value: cap });
     for (let i = 0; i < 1000; i++) await call(); // warm both ends
-    const sequential = await measure(1, async () => {
+    const sequential = await measure(REPETITIONS, async () => {
       for (let i = 0; i < calls; i++) await call();
     });
     const ourNs = (sequential.ms * 1e6) / calls;
