@@ -103,8 +103,9 @@ export async function memopBench(spec: SpecTree, calls: number): Promise<Ratio> 
   // The same memop for 8 bytes: what every call costs before any page is translated or copied.
   const small = image.slice();
   new DataView(small.buffer).setUint32(spec.field('kvm_s390_mem_op', 'size', { arch }).offset, 8);
+  const smallArg = { ...arg, image: small };
   const fixed = await measure(REPETITIONS, async () => {
-    for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, request, { ...arg, image: small });
+    for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, request, smallArg);
   });
   const src = Buffer.alloc(SIZE, 0x5a);
   const dst = Buffer.alloc(SIZE);
