@@ -77,7 +77,8 @@ export function qemuCommand(machine: QemuMachine, archDir: string, serialLog: st
     machine.binary,
     ...machine.machine,
     // One vCPU: with two, every TLB flush and RCU grace period in the guest has to stop both emulated
-    // CPUs, and the suite ran twice as slow on both arches. No case needs a second guest CPU.
+    // CPUs. On a loaded host the suite ran twice as slow on both arches, and even on a quiet one the boot
+    // took longer and the suite varied more. No case needs a second guest CPU.
     ...[
       '-smp',
       '1',
