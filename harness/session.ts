@@ -8,7 +8,7 @@ import type {
   PointerTarget,
 } from '../adapters/backend.ts';
 import { decodeStruct, encodeStruct, type Endian, type StructValues } from './abi/codec.ts';
-import { hexToBytes } from './spec/int.ts';
+import { hexDigits, hexToBytes } from './spec/int.ts';
 import { fieldIndex, type LayoutSelector, type SpecTree } from './spec/tree.ts';
 import type { Arch, PointerValue } from './spec/types.ts';
 
@@ -210,10 +210,10 @@ export class KvmSession {
       ret: doc.createsFd && result.errno === null ? 'fd' : result.ret.toString(),
       errno: result.errno,
     };
-    if (result.image) record.image = toHex(result.image);
+    if (result.image) record.image = hexDigits(result.image);
     if (spanNames.length > 0) {
       record.spans = {};
-      for (const [k, v] of Object.entries(spans)) record.spans[k] = toHex(v);
+      for (const [k, v] of Object.entries(spans)) record.spans[k] = hexDigits(v);
     }
     if (options.hostDependent) record.hostDependent = true;
     this.record(
@@ -276,16 +276,12 @@ function describeArg(arg: IoctlArg): string {
     case 'pointer':
       return `pointer ${arg.target.kind}`;
     case 'struct':
-      return `struct ${toHex(arg.image)}`;
+      return `struct ${hexDigits(arg.image)}`;
   }
 }
 
 /** Bytes written to a buffer, for the trace: whole when short; a guest RAM image by its length and start. */
 function describeBytes(bytes: Uint8Array): string {
-  const hex = toHex(bytes.subarray(0, 32));
+  const hex = hexDigits(bytes.subarray(0, 32));
   return bytes.length <= 32 ? hex : `${bytes.length} bytes ${hex}...`;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }

@@ -1,3 +1,5 @@
+import { hexDigits } from '../spec/int.ts';
+
 /** Byte strings up to this length are shown whole; longer ones as a window around the first difference. */
 const WHOLE_BYTES = 64;
 const WINDOW_BYTES = 16;
@@ -10,8 +12,7 @@ export function describeByteDifference(
   ours: Uint8Array,
   theirs: Uint8Array,
 ): { ours: string; theirs: string; whole: boolean } {
-  const hexOf = (b: Uint8Array, from: number, to: number) =>
-    Buffer.from(b.subarray(from, to)).toString('hex');
+  const hexOf = (b: Uint8Array, from: number, to: number) => hexDigits(b.subarray(from, to));
   if (ours.length <= WHOLE_BYTES && theirs.length <= WHOLE_BYTES) {
     return { ours: hexOf(ours, 0, ours.length), theirs: hexOf(theirs, 0, theirs.length), whole: true };
   }

@@ -135,10 +135,10 @@ export function fieldSpan(f: FieldDef): { offset: number; size: number } {
   return { offset: f.offset, size: fieldBytes(f) };
 }
 
-/** Reads or writes one unsigned integer of `size` bytes (1, 2, 4, 8) in a given byte order. */
 /** The scalar type of an unsigned integer of each size. */
 const UINT_OF_SIZE = { 1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64' } as const;
 
+/** Reads or writes one unsigned integer of `size` bytes (1, 2, 4, 8) in a given byte order. */
 export function readUint(bytes: Uint8Array, offset: number, size: number, endian: Endian): bigint {
   const type = UINT_OF_SIZE[size as 1 | 2 | 4 | 8];
   if (!type) throw new Error(`no integer of ${size} bytes`);

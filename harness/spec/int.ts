@@ -21,8 +21,13 @@ export function hexToBytes(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(digits, 'hex'));
 }
 
+/** Bytes as hex digits, no prefix, read in place (traces and failure messages render megabytes of them). */
+export function hexDigits(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
 export function bytesToHex(bytes: Uint8Array): string {
-  return `0x${Buffer.from(bytes).toString('hex')}`;
+  return `0x${hexDigits(bytes)}`;
 }
 
 /** Kernel versions "major.minor" compare numerically. */
