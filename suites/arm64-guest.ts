@@ -1,15 +1,15 @@
-import { memslot } from './fixtures.ts';
 /**
  * Driving a real arm64 guest from a case: a few AArch64 instruction words written into a memslot, the PC
  * set with KVM_SET_ONE_REG, and KVM_RUN. The guest reports values by storing them to an address outside
  * every memslot, which KVM turns into KVM_EXIT_MMIO. The same words run on real arm64 KVM and on the
  * reference's interpreter; nothing here is backend-specific.
  */
-import { decodeStruct, uintToBytes } from '../harness/abi/codec.ts';
+import { decodeStruct, readUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext } from '../harness/plan/types.ts';
-import type { Buf } from '../harness/session.ts';
-import { toBigInt } from '../harness/spec/int.ts';
+import type { Buf, CallOptions } from '../harness/session.ts';
+import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
+import { memslot } from './fixtures.ts';
 
 /** Guest RAM: 64 KiB at 1 GiB (a multiple of 4 KiB and 64 KiB host pages). */
 export const RAM_GPA = 0x4000_0000n;
@@ -78,7 +78,8 @@ export interface Guest {
 /** The decoded kvm_run after an exit. */
 export type RunState = Record<string, bigint | bigint[]>;
 
-function regId(ctx: CaseContext, name: string): bigint {
+/** The id of a register of the arm64 catalog, by name. */
+export function regId(ctx: CaseContext, name: string): bigint {
   const reg = ctx.spec.registers('arm64').find((r) => r.name === name);
   if (!reg) throw new Error(`no ${name} in the arm64 register catalog`);
   return toBigInt(reg.id);
@@ -116,12 +117,43 @@ export async function loadProgram(ctx: CaseContext, g: Guest, vcpu: number, word
 /** Sets a 64-bit register of the arm64 catalog through KVM_SET_ONE_REG (a setup step). */
 export async function setReg(ctx: CaseContext, vcpu: number, name: string, value: bigint): Promise<void> {
   await ctx.kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
-    struct: { id: regId(ctx, name), addr: { buffer: { size: 8, init: hex8(value, ctx) } } },
+    struct: { id: regId(ctx, name), addr: { buffer: { size: 8, init: u64Init(ctx, value) } } },
   });
 }
 
-function hex8(value: bigint, ctx: CaseContext): string {
-  return `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
+/** A 64-bit value as the hex init of an 8-byte buffer, in the vCPU's byte order. */
+export function u64Init(ctx: CaseContext, value: bigint): string {
+  return bytesToHex(uintToBytes(value, 8, ctx.kvm.endian));
+}
+
+/** KVM_SET_ONE_REG of a 64-bit register from a fresh buffer; the caller judges the outcome. */
+export function setReg64(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, options?: CallOptions) {
+  return ctx.kvm.call(
+    vcpu,
+    'KVM_SET_ONE_REG',
+    { struct: { id, addr: { buffer: { size: 8, init: u64Init(ctx, value) } } } },
+    options,
+  );
+}
+
+/** KVM_GET_ONE_REG of a 64-bit register, which must succeed (`what` names it in a failure): its value. */
+export async function getReg64(
+  ctx: CaseContext,
+  vcpu: number,
+  id: bigint,
+  what: string,
+  options?: CallOptions,
+): Promise<bigint> {
+  const r = await ctx.kvm.call(
+    vcpu,
+    'KVM_GET_ONE_REG',
+    { struct: { id, addr: { buffer: { size: 8 } } } },
+    options,
+  );
+  assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${what}`);
+  const bytes = r.spans.addr;
+  if (!bytes) throw new Error('KVM_GET_ONE_REG returned no value bytes');
+  return readUint(bytes, 0, 8, ctx.kvm.endian);
 }
 
 /** KVM_RUN (which must return 0), then kvm_run decoded. */

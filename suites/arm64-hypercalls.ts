@@ -28,12 +28,16 @@ import {
   PVTIME_GPA,
   RAM_GPA,
   RAM_SIZE,
+  regId,
   report,
   runToPowerOff,
+  getReg64,
   setupGuest,
   smccc,
   setReg,
+  setReg64,
   systemOff,
+  u64Init,
   type Guest,
 } from './arm64-guest.ts';
 import { memslot } from './fixtures.ts';
@@ -63,10 +67,6 @@ const GROUPS: Record<Group, { ctrl: string; ipa: string; gpa: bigint }> = {
   pvlock: { ctrl: 'KVM_ARM_VCPU_PVLOCK_CTRL', ipa: 'KVM_ARM_VCPU_PVLOCK_IPA', gpa: PVLOCK_GPA },
 };
 
-function le64(ctx: CaseContext, value: bigint): string {
-  return `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
-}
-
 /** KVM_SET_DEVICE_ATTR of a group's IPA attribute (or another attribute), value read from a fresh buffer. */
 function setIpa(ctx: CaseContext, vcpu: number, group: Group, ipa: bigint | 'invalid', attr?: bigint) {
   const { ctrl, ipa: ipaAttr } = GROUPS[group];
@@ -74,7 +74,7 @@ function setIpa(ctx: CaseContext, vcpu: number, group: Group, ipa: bigint | 'inv
     struct: {
       group: c(ctx, ctrl),
       attr: attr ?? c(ctx, ipaAttr),
-      addr: ipa === 'invalid' ? 'invalid' : { buffer: { size: 8, init: le64(ctx, ipa) } },
+      addr: ipa === 'invalid' ? 'invalid' : { buffer: { size: 8, init: u64Init(ctx, ipa) } },
     },
   });
 }
@@ -434,20 +434,10 @@ const bitmapReadback: CaseGenerator = () =>
   ['KVM_REG_ARM_STD_BMAP', 'KVM_REG_ARM_STD_HYP_BMAP', 'KVM_REG_ARM_VENDOR_HYP_BMAP'].flatMap((name) =>
     one({ reg: name }, async (ctx) => {
       const g = await setupGuest(ctx);
-      const reg = ctx.spec.registers('arm64').find((r) => r.name === name);
-      if (!reg) throw new Error(`no ${name} in the arm64 register catalog`);
-      const id = toBigInt(reg.id);
-      const read = async (what: string): Promise<bigint> => {
-        const r = await ctx.kvm.call(g.vcpu, 'KVM_GET_ONE_REG', {
-          struct: { id, addr: { buffer: { size: 8 } } },
-        });
-        assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${name} ${what}`);
-        return readUint(r.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian);
-      };
+      const id = regId(ctx, name);
+      const read = (what: string) => getReg64(ctx, g.vcpu, id, `${name} ${what}`);
       const write = async (value: bigint): Promise<void> => {
-        const r = await ctx.kvm.call(g.vcpu, 'KVM_SET_ONE_REG', {
-          struct: { id, addr: { buffer: { size: 8, init: le64(ctx, value) } } },
-        });
+        const r = await setReg64(ctx, g.vcpu, id, value);
         assertOutcome(r, { ret: 0 }, `KVM_SET_ONE_REG ${name} = 0x${value.toString(16)}`);
       };
       const initial = await read('by default');
@@ -467,11 +457,7 @@ const bitmapReadback: CaseGenerator = () =>
   );
 
 function stdHypBitmap(ctx: CaseContext, vcpu: number, value: bigint) {
-  const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_STD_HYP_BMAP');
-  if (!reg) throw new Error('no KVM_REG_ARM_STD_HYP_BMAP in the arm64 register catalog');
-  return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', {
-    struct: { id: toBigInt(reg.id), addr: { buffer: { size: 8, init: le64(ctx, value) } } },
-  });
+  return setReg64(ctx, vcpu, regId(ctx, 'KVM_REG_ARM_STD_HYP_BMAP'), value);
 }
 
 /** The guest's PSCI_VERSION against the firmware register: as read by default, or after user space wrote it. */
@@ -479,20 +465,12 @@ const psciVersion: CaseGenerator = () =>
   (['default', '0x10000', '0x2'] as const).flatMap((set) =>
     one({ version: set }, async (ctx) => {
       const g = await setupGuest(ctx);
-      const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_PSCI_VERSION');
-      if (!reg) throw new Error('no KVM_REG_ARM_PSCI_VERSION in the arm64 register catalog');
-      const id = toBigInt(reg.id);
+      const id = regId(ctx, 'KVM_REG_ARM_PSCI_VERSION');
       if (set !== 'default') {
-        const r = await ctx.kvm.call(g.vcpu, 'KVM_SET_ONE_REG', {
-          struct: { id, addr: { buffer: { size: 8, init: le64(ctx, toBigInt(set)) } } },
-        });
+        const r = await setReg64(ctx, g.vcpu, id, toBigInt(set));
         assertOutcome(r, { ret: 0 }, `KVM_SET_ONE_REG PSCI_VERSION = ${set}`);
       }
-      const got = await ctx.kvm.call(g.vcpu, 'KVM_GET_ONE_REG', {
-        struct: { id, addr: { buffer: { size: 8 } } },
-      });
-      assertOutcome(got, { ret: 0 }, 'KVM_GET_ONE_REG PSCI_VERSION');
-      const held = readUint(got.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian);
+      const held = await getReg64(ctx, g.vcpu, id, 'PSCI_VERSION');
       if (set !== 'default') assertValue(held, toBigInt(set), 'the firmware register after the write');
       ctx.note('firmware register', `0x${held.toString(16)}`);
       await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'PSCI_0_2_FN_PSCI_VERSION'))]), [
@@ -505,13 +483,9 @@ const psciVersion: CaseGenerator = () =>
 const psciVersionVmWide: CaseGenerator = () =>
   one({ version: '0x10000' }, async (ctx) => {
     const g = await setupGuest(ctx);
-    const reg = ctx.spec.registers('arm64').find((r) => r.name === 'KVM_REG_ARM_PSCI_VERSION');
-    if (!reg) throw new Error('no KVM_REG_ARM_PSCI_VERSION in the arm64 register catalog');
-    const id = toBigInt(reg.id);
+    const id = regId(ctx, 'KVM_REG_ARM_PSCI_VERSION');
     const version = 0x1_0000n;
-    const r = await ctx.kvm.call(g.vcpu, 'KVM_SET_ONE_REG', {
-      struct: { id, addr: { buffer: { size: 8, init: le64(ctx, version) } } },
-    });
+    const r = await setReg64(ctx, g.vcpu, id, version);
     assertOutcome(r, { ret: 0 }, 'KVM_SET_ONE_REG PSCI_VERSION = 1.0 through vCPU 0');
     const other = await ctx.kvm.setupHandle(g.vm, 'KVM_CREATE_VCPU', 1n);
     await initVcpu(ctx, g.vm, other);
@@ -520,15 +494,7 @@ const psciVersionVmWide: CaseGenerator = () =>
       [other, 'through vCPU 1'],
       [g.vcpu, 'through vCPU 0 after its KVM_ARM_VCPU_INIT'],
     ] as const) {
-      const got = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', {
-        struct: { id, addr: { buffer: { size: 8 } } },
-      });
-      assertOutcome(got, { ret: 0 }, `KVM_GET_ONE_REG PSCI_VERSION ${what}`);
-      assertValue(
-        readUint(got.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian),
-        version,
-        `PSCI_VERSION ${what}`,
-      );
+      assertValue(await getReg64(ctx, vcpu, id, `PSCI_VERSION ${what}`), version, `PSCI_VERSION ${what}`);
     }
   });
 
@@ -548,28 +514,13 @@ const workaroundLevels: CaseGenerator = () =>
     one({ reg: `WORKAROUND_${n}` }, async (ctx) => {
       const { vcpu } = await ctx.fixture('vcpu-initialized');
       const name = `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_${n}`;
-      const reg = ctx.spec.registers('arm64').find((r) => r.name === name);
-      if (!reg || vcpu === undefined) throw new Error(`no ${name} in the arm64 register catalog, or no vCPU`);
-      const id = toBigInt(reg.id);
-      const level = async (what: string): Promise<bigint> => {
-        const r = await ctx.kvm.call(
-          vcpu,
-          'KVM_GET_ONE_REG',
-          { struct: { id, addr: { buffer: { size: 8 } } } },
-          { hostDependent: true },
-        );
-        assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${name} ${what}`);
-        return readUint(r.spans.addr ?? new Uint8Array(8), 0, 8, ctx.kvm.endian);
-      };
+      if (vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+      const id = regId(ctx, name);
+      const level = (what: string) => getReg64(ctx, vcpu, id, `${name} ${what}`, { hostDependent: true });
       const host = await level('(the host level)');
       ctx.note('host level', String(host));
       for (const [value, accepted] of workaroundWrites(n, host)) {
-        const r = await ctx.kvm.call(
-          vcpu,
-          'KVM_SET_ONE_REG',
-          { struct: { id, addr: { buffer: { size: 8, init: le64(ctx, value) } } } },
-          { hostDependent: true },
-        );
+        const r = await setReg64(ctx, vcpu, id, value, { hostDependent: true });
         const what = `${name} = 0x${value.toString(16)} on a host at level ${host}`;
         assertOutcome(r, accepted ? { ret: 0 } : { errno: 'EINVAL' }, `KVM_SET_ONE_REG ${what}`);
         assertValue(await level(`after writing 0x${value.toString(16)}`), host, `${name} after the write`);

@@ -4,7 +4,7 @@
  * kernel: a field the host does not make writable is not-applicable for the writable-field rules. Also
  * MPIDR_EL1, the one identification register whose reset value KVM derives from the vCPU.
  */
-import { bytesToUint, readUint, uintToBytes } from '../harness/abi/codec.ts';
+import { readUint } from '../harness/abi/codec.ts';
 import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type {
   CaseContext,
@@ -16,7 +16,7 @@ import type {
 import { SetupError } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import type { FieldPolicy, Outcome, RegisterField } from '../harness/spec/types.ts';
-import { initVcpu, runToPowerOff, setupGuest } from './arm64-guest.ts';
+import { getReg64, initVcpu, regId, runToPowerOff, setReg64, setupGuest } from './arm64-guest.ts';
 
 type Field = RegisterField;
 
@@ -161,17 +161,8 @@ async function readMasks(ctx: CaseContext, vm: number): Promise<bigint[]> {
   return Array.from({ length: SPACE_SIZE }, (_, i) => readUint(bytes, i * 8, 8, ctx.kvm.endian));
 }
 
-async function getId(ctx: CaseContext, vcpu: number, id: bigint): Promise<bigint> {
-  const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', { struct: { id, addr: { buffer: { size: 8 } } } });
-  assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${id.toString(16)}`);
-  const bytes = r.spans.addr;
-  if (!bytes) throw new Error('KVM_GET_ONE_REG returned no value bytes');
-  return bytesToUint(bytes, ctx.kvm.endian);
-}
-
-function setId(ctx: CaseContext, vcpu: number, id: bigint, value: bigint) {
-  const init = `0x${Buffer.from(uintToBytes(value, 8, ctx.kvm.endian)).toString('hex')}`;
-  return ctx.kvm.call(vcpu, 'KVM_SET_ONE_REG', { struct: { id, addr: { buffer: { size: 8, init } } } });
+function getId(ctx: CaseContext, vcpu: number, id: bigint): Promise<bigint> {
+  return getReg64(ctx, vcpu, id, id.toString(16));
 }
 
 function widthOf(f: Field): number {
@@ -294,7 +285,7 @@ function safeWrite(
       return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no other safe value`);
     const wanted = withField(s.value, f, v);
     assertOutcome(
-      await setId(ctx, s.vcpu, s.id, wanted),
+      await setReg64(ctx, s.vcpu, s.id, wanted),
       expectOf(g),
       `${reg.name}.${f.name} ${s.limit} -> ${v}`,
     );
@@ -307,7 +298,7 @@ const unsafeField: CaseGenerator = (g) =>
     const s = await writableField(ctx, reg, f);
     const v = unsafeValue(f, s.limit);
     if (v === undefined) return ctx.notApplicable(`${f.policy} ${f.name} = ${s.limit} has no unsafe value`);
-    const r = await setId(ctx, s.vcpu, s.id, withField(s.value, f, v));
+    const r = await setReg64(ctx, s.vcpu, s.id, withField(s.value, f, v));
     assertOutcome(r, expectOf(g), `${reg.name}.${f.name} ${s.limit} -> ${v} (${f.policy})`);
     assertValue(await getId(ctx, s.vcpu, s.id), s.value, `${reg.name} after the refused write`);
   });
@@ -325,7 +316,7 @@ const outsideMask: CaseGenerator = (g) =>
         if (bit === undefined) return ctx.notApplicable(`every bit of ${reg.name} is writable`);
         const id = sysregId(reg.op1, reg.crm, reg.op2);
         const before = await getId(ctx, vcpu!, id);
-        const r = await setId(ctx, vcpu!, id, before ^ (1n << BigInt(bit)));
+        const r = await setReg64(ctx, vcpu!, id, before ^ (1n << BigInt(bit)));
         assertOutcome(r, expectOf(g), `${reg.name} with bit ${bit} (outside the mask) flipped`);
         assertValue(await getId(ctx, vcpu!, id), before, `${reg.name} after the refused write`);
       },
@@ -366,17 +357,16 @@ const perRegister = (
 const raiseBack: CaseGenerator = (g) =>
   perRegister(g, (reg) => async (ctx) => {
     const { f, s, v } = await firstSafeChange(ctx, reg, 'lower-safe');
-    const lowered = await setId(ctx, s.vcpu, s.id, withField(s.value, f, v));
+    const lowered = await setReg64(ctx, s.vcpu, s.id, withField(s.value, f, v));
     if (lowered.errno) throw new SetupError(`lowering ${reg.name}.${f.name} failed with ${lowered.errno}`);
     assertOutcome(
-      await setId(ctx, s.vcpu, s.id, s.value),
+      await setReg64(ctx, s.vcpu, s.id, s.value),
       expectOf(g),
       `${reg.name}.${f.name} back up to ${s.limit}`,
     );
     assertValue(await getId(ctx, s.vcpu, s.id), s.value, `${reg.name} read back`);
   });
 
-/** KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as the vcpu-initialized fixture does. */
 /** A second initialised vCPU in the same VM. */
 async function secondVcpu(ctx: CaseContext, vm: number): Promise<number> {
   const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 1n);
@@ -392,7 +382,7 @@ const busyAfterRun: CaseGenerator = (g) =>
         const { f, s, v } = await firstSafeChange(ctx, reg);
         const writer = via === 'same-vcpu' ? s.vcpu : await secondVcpu(ctx, s.vm);
         await runToPowerOff(ctx, await setupGuest(ctx));
-        const r = await setId(ctx, writer, s.id, withField(s.value, f, v));
+        const r = await setReg64(ctx, writer, s.id, withField(s.value, f, v));
         assertOutcome(r, expectOf(g), `${reg.name}.${f.name} ${s.limit} -> ${v} after KVM_RUN`);
         assertValue(await getId(ctx, writer, s.id), s.value, `${reg.name} after the refused write`);
       },
@@ -407,7 +397,7 @@ const sameAfterRun: CaseGenerator = (g) =>
     const value = await getId(ctx, vcpu!, id);
     await runToPowerOff(ctx, await setupGuest(ctx));
     assertOutcome(
-      await setId(ctx, vcpu!, id, value),
+      await setReg64(ctx, vcpu!, id, value),
       expectOf(g),
       `${reg.name} with its own value after KVM_RUN`,
     );
@@ -417,7 +407,7 @@ const survivesInit: CaseGenerator = (g) =>
   perRegister(g, (reg) => async (ctx) => {
     const { f, s, v } = await firstSafeChange(ctx, reg);
     const wanted = withField(s.value, f, v);
-    assertOutcome(await setId(ctx, s.vcpu, s.id, wanted), expectOf(g), `${reg.name}.${f.name} -> ${v}`);
+    assertOutcome(await setReg64(ctx, s.vcpu, s.id, wanted), expectOf(g), `${reg.name}.${f.name} -> ${v}`);
     await initVcpu(ctx, s.vm, s.vcpu);
     assertValue(await getId(ctx, s.vcpu, s.id), wanted, `${reg.name} after KVM_ARM_VCPU_INIT`);
   });
@@ -428,7 +418,7 @@ const vmWide: CaseGenerator = (g) =>
     const other = await secondVcpu(ctx, s.vm);
     const wanted = withField(s.value, f, v);
     assertOutcome(
-      await setId(ctx, s.vcpu, s.id, wanted),
+      await setReg64(ctx, s.vcpu, s.id, wanted),
       expectOf(g),
       `${reg.name}.${f.name} -> ${v} via vCPU 0`,
     );
@@ -444,10 +434,8 @@ const mpidrReset: CaseGenerator = () =>
       const { vm } = await ctx.fixture('vm');
       const vcpu = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', id);
       await initVcpu(ctx, vm!, vcpu);
-      const mpidr = ctx.spec.registers('arm64').find((r) => r.name === 'MPIDR_EL1');
-      if (!mpidr) throw new Error('no MPIDR_EL1 in the arm64 register catalog');
       const want = (1n << 31n) | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn);
-      assertValue(await getId(ctx, vcpu, toBigInt(mpidr.id)), want, `MPIDR_EL1 of vCPU ${id}`);
+      assertValue(await getId(ctx, vcpu, regId(ctx, 'MPIDR_EL1')), want, `MPIDR_EL1 of vCPU ${id}`);
     },
   }));
 

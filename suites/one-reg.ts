@@ -10,7 +10,7 @@ import type {
   SuiteFamily,
 } from '../harness/plan/types.ts';
 import type { Buf } from '../harness/session.ts';
-import { toBigInt } from '../harness/spec/int.ts';
+import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
 import type { Outcome, RegisterDef } from '../harness/spec/types.ts';
 
 const SIZE_SHIFT = 52n;
@@ -75,7 +75,7 @@ async function setReg(ctx: CaseContext, vcpu: number, id: bigint, value: Uint8Ar
     {
       struct: {
         id,
-        addr: { buffer: { size: value.length, init: `0x${Buffer.from(value).toString('hex')}` } },
+        addr: { buffer: { size: value.length, init: bytesToHex(value) } },
       },
     },
     { hostDependent },

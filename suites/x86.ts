@@ -1,6 +1,7 @@
 import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
+import { bytesToHex } from '../harness/spec/int.ts';
 
 const X86_REG_MSR = 0x2030_0002_0000_0000n;
 /** KVM_X86_REG_KVM(KVM_REG_GUEST_SSP) and the next, undefined, KVM register. */
@@ -58,7 +59,7 @@ async function regList(ctx: CaseContext, vcpu: number): Promise<bigint[]> {
 
 /** A u64 as the hex init of an 8-byte buffer, in x86's byte order. */
 function le64(value: bigint): string {
-  return `0x${Buffer.from(uintToBytes(value, 8, 'little')).toString('hex')}`;
+  return bytesToHex(uintToBytes(value, 8, 'little'));
 }
 
 function oneReg(ctx: CaseContext, vcpu: number, op: 'get' | 'set', id: bigint, value = 0n) {
