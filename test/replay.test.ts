@@ -67,9 +67,9 @@ describe('reproducer bundles and replay', function () {
     }
   });
 
-  it('the results file keeps the trace of a failing case and drops those of passing ones', async () => {
+  it('a run keeps the trace of a failing case and drops those of passing ones, in memory and in the results file', async () => {
     const json = path.join(dir, 'results.json');
-    await runSuite({
+    const { results } = await runSuite({
       backend: 'drops-bit-40',
       factory: dropsBit40,
       spec,
@@ -78,10 +78,14 @@ describe('reproducer bundles and replay', function () {
       reports: { json },
     });
     const { cases } = JSON.parse(readFileSync(json, 'utf8')) as RunResults;
-    expect(cases.map((c) => [c.status, (c.trace?.length ?? 0) > 0])).to.deep.equal([
-      ['fail', true],
-      ['pass', false],
-    ]);
+    for (const held of [results.cases, cases]) {
+      expect(held.map((c) => [c.status, c.trace !== undefined && c.trace.length > 0])).to.deep.equal([
+        ['fail', true],
+        ['pass', false],
+      ]);
+    }
+    // Dropped as the case ended, not merely left out of the file.
+    expect(results.cases[1]?.trace).to.equal(undefined);
   });
 
   it('a recorded seed and path reproduce the same shrunk counterexample', async () => {
