@@ -9,7 +9,7 @@ import { runSuite } from '../harness/run/runner.ts';
 import { listSpecFiles, loadSpec } from '../harness/spec/loader.ts';
 import type { Arch } from '../harness/spec/types.ts';
 import { families } from '../suites/index.ts';
-import { measure } from './measure.ts';
+import { measure, REPETITIONS } from './measure.ts';
 
 const ARCHES: Arch[] = ['x86_64'];
 
@@ -56,12 +56,12 @@ export async function specScaleBench(factors = [1, 4, 16]): Promise<ScaleFigures
     const root = syntheticSpec(factor);
     try {
       let cases = 0;
-      const generate = await measure(3, () => {
+      const generate = await measure(REPETITIONS, () => {
         cases = buildPlan(loadSpec({ root }), families, { arches: ARCHES, revision: 'upstream' }).length;
       });
       const spec = loadSpec({ root });
-      // The median of three: a single run at 1x lasts tens of milliseconds, too short to be one sample.
-      const run = await measure(3, async () => {
+      // A single run at 1x lasts tens of milliseconds, too short to be one sample.
+      const run = await measure(REPETITIONS, async () => {
         await runSuite({ backend: 'reference', spec, arches: ARCHES });
       });
       points.push({ factor, cases, generateMs: generate.ms, runMs: run.ms });

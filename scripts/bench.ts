@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { linuxIoctlBench } from '../bench/linux-ioctl.ts';
-import type { Ratio } from '../bench/measure.ts';
+import { REPETITIONS, type Ratio } from '../bench/measure.ts';
 import { memopBench } from '../bench/memop.ts';
 import { protocolBench } from '../bench/protocol.ts';
 import { qemuBench } from '../bench/qemu.ts';
@@ -41,7 +41,7 @@ async function section<T>(name: string, body: () => Promise<T> | T, print: (v: T
   }
 }
 
-await section('suiteVsMocha', () => suiteVsMocha(spec, 3), show);
+await section('suiteVsMocha', () => suiteVsMocha(spec, REPETITIONS), show);
 await section(
   'protocol',
   () => protocolBench(spec, Math.round(20000 * scale)),
