@@ -1,5 +1,7 @@
-import { readUint, writeUint, type Endian } from '../harness/abi/codec.ts';
+import type { Endian } from '../harness/abi/codec.ts';
 import type { PointerPatch } from './backend.ts';
+
+const nothingToRestore = () => undefined;
 
 /**
  * Writes real addresses into a struct image's pointer fields and, after the call, puts back the bytes
@@ -12,15 +14,17 @@ export function patchPointers(
   addressOf: (p: PointerPatch) => bigint,
   endian: Endian,
 ): () => void {
-  const saved = patches.map((p) => ({
-    p,
-    original: image.slice(p.offset, p.offset + 8),
-    address: addressOf(p),
-  }));
-  for (const { p, address } of saved) writeUint(image, p.offset, 8, address, endian);
+  if (patches.length === 0) return nothingToRestore;
+  const little = endian === 'little';
+  const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const saved = patches.map((p) => {
+    const original = view.getBigUint64(p.offset, little);
+    const address = addressOf(p);
+    view.setBigUint64(p.offset, address, little);
+    return { offset: p.offset, original, address };
+  });
   return () => {
-    for (const { p, original, address } of saved) {
-      if (readUint(image, p.offset, 8, endian) === address) image.set(original, p.offset);
-    }
+    for (const { offset, original, address } of saved)
+      if (view.getBigUint64(offset, little) === address) view.setBigUint64(offset, original, little);
   };
 }

@@ -16,6 +16,7 @@ import {
   type IoctlResult,
   type PointerTarget,
 } from './backend.ts';
+import { pooledCopy } from '../harness/abi/bytes.ts';
 import { patchPointers } from './memory-patching.ts';
 
 interface HeldBuffer {
@@ -112,7 +113,7 @@ export class ReferenceBackend implements Backend {
         return Promise.resolve({ ret: r.ret, errno: r.errno, spans: span ? [span] : [] });
       }
       case 'struct': {
-        const image = arg.image.slice();
+        const image = pooledCopy(arg.image);
         const restore = patchPointers(
           image,
           arg.pointers,
@@ -123,7 +124,11 @@ export class ReferenceBackend implements Backend {
         try {
           const r = this.kernel.ioctl(handle, request, addr);
           restore();
-          const spans = arg.pointers.flatMap((p) => this.span(p.target) ?? []);
+          const spans: Uint8Array[] = [];
+          for (const p of arg.pointers) {
+            const span = this.span(p.target);
+            if (span) spans.push(span);
+          }
           return Promise.resolve({ ret: r.ret, errno: r.errno, image, spans });
         } finally {
           this.kernel.mem.unmap(addr);

@@ -1,4 +1,5 @@
 import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
+import { pooledBytes } from './bytes.ts';
 import { fieldIndex } from '../spec/tree.ts';
 import type { FieldDef, StructLayout } from '../spec/types.ts';
 
@@ -35,25 +36,24 @@ function writeScalar(
   value: bigint,
   little: boolean,
 ): void {
-  const bits = BigInt(scalarBytes(type) * 8);
-  // Accept both signed and unsigned spellings of a value, as C does on assignment: keep the low bits.
-  const raw = BigInt.asUintN(Number(bits), value);
+  // Accept both signed and unsigned spellings of a value, as C does on assignment: keep the low bits
+  // (setBigUint64 wraps modulo 2^64 itself).
   switch (type) {
     case 'u8':
     case 's8':
-      view.setUint8(offset, Number(raw));
+      view.setUint8(offset, Number(BigInt.asUintN(8, value)));
       return;
     case 'u16':
     case 's16':
-      view.setUint16(offset, Number(raw), little);
+      view.setUint16(offset, Number(BigInt.asUintN(16, value)), little);
       return;
     case 'u32':
     case 's32':
-      view.setUint32(offset, Number(raw), little);
+      view.setUint32(offset, Number(BigInt.asUintN(32, value)), little);
       return;
     case 'u64':
     case 's64':
-      view.setBigUint64(offset, raw, little);
+      view.setBigUint64(offset, value, little);
       return;
   }
 }
@@ -72,7 +72,7 @@ export function encodeStruct(layout: StructLayout, values: StructValues, endian:
   const flex = fieldIndex(layout).flexible;
   const flexValue = flex ? values[flex.name] : undefined;
   const flexCount = Array.isArray(flexValue) ? flexValue.length : 0;
-  const bytes = new Uint8Array(imageSize(layout, flexCount));
+  const bytes = pooledBytes(imageSize(layout, flexCount));
   writeFields(layout, bytes, values, endian);
   return bytes;
 }
