@@ -1,6 +1,6 @@
 import { decodeStruct, encodeStruct, type Endian, type StructValues } from '../harness/abi/codec.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import type { Arch } from '../harness/spec/types.ts';
+import type { Arch, StructLayout } from '../harness/spec/types.ts';
 import type { UserMemory } from './usermem.ts';
 
 /**
@@ -11,6 +11,8 @@ import type { UserMemory } from './usermem.ts';
 export class Abi {
   readonly endian: Endian;
   private readonly names = new Map<bigint, string>();
+  /** Layouts by struct name: the arch and revision never change, so each is looked up once. */
+  private readonly layouts = new Map<string, StructLayout>();
 
   constructor(
     readonly spec: SpecTree,
@@ -33,18 +35,27 @@ export class Abi {
     return this.spec.constant(name, this.arch);
   }
 
+  layout(struct: string): StructLayout {
+    let layout = this.layouts.get(struct);
+    if (!layout) {
+      layout = this.spec.layout(struct, { arch: this.arch, revision: this.revision });
+      this.layouts.set(struct, layout);
+    }
+    return layout;
+  }
+
   readStruct(mem: UserMemory, addr: bigint, struct: string): StructValues {
-    const layout = this.spec.layout(struct, { arch: this.arch, revision: this.revision });
+    const layout = this.layout(struct);
     return decodeStruct(layout, mem.copyFromUser(addr, layout.size), this.endian);
   }
 
   writeStruct(mem: UserMemory, addr: bigint, struct: string, values: StructValues): void {
-    const layout = this.spec.layout(struct, { arch: this.arch, revision: this.revision });
+    const layout = this.layout(struct);
     mem.copyToUser(addr, encodeStruct(layout, values, this.endian));
   }
 
   structSize(struct: string): number {
-    return this.spec.layout(struct, { arch: this.arch, revision: this.revision }).size;
+    return this.layout(struct).size;
   }
 }
 

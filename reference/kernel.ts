@@ -50,6 +50,9 @@ export interface Memslot {
   gpa: bigint;
   size: bigint;
   hva: bigint;
+  /** The first guest frame and the number of frames, as numbers for page-by-page loops. */
+  frame: number;
+  frames: number;
 }
 
 export abstract class KernelFile {
@@ -151,7 +154,15 @@ export class VmFile extends KernelFile {
     for (const other of this.memslots.values()) {
       if (other.slot !== slot && gpa < other.gpa + other.size && other.gpa < gpa + size) fail('EEXIST');
     }
-    const memslot: Memslot = { slot, flags, gpa, size, hva };
+    const memslot: Memslot = {
+      slot,
+      flags,
+      gpa,
+      size,
+      hva,
+      frame: Number(gpa / page),
+      frames: Number(size / page),
+    };
     this.arch.prepareMemoryRegion?.(memslot);
     this.memslots.set(slot, memslot);
     return 0n;
@@ -168,6 +179,11 @@ export class VmFile extends KernelFile {
 
   memslotAt(gpa: bigint): Memslot | undefined {
     for (const s of this.memslots.values()) if (gpa >= s.gpa && gpa < s.gpa + s.size) return s;
+    return undefined;
+  }
+
+  memslotAtFrame(frame: number): Memslot | undefined {
+    for (const s of this.memslots.values()) if (frame >= s.frame && frame < s.frame + s.frames) return s;
     return undefined;
   }
 }

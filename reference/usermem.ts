@@ -1,12 +1,15 @@
+import { pooledCopy } from '../harness/abi/bytes.ts';
 import { fail } from './errno.ts';
 
 export const PAGE_SIZE = 4096;
 /** Never mapped: what the adapter hands the kernel for an "invalid" pointer. */
 export const INVALID_ADDRESS = 0xdead_0000_0000n;
-const MAP_BASE = 0x7f00_0000_0000n;
+const MAP_BASE = 0x7f00_0000_0000;
 
 interface Mapping {
-  base: bigint;
+  /** Bounds as numbers: mappings live below 2^48, where a double is exact (see `find`). */
+  base: number;
+  end: number;
   bytes: Uint8Array;
   readonly: boolean;
 }
@@ -21,45 +24,52 @@ export class UserMemory {
   private next = MAP_BASE;
 
   map(bytes: Uint8Array, options: { alignment?: number; readonly?: boolean } = {}): bigint {
-    const align = BigInt(Math.max(options.alignment ?? PAGE_SIZE, PAGE_SIZE));
-    const base = (this.next + align - 1n) & ~(align - 1n);
+    const align = Math.max(options.alignment ?? PAGE_SIZE, PAGE_SIZE);
+    const base = Math.ceil(this.next / align) * align;
     // A guard page after every mapping keeps an overrun from landing in a neighbour.
-    const span = BigInt(Math.ceil(Math.max(bytes.length, 1) / PAGE_SIZE) * PAGE_SIZE);
-    this.next = base + span + BigInt(PAGE_SIZE);
-    this.maps.push({ base, bytes, readonly: options.readonly ?? false });
-    return base;
+    const span = Math.ceil(Math.max(bytes.length, 1) / PAGE_SIZE) * PAGE_SIZE;
+    this.next = base + span + PAGE_SIZE;
+    this.maps.push({ base, end: base + bytes.length, bytes, readonly: options.readonly ?? false });
+    return BigInt(base);
   }
 
   unmap(base: bigint): void {
-    const i = this.maps.findIndex((m) => m.base === base);
+    const at = Number(base);
+    const i = this.maps.findIndex((m) => m.base === at);
     if (i >= 0) this.maps.splice(i, 1);
   }
 
-  /** The mapping that holds [addr, addr+len), or undefined. Spans across two mappings are not modelled. */
+  /**
+   * The mapping that holds [addr, addr+len), or undefined. Spans across two mappings are not modelled.
+   * An address at or above 2^53 may round as a number, but it stays far above every mapping.
+   */
   private find(addr: bigint, len: number): Mapping | undefined {
-    return this.maps.find((m) => addr >= m.base && addr + BigInt(len) <= m.base + BigInt(m.bytes.length));
+    const start = Number(addr);
+    const end = start + len;
+    for (const m of this.maps) if (start >= m.base && end <= m.end) return m;
+    return undefined;
   }
 
   copyFromUser(addr: bigint, len: number): Uint8Array {
     if (len === 0) return new Uint8Array(0);
     const m = this.find(addr, len);
     if (!m) fail('EFAULT');
-    const off = Number(addr - m.base);
-    return m.bytes.slice(off, off + len);
+    const off = Number(addr) - m.base;
+    return pooledCopy(m.bytes.subarray(off, off + len));
   }
 
   copyToUser(addr: bigint, bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     const m = this.find(addr, bytes.length);
     if (!m || m.readonly) fail('EFAULT');
-    m.bytes.set(bytes, Number(addr - m.base));
+    m.bytes.set(bytes, Number(addr) - m.base);
   }
 
   /** Direct access for host-side code (a VMM touching its own RAM, the kernel's memslot view). */
   view(addr: bigint, len: number): Uint8Array | undefined {
     const m = this.find(addr, len);
     if (!m) return undefined;
-    const off = Number(addr - m.base);
+    const off = Number(addr) - m.base;
     return m.bytes.subarray(off, off + len);
   }
 }

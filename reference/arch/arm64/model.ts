@@ -251,7 +251,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
 
   private exit(reason: string, values: Record<string, bigint | bigint[]>): bigint {
     const { kernel } = this.vcpu;
-    const layout = kernel.abi.spec.layout('kvm_run', { arch: 'arm64', revision: kernel.abi.revision });
+    const layout = kernel.abi.layout('kvm_run');
     writeFields(
       layout,
       this.vcpu.run,

@@ -86,11 +86,10 @@ export function proposalCmpxchg(
   const r = exchange(storage, mop.gaddr, operand(mop.old, mop.size), value, key);
   if ('errno' in r) fail(r.errno);
   if (r.code !== 0) return BigInt(r.code);
-  const { abi } = kernel;
-  const layout = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
+  const layout = kernel.abi.layout('kvm_s390_mem_op');
   const image = kernel.mem.copyFromUser(arg, layout.size);
   const flags = r.swapped ? mop.flags & ~F_CMPXCHG : mop.flags;
-  writeFields(layout, image, { flags, old: quadWords(r.current) }, abi.endian);
+  writeFields(layout, image, { flags, old: quadWords(r.current) }, kernel.abi.endian);
   kernel.mem.copyToUser(arg, image);
   return 0n;
 }

@@ -17,6 +17,13 @@ const AS_HOME = 3;
 
 export const NUM_ACRS = 16;
 
+type AddressBits = 24 | 31 | 64;
+const ADDRESS_MASK: Record<AddressBits, bigint> = {
+  24: 0xff_ffffn,
+  31: 0x7fff_ffffn,
+  64: 0xffff_ffff_ffff_ffffn,
+};
+
 /**
  * The state of one s390 vCPU that guest accesses read. The PSW is the one in the SIE block: it changes
  * only when KVM_RUN loads kvm_run.psw_mask/psw_addr, never directly from user space.
@@ -41,13 +48,21 @@ export class S390Cpu {
     return Number((this.pswMask >> 46n) & 3n);
   }
 
-  /** Truncates an address to the addressing mode: 24, 31 or 64 bits. */
-  effective(addr: bigint): bigint {
+  /** The addressing mode from the PSW's EA and BA bits. */
+  get addressBits(): AddressBits {
     const ea = (this.pswMask & PSW_EA) !== 0n;
     const ba = (this.pswMask & PSW_BA) !== 0n;
-    if (ea && ba) return addr & 0xffff_ffff_ffff_ffffn;
-    if (ba) return addr & 0x7fff_ffffn;
-    return addr & 0xff_ffffn;
+    return ea && ba ? 64 : ba ? 31 : 24;
+  }
+
+  /** Truncates an address to the addressing mode. */
+  effective(addr: bigint): bigint {
+    return addr & ADDRESS_MASK[this.addressBits];
+  }
+
+  /** The addressing mode's address space in pages: where page numbers wrap. */
+  get addressPages(): number {
+    return 2 ** (this.addressBits - 12);
   }
 
   /** The ASCE of a non-AR address space: CR1 primary, CR7 secondary, CR13 home. */

@@ -2,97 +2,129 @@ import { PGM } from './pgm.ts';
 import type { GuestStorage } from './storage.ts';
 import type { AccessMode } from './pgm.ts';
 
-/** ASCE bits: table origin, private space, real space, designation type, table length. */
-const ORIGIN = ~0xfffn & 0xffff_ffff_ffff_ffffn;
+/**
+ * Walks run on numbers, not BigInts: an ASCE or table entry is read as its table origin's page number
+ * (52 bits, exact in a double) and its low word, which holds every flag; virtual addresses are page
+ * numbers (see `pageOf`).
+ */
 export const ASCE_PRIVATE = 0x100n;
 const ASCE_REAL = 0x20n;
-const DT = (v: bigint) => Number((v >> 2n) & 3n);
-const TL = (v: bigint) => Number(v & 3n);
+const DT = (low: number) => (low >> 2) & 3;
+const TL = (low: number) => low & 3;
 /** Region and segment table entry bits. */
-const ENTRY_INVALID = 0x20n;
-const REGION_TF = (v: bigint) => Number((v >> 6n) & 3n);
-const SEGMENT_PROTECT = 0x200n;
-const SEGMENT_COMMON = 0x10n;
-const PAGE_TABLE_ORIGIN = ~0x7ffn & 0xffff_ffff_ffff_ffffn;
+const ENTRY_INVALID = 0x20;
+const REGION_TF = (low: number) => (low >> 6) & 3;
+const SEGMENT_PROTECT = 0x200;
+const SEGMENT_COMMON = 0x10;
+/** A page table is 2 KiB-aligned: this origin bit says which half of its page it starts in. */
+const PAGE_TABLE_HALF = 0x800;
 /** Page table entry bits. */
-const PTE_ZERO = 0x800n;
-const PTE_INVALID = 0x400n;
-const PTE_PROTECT = 0x200n;
+const PTE_ZERO = 0x800;
+const PTE_INVALID = 0x400;
+const PTE_PROTECT = 0x200;
+const PAGES_PER_SEGMENT = 256;
+const PAGE_BYTES = 4096;
 
-/** Table levels from region-first (type 3) down to segment (type 0): index shift and exception code. */
+/** Table levels from region-first (type 3) down to segment (type 0): index shift in pages and exception code. */
 const LEVELS = [
-  { shift: 53n, code: PGM.REGION_FIRST_TRANS },
-  { shift: 42n, code: PGM.REGION_SECOND_TRANS },
-  { shift: 31n, code: PGM.REGION_THIRD_TRANS },
-  { shift: 20n, code: PGM.SEGMENT_TRANSLATION },
+  { pageShift: 41, code: PGM.REGION_FIRST_TRANS },
+  { pageShift: 30, code: PGM.REGION_SECOND_TRANS },
+  { pageShift: 19, code: PGM.REGION_THIRD_TRANS },
+  { pageShift: 8, code: PGM.SEGMENT_TRANSLATION },
 ] as const;
 
-export type Translation = { gpa: bigint } | { code: number; dat?: boolean };
+export type Translation = { frame: number } | { code: number; dat?: boolean };
 
-const index = (gva: bigint, level: number) => Number((gva >> LEVELS[level]!.shift) & 0x7ffn);
+/** The 11-bit table index of a virtual page at a level. */
+const index = (page: number, level: number) => Math.floor(page / 2 ** LEVELS[level]!.pageShift) % 2048;
+
+/** An ASCE or a table entry: the page its origin field names, and its low word. */
+interface Entry {
+  page: number;
+  low: number;
+}
+
+/** The big-endian word at `at`. */
+const word = (b: Uint8Array, at: number) =>
+  ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+
+/** A doubleword's origin page and low word. */
+const entryOf = (b: Uint8Array, at: number): Entry => {
+  const low = word(b, at + 4);
+  return { page: word(b, at) * 2 ** 20 + (low >>> 12), low };
+};
+
+/** Entry `i` of the table at page `table`; undefined outside guest memory. */
+function readEntry(storage: GuestStorage, table: number, i: number): Entry | undefined {
+  const at = i * 8;
+  const bytes = storage.frameBytes(table + Math.floor(at / PAGE_BYTES), at % PAGE_BYTES, 8);
+  return bytes && entryOf(bytes, 0);
+}
 
 /**
  * The part of a walk fixed by the segment: its page table (undefined outside guest memory; the 2 KiB
  * table is 2 KiB-aligned, so it never straddles a page and is backed whole or not at all) and whether
  * the segment is protected.
  */
-type SegmentWalk = { pageTable: DataView | undefined; protect: boolean } | { code: number };
-const PAGE_TABLE_BYTES = 256 * 8;
+type SegmentWalk = { pageTable: Uint8Array | undefined; protect: boolean } | { code: number };
+const PAGE_TABLE_BYTES = PAGES_PER_SEGMENT * 8;
 
 /** From the ASCE's designation type down to the segment-table entry, with each way that can fail. */
-function walkToSegment(storage: GuestStorage, asce: bigint, gva: bigint): SegmentWalk {
-  let level = 3 - DT(asce);
+function walkToSegment(storage: GuestStorage, asce: Entry, privateSpace: boolean, page: number): SegmentWalk {
+  let level = 3 - DT(asce.low);
   // Index bits above the designated table must be zero.
-  for (let upper = 0; upper < level; upper++) if (index(gva, upper) !== 0) return { code: PGM.ASCE_TYPE };
-  if (index(gva, level) >> 9 > TL(asce)) return { code: LEVELS[level]!.code };
-  let ptr = (asce & ORIGIN) + BigInt(index(gva, level)) * 8n;
+  for (let upper = 0; upper < level; upper++) if (index(page, upper) !== 0) return { code: PGM.ASCE_TYPE };
+  if (index(page, level) >> 9 > TL(asce.low)) return { code: LEVELS[level]!.code };
+  let entry = readEntry(storage, asce.page, index(page, level));
   for (; level < 3; level++) {
-    const entry = storage.readTable(ptr, 8);
-    if (entry === undefined) return { code: PGM.ADDRESSING };
-    if ((entry & ENTRY_INVALID) !== 0n) return { code: LEVELS[level]!.code };
-    if (DT(entry) !== 3 - level) return { code: PGM.TRANSLATION_SPEC };
-    const next = index(gva, level + 1);
-    if (next >> 9 < REGION_TF(entry) || next >> 9 > TL(entry)) return { code: LEVELS[level + 1]!.code };
-    ptr = (entry & ORIGIN) + BigInt(next) * 8n;
+    if (!entry) return { code: PGM.ADDRESSING };
+    if ((entry.low & ENTRY_INVALID) !== 0) return { code: LEVELS[level]!.code };
+    if (DT(entry.low) !== 3 - level) return { code: PGM.TRANSLATION_SPEC };
+    const next = index(page, level + 1);
+    if (next >> 9 < REGION_TF(entry.low) || next >> 9 > TL(entry.low))
+      return { code: LEVELS[level + 1]!.code };
+    entry = readEntry(storage, entry.page, next);
   }
-  const ste = storage.readTable(ptr, 8);
-  if (ste === undefined) return { code: PGM.ADDRESSING };
-  if ((ste & ENTRY_INVALID) !== 0n) return { code: PGM.SEGMENT_TRANSLATION };
-  if (DT(ste) !== 0) return { code: PGM.TRANSLATION_SPEC };
-  if ((ste & SEGMENT_COMMON) !== 0n && (asce & ASCE_PRIVATE) !== 0n) return { code: PGM.TRANSLATION_SPEC };
-  const table = storage.bytes(ste & PAGE_TABLE_ORIGIN, PAGE_TABLE_BYTES);
+  const ste = entry;
+  if (!ste) return { code: PGM.ADDRESSING };
+  if ((ste.low & ENTRY_INVALID) !== 0) return { code: PGM.SEGMENT_TRANSLATION };
+  if (DT(ste.low) !== 0) return { code: PGM.TRANSLATION_SPEC };
+  if ((ste.low & SEGMENT_COMMON) !== 0 && privateSpace) return { code: PGM.TRANSLATION_SPEC };
   return {
-    pageTable: table && new DataView(table.buffer, table.byteOffset, PAGE_TABLE_BYTES),
-    protect: (ste & SEGMENT_PROTECT) !== 0n,
+    pageTable: storage.frameBytes(ste.page, ste.low & PAGE_TABLE_HALF, PAGE_TABLE_BYTES),
+    protect: (ste.low & SEGMENT_PROTECT) !== 0,
   };
 }
 
 /**
- * Dynamic address translation of logical addresses through an ASCE (arch/s390/kvm/gaccess.c, without
- * EDAT large pages), with the architecture's exception for each way a walk can fail. Tables live in
- * guest memory; a table outside it is an addressing exception. Upstream walks every page from the top;
- * pages of one segment share everything above the page table, so one access reuses that part of the
- * walk (no table changes while an access translates).
+ * Dynamic address translation of logical pages through an ASCE (arch/s390/kvm/gaccess.c, without EDAT
+ * large pages), with the architecture's exception for each way a walk can fail. Tables live in guest
+ * memory; a table outside it is an addressing exception. Upstream walks every page from the top; pages of
+ * one segment share everything above the page table, so one access reuses that part of the walk (no
+ * table changes while an access translates). Pages and frames are numbers (see `pageOf`).
  * Whether the frame itself is backed is the caller's check.
  */
 export function translator(
   storage: GuestStorage,
   asce: bigint,
   mode: AccessMode,
-): (gva: bigint) => Translation {
-  if ((asce & ASCE_REAL) !== 0n) return (gva) => ({ gpa: gva });
-  let last: { segment: bigint; walk: SegmentWalk } | undefined;
-  return (gva) => {
-    if (last?.segment !== gva >> 20n) last = { segment: gva >> 20n, walk: walkToSegment(storage, asce, gva) };
+): (page: number) => Translation {
+  if ((asce & ASCE_REAL) !== 0n) return (page) => ({ frame: page });
+  const designation = { page: Number(asce >> 12n), low: Number(asce & 0xfffn) };
+  const privateSpace = (asce & ASCE_PRIVATE) !== 0n;
+  let last: { segment: number; walk: SegmentWalk } | undefined;
+  return (page) => {
+    const segment = Math.floor(page / PAGES_PER_SEGMENT);
+    if (last?.segment !== segment)
+      last = { segment, walk: walkToSegment(storage, designation, privateSpace, page) };
     const { walk } = last;
     if ('code' in walk) return { code: walk.code };
     if (!walk.pageTable) return { code: PGM.ADDRESSING };
-    const pte = walk.pageTable.getBigUint64(Number((gva >> 12n) & 0xffn) * 8);
-    if ((pte & PTE_INVALID) !== 0n) return { code: PGM.PAGE_TRANSLATION };
-    if ((pte & PTE_ZERO) !== 0n) return { code: PGM.TRANSLATION_SPEC };
-    const gpa = (pte & ORIGIN) | (gva & 0xfffn);
-    if (mode === 'store' && (walk.protect || (pte & PTE_PROTECT) !== 0n))
+    const pte = entryOf(walk.pageTable, (page % PAGES_PER_SEGMENT) * 8);
+    if ((pte.low & PTE_INVALID) !== 0) return { code: PGM.PAGE_TRANSLATION };
+    if ((pte.low & PTE_ZERO) !== 0) return { code: PGM.TRANSLATION_SPEC };
+    if (mode === 'store' && (walk.protect || (pte.low & PTE_PROTECT) !== 0))
       return { code: PGM.PROTECTION, dat: true };
-    return { gpa };
+    return { frame: pte.page };
   };
 }

@@ -18,7 +18,7 @@ export function getIrqState(kernel: ReferenceKernel, cpu: S390Cpu, arg: bigint):
   if (len === 0) fail('EINVAL');
   const pgm = cpu.pendingPgm;
   if (!pgm) return 0n;
-  const layout = abi.spec.layout('kvm_s390_irq', { arch: abi.arch, revision: abi.revision });
+  const layout = abi.layout('kvm_s390_irq');
   if (layout.size > len) fail('ENOBUFS');
   const values = {
     type: PROGRAM_INT,

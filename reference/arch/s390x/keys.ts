@@ -57,7 +57,7 @@ export function setSkeys(kernel: ReferenceKernel, storage: GuestStorage, arg: bi
     const gfn = start + BigInt(i);
     if (!storage.backed(gfn * PAGE_SIZE)) fail('EFAULT');
     if ((key & KEY_RESERVED) !== 0) fail('EINVAL');
-    storage.keys.set(gfn, key);
+    storage.keys.set(Number(gfn), key);
   });
   return 0n;
 }

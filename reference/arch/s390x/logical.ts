@@ -9,7 +9,7 @@ import {
 import { ASCE_PRIVATE, translator } from './dat.ts';
 import { keyPermits } from './keys.ts';
 import { PGM, programException, type AccessMode, type Pgm, type ProtectionType } from './pgm.ts';
-import { pageFragments, type GuestStorage } from './storage.ts';
+import { addressOf, pageSpans, type GuestStorage, type PageSpan } from './storage.ts';
 
 export interface LogicalAccess {
   gaddr: bigint;
@@ -20,17 +20,15 @@ export interface LogicalAccess {
   key: number;
 }
 
-interface Fragment {
-  gva: bigint;
-  gpa: bigint;
-  len: number;
-  offset: number;
+/** One page of an access, with the frame it translated to. */
+interface Fragment extends PageSpan {
+  frame: number;
 }
 
 /** Low addresses 0..511 and 4096..4607, the ones low-address protection covers. */
-const isLowAddress = (ga: bigint) => (ga & ~0x11ffn) === 0n;
-/** Fetch-protection override covers fetches entirely within effective addresses 0..2047 (len is at least 1). */
-const inFetchOverrideRange = (ga: bigint, len: number) => ga + BigInt(len) <= 2048n;
+const isLowAddress = (span: PageSpan) => span.page <= 1 && span.start < 512;
+/** Fetch-protection override covers fetches entirely within effective addresses 0..2047. */
+const inFetchOverrideRange = (span: PageSpan) => span.page === 0 && span.start + span.len <= 2048;
 
 /**
  * A vCPU logical access (arch/s390/kvm/gaccess.c): the address space from the PSW (access registers in AR
@@ -43,7 +41,8 @@ export class LogicalView {
     private readonly storage: GuestStorage,
   ) {}
 
-  private site(acc: LogicalAccess, gva: bigint, prot?: ProtectionType, terminated = false) {
+  private site(acc: LogicalAccess, at: PageSpan | bigint, prot?: ProtectionType, terminated = false) {
+    const gva = typeof at === 'bigint' ? at : addressOf(at.page, at.start);
     return { gva, ar: acc.ar, mode: acc.mode, as: this.cpu.addressSpace, prot, terminated };
   }
 
@@ -63,8 +62,8 @@ export class LogicalView {
     const fetchOverride = cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) && !privateSpace;
     const storageOverride = cpu.cr0(CR0_STORAGE_PROTECTION_OVERRIDE);
     return (frag) =>
-      keyPermits(storage.key(frag.gpa), acc.key, acc.mode, {
-        fetch: fetchOverride && inFetchOverrideRange(frag.gva, frag.len),
+      keyPermits(storage.frameKey(frag.frame), acc.key, acc.mode, {
+        fetch: fetchOverride && inFetchOverrideRange(frag),
         storage: storageOverride,
       });
   }
@@ -79,23 +78,20 @@ export class LogicalView {
     if ('code' in space) return space;
     const lap = cpu.cr0(CR0_LOW_ADDRESS_PROTECTION) && !(cpu.dat && (space.asce & ASCE_PRIVATE) !== 0n);
     const out: Fragment[] = [];
-    const start = cpu.effective(acc.gaddr);
     const translate = cpu.dat ? translator(storage, space.asce, acc.mode) : undefined;
     const permits = this.keyCheck(acc, space.asce);
-    for (const { addr: gva, len, offset } of pageFragments(start, acc.size, (a, l) =>
-      cpu.effective(a + BigInt(l)),
-    )) {
-      if (acc.mode === 'store' && lap && isLowAddress(gva))
-        return programException(PGM.PROTECTION, this.site(acc, gva, 'low-address'));
-      let gpa = gva;
+    for (const span of pageSpans(cpu.effective(acc.gaddr), acc.size, cpu.addressPages)) {
+      if (acc.mode === 'store' && lap && isLowAddress(span))
+        return programException(PGM.PROTECTION, this.site(acc, span, 'low-address'));
+      let frame = span.page;
       if (translate) {
-        const t = translate(gva);
-        if ('code' in t) return programException(t.code, this.site(acc, gva, t.dat ? 'dat' : undefined));
-        gpa = t.gpa;
+        const t = translate(span.page);
+        if ('code' in t) return programException(t.code, this.site(acc, span, t.dat ? 'dat' : undefined));
+        frame = t.frame;
       }
-      if (!storage.backed(gpa)) return programException(PGM.ADDRESSING, this.site(acc, gva));
-      const frag = { gva, gpa, len, offset };
-      if (checkKey && !permits(frag)) return programException(PGM.PROTECTION, this.site(acc, gva, 'key'));
+      if (!storage.frameBacked(frame)) return programException(PGM.ADDRESSING, this.site(acc, span));
+      const frag = { page: span.page, start: span.start, len: span.len, offset: span.offset, frame };
+      if (checkKey && !permits(frag)) return programException(PGM.PROTECTION, this.site(acc, span, 'key'));
       out.push(frag);
     }
     return { permits, frags: out };
@@ -115,13 +111,14 @@ export class LogicalView {
     const r = this.fragments(acc, false);
     if ('code' in r) return r;
     const denied = r.frags.find((frag) => !r.permits(frag));
-    if (denied) return programException(PGM.PROTECTION, this.site(acc, denied.gva, 'key'));
+    if (denied) return programException(PGM.PROTECTION, this.site(acc, denied, 'key'));
     const first = r.frags[0]!;
-    const contiguous = r.frags.every((frag) => frag.gpa === first.gpa + BigInt(frag.offset));
-    const whole = contiguous ? this.storage.bytes(first.gpa, acc.size) : undefined;
+    const contiguous = r.frags.every((frag, i) => frag.frame === first.frame + i);
+    const whole = contiguous ? this.storage.frameBytes(first.frame, first.start, acc.size) : undefined;
     if (whole) return { data: whole };
     const data = new Uint8Array(acc.size);
-    for (const frag of r.frags) data.set(this.storage.bytes(frag.gpa, frag.len)!, frag.offset);
+    for (const frag of r.frags)
+      data.set(this.storage.frameBytes(frag.frame, frag.start, frag.len)!, frag.offset);
     return { data };
   }
 
@@ -130,8 +127,10 @@ export class LogicalView {
     const r = this.fragments(acc, false);
     if ('code' in r) return r;
     for (const [i, frag] of r.frags.entries()) {
-      if (!r.permits(frag)) return programException(PGM.PROTECTION, this.site(acc, frag.gva, 'key', i > 0));
-      this.storage.bytes(frag.gpa, frag.len)!.set(data.subarray(frag.offset, frag.offset + frag.len));
+      if (!r.permits(frag)) return programException(PGM.PROTECTION, this.site(acc, frag, 'key', i > 0));
+      this.storage
+        .frameBytes(frag.frame, frag.start, frag.len)!
+        .set(data.subarray(frag.offset, frag.offset + frag.len));
     }
     return undefined;
   }

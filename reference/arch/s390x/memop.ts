@@ -1,13 +1,13 @@
 import { scalarBytes } from '../../../harness/spec/semantics.ts';
 import { fieldIndex } from '../../../harness/spec/tree.ts';
-import type { FieldDef } from '../../../harness/spec/types.ts';
+import type { StructLayout } from '../../../harness/spec/types.ts';
 import { fail } from '../../errno.ts';
 import type { ReferenceKernel } from '../../kernel.ts';
 import { NUM_ACRS, type S390Cpu } from './cpu.ts';
 import { keyPermits } from './keys.ts';
 import { LogicalView, type LogicalAccess } from './logical.ts';
 import { PGM } from './pgm.ts';
-import { pageFragments, type GuestStorage } from './storage.ts';
+import { pageSpans, type GuestStorage } from './storage.ts';
 
 /** KVM_S390_MEM_OP ops and flags (arch/s390/include/uapi/asm/kvm.h). */
 export const OP = {
@@ -43,47 +43,78 @@ export interface MemOp {
   old: bigint[];
 }
 
-/**
- * Element `i` of an unsigned mem_op field (all are u8, u32 or u64); undefined when the revision lacks it.
- * s390x is big-endian, DataView's default.
- */
-function fieldValue(
-  view: DataView,
-  fields: ReadonlyMap<string, FieldDef>,
-  name: string,
-  i = 0,
-): bigint | undefined {
-  const f = fields.get(name);
-  if (!f) return undefined;
-  const width = scalarBytes(f.type);
-  const offset = f.offset + i * width;
-  if (width === 8) return view.getBigUint64(offset);
-  return BigInt(width === 4 ? view.getUint32(offset) : view.getUint8(offset));
+/** Where one unsigned mem_op field sits in a layout: a u64 (or u64 array), a u32 or a u8. */
+interface Slot {
+  offset: number;
+  width: 8 | 4 | 1;
 }
+
+type Wide = 'gaddr' | 'flags' | 'buf';
+type Small = 'size' | 'op' | 'ar' | 'key' | 'sida_offset';
+/** The fields the ops read, per layout revision; old_addr and old exist in one revision each. */
+type MemOpSlots = Record<Wide | Small, Slot> & { old_addr: Slot | undefined; old: Slot | undefined };
+
+const slotsByLayout = new WeakMap<StructLayout, MemOpSlots>();
+
+/** The slots of a layout, found once; the reference models the 5.7+ layouts, which have key and sida_offset. */
+function memOpSlots(layout: StructLayout): MemOpSlots {
+  let slots = slotsByLayout.get(layout);
+  if (slots) return slots;
+  const fields = fieldIndex(layout).byName;
+  const slot = (name: string, widths: number[]): Slot | undefined => {
+    const f = fields.get(name);
+    if (!f) return undefined;
+    const width = scalarBytes(f.type);
+    if (!widths.includes(width)) throw new Error(`kvm_s390_mem_op.${name} is ${f.type}`);
+    return { offset: f.offset, width: width as Slot['width'] };
+  };
+  const required = (name: string, widths: number[]): Slot => {
+    const found = slot(name, widths);
+    if (!found) throw new Error(`kvm_s390_mem_op has no field ${name} in this layout`);
+    return found;
+  };
+  slots = {
+    gaddr: required('gaddr', [8]),
+    flags: required('flags', [8]),
+    buf: required('buf', [8]),
+    size: required('size', [4]),
+    op: required('op', [4]),
+    ar: required('ar', [1]),
+    key: required('key', [1]),
+    sida_offset: required('sida_offset', [4]),
+    old_addr: slot('old_addr', [8]),
+    old: slot('old', [8]),
+  };
+  slotsByLayout.set(layout, slots);
+  return slots;
+}
+
+/** Element `i` of a u64 field; s390x is big-endian, DataView's default. */
+const wide = (view: DataView, slot: Slot, i = 0): bigint => view.getBigUint64(slot.offset + i * 8);
+/** A u32 or u8 field as a number: no BigInt for the values the ops compare and count with. */
+const small = (view: DataView, slot: Slot): number =>
+  slot.width === 4 ? view.getUint32(slot.offset) : view.getUint8(slot.offset);
 
 /**
  * Copies the argument in (EFAULT when unreadable) and reads the fields the ops use, in the revision's
  * layout; every memop passes through here, so the union's reserved bytes are never decoded.
  */
 export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
-  // The spec tree computes the layout and its field index once; every memop passes through here.
-  const { abi } = kernel;
-  const layout = abi.spec.layout('kvm_s390_mem_op', { arch: abi.arch, revision: abi.revision });
-  const fields = fieldIndex(layout).byName;
+  const layout = kernel.abi.layout('kvm_s390_mem_op');
+  const slots = memOpSlots(layout);
   const image = kernel.mem.copyFromUser(arg, layout.size);
   const view = new DataView(image.buffer, image.byteOffset, layout.size);
-  const field = (name: string, i?: number) => fieldValue(view, fields, name, i);
   return {
-    gaddr: field('gaddr')!,
-    flags: field('flags')!,
-    size: Number(field('size')),
-    op: Number(field('op')),
-    buf: field('buf')!,
-    ar: Number(field('ar')),
-    key: Number(field('key')),
-    sidaOffset: Number(field('sida_offset')),
-    oldAddr: field('old_addr') ?? 0n,
-    old: fields.has('old') ? [field('old', 0)!, field('old', 1)!] : [],
+    gaddr: wide(view, slots.gaddr),
+    flags: wide(view, slots.flags),
+    size: small(view, slots.size),
+    op: small(view, slots.op),
+    buf: wide(view, slots.buf),
+    ar: small(view, slots.ar),
+    key: small(view, slots.key),
+    sidaOffset: small(view, slots.sida_offset),
+    oldAddr: slots.old_addr ? wide(view, slots.old_addr) : 0n,
+    old: slots.old ? [wide(view, slots.old, 0), wide(view, slots.old, 1)] : [],
   };
 }
 
@@ -169,10 +200,10 @@ function absoluteAccess(
   store: boolean,
   key: number,
 ): number {
-  for (const { addr, len, offset } of pageFragments(gaddr, data.length)) {
-    const page = storage.bytes(addr, len);
+  for (const { page: frame, start, len, offset } of pageSpans(gaddr, data.length)) {
+    const page = storage.frameBytes(frame, start, len);
     if (!page) return PGM.ADDRESSING;
-    if (!keyPermits(storage.key(addr), key, store ? 'store' : 'fetch')) return PGM.PROTECTION;
+    if (!keyPermits(storage.frameKey(frame), key, store ? 'store' : 'fetch')) return PGM.PROTECTION;
     if (store) page.set(data.subarray(offset, offset + len));
     else data.set(page, offset);
   }
@@ -188,9 +219,9 @@ function checkAbsolute(
   key: number,
 ): number {
   if (key === 0) return 0;
-  for (const { addr } of pageFragments(gaddr, size)) {
-    if (!storage.backed(addr)) return PGM.ADDRESSING;
-    if (!keyPermits(storage.key(addr), key, store ? 'store' : 'fetch')) return PGM.PROTECTION;
+  for (const { page: frame } of pageSpans(gaddr, size)) {
+    if (!storage.frameBacked(frame)) return PGM.ADDRESSING;
+    if (!keyPermits(storage.frameKey(frame), key, store ? 'store' : 'fetch')) return PGM.PROTECTION;
   }
   return 0;
 }

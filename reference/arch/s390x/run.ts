@@ -1,7 +1,7 @@
 import { decodeStruct, writeFields } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { fail } from '../../errno.ts';
-import type { ReferenceKernel, VcpuFile } from '../../kernel.ts';
+import type { VcpuFile } from '../../kernel.ts';
 import type { S390Cpu } from './cpu.ts';
 import { LogicalView } from './logical.ts';
 import type { GuestStorage } from './storage.ts';
@@ -29,11 +29,6 @@ const MAX_YIELDS = 1 << 16;
  */
 const diagCode = (insn: Uint8Array) => ((insn[2]! & 0xf) << 8) | insn[3]!;
 
-function runLayout(kernel: ReferenceKernel) {
-  const { abi } = kernel;
-  return abi.spec.layout('kvm_run', { arch: abi.arch, revision: abi.revision });
-}
-
 /**
  * KVM_RUN on s390, as far as the reference executes guests: load the PSW from kvm_run, start the vCPU,
  * fetch each instruction at the PSW address through the guest's own translation, go on past a yield,
@@ -43,7 +38,7 @@ function runLayout(kernel: ReferenceKernel) {
  */
 export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bigint {
   const { kernel } = vcpu;
-  const layout = runLayout(kernel);
+  const layout = kernel.abi.layout('kvm_run');
   const run = decodeStruct(layout, vcpu.run, kernel.abi.endian);
   cpu.pswMask = u64(run, 'psw_mask');
   cpu.pswAddr = u64(run, 'psw_addr');
@@ -81,7 +76,7 @@ export function setInitialPsw(vcpu: VcpuFile, cpu: S390Cpu, arg: bigint): bigint
   const psw = kernel.abi.readStruct(kernel.mem, arg, 'kvm_s390_psw');
   if (!cpu.stopped) fail('EBUSY');
   writeFields(
-    runLayout(kernel),
+    kernel.abi.layout('kvm_run'),
     vcpu.run,
     { psw_mask: u64(psw, 'mask'), psw_addr: u64(psw, 'addr') },
     kernel.abi.endian,
