@@ -1,6 +1,14 @@
 import type { Readable, Writable } from 'node:stream';
 import { ARCHES, type Arch } from '../harness/spec/types.ts';
-import { BackendError, BackendSkip, type Backend, type BackendFactory } from './backend.ts';
+import {
+  BackendError,
+  BackendSkip,
+  type Backend,
+  type BackendFactory,
+  type BufferId,
+  type IoctlArg,
+  type PointerTarget,
+} from './backend.ts';
 import { DEFAULT_MAX_LINE_BYTES, preview, readLines, tickBatchedWriter } from './protocol/lines.ts';
 import {
   PROTOCOL_VERSION,
@@ -20,7 +28,7 @@ export interface ServeOptions {
 
 /**
  * Exposes any Backend over the stdio protocol: writes the handshake, then answers requests one at a
- * time in arrival order (requests may be pipelined). Nothing but protocol lines is written to `output`.
+ * time in arrival order (requests may be pipelined), under the buffer names the harness chose. Nothing but protocol lines is written to `output`.
  * A request the backend throws on gets an error response; a malformed one gets an error naming the
  * problem; neither stops the server. Resolves after `shutdown` or the end of input, with the backend
  * disposed and `output` ended.
@@ -35,6 +43,8 @@ export function serveBackend(
   const send = (message: object) => write(`${JSON.stringify(message)}\n`);
   const handshake: Handshake = { kvmspec: 'backend', protocol: PROTOCOL_VERSION, profile: backend.profile };
   send(handshake);
+
+  const buffers = new BufferNames();
 
   return new Promise<void>((resolve) => {
     let queue = Promise.resolve();
@@ -69,7 +79,7 @@ export function serveBackend(
             await finish({ seq: request.seq, ok: true });
             return;
           }
-          send(await answer(backend, request));
+          send(await answer(backend, buffers, request));
         }),
       end: () => enqueue(() => finish()),
       error: (message) =>
@@ -121,11 +131,56 @@ function parseRequest(text: string): Parsed {
   return { request: message as Request };
 }
 
+/**
+ * The harness names buffers (protocol version 2); a Backend names its own. This maps the one to the
+ * other for the life of a connection.
+ */
+class BufferNames {
+  private readonly ids = new Map<number, BufferId>();
+
+  /** Makes a buffer under the harness's name, which must not be in use. */
+  async add(name: number, make: () => Promise<BufferId>): Promise<void> {
+    if (this.ids.has(name)) throw new BackendError(`buffer ${name} is already in use`);
+    this.ids.set(name, await make());
+  }
+
+  get(name: number): BufferId {
+    const id = this.ids.get(name);
+    if (id === undefined) throw new BackendError(`unknown buffer ${name}`);
+    return id;
+  }
+
+  delete(name: number): void {
+    this.ids.delete(name);
+  }
+
+  /** The argument with every buffer target renamed to the backend's id. */
+  arg(arg: IoctlArg): IoctlArg {
+    const target = (t: PointerTarget): PointerTarget =>
+      t.kind === 'buffer' ? { ...t, buffer: this.get(t.buffer) } : t;
+    switch (arg.kind) {
+      case 'int':
+        return arg;
+      case 'pointer':
+        return { kind: 'pointer', target: target(arg.target) };
+      case 'struct':
+        return {
+          ...arg,
+          pointers: arg.pointers.map((p) => ({ offset: p.offset, target: target(p.target) })),
+        };
+    }
+  }
+}
+
 /** Runs one request on the backend; whatever it throws becomes an error response. */
-async function answer(backend: Backend, request: Exclude<Request, { op: 'shutdown' }>): Promise<object> {
+async function answer(
+  backend: Backend,
+  buffers: BufferNames,
+  request: Exclude<Request, { op: 'shutdown' }>,
+): Promise<object> {
   const { seq } = request;
   try {
-    return { seq, ok: true, ...(await perform(backend, request)) };
+    return { seq, ok: true, ...(await perform(backend, buffers, request)) };
   } catch (err) {
     if (err instanceof BackendSkip) return failure(seq, 'skip', err.message);
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -133,12 +188,17 @@ async function answer(backend: Backend, request: Exclude<Request, { op: 'shutdow
   }
 }
 
-async function perform(backend: Backend, request: Exclude<Request, { op: 'shutdown' }>): Promise<object> {
+async function perform(
+  backend: Backend,
+  buffers: BufferNames,
+  request: Exclude<Request, { op: 'shutdown' }>,
+): Promise<object> {
   switch (request.op) {
     case 'open':
       return await backend.open(request.path);
     case 'ioctl': {
-      const r = await backend.ioctl(request.handle, decodeU64(request.request), decodeArg(request.arg));
+      const arg = buffers.arg(decodeArg(request.arg));
+      const r = await backend.ioctl(request.handle, decodeU64(request.request), arg);
       if (!Number.isSafeInteger(Number(r.ret)) || BigInt(Number(r.ret)) !== r.ret) {
         throw new RangeError(`ioctl returned ${r.ret}, which the protocol cannot carry exactly`);
       }
@@ -158,18 +218,23 @@ async function perform(backend: Backend, request: Exclude<Request, { op: 'shutdo
       if (request.alignment !== undefined) alloc.alignment = request.alignment;
       if (request.init !== undefined) alloc.init = decodeBytes(request.init);
       if (request.readonly !== undefined) alloc.readonly = request.readonly;
-      return { buffer: await backend.alloc(alloc) };
+      await buffers.add(request.buffer, () => backend.alloc(alloc));
+      return {};
     }
     case 'read':
-      return { data: encodeBytes(await backend.read(request.buffer, request.offset, request.length)) };
+      return {
+        data: encodeBytes(await backend.read(buffers.get(request.buffer), request.offset, request.length)),
+      };
     case 'write':
-      await backend.write(request.buffer, request.offset, decodeBytes(request.data));
+      await backend.write(buffers.get(request.buffer), request.offset, decodeBytes(request.data));
       return {};
     case 'free':
-      await backend.free(request.buffer);
+      await backend.free(buffers.get(request.buffer));
+      buffers.delete(request.buffer);
       return {};
     case 'mmap':
-      return { buffer: await backend.mmap(request.handle, request.length, request.offset) };
+      await buffers.add(request.buffer, () => backend.mmap(request.handle, request.length, request.offset));
+      return {};
   }
 }
 

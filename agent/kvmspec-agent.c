@@ -1,5 +1,5 @@
 /*
- * kvmspec-agent: a backend for the kvmspec stdio protocol (version 1) that performs every operation
+ * kvmspec-agent: a backend for the kvmspec stdio protocol (version 2) that performs every operation
  * with real system calls on the machine it runs on. It knows nothing about particular ioctls: a
  * request names the ioctl number and describes its argument (an integer, a pointer to a buffer, or a
  * struct image whose pointer fields are patched with real addresses), and the answer carries the
@@ -44,16 +44,16 @@ static long page_size;
 static uint8_t *invalid_page;
 
 struct buffer {
+	long long id;     /* the harness's name for it */
 	uint8_t *base;    /* first usable byte */
 	size_t size;      /* usable bytes */
 	void *mapping;    /* what to munmap */
 	size_t mapping_length;
 	int readonly;
-	int in_use;
 };
-/* Buffer ids are indexes + 1, never reused, so a freed id stays invalid. */
+/* The buffers in use, in no order: a case holds a handful, so a linear search is the fastest lookup. */
 static struct buffer *buffers;
-static size_t buffer_count;
+static size_t buffer_count, buffer_capacity;
 
 /* An operation that cannot be carried out: reported as {"ok":false,"error":{"kind":"backend",...}}. */
 static const char *failure;
@@ -154,15 +154,29 @@ static int get_fd(const struct json *request, int *fd)
 	return 0;
 }
 
+static struct buffer *find_buffer(long long id)
+{
+	for (size_t i = 0; i < buffer_count; i++)
+		if (buffers[i].id == id)
+			return &buffers[i];
+	return NULL;
+}
+
 static int get_buffer(const struct json *request, struct buffer **buffer)
 {
 	long long id;
 	if (get_int(request, "buffer", 0, 0x7fffffff, &id) < 0)
 		return -1;
-	if (id < 1 || (size_t)id > buffer_count || !buffers[id - 1].in_use)
-		return fail("unknown buffer %lld", id);
-	*buffer = &buffers[id - 1];
-	return 0;
+	*buffer = find_buffer(id);
+	return *buffer ? 0 : fail("unknown buffer %lld", id);
+}
+
+/* The id the harness gives a new buffer (alloc, mmap): no buffer in use may have it. */
+static int get_new_buffer_id(const struct json *request, long long *id)
+{
+	if (get_int(request, "buffer", 0, 0x7fffffff, id) < 0)
+		return -1;
+	return find_buffer(*id) ? fail("buffer %lld is already in use", *id) : 0;
 }
 
 static int check_range(const struct buffer *buffer, size_t offset, size_t length)
@@ -174,17 +188,21 @@ static int check_range(const struct buffer *buffer, size_t offset, size_t length
 
 /* --- buffers ------------------------------------------------------------------------------- */
 
-static long long add_buffer(uint8_t *base, size_t size, void *mapping, size_t mapping_length, int readonly)
+static int add_buffer(struct buffer buffer)
 {
-	struct buffer *grown = realloc(buffers, (buffer_count + 1) * sizeof(*buffers));
-	if (!grown)
-		return fail("out of memory");
-	buffers = grown;
-	buffers[buffer_count] = (struct buffer){ base, size, mapping, mapping_length, readonly, 1 };
-	return (long long)++buffer_count;
+	if (buffer_count == buffer_capacity) {
+		size_t capacity = buffer_capacity ? buffer_capacity * 2 : 16;
+		struct buffer *grown = realloc(buffers, capacity * sizeof(*buffers));
+		if (!grown)
+			return fail("out of memory");
+		buffers = grown;
+		buffer_capacity = capacity;
+	}
+	buffers[buffer_count++] = buffer;
+	return 0;
 }
 
-static long long op_alloc(const struct json *request)
+static int op_alloc(const struct json *request)
 {
 	size_t size, alignment = (size_t)page_size, length, init_length, mapping_length;
 	const struct json *readonly_flag = json_member(request, "readonly");
@@ -193,7 +211,7 @@ static long long op_alloc(const struct json *request)
 	void *mapping;
 	long long id;
 
-	if (get_size(request, "size", &size) < 0)
+	if (get_new_buffer_id(request, &id) < 0 || get_size(request, "size", &size) < 0)
 		return -1;
 	if (json_member(request, "alignment")) {
 		long long a;
@@ -226,28 +244,30 @@ static long long op_alloc(const struct json *request)
 		munmap(mapping, mapping_length);
 		return fail("mprotect failed: %s", errno_name(errno));
 	}
-	id = add_buffer(base, size, mapping, mapping_length, readonly);
-	if (id < 0)
+	if (add_buffer((struct buffer){ id, base, size, mapping, mapping_length, readonly }) < 0) {
 		munmap(mapping, mapping_length);
-	return id;
+		return -1;
+	}
+	return 0;
 }
 
-static long long op_mmap(const struct json *request)
+static int op_mmap(const struct json *request)
 {
 	size_t length, offset;
 	int fd;
 	void *mapping;
 	long long id;
-	if (get_fd(request, &fd) < 0 || get_size(request, "length", &length) < 0 ||
-	    get_size(request, "offset", &offset) < 0)
+	if (get_new_buffer_id(request, &id) < 0 || get_fd(request, &fd) < 0 ||
+	    get_size(request, "length", &length) < 0 || get_size(request, "offset", &offset) < 0)
 		return -1;
 	mapping = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
 	if (mapping == MAP_FAILED)
 		return fail("mmap of handle %d failed: %s", fd, errno_name(errno));
-	id = add_buffer(mapping, length, mapping, length, 0);
-	if (id < 0)
+	if (add_buffer((struct buffer){ id, mapping, length, mapping, length, 0 }) < 0) {
 		munmap(mapping, length);
-	return id;
+		return -1;
+	}
+	return 0;
 }
 
 static int op_free(const struct json *request)
@@ -256,7 +276,7 @@ static int op_free(const struct json *request)
 	if (get_buffer(request, &buffer) < 0)
 		return -1;
 	munmap(buffer->mapping, buffer->mapping_length);
-	buffer->in_use = 0;
+	*buffer = buffers[--buffer_count];
 	return 0;
 }
 
@@ -483,12 +503,12 @@ out:
 
 /* --- the loop ------------------------------------------------------------------------------ */
 
-static void send_line(struct json_out *line)
+/* Writes the lines gathered in `out` and empties it. */
+static void send_lines(struct json_out *out)
 {
 	size_t done = 0;
-	out_raw(line, "\n");
-	while (done < line->length) {
-		ssize_t n = write(channel_out, line->data + done, line->length - done);
+	while (done < out->length) {
+		ssize_t n = write(channel_out, out->data + done, out->length - done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -497,8 +517,8 @@ static void send_line(struct json_out *line)
 		}
 		done += (size_t)n;
 	}
-	line->length = 0;
-	line->data[0] = '\0';
+	out->length = 0;
+	out->data[0] = '\0';
 }
 
 static void send_handshake(struct json_out *line)
@@ -508,21 +528,21 @@ static void send_handshake(struct json_out *line)
 	int major, minor;
 	if (uname(&name) == 0 && sscanf(name.release, "%d.%d", &major, &minor) == 2)
 		snprintf(version, sizeof(version), "%d.%d", major, minor);
-	out_raw(line, "{\"kvmspec\":\"backend\",\"protocol\":1,\"profile\":{\"arch\":\"" AGENT_ARCH "\","
+	out_raw(line, "{\"kvmspec\":\"backend\",\"protocol\":2,\"profile\":{\"arch\":\"" AGENT_ARCH "\","
 		      "\"implementation\":\"kvmspec-agent\",\"version\":");
 	out_string(line, version);
-	out_raw(line, ",\"revisions\":[\"upstream\"]}}");
-	send_line(line);
+	out_raw(line, ",\"revisions\":[\"upstream\"]}}\n");
+	send_lines(line);
 }
 
-/* Handles one request line; returns 0 when the harness asked to shut down. */
+/* Handles one request line, adding its response line to `line`; returns 0 when asked to shut down. */
 static int handle_line(char *text, struct json_out *line)
 {
 	const char *parse_error;
 	struct json *request = json_parse(text, &parse_error);
 	const struct json *seq = json_member(request, "seq"), *op = json_member(request, "op");
 	int keep_going = 1, status = -1;
-	long long id;
+	size_t start = line->length;
 
 	failure = NULL;
 	out_raw(line, "{\"seq\":");
@@ -544,14 +564,11 @@ static int handle_line(char *text, struct json_out *line)
 		status = op_ioctl(request, line);
 	else if (strcmp(op->string, "close") == 0)
 		status = op_close(request);
-	else if (strcmp(op->string, "alloc") == 0 || strcmp(op->string, "mmap") == 0) {
-		id = strcmp(op->string, "alloc") == 0 ? op_alloc(request) : op_mmap(request);
-		if (id > 0) {
-			out_raw(line, ",\"buffer\":");
-			out_int(line, id);
-			status = 0;
-		}
-	} else if (strcmp(op->string, "read") == 0)
+	else if (strcmp(op->string, "alloc") == 0)
+		status = op_alloc(request);
+	else if (strcmp(op->string, "mmap") == 0)
+		status = op_mmap(request);
+	else if (strcmp(op->string, "read") == 0)
 		status = op_read(request, line);
 	else if (strcmp(op->string, "write") == 0)
 		status = op_write(request);
@@ -566,16 +583,15 @@ static int handle_line(char *text, struct json_out *line)
 
 	if (status < 0) {
 		/* Replace whatever was written after the seq with the failure. */
-		char *ok = strstr(line->data, ",\"ok\":true");
+		char *ok = strstr(line->data + start, ",\"ok\":true");
 		line->length = (size_t)(ok - line->data);
 		line->data[line->length] = '\0';
 		out_raw(line, ",\"ok\":false,\"error\":{\"kind\":\"backend\",\"message\":");
 		out_string(line, failure ? failure : "operation failed");
 		out_raw(line, "}");
 	}
-	out_raw(line, "}");
+	out_raw(line, "}\n");
 	json_free(request);
-	send_line(line);
 	return keep_going;
 }
 
@@ -619,13 +635,20 @@ int main(void)
 			return n == 0 ? 0 : 1;
 		used += (size_t)n;
 		input[used] = '\0';
+		/*
+		 * The answers to requests that arrived together leave together: one write, so one notification
+		 * through the emulated channel instead of one per answer (a case's release is such a batch).
+		 */
 		while ((newline = memchr(input, '\n', used)) != NULL) {
 			size_t consumed = (size_t)(newline - input) + 1;
 			*newline = '\0';
-			if (newline > input && !handle_line(input, &line))
+			if (newline > input && !handle_line(input, &line)) {
+				send_lines(&line);
 				return 0;
+			}
 			used -= consumed;
 			memmove(input, input + consumed, used + 1);
 		}
+		send_lines(&line);
 	}
 }

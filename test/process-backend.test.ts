@@ -95,9 +95,10 @@ describe('process backend', () => {
       expect(messageOf(err)).to.contain('could not be started');
     });
 
-    it('a program that speaks another protocol version', async () => {
-      const err = await startProcessBackend(faulty('version-2')).catch((e: unknown) => e);
-      expect(messageOf(err)).to.contain('protocol version 2; this harness speaks 1');
+    it('a program that speaks an older protocol version, with where to read what changed', async () => {
+      const err = await startProcessBackend(faulty('version-1')).catch((e: unknown) => e);
+      expect(messageOf(err)).to.contain('protocol version 1; this harness speaks 2');
+      expect(messageOf(err)).to.contain('docs/protocol.md');
     });
 
     it('a crash in the middle of a request', async () => {

@@ -12,7 +12,7 @@ import {
   type IoctlResult,
 } from '../adapters/backend.ts';
 import { ProtocolClient } from '../adapters/protocol/client.ts';
-import { decodeBytes, encodeBytes, type Op } from '../adapters/protocol/messages.ts';
+import { decodeBytes, encodeArg, encodeBytes, type Op } from '../adapters/protocol/messages.ts';
 import { connectBackend } from '../adapters/protocol/remote-backend.ts';
 import { handshakeProblem, requestProblem, responseProblem } from '../adapters/protocol/validation.ts';
 import { referenceFactory } from '../adapters/reference.ts';
@@ -60,7 +60,8 @@ class RecordingBackend implements Backend {
   }
   alloc(request: AllocRequest): Promise<number> {
     this.calls.push(['alloc', request]);
-    const id = this.memory.size + 1;
+    // Ids of its own, unlike the harness's names for the same buffers: serve must translate.
+    const id = this.memory.size + 100;
     const bytes = new Uint8Array(request.size);
     if (request.init) bytes.set(request.init);
     this.memory.set(id, bytes);
@@ -69,7 +70,7 @@ class RecordingBackend implements Backend {
   read(buffer: number, offset: number, length: number): Promise<Uint8Array> {
     const bytes = this.memory.get(buffer);
     // Thrown synchronously, as the reference does: serve must still answer with an error.
-    if (!bytes) throw new BackendError(`no buffer ${buffer}`);
+    if (!bytes || offset > bytes.length) throw new BackendError(`nothing at ${offset} in buffer ${buffer}`);
     return Promise.resolve(bytes.slice(offset, offset + length));
   }
   write(buffer: number, offset: number, data: Uint8Array): Promise<void> {
@@ -105,7 +106,7 @@ describe('stdio protocol', () => {
       expect(
         handshakeProblem({
           kvmspec: 'backend',
-          protocol: 1,
+          protocol: 2,
           profile: {
             arch: 'arm64',
             implementation: 'kvmspec-agent',
@@ -127,11 +128,11 @@ describe('stdio protocol', () => {
           arg: { struct: { image: 'AAAAAAAAAAA=', pointers: [{ offset: 8, target }] } },
         },
         { seq: 5, op: 'close', handle: 3 },
-        { seq: 6, op: 'alloc', size: 8, alignment: 4096, init: 'AQI=', readonly: true },
+        { seq: 6, op: 'alloc', buffer: 1, size: 8, alignment: 4096, init: 'AQI=', readonly: true },
         { seq: 7, op: 'read', buffer: 1, offset: 0, length: 8 },
         { seq: 8, op: 'write', buffer: 1, offset: 0, data: 'AQI=' },
         { seq: 9, op: 'free', buffer: 1 },
-        { seq: 10, op: 'mmap', handle: 5, length: 4096, offset: 0 },
+        { seq: 10, op: 'mmap', buffer: 2, handle: 5, length: 4096, offset: 0 },
         { seq: 11, op: 'shutdown' },
       ];
       for (const r of requests) expect(requestProblem(r), JSON.stringify(r)).to.equal(undefined);
@@ -139,7 +140,8 @@ describe('stdio protocol', () => {
       expect(responseProblem('ioctl', { seq: 2, ok: true, ret: -1, errno: 'EINVAL', spans: [] })).to.equal(
         undefined,
       );
-      expect(responseProblem('mmap', { seq: 3, ok: true, buffer: 7 })).to.equal(undefined);
+      expect(responseProblem('mmap', { seq: 3, ok: true })).to.equal(undefined);
+      expect(responseProblem('alloc', { seq: 3, ok: true })).to.equal(undefined);
       expect(
         responseProblem('read', { seq: 4, ok: false, error: { kind: 'skip', message: 'why' } }),
       ).to.equal(undefined);
@@ -174,6 +176,9 @@ describe('stdio protocol', () => {
         requestProblem({ seq: 1, op: 'ioctl', handle: 3, request: 4096, arg: { int: '0x1' } }),
       ).to.contain('/request');
       expect(requestProblem({ seq: 1, op: 'reboot' })).to.contain('/op');
+      // Version 1's alloc: the backend chose the id.
+      expect(requestProblem({ seq: 1, op: 'alloc', size: 8 })).to.contain("'buffer'");
+      expect(responseProblem('alloc', { seq: 1, ok: true, buffer: 1 })).to.contain('buffer');
       expect(responseProblem('ioctl', { seq: 2, ok: true, ret: 0, errno: null })).to.contain("'spans'");
       expect(responseProblem('open', { seq: 2, ok: true, handle: 3, errno: 'ENOENT' })).to.be.a('string');
     });
@@ -222,7 +227,8 @@ describe('stdio protocol', () => {
       expect(r.spans).to.deep.equal([Uint8Array.of(1, 2)]);
       await remote.write(buffer, 2, Uint8Array.of(7));
       expect(await remote.read(buffer, 0, 4)).to.deep.equal(Uint8Array.of(9, 8, 7, 0));
-      expect(await remote.mmap(4, 4096, 0)).to.equal(99);
+      expect(buffer).to.equal(1);
+      expect(await remote.mmap(4, 4096, 0)).to.equal(2);
       await remote.free(buffer);
       await remote.close(4);
       expect(backend.calls).to.deep.equal([
@@ -232,7 +238,17 @@ describe('stdio protocol', () => {
         ['ioctl', 3, 0xae03n, { kind: 'int', value: -1n }],
         ['ioctl', 4, 0x4010aeabn, { kind: 'pointer', target: { kind: 'invalid' } }],
         ['alloc', { size: 4, alignment: 4096, init: Uint8Array.of(9, 8), readonly: true }],
-        ['ioctl', 4, 0x4010aeabn, { kind: 'struct', image, pointers }],
+        // The backend sees its own id for the buffer the harness named 1.
+        [
+          'ioctl',
+          4,
+          0x4010aeabn,
+          {
+            kind: 'struct',
+            image,
+            pointers: [{ offset: 8, target: { ...pointers[0]!.target, buffer: 100 } }],
+          },
+        ],
         ['mmap', 4, 4096, 0],
         ['close', 4],
       ]);
@@ -262,8 +278,17 @@ describe('stdio protocol', () => {
         .ioctl(3, SKIP_REQUEST, { kind: 'int', value: 0n })
         .catch((e: unknown) => e);
       expect(skipped).to.be.instanceOf(BackendSkip).with.property('message', 'no s390 MEM_OP here');
-      const syncThrow = await remote.read(42, 0, 1).catch((e: unknown) => e);
-      expect(syncThrow).to.be.instanceOf(BackendError).with.property('message').that.contains('no buffer 42');
+      const buffer = await remote.alloc({ size: 4 });
+      const syncThrow = await remote.read(buffer, 8, 1).catch((e: unknown) => e);
+      expect(syncThrow)
+        .to.be.instanceOf(BackendError)
+        .with.property('message')
+        .that.contains('nothing at 8 in buffer 100');
+      const unknown = await remote.read(42, 0, 1).catch((e: unknown) => e);
+      expect(unknown)
+        .to.be.instanceOf(BackendError)
+        .with.property('message')
+        .that.contains('unknown buffer 42');
       expect(await remote.open('/dev/kvm')).to.deep.equal({ handle: 3 });
       await remote.dispose();
       await served;
@@ -312,7 +337,7 @@ describe('stdio protocol', () => {
         '{"seq":3,"op":"ioctl","handle":3,"request":"0xae03","arg":{"int":70}}',
         '{"seq":4,"op":"open","path":"/dev/kvm"}',
       ]);
-      expect(handshake).to.have.property('protocol', 1);
+      expect(handshake).to.have.property('protocol', 2);
       expect(responses).to.have.length(5);
       const [notJson, noPath, badOp, badInt, good] = responses as Record<string, unknown>[];
       expect(notJson).to.deep.include({ seq: null, ok: false });
@@ -325,12 +350,147 @@ describe('stdio protocol', () => {
       for (const r of responses) expect(responseProblem('open', r), JSON.stringify(r)).to.equal(undefined);
     });
 
+    it('keeps buffers under the names the harness chose and refuses a name in use', async () => {
+      const [, ...responses] = await exchange([
+        '{"seq":1,"op":"alloc","buffer":5,"size":2,"init":"AQI="}',
+        '{"seq":2,"op":"alloc","buffer":5,"size":8}',
+        '{"seq":3,"op":"mmap","buffer":5,"handle":4,"length":4096,"offset":0}',
+        '{"seq":4,"op":"read","buffer":5,"offset":0,"length":2}',
+        '{"seq":5,"op":"free","buffer":5}',
+        '{"seq":6,"op":"read","buffer":5,"offset":0,"length":2}',
+        '{"seq":7,"op":"alloc","buffer":5,"size":8}',
+      ]);
+      const [made, again, mapped, read, freed, gone, remade] = responses as Record<string, unknown>[];
+      expect(made).to.deep.equal({ seq: 1, ok: true });
+      expect(JSON.stringify(again)).to.contain('buffer 5 is already in use');
+      expect(JSON.stringify(mapped)).to.contain('buffer 5 is already in use');
+      expect(read).to.deep.equal({ seq: 4, ok: true, data: 'AQI=' });
+      expect(freed).to.deep.equal({ seq: 5, ok: true });
+      expect(JSON.stringify(gone)).to.contain('unknown buffer 5');
+      expect(remade).to.deep.equal({ seq: 7, ok: true });
+    });
+
     it('answers shutdown after disposing the backend, then ends its output', async () => {
       const responses = await exchange([
         '{"seq":1,"op":"shutdown"}',
         '{"seq":2,"op":"open","path":"/dev/kvm"}',
       ]);
       expect(responses.slice(1)).to.deep.equal([{ seq: 1, ok: true }]);
+    });
+  });
+
+  describe('RemoteBackend names buffers and does not wait for allocs', () => {
+    const handshake =
+      '{"kvmspec":"backend","protocol":2,"profile":{"arch":"x86_64","implementation":"t","version":"1","revisions":["upstream"]}}\n';
+    const getOneReg = 0x4010aeabn;
+
+    /** A RemoteBackend facing a peer this test scripts: `writes` holds the request lines of each write. */
+    async function scripted() {
+      const fromPeer = new PassThrough();
+      const writes: Record<string, unknown>[][] = [];
+      const lines = (chunk: unknown) =>
+        String(chunk)
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const toPeer = new Writable({
+        writev(chunks, done) {
+          writes.push(chunks.flatMap((c) => lines(c.chunk)));
+          done();
+        },
+        write(chunk, _enc, done) {
+          writes.push(lines(chunk));
+          done();
+        },
+      });
+      fromPeer.write(handshake);
+      const remote = await connectBackend(fromPeer, toPeer, { validate: true, timeoutMs: 2000 });
+      // As a real peer would, it answers once the requests have left (the client sends them at the end of the tick).
+      const answer = async (...responses: object[]) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        fromPeer.write(responses.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      };
+      return { remote, writes, answer };
+    }
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    const failed = (seq: number, kind: string, message: string) => ({
+      seq,
+      ok: false,
+      error: { kind, message },
+    });
+    const into = (buffer: number): IoctlArg => ({
+      kind: 'pointer',
+      target: { kind: 'buffer', buffer, offset: 0, length: 8 },
+    });
+
+    it('sends an alloc and the call that uses it in one write, before any answer', async () => {
+      const { remote, writes, answer } = await scripted();
+      const buffer = await remote.alloc({ size: 8, init: Uint8Array.of(1) });
+      const call = remote.ioctl(3, getOneReg, into(buffer));
+      await tick();
+      expect(writes).to.deep.equal([
+        [
+          { seq: 1, op: 'alloc', buffer, size: 8, init: 'AQ==' },
+          { seq: 2, op: 'ioctl', handle: 3, request: '0x4010aeab', arg: encodeArg(into(buffer)) },
+        ],
+      ]);
+      await answer({ seq: 1, ok: true }, { seq: 2, ok: true, ret: 0, errno: null, spans: ['AQAAAAAAAAA='] });
+      expect((await call).spans).to.deep.equal([Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0)]);
+      expect(await remote.alloc({ size: 8 })).to.equal(buffer + 1);
+    });
+
+    it("fails the next answered request with the peer's message when an alloc fails, and frees nothing for it", async () => {
+      const { remote, writes, answer } = await scripted();
+      const buffer = await remote.alloc({ size: 8 });
+      const unrelated = remote.ioctl(3, 0xae03n, { kind: 'int', value: 1n });
+      await answer(failed(1, 'backend', 'mmap of 4096 bytes failed: ENOMEM'), {
+        seq: 2,
+        ok: true,
+        ret: 1,
+        errno: null,
+        spans: [],
+      });
+      const err = await unrelated.catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(BackendError).with.property('message').that.contains('failed: ENOMEM');
+      await remote.free(buffer);
+      const next = remote.close(3);
+      await answer({ seq: 3, ok: true });
+      await next;
+      expect(writes.flat().map((r) => r.op)).to.deep.equal(['alloc', 'ioctl', 'close']);
+    });
+
+    it('reports a skipped alloc as a skip, in place of the error of the call that named its buffer', async () => {
+      const { remote, answer } = await scripted();
+      const buffer = await remote.alloc({ size: 8, readonly: true });
+      const call = remote.ioctl(3, getOneReg, into(buffer));
+      await answer(
+        failed(1, 'skip', 'no read-only memory here'),
+        failed(2, 'backend', `unknown buffer ${buffer}`),
+      );
+      const err = await call.catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(BackendSkip).with.property('message', 'no read-only memory here');
+    });
+
+    it("reports a failed alloc that nothing followed at the free of its buffer (a case's release)", async () => {
+      const { remote, answer } = await scripted();
+      const buffer = await remote.alloc({ size: 8 });
+      await answer(failed(1, 'backend', 'alignment 3 is not a power of two'));
+      await tick();
+      const free = remote.free(buffer);
+      await answer(failed(2, 'backend', `unknown buffer ${buffer}`));
+      const err = await free.catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(BackendError).with.property('message').that.contains('not a power of two');
+    });
+
+    it('waits for an alloc a peer answers after a later request', async () => {
+      const { remote, answer } = await scripted();
+      await remote.alloc({ size: 8 });
+      const call = remote.ioctl(3, 0xae03n, { kind: 'int', value: 1n });
+      await answer({ seq: 2, ok: true, ret: 1, errno: null, spans: [] });
+      await tick();
+      await answer(failed(1, 'backend', 'out of memory'));
+      const err = await call.catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(BackendError).with.property('message').that.contains('out of memory');
     });
   });
 
@@ -342,13 +502,16 @@ describe('stdio protocol', () => {
       return { client, fromPeer };
     }
     const handshakeLine =
-      '{"kvmspec":"backend","protocol":1,"profile":{"arch":"x86_64","implementation":"t","version":"1","revisions":["upstream"]}}\n';
+      '{"kvmspec":"backend","protocol":2,"profile":{"arch":"x86_64","implementation":"t","version":"1","revisions":["upstream"]}}\n';
 
     it('rejects a handshake of another protocol version', async () => {
       const { client, fromPeer } = peer();
-      fromPeer.write(handshakeLine.replace('"protocol":1', '"protocol":2'));
+      fromPeer.write(handshakeLine.replace('"protocol":2', '"protocol":1'));
       const err = await client.handshake().catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(BackendError).with.property('message').that.contains('protocol version 2');
+      expect(err)
+        .to.be.instanceOf(BackendError)
+        .with.property('message')
+        .that.contains('protocol version 1; this harness speaks 2');
     });
 
     it('rejects a handshake with a malformed profile, naming the field', async () => {

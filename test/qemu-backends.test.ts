@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, copyFileSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BackendError, type Backend, type Handle } from '../adapters/backend.ts';
 import { startProcessBackend } from '../adapters/process.ts';
+import { ProtocolClient } from '../adapters/protocol/client.ts';
 import { ensureQemuSetup, startQemuBackend, type QemuBackend } from '../adapters/qemu.ts';
 import { decodeStruct, encodeStruct, uintToBytes } from '../harness/abi/codec.ts';
 import { packageRoot } from '../harness/paths.ts';
@@ -132,6 +133,42 @@ describe('kvmspec-agent as a process backend on this host', function () {
     let error: unknown;
     await backend.read(run, 0, 1).catch((err: unknown) => (error = err));
     expect(error).to.be.instanceOf(BackendError);
+  });
+
+  it('reports an alloc it cannot make at the next request, with its reason', async () => {
+    const buffer = await backend.alloc({ size: 8, alignment: 3 });
+    const err = await backend.read(buffer, 0, 8).catch((e: unknown) => e);
+    expect(err)
+      .to.be.instanceOf(BackendError)
+      .with.property('message')
+      .that.contains('alignment 3 is not a power of two');
+    await backend.free(buffer);
+  });
+
+  it('refuses a new buffer under an id in use', async () => {
+    const agent = spawn(path.join(packageRoot, 'agent', 'build', 'x86_64', 'kvmspec-agent'), {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const client = new ProtocolClient(agent.stdout, agent.stdin, { validate: true });
+    try {
+      await client.handshake();
+      await client.request({ op: 'alloc', buffer: 7, size: 8 });
+      for (const second of [
+        client.request({ op: 'alloc', buffer: 7, size: 8 }),
+        client.request({ op: 'mmap', buffer: 7, handle: 3, length: 4096, offset: 0 }),
+      ]) {
+        const err = await second.catch((e: unknown) => e);
+        expect(err)
+          .to.be.instanceOf(BackendError)
+          .with.property('message')
+          .that.contains('buffer 7 is already in use');
+      }
+      await client.request({ op: 'free', buffer: 7 });
+      await client.request({ op: 'shutdown' });
+    } finally {
+      client.close();
+      agent.kill();
+    }
   });
 });
 

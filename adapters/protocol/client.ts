@@ -96,7 +96,7 @@ export class ProtocolClient {
       const message = this.parse(await this.handshakeLine);
       if (isObject(message) && message.kvmspec === 'backend' && message.protocol !== PROTOCOL_VERSION) {
         throw this.fail(
-          `the ${this.peer} speaks protocol version ${JSON.stringify(message.protocol)}; this harness speaks ${PROTOCOL_VERSION}`,
+          `the ${this.peer} speaks protocol version ${JSON.stringify(message.protocol)}; this harness speaks ${PROTOCOL_VERSION} (docs/protocol.md says what changed between versions)`,
         );
       }
       const problem = handshakeProblem(message);

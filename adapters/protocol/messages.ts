@@ -1,12 +1,12 @@
 /**
- * The stdio protocol's messages (version 1), as TypeScript types, and the conversions between them and
+ * The stdio protocol's messages (version 2), as TypeScript types, and the conversions between them and
  * the adapter contract's values. docs/protocol.md describes the same messages for implementers;
  * spec/schema/protocol/*.schema.json is their formal definition.
  */
 import { hex } from '../../harness/spec/int.ts';
 import type { BackendProfile, IoctlArg, PointerPatch, PointerTarget } from '../backend.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export interface Handshake {
   kvmspec: 'backend';
@@ -22,11 +22,11 @@ export type RequestBody =
   | { op: 'open'; path: string }
   | { op: 'ioctl'; handle: number; request: string; arg: WireArg }
   | { op: 'close'; handle: number }
-  | { op: 'alloc'; size: number; alignment?: number; init?: string; readonly?: boolean }
+  | { op: 'alloc'; buffer: number; size: number; alignment?: number; init?: string; readonly?: boolean }
   | { op: 'read'; buffer: number; offset: number; length: number }
   | { op: 'write'; buffer: number; offset: number; data: string }
   | { op: 'free'; buffer: number }
-  | { op: 'mmap'; handle: number; length: number; offset: number }
+  | { op: 'mmap'; buffer: number; handle: number; length: number; offset: number }
   | { op: 'shutdown' };
 
 export type Op = RequestBody['op'];
@@ -49,11 +49,11 @@ export interface OkResults {
   open: { handle: number } | { errno: string };
   ioctl: { ret: number; errno: string | null; image?: string; spans: string[] };
   close: Record<never, never>;
-  alloc: { buffer: number };
+  alloc: Record<never, never>;
   read: { data: string };
   write: Record<never, never>;
   free: Record<never, never>;
-  mmap: { buffer: number };
+  mmap: Record<never, never>;
   shutdown: Record<never, never>;
 }
 
@@ -70,14 +70,13 @@ export function okSchemaDef(op: Op): string {
   switch (op) {
     case 'open':
     case 'ioctl':
-    case 'alloc':
     case 'read':
       return `ok-${op}`;
-    case 'mmap':
-      return 'ok-alloc';
     case 'close':
+    case 'alloc':
     case 'write':
     case 'free':
+    case 'mmap':
     case 'shutdown':
       return 'ok-empty';
   }

@@ -16,6 +16,8 @@ import {
   encodeArg,
   encodeBytes,
   encodeU64,
+  type OkResults,
+  type Op,
   type RequestOf,
 } from './messages.ts';
 
@@ -24,8 +26,21 @@ const SHUTDOWN_TIMEOUT_MS = 5000;
 /**
  * A Backend whose every operation is a request over the stdio protocol. Results are checked for the
  * shape each op needs even when schema validation is off, so a sloppy peer fails loudly, not subtly.
+ *
+ * This side names the buffers, so an alloc is not waited for: its id is known at once and the request
+ * travels with the call that uses the buffer (behind a slow channel that saves a round trip per buffer).
+ * An alloc the peer fails is never lost: the next operation to be answered after it throws that
+ * failure, and a free of such a buffer (release) throws it when nothing else did.
  */
 export class RemoteBackend implements Backend {
+  private nextBuffer = 1;
+  /** Allocs sent and not yet answered; each settles (never rejects) once its answer is in. */
+  private readonly unanswered = new Set<Promise<void>>();
+  /** Allocs the peer failed, by buffer id, until an operation reports the failure. */
+  private readonly failedAllocs = new Map<BufferId, Error>();
+  /** Buffers whose failed alloc was reported: nothing to free on the peer. */
+  private readonly neverMade = new Set<BufferId>();
+
   constructor(
     readonly profile: BackendProfile,
     private readonly client: ProtocolClient,
@@ -33,14 +48,14 @@ export class RemoteBackend implements Backend {
   ) {}
 
   async open(path: string): Promise<{ handle: Handle } | { errno: string }> {
-    const r = await this.client.request({ op: 'open', path });
+    const r = await this.send({ op: 'open', path });
     if ('handle' in r && isId(r.handle)) return { handle: r.handle };
     if ('errno' in r && typeof r.errno === 'string') return { errno: r.errno };
     throw malformed('open', 'neither a handle nor an errno');
   }
 
   async ioctl(handle: Handle, request: bigint, arg: IoctlArg): Promise<IoctlResult> {
-    const r = await this.client.request({
+    const r = await this.send({
       op: 'ioctl',
       handle,
       request: encodeU64(request),
@@ -66,34 +81,45 @@ export class RemoteBackend implements Backend {
   }
 
   async close(handle: Handle): Promise<void> {
-    await this.client.request({ op: 'close', handle });
+    await this.send({ op: 'close', handle });
   }
 
-  async alloc(request: AllocRequest): Promise<BufferId> {
-    const body: RequestOf<'alloc'> = { op: 'alloc', size: request.size };
+  alloc(request: AllocRequest): Promise<BufferId> {
+    const buffer = this.nextBuffer++;
+    const body: RequestOf<'alloc'> = { op: 'alloc', buffer, size: request.size };
     if (request.alignment !== undefined) body.alignment = request.alignment;
     if (request.init) body.init = encodeBytes(request.init);
     if (request.readonly !== undefined) body.readonly = request.readonly;
-    return bufferId('alloc', (await this.client.request(body)).buffer);
+    const answered = this.client.request(body).then(
+      () => undefined,
+      (err: Error) => void this.failedAllocs.set(buffer, err),
+    );
+    this.unanswered.add(answered);
+    void answered.then(() => this.unanswered.delete(answered));
+    return Promise.resolve(buffer);
   }
 
   async read(buffer: BufferId, offset: number, length: number): Promise<Uint8Array> {
-    const r = await this.client.request({ op: 'read', buffer, offset, length });
+    const r = await this.send({ op: 'read', buffer, offset, length });
     const data = bytes('read', r.data);
     if (data.length !== length) throw malformed('read', `asked for ${length} bytes, got ${data.length}`);
     return data;
   }
 
   async write(buffer: BufferId, offset: number, data: Uint8Array): Promise<void> {
-    await this.client.request({ op: 'write', buffer, offset, data: encodeBytes(data) });
+    await this.send({ op: 'write', buffer, offset, data: encodeBytes(data) });
   }
 
   async free(buffer: BufferId): Promise<void> {
-    await this.client.request({ op: 'free', buffer });
+    if (this.neverMade.delete(buffer)) return;
+    await this.send({ op: 'free', buffer });
   }
 
+  /** Waited for, unlike alloc: a vCPU that cannot be mapped should fail the call that maps it. */
   async mmap(handle: Handle, length: number, offset: number): Promise<BufferId> {
-    return bufferId('mmap', (await this.client.request({ op: 'mmap', handle, length, offset })).buffer);
+    const buffer = this.nextBuffer++;
+    await this.send({ op: 'mmap', buffer, handle, length, offset });
+    return buffer;
   }
 
   /** Asks the peer to shut down (if it is still talking), then lets the owner stop it for good. */
@@ -105,6 +131,37 @@ export class RemoteBackend implements Backend {
     }
     this.client.close();
     await this.onDispose();
+  }
+
+  /**
+   * Sends a request and resolves with its answer, unless an alloc sent before it failed: then that
+   * failure is thrown instead (also in place of the request's own error, which it usually explains:
+   * "unknown buffer"). Allocs still unanswered are waited for, so a peer answering out of order
+   * cannot hide one.
+   */
+  private async send<O extends Op>(body: RequestOf<O>): Promise<OkResults[O]> {
+    const earlier = this.unanswered.size > 0 ? [...this.unanswered] : undefined;
+    let result: OkResults[O];
+    try {
+      result = await this.client.request(body);
+    } catch (err) {
+      if (earlier) await Promise.all(earlier);
+      throw this.takeAllocFailure() ?? err;
+    }
+    if (earlier) await Promise.all(earlier);
+    const failure = this.takeAllocFailure();
+    if (failure) throw failure;
+    return result;
+  }
+
+  /** The oldest alloc failure not yet reported, now reported. */
+  private takeAllocFailure(): Error | undefined {
+    const first = this.failedAllocs.entries().next();
+    if (first.done) return undefined;
+    const [buffer, err] = first.value;
+    this.failedAllocs.delete(buffer);
+    this.neverMade.add(buffer);
+    return err;
   }
 }
 
@@ -125,11 +182,6 @@ function malformed(op: string, why: string): BackendError {
 
 function isId(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function bufferId(op: string, value: unknown): BufferId {
-  if (!isId(value)) throw malformed(op, `buffer ${JSON.stringify(value)} is not an id`);
-  return value;
 }
 
 function bytes(op: string, text: unknown): Uint8Array {

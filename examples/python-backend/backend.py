@@ -394,14 +394,13 @@ class Backend:
 
     def __init__(self):
         self.kernel = Kernel()
-        self.buffers = {}  # id -> (address, bytearray)
-        self.next_buffer = 1
+        self.buffers = {}  # id the harness chose -> (address, bytearray)
 
-    def hold(self, address, data):
-        buffer_id = self.next_buffer
-        self.next_buffer += 1
-        self.buffers[buffer_id] = (address, data)
-        return buffer_id
+    def hold(self, buffer_id, data, alignment=PAGE, readonly=False):
+        """Maps `data` as user memory under the id the harness chose for it, which must be free."""
+        if buffer_id in self.buffers:
+            raise RuntimeError(f"buffer {buffer_id} is already in use")
+        self.buffers[buffer_id] = (self.kernel.mem.map(data, alignment, readonly), data)
 
     def buffer(self, buffer_id):
         if buffer_id not in self.buffers:
@@ -465,8 +464,8 @@ class Backend:
         data = bytearray(msg["size"])
         init = base64.b64decode(msg.get("init", ""))[: msg["size"]]
         data[: len(init)] = init
-        address = self.kernel.mem.map(data, msg.get("alignment", PAGE), msg.get("readonly", False))
-        return {"buffer": self.hold(address, data)}
+        self.hold(msg["buffer"], data, msg.get("alignment", PAGE), msg.get("readonly", False))
+        return {}
 
     def op_read(self, msg):
         data = self.buffer(msg["buffer"])[1]
@@ -493,7 +492,8 @@ class Backend:
         if not isinstance(vcpu, Vcpu):
             raise RuntimeError(f"handle {msg['handle']} has nothing to map")
         data = vcpu.mmap(msg["length"], msg["offset"])
-        return {"buffer": self.hold(self.kernel.mem.map(data), data)}
+        self.hold(msg["buffer"], data)
+        return {}
 
 
 def b64(data):
@@ -525,7 +525,7 @@ def main():
         out,
         {
             "kvmspec": "backend",
-            "protocol": 1,
+            "protocol": 2,
             "profile": {
                 "arch": "x86_64",
                 "implementation": "kvmspec-python-example",
