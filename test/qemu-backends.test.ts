@@ -145,13 +145,39 @@ describe('kvmspec-agent as a process backend on this host', function () {
     await backend.free(buffer);
   });
 
-  it('refuses a new buffer under an id in use', async () => {
+  /** The agent on raw protocol requests, for what RemoteBackend never sends. */
+  async function withAgent(use: (client: ProtocolClient) => Promise<void>): Promise<void> {
     const agent = spawn(path.join(packageRoot, 'agent', 'build', 'x86_64', 'kvmspec-agent'), {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const client = new ProtocolClient(agent.stdout, agent.stdin, { validate: true });
     try {
       await client.handshake();
+      await use(client);
+      await client.request({ op: 'shutdown' });
+    } finally {
+      client.close();
+      agent.kill();
+    }
+  }
+
+  it('answers requests that arrive together one by one, a failed one among them', async () => {
+    await withAgent(async (client) => {
+      // Sent in one write, so the agent reads them together and answers them in one write.
+      const [made, unknown, read] = await Promise.allSettled([
+        client.request({ op: 'alloc', buffer: 1, size: 2, init: 'AQI=' }),
+        client.request({ op: 'read', buffer: 9, offset: 0, length: 1 }),
+        client.request({ op: 'read', buffer: 1, offset: 0, length: 2 }),
+      ]);
+      expect(made).to.deep.equal({ status: 'fulfilled', value: { seq: 1, ok: true } });
+      expect(unknown).to.have.property('status', 'rejected');
+      expect(String((unknown as PromiseRejectedResult).reason)).to.contain('unknown buffer 9');
+      expect(read).to.deep.equal({ status: 'fulfilled', value: { seq: 3, ok: true, data: 'AQI=' } });
+    });
+  });
+
+  it('refuses a new buffer under an id in use', async () => {
+    await withAgent(async (client) => {
       await client.request({ op: 'alloc', buffer: 7, size: 8 });
       for (const second of [
         client.request({ op: 'alloc', buffer: 7, size: 8 }),
@@ -164,11 +190,7 @@ describe('kvmspec-agent as a process backend on this host', function () {
           .that.contains('buffer 7 is already in use');
       }
       await client.request({ op: 'free', buffer: 7 });
-      await client.request({ op: 'shutdown' });
-    } finally {
-      client.close();
-      agent.kill();
-    }
+    });
   });
 });
 
