@@ -176,6 +176,27 @@ describe('kvmspec-agent as a process backend on this host', function () {
     });
   });
 
+  it('closes a handle before the next request, though it answers the close first', async () => {
+    await withAgent(async (client) => {
+      const opened = await client.request({ op: 'open', path: '/dev/kvm' });
+      if (!('handle' in opened)) throw new Error(`open /dev/kvm: ${opened.errno}`);
+      const getApiVersion = `0x${spec.ioctlNumber('KVM_GET_API_VERSION', 'x86_64').toString(16)}`;
+      const call = {
+        op: 'ioctl',
+        handle: opened.handle,
+        request: getApiVersion,
+        arg: { int: '0x0' },
+      } as const;
+      expect(await client.request(call)).to.deep.include({ ret: 12, errno: null });
+      // Pipelined: the close is queued when the ioctl arrives, and must be done before it runs.
+      const [, after] = await Promise.all([
+        client.request({ op: 'close', handle: opened.handle }),
+        client.request(call),
+      ]);
+      expect(after).to.deep.include({ ret: -1, errno: 'EBADF' });
+    });
+  });
+
   it('refuses a new buffer under an id in use', async () => {
     await withAgent(async (client) => {
       await client.request({ op: 'alloc', buffer: 7, size: 8 });
