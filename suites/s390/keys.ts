@@ -97,8 +97,8 @@ function overrideCases(list: OverrideCase[], gfn: number): ReturnType<CaseGenera
 const FPO = 'S390_CR0_FETCH_PROTECTION_OVERRIDE';
 const SPO = 'S390_CR0_STORAGE_PROTECTION_OVERRIDE';
 
-const fetchOverride: CaseGenerator = () =>
-  overrideCases(
+const fetchOverride: CaseGenerator = () => [
+  ...overrideCases(
     [
       {
         name: 'within-2048',
@@ -154,7 +154,24 @@ const fetchOverride: CaseGenerator = () =>
       { name: 'store', cr0: [FPO], skey: 0x18, path: 'vcpu', op: 'write', gaddr: 0x100n, size: 16, ret: 4 },
     ],
     0,
-  );
+  ),
+  // The override covers addresses below 2048, not the first 2048 bytes of every page.
+  ...overrideCases(
+    [
+      {
+        name: 'page-1-start',
+        cr0: [FPO],
+        skey: 0x18,
+        path: 'vcpu',
+        op: 'read',
+        gaddr: 0x1000n,
+        size: 16,
+        ret: 4,
+      },
+    ],
+    1,
+  ),
+];
 
 const storageOverride: CaseGenerator = () =>
   overrideCases(

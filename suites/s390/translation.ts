@@ -160,6 +160,15 @@ const EXCEPTIONS: ExceptionCase[] = [
     code: 5,
   },
   { name: 'frame-outside', space: primary({ pages: { 0x7000: 0x20_0000n } }), gaddr: 0x7000n, code: 5 },
+  // A frame address with bits above 32 set (16 TiB): an entry's origin spans both of its words.
+  {
+    name: 'frame-outside-high',
+    space: primary({ pages: { 0x7000: (1n << 44n) | FRAME } }),
+    gaddr: 0x7000n,
+    code: 5,
+  },
+  // Segment 0x200's entry lies in the second page of the segment table.
+  { name: 'segment-invalid-second-table-page', space: primary(), gaddr: SX_200 + BigInt(MAPPED), code: 0x10 },
   { name: 'region-third-invalid', space: primary(), region: true, gaddr: 0x8000_0000n, code: 0x3b },
   { name: 'region-first-index', space: primary(), region: true, gaddr: 1n << 53n, code: 0x38 },
   // Length checks come before the entry is read: a valid entry past the length still fails.
@@ -550,6 +559,7 @@ const LAP_CASES = [
   { name: 'store-4096', gaddr: 4096n, size: 8, op: 'write', ret: 4 },
   { name: 'store-4607', gaddr: 4607n, size: 1, op: 'write', ret: 4 },
   { name: 'store-4608', gaddr: 4608n, size: 8, op: 'write', ret: 0 },
+  { name: 'store-8192', gaddr: 8192n, size: 8, op: 'write', ret: 0 },
   { name: 'store-500-crossing-512', gaddr: 500n, size: 20, op: 'write', ret: 4 },
   { name: 'fetch-0', gaddr: 0n, size: 8, op: 'read', ret: 0 },
   { name: 'vm-store-0', gaddr: 0n, size: 8, op: 'vm-write', ret: 0 },
