@@ -62,11 +62,11 @@ function readEntry(storage: GuestStorage, table: number, i: number): Entry | und
 }
 
 /**
- * The part of a walk fixed by the segment: its page table (undefined outside guest memory; the 2 KiB
- * table is 2 KiB-aligned, so it never straddles a page and is backed whole or not at all) and whether
- * the segment is protected.
+ * The part of a walk fixed by the segment: its page table and whether the segment is protected, or the
+ * exception. A page table outside guest memory is an addressing exception; the 2 KiB table is 2 KiB-aligned,
+ * so it never straddles a page and is backed whole or not at all.
  */
-type SegmentWalk = { pageTable: Uint8Array | undefined; protect: boolean } | { code: number };
+type SegmentWalk = { pageTable: Uint8Array; protect: boolean } | { code: number };
 const PAGE_TABLE_BYTES = PAGES_PER_SEGMENT * 8;
 
 /** From the ASCE's designation type down to the segment-table entry, with each way that can fail. */
@@ -90,10 +90,9 @@ function walkToSegment(storage: GuestStorage, asce: Entry, privateSpace: boolean
   if ((ste.low & ENTRY_INVALID) !== 0) return { code: PGM.SEGMENT_TRANSLATION };
   if (DT(ste.low) !== 0) return { code: PGM.TRANSLATION_SPEC };
   if ((ste.low & SEGMENT_COMMON) !== 0 && privateSpace) return { code: PGM.TRANSLATION_SPEC };
-  return {
-    pageTable: storage.frameBytes(ste.page, ste.low & PAGE_TABLE_HALF, PAGE_TABLE_BYTES),
-    protect: (ste.low & SEGMENT_PROTECT) !== 0,
-  };
+  const pageTable = storage.frameBytes(ste.page, ste.low & PAGE_TABLE_HALF, PAGE_TABLE_BYTES);
+  if (!pageTable) return { code: PGM.ADDRESSING };
+  return { pageTable, protect: (ste.low & SEGMENT_PROTECT) !== 0 };
 }
 
 /**
@@ -119,7 +118,6 @@ export function translator(
       last = { segment, walk: walkToSegment(storage, designation, privateSpace, page) };
     const { walk } = last;
     if ('code' in walk) return { code: walk.code };
-    if (!walk.pageTable) return { code: PGM.ADDRESSING };
     const pte = entryOf(walk.pageTable, (page % PAGES_PER_SEGMENT) * 8);
     if ((pte.low & PTE_INVALID) !== 0) return { code: PGM.PAGE_TRANSLATION };
     if ((pte.low & PTE_ZERO) !== 0) return { code: PGM.TRANSLATION_SPEC };

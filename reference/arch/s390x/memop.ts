@@ -46,46 +46,50 @@ export interface MemOp {
 /** Where one unsigned mem_op field sits in a layout: a u64 (or u64 array), a u32 or a u8. */
 interface Slot {
   offset: number;
-  width: 8 | 4 | 1;
+  width: number;
 }
 
-type Wide = 'gaddr' | 'flags' | 'buf';
-type Small = 'size' | 'op' | 'ar' | 'key' | 'sida_offset';
-/** The fields the ops read, per layout revision; old_addr and old exist in one revision each. */
-type MemOpSlots = Record<Wide | Small, Slot> & { old_addr: Slot | undefined; old: Slot | undefined };
+/**
+ * The fields the ops read, per layout. The reference models the 5.7+ layouts, which all have these;
+ * old_addr (upstream 6.3+) and old (the proposal) exist in one revision each.
+ */
+interface MemOpSlots {
+  gaddr: Slot;
+  flags: Slot;
+  size: Slot;
+  op: Slot;
+  buf: Slot;
+  ar: Slot;
+  key: Slot;
+  sidaOffset: Slot;
+  oldAddr: Slot | undefined;
+  old: Slot | undefined;
+}
 
 const slotsByLayout = new WeakMap<StructLayout, MemOpSlots>();
 
-/** The slots of a layout, found once; the reference models the 5.7+ layouts, which have key and sida_offset. */
 function memOpSlots(layout: StructLayout): MemOpSlots {
   let slots = slotsByLayout.get(layout);
-  if (slots) return slots;
-  const fields = fieldIndex(layout).byName;
-  const slot = (name: string, widths: number[]): Slot | undefined => {
-    const f = fields.get(name);
-    if (!f) return undefined;
-    const width = scalarBytes(f.type);
-    if (!widths.includes(width)) throw new Error(`kvm_s390_mem_op.${name} is ${f.type}`);
-    return { offset: f.offset, width: width as Slot['width'] };
-  };
-  const required = (name: string, widths: number[]): Slot => {
-    const found = slot(name, widths);
-    if (!found) throw new Error(`kvm_s390_mem_op has no field ${name} in this layout`);
-    return found;
-  };
-  slots = {
-    gaddr: required('gaddr', [8]),
-    flags: required('flags', [8]),
-    buf: required('buf', [8]),
-    size: required('size', [4]),
-    op: required('op', [4]),
-    ar: required('ar', [1]),
-    key: required('key', [1]),
-    sida_offset: required('sida_offset', [4]),
-    old_addr: slot('old_addr', [8]),
-    old: slot('old', [8]),
-  };
-  slotsByLayout.set(layout, slots);
+  if (!slots) {
+    const fields = fieldIndex(layout).byName;
+    const slot = (name: string) => {
+      const f = fields.get(name);
+      return f && { offset: f.offset, width: scalarBytes(f.type) };
+    };
+    slots = {
+      gaddr: slot('gaddr')!,
+      flags: slot('flags')!,
+      size: slot('size')!,
+      op: slot('op')!,
+      buf: slot('buf')!,
+      ar: slot('ar')!,
+      key: slot('key')!,
+      sidaOffset: slot('sida_offset')!,
+      oldAddr: slot('old_addr'),
+      old: slot('old'),
+    };
+    slotsByLayout.set(layout, slots);
+  }
   return slots;
 }
 
@@ -112,8 +116,8 @@ export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
     buf: wide(view, slots.buf),
     ar: small(view, slots.ar),
     key: small(view, slots.key),
-    sidaOffset: small(view, slots.sida_offset),
-    oldAddr: slots.old_addr ? wide(view, slots.old_addr) : 0n,
+    sidaOffset: small(view, slots.sidaOffset),
+    oldAddr: slots.oldAddr ? wide(view, slots.oldAddr) : 0n,
     old: slots.old ? [wide(view, slots.old, 0), wide(view, slots.old, 1)] : [],
   };
 }
