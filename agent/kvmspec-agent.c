@@ -323,6 +323,7 @@ static int op_free(const struct json *request)
 	struct buffer *buffer;
 	if (get_buffer(request, &buffer) < 0)
 		return -1;
+	/* Always unmapped, never kept for the next alloc: docs/qemu-backends.md says why. */
 	defer((struct deferred){ -1, buffer->mapping, buffer->mapping_length });
 	*buffer = buffers[--buffer_count];
 	return 0;

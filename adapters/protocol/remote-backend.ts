@@ -139,16 +139,22 @@ export class RemoteBackend implements Backend {
    * "unknown buffer"). Allocs still unanswered are waited for, so a peer answering out of order
    * cannot hide one.
    */
-  private async send<O extends Op>(body: RequestOf<O>): Promise<OkResults[O]> {
-    const earlier = this.unanswered.size > 0 ? [...this.unanswered] : undefined;
-    let result: OkResults[O];
+  private send<O extends Op>(body: RequestOf<O>): Promise<OkResults[O]> {
+    const response = this.client.request(body);
+    // Nothing sent before can fail this request: the usual case, which must cost nothing extra.
+    if (this.unanswered.size === 0 && this.failedAllocs.size === 0) return response;
+    return this.afterAllocs(response, [...this.unanswered]);
+  }
+
+  private async afterAllocs<T>(response: Promise<T>, earlier: Promise<void>[]): Promise<T> {
+    let result: T;
     try {
-      result = await this.client.request(body);
+      result = await response;
     } catch (err) {
-      if (earlier) await Promise.all(earlier);
+      await Promise.all(earlier);
       throw this.takeAllocFailure() ?? err;
     }
-    if (earlier) await Promise.all(earlier);
+    await Promise.all(earlier);
     const failure = this.takeAllocFailure();
     if (failure) throw failure;
     return result;
