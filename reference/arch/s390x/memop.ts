@@ -2,6 +2,7 @@ import { scalarBytes } from '../../../harness/spec/semantics.ts';
 import { fieldIndex } from '../../../harness/spec/tree.ts';
 import type { StructLayout } from '../../../harness/spec/types.ts';
 import { fail } from '../../errno.ts';
+import type { Abi } from '../../abi.ts';
 import type { ReferenceKernel } from '../../kernel.ts';
 import { NUM_ACRS, type S390Cpu } from './cpu.ts';
 import { keyPermits } from './keys.ts';
@@ -66,10 +67,15 @@ interface MemOpSlots {
   old: Slot | undefined;
 }
 
-const slotsByLayout = new WeakMap<StructLayout, MemOpSlots>();
+/**
+ * Found once per kernel, whose ABI fixes the layout. Not once per process: a process-wide cache would
+ * outlive the kernel that filled it (and mutation testing, which reruns cases in one process, would never
+ * run changed code here again).
+ */
+const slotsByAbi = new WeakMap<Abi, MemOpSlots>();
 
-function memOpSlots(layout: StructLayout): MemOpSlots {
-  let slots = slotsByLayout.get(layout);
+function memOpSlots(abi: Abi, layout: StructLayout): MemOpSlots {
+  let slots = slotsByAbi.get(abi);
   if (!slots) {
     const fields = fieldIndex(layout).byName;
     const slot = (name: string) => {
@@ -88,7 +94,7 @@ function memOpSlots(layout: StructLayout): MemOpSlots {
       oldAddr: slot('old_addr'),
       old: slot('old'),
     };
-    slotsByLayout.set(layout, slots);
+    slotsByAbi.set(abi, slots);
   }
   return slots;
 }
@@ -105,7 +111,7 @@ const small = (view: DataView, slot: Slot): number =>
  */
 export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
   const layout = kernel.abi.layout('kvm_s390_mem_op');
-  const slots = memOpSlots(layout);
+  const slots = memOpSlots(kernel.abi, layout);
   const image = kernel.mem.copyFromUser(arg, layout.size);
   const view = new DataView(image.buffer, image.byteOffset, layout.size);
   return {
