@@ -35,8 +35,13 @@ export class UserMemory {
 
   unmap(base: bigint): void {
     const at = Number(base);
-    const i = this.maps.findIndex((m) => m.base === at);
-    if (i >= 0) this.maps.splice(i, 1);
+    // Newest first: a struct image is mapped for one call and unmapped right after.
+    for (let i = this.maps.length - 1; i >= 0; i--) {
+      if (this.maps[i]!.base === at) {
+        this.maps.splice(i, 1);
+        return;
+      }
+    }
   }
 
   /**

@@ -20,11 +20,6 @@ export interface LogicalAccess {
   key: number;
 }
 
-/** One page of an access, with the frame it translated to. */
-interface Fragment extends PageSpan {
-  frame: number;
-}
-
 /** Low addresses 0..511 and 4096..4607, the ones low-address protection covers. */
 const isLowAddress = (span: PageSpan) => span.page <= 1 && span.start < 512;
 /** Fetch-protection override covers fetches entirely within effective addresses 0..2047. */
@@ -55,51 +50,52 @@ export class LogicalView {
   }
 
   /** The key check of one access: the CR0 overrides are fixed for it, only the fetch range varies by page. */
-  private keyCheck(acc: LogicalAccess, asce: bigint): (frag: Fragment) => boolean {
+  private keyCheck(acc: LogicalAccess, asce: bigint): (span: PageSpan) => boolean {
     const { cpu, storage } = this;
     const privateSpace = cpu.dat && (asce & ASCE_PRIVATE) !== 0n;
     // keyPermits consults the fetch override for fetches only.
     const fetchOverride = cpu.cr0(CR0_FETCH_PROTECTION_OVERRIDE) && !privateSpace;
     const storageOverride = cpu.cr0(CR0_STORAGE_PROTECTION_OVERRIDE);
-    return (frag) =>
-      keyPermits(storage.frameKey(frag.frame), acc.key, acc.mode, {
-        fetch: fetchOverride && inFetchOverrideRange(frag),
-        storage: storageOverride,
-      });
+    const withFetchOverride = { fetch: true, storage: storageOverride };
+    const withoutFetchOverride = { fetch: false, storage: storageOverride };
+    return (span) =>
+      keyPermits(
+        storage.frameKey(span.frame),
+        acc.key,
+        acc.mode,
+        fetchOverride && inFetchOverrideRange(span) ? withFetchOverride : withoutFetchOverride,
+      );
   }
 
   /** Translates and checks every page; with `checkKey` (CHECK_ONLY) also the key of each page. */
-  private fragments(
+  private pages(
     acc: LogicalAccess,
     checkKey: boolean,
-  ): { permits: (frag: Fragment) => boolean; frags: Fragment[] } | Pgm {
+  ): { permits: (span: PageSpan) => boolean; spans: PageSpan[] } | Pgm {
     const { cpu, storage } = this;
     const space = this.asce(acc);
     if ('code' in space) return space;
     const lap = cpu.cr0(CR0_LOW_ADDRESS_PROTECTION) && !(cpu.dat && (space.asce & ASCE_PRIVATE) !== 0n);
-    const out: Fragment[] = [];
     const translate = cpu.dat ? translator(storage, space.asce, acc.mode) : undefined;
     const permits = this.keyCheck(acc, space.asce);
-    for (const span of pageSpans(cpu.effective(acc.gaddr), acc.size, cpu.addressPages)) {
+    const spans = pageSpans(cpu.effective(acc.gaddr), acc.size, cpu.addressPages);
+    for (const span of spans) {
       if (acc.mode === 'store' && lap && isLowAddress(span))
         return programException(PGM.PROTECTION, this.site(acc, span, 'low-address'));
-      let frame = span.page;
       if (translate) {
         const t = translate(span.page);
         if ('code' in t) return programException(t.code, this.site(acc, span, t.dat ? 'dat' : undefined));
-        frame = t.frame;
+        span.frame = t.frame;
       }
-      if (!storage.frameBacked(frame)) return programException(PGM.ADDRESSING, this.site(acc, span));
-      const frag = { page: span.page, start: span.start, len: span.len, offset: span.offset, frame };
-      if (checkKey && !permits(frag)) return programException(PGM.PROTECTION, this.site(acc, span, 'key'));
-      out.push(frag);
+      if (!storage.frameBacked(span.frame)) return programException(PGM.ADDRESSING, this.site(acc, span));
+      if (checkKey && !permits(span)) return programException(PGM.PROTECTION, this.site(acc, span, 'key'));
     }
-    return { permits, frags: out };
+    return { permits, spans };
   }
 
   /** CHECK_ONLY: the program interruption the access would raise, or undefined. */
   check(acc: LogicalAccess): Pgm | undefined {
-    const r = this.fragments(acc, true);
+    const r = this.pages(acc, true);
     return 'code' in r ? r : undefined;
   }
 
@@ -108,29 +104,29 @@ export class LogicalView {
    * view of guest memory when the pages are contiguous there, else a copy gathered page by page.
    */
   read(acc: LogicalAccess): { data: Uint8Array } | Pgm {
-    const r = this.fragments(acc, false);
+    const r = this.pages(acc, false);
     if ('code' in r) return r;
-    const denied = r.frags.find((frag) => !r.permits(frag));
+    const denied = r.spans.find((span) => !r.permits(span));
     if (denied) return programException(PGM.PROTECTION, this.site(acc, denied, 'key'));
-    const first = r.frags[0]!;
-    const contiguous = r.frags.every((frag, i) => frag.frame === first.frame + i);
+    const first = r.spans[0]!;
+    const contiguous = r.spans.every((span, i) => span.frame === first.frame + i);
     const whole = contiguous ? this.storage.frameBytes(first.frame, first.start, acc.size) : undefined;
     if (whole) return { data: whole };
     const data = new Uint8Array(acc.size);
-    for (const frag of r.frags)
-      data.set(this.storage.frameBytes(frag.frame, frag.start, frag.len)!, frag.offset);
+    for (const span of r.spans)
+      data.set(this.storage.frameBytes(span.frame, span.start, span.len)!, span.offset);
     return { data };
   }
 
   /** A store checks each page's key as it goes: a refusal after the first page leaves earlier pages changed. */
   write(acc: LogicalAccess, data: Uint8Array): Pgm | undefined {
-    const r = this.fragments(acc, false);
+    const r = this.pages(acc, false);
     if ('code' in r) return r;
-    for (const [i, frag] of r.frags.entries()) {
-      if (!r.permits(frag)) return programException(PGM.PROTECTION, this.site(acc, frag, 'key', i > 0));
+    for (const [i, span] of r.spans.entries()) {
+      if (!r.permits(span)) return programException(PGM.PROTECTION, this.site(acc, span, 'key', i > 0));
       this.storage
-        .frameBytes(frag.frame, frag.start, frag.len)!
-        .set(data.subarray(frag.offset, frag.offset + frag.len));
+        .frameBytes(span.frame, span.start, span.len)!
+        .set(data.subarray(span.offset, span.offset + span.len));
     }
     return undefined;
   }

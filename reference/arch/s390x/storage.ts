@@ -12,12 +12,16 @@ export const pageOf = (addr: bigint): number => Number(addr >> 12n);
 /** The address of byte `start` of page `page`. */
 export const addressOf = (page: number, start = 0): bigint => (BigInt(page) << 12n) | BigInt(start);
 
-/** One page's part of an access: the page, where in it the part starts, its length, its offset in the access. */
+/**
+ * One page's part of an access: the page, where in it the part starts, its length, its offset in the
+ * access, and the absolute frame behind the page (the page itself until a logical access translates it).
+ */
 export interface PageSpan {
   page: number;
   start: number;
   len: number;
   offset: number;
+  frame: number;
 }
 
 /**
@@ -30,7 +34,7 @@ export function pageSpans(addr: bigint, size: number, spacePages = Infinity): Pa
   let start = Number(addr & 0xfffn);
   for (let offset = 0; offset < size;) {
     const len = Math.min(PAGE_BYTES - start, size - offset);
-    spans.push({ page, start, len, offset });
+    spans.push({ page, start, len, offset, frame: page });
     offset += len;
     start = 0;
     page = (page + 1) % spacePages;
