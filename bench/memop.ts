@@ -4,7 +4,7 @@ import { createReferenceBackend } from '../adapters/reference.ts';
 import { encodeStruct } from '../harness/abi/codec.ts';
 import { KvmSession } from '../harness/session.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import { measure, REPETITIONS, throughputShare, type Ratio } from './measure.ts';
+import { measure, measurePairs, REPETITIONS, throughputShare, type Ratio } from './measure.ts';
 
 const MiB = 1 << 20;
 const WARM_UP_CALLS = 10_000;
@@ -108,16 +108,20 @@ export async function memopBench(spec: SpecTree, calls: number): Promise<Ratio> 
     await backend.ioctl(vcpu, request, arg);
     await backend.ioctl(vcpu, request, smallArg);
   }
-  const ours = await measure(REPETITIONS, async () => {
-    for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, request, arg);
-  });
-  const fixed = await measure(REPETITIONS, async () => {
-    for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, request, smallArg);
-  });
   const src = Buffer.alloc(SIZE, 0x5a);
   const dst = Buffer.alloc(SIZE);
-  const copy = await measure(REPETITIONS, () => {
-    for (let i = 0; i < calls * 10; i++) src.copy(dst);
+  const COPIES_PER_CALL = 10;
+  const paired = await measurePairs(
+    REPETITIONS,
+    async () => {
+      for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, request, arg);
+    },
+    () => {
+      for (let i = 0; i < calls * COPIES_PER_CALL; i++) src.copy(dst);
+    },
+  );
+  const fixed = await measure(REPETITIONS, async () => {
+    for (let i = 0; i < calls; i++) await backend.ioctl(vcpu, request, smallArg);
   });
   await backend.dispose();
   const bytesPerSecond = (ms: number, n: number) => (SIZE * n) / (ms / 1000);
@@ -125,11 +129,12 @@ export async function memopBench(spec: SpecTree, calls: number): Promise<Ratio> 
   return {
     ...throughputShare(
       '64 KiB memop (DAT, key-protected) vs Buffer.copy of 64 KiB',
-      bytesPerSecond(ours.ms, calls) / 1e6,
-      bytesPerSecond(copy.ms, calls * 10) / 1e6,
+      bytesPerSecond(paired.ours.ms, calls) / 1e6,
+      bytesPerSecond(paired.baseline.ms, calls * COPIES_PER_CALL) / 1e6,
       'MB/s',
       0.25,
+      1 / (COPIES_PER_CALL * paired.ratio),
     ),
-    note: `a call takes ${us(ours.ms, calls)} us, the same memop of 8 bytes ${us(fixed.ms, calls)} us, the copy ${us(copy.ms, calls * 10)} us`,
+    note: `a call takes ${us(paired.ours.ms, calls)} us, the same memop of 8 bytes ${us(fixed.ms, calls)} us, the copy ${us(paired.baseline.ms, calls * COPIES_PER_CALL)} us`,
   };
 }

@@ -2,7 +2,7 @@
 import Mocha from 'mocha';
 import { runSuite } from '../harness/run/runner.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import { costRatio, measure, type Ratio } from './measure.ts';
+import { costRatio, measurePairs, type Ratio } from './measure.ts';
 
 const Silent = class {} as unknown as Mocha.ReporterConstructor;
 
@@ -17,21 +17,26 @@ export async function suiteVsMocha(spec: SpecTree, repetitions: number): Promise
   let cases = 0;
   /** What the cases' own bodies took (their durations summed), per repetition. */
   const bodies: number[] = [];
-  const suite = await measure(repetitions, async () => {
-    const { results } = await runSuite({ backend: 'reference', spec });
-    cases = results.totals.total;
-    bodies.push(results.cases.reduce((sum, c) => sum + c.durationMs, 0));
-  });
-  const mocha = await measure(repetitions, () => bareMocha(cases));
+  const paired = await measurePairs(
+    repetitions,
+    async () => {
+      const { results } = await runSuite({ backend: 'reference', spec });
+      cases = results.totals.total;
+      bodies.push(results.cases.reduce((sum, c) => sum + c.durationMs, 0));
+    },
+    // The plan's size is known once the first suite run has built it.
+    () => bareMocha(cases),
+  );
   const body = [...bodies].sort((a, b) => a - b)[Math.floor(bodies.length / 2)]!;
   return {
     ...costRatio(
       `reference suite (${cases} cases) vs bare mocha (${cases} empty tests)`,
-      suite.ms,
-      mocha.ms,
+      paired.ours.ms,
+      paired.baseline.ms,
       'ms',
       3,
+      paired.ratio,
     ),
-    note: `the case bodies alone take ${body.toFixed(0)} ms = ${(body / mocha.ms).toFixed(1)}x`,
+    note: `the case bodies alone take ${body.toFixed(0)} ms = ${(body / paired.baseline.ms).toFixed(1)}x`,
   };
 }

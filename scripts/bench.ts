@@ -1,25 +1,27 @@
 // npm run bench [-- --quick]: every ratio measured side by side in this one run; prints them and writes
 // reports/bench.json. A missed target is printed with its figure; the exit code stays 0 (a benchmark
 // on a busy machine is a measurement, not a gate).
+//
+// Each benchmark runs in a process of its own (this script with --section), as JMH forks one per
+// benchmark: V8 optimises code for what it has seen, and a memop timed after three whole suite runs ran
+// at 10 us a call instead of 6, slowed by type feedback from every other API.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { linuxIoctlBench } from '../bench/linux-ioctl.ts';
 import { REPETITIONS, type Ratio } from '../bench/measure.ts';
 import { memopBench } from '../bench/memop.ts';
-import { protocolBench } from '../bench/protocol.ts';
-import { qemuBench } from '../bench/qemu.ts';
-import { specScaleBench } from '../bench/spec-scale.ts';
+import { protocolBench, type ProtocolFigures } from '../bench/protocol.ts';
+import { qemuBench, type QemuFigures } from '../bench/qemu.ts';
+import { specScaleBench, type ScaleFigures } from '../bench/spec-scale.ts';
 import { suiteVsMocha } from '../bench/suite-vs-mocha.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, section: { type: 'string' } },
+});
 const scale = values.quick ? 0.1 : 1;
-const spec = loadSpec();
-const report: Record<string, unknown> = {
-  at: new Date().toISOString(),
-  host: { cpus: os.cpus().length, load: os.loadavg(), node: process.version },
-};
 
 const show = (r: Ratio) => {
   const figure = r.target.startsWith('>=') ? `${(r.ratio * 100).toFixed(1)}%` : `${r.ratio.toFixed(2)}x`;
@@ -28,65 +30,93 @@ const show = (r: Ratio) => {
   );
 };
 
-/** Runs one benchmark; a failure to run is recorded and printed, and the others still run. */
-async function section<T>(name: string, body: () => Promise<T> | T, print: (v: T) => void): Promise<void> {
-  try {
-    const value = await body();
-    report[name] = value;
-    print(value);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    report[name] = { error: message };
-    console.log(`ERROR  ${name}: ${message}`);
-  }
+interface Section {
+  run: () => Promise<unknown>;
+  /** Prints the figures the child wrote as JSON: the shape its own `run` returned. */
+  print: (value: unknown) => void;
 }
-
-await section('suiteVsMocha', () => suiteVsMocha(spec, REPETITIONS), show);
-await section(
-  'protocol',
-  () => protocolBench(spec, Math.round(20000 * scale)),
-  (p) => {
-    show(p.roundTrip);
-    console.log(
-      `${p.pipelinedTargetMet ? 'met   ' : 'MISSED'} pipelined protocol calls: ${p.pipelinedCallsPerSecond} calls/s (target >= 50000)`,
-    );
-  },
-);
-await section(
-  'linux',
-  () => linuxIoctlBench(spec, Math.round(50000 * scale)),
-  (rs) => rs.forEach(show),
-);
-if (spec.ioctls.has('KVM_S390_MEM_OP'))
-  await section('memop', () => memopBench(spec, Math.round(2000 * scale)), show);
-else console.log('skipped: 64 KiB memop (KVM_S390_MEM_OP is not in spec/)');
-await section(
-  'specScale',
-  () => specScaleBench(),
-  (s) => {
-    for (const p of s.points)
-      console.log(
-        `       spec ${p.factor}x: ${p.cases} cases, generate ${p.generateMs.toFixed(0)} ms, run ${p.runMs.toFixed(0)} ms`,
-      );
-    const fmt = (g: Record<string, number>) =>
-      Object.entries(g)
-        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-        .join(', ');
-    console.log(
-      `${s.met ? 'met   ' : 'MISSED'} spec growth (time per unit of size relative to 1x; 1 = linear, target <= 1.2): generate ${fmt(s.generateGrowth)}; run ${fmt(s.runGrowth)}`,
-    );
-  },
-);
-await section('qemuArm64', qemuBench, (q) => {
-  if (q.skipped) return console.log(`skipped: ${q.skipped}`);
-  console.log(
-    `${q.suiteMet ? 'met   ' : 'MISSED'} arm64 suite in QEMU: ${q.suiteSeconds?.toFixed(1)} s from command start to exit (exit codes ${q.exitCodes?.join(', ')}; target <= 20 s)`,
-  );
-  console.log(
-    `${q.ratioMet ? 'met   ' : 'MISSED'} arm64 suite vs the same boot for one case: ${q.suiteSeconds?.toFixed(1)} vs ${q.bootSeconds?.toFixed(1)} s = ${q.ratio?.toFixed(2)}x (target <= 3x)`,
-  );
+const section = <T>(run: () => Promise<T>, print: (value: T) => void): Section => ({
+  run,
+  print: (value) => print(value as T),
 });
 
-mkdirSync('reports', { recursive: true });
-writeFileSync('reports/bench.json', `${JSON.stringify(report, null, 2)}\n`);
-console.log('wrote reports/bench.json');
+const SECTIONS: Record<string, Section> = {
+  suiteVsMocha: section(() => suiteVsMocha(loadSpec(), REPETITIONS), show),
+  protocol: section(
+    () => protocolBench(loadSpec(), Math.round(20000 * scale)),
+    (p: ProtocolFigures) => {
+      show(p.roundTrip);
+      console.log(
+        `${p.pipelinedTargetMet ? 'met   ' : 'MISSED'} pipelined protocol calls: ${p.pipelinedCallsPerSecond} calls/s (target >= 50000)`,
+      );
+    },
+  ),
+  linux: section(
+    () => linuxIoctlBench(loadSpec(), Math.round(50000 * scale)),
+    (rs: Ratio[]) => rs.forEach(show),
+  ),
+  memop: section(async () => {
+    const spec = loadSpec();
+    if (!spec.ioctls.has('KVM_S390_MEM_OP')) throw new Error('KVM_S390_MEM_OP is not in spec/');
+    return memopBench(spec, Math.round(20000 * scale));
+  }, show),
+  specScale: section(
+    () => specScaleBench(),
+    (s: ScaleFigures) => {
+      for (const p of s.points)
+        console.log(
+          `       spec ${p.factor}x: ${p.cases} cases, generate ${p.generateMs.toFixed(0)} ms, run ${p.runMs.toFixed(0)} ms`,
+        );
+      const fmt = (g: Record<string, number>) =>
+        Object.entries(g)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ');
+      console.log(
+        `${s.met ? 'met   ' : 'MISSED'} spec growth (time per unit of size relative to 1x; 1 = linear, target <= 1.2): generate ${fmt(s.generateGrowth)}; run ${fmt(s.runGrowth)}`,
+      );
+    },
+  ),
+  qemuArm64: section(qemuBench, (q: QemuFigures) => {
+    if (q.skipped) return console.log(`skipped: ${q.skipped}`);
+    console.log(
+      `${q.suiteMet ? 'met   ' : 'MISSED'} arm64 suite in QEMU: ${q.suiteSeconds?.toFixed(1)} s from command start to exit (exit codes ${q.exitCodes?.join(', ')}; target <= 20 s)`,
+    );
+    console.log(
+      `${q.ratioMet ? 'met   ' : 'MISSED'} arm64 suite vs the same boot for one case: ${q.suiteSeconds?.toFixed(1)} vs ${q.bootSeconds?.toFixed(1)} s = ${q.ratio?.toFixed(2)}x (target <= 3x)`,
+    );
+  }),
+};
+
+if (values.section !== undefined) {
+  // The child: one benchmark, its figures as JSON on stdout.
+  const chosen = SECTIONS[values.section];
+  if (!chosen)
+    throw new Error(`no benchmark ${values.section}; there are ${Object.keys(SECTIONS).join(', ')}`);
+  process.stdout.write(JSON.stringify(await chosen.run()));
+} else {
+  const report: Record<string, unknown> = {
+    at: new Date().toISOString(),
+    host: { cpus: os.cpus().length, load: os.loadavg(), node: process.version },
+  };
+  for (const [name, { print }] of Object.entries(SECTIONS)) {
+    const child = spawnSync(
+      process.execPath,
+      [...process.execArgv, import.meta.filename, '--section', name, ...(values.quick ? ['--quick'] : [])],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 },
+    );
+    // A benchmark that fails to run is recorded and printed, and the others still run.
+    try {
+      if (child.status !== 0) throw new Error(child.stderr.trim().split('\n').slice(-3).join(' / '));
+      const value: unknown = JSON.parse(child.stdout);
+      report[name] = value;
+      print(value);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      report[name] = { error: message };
+      console.log(`ERROR  ${name}: ${message}`);
+    }
+  }
+  mkdirSync('reports', { recursive: true });
+  writeFileSync('reports/bench.json', `${JSON.stringify(report, null, 2)}\n`);
+  console.log('wrote reports/bench.json');
+}
