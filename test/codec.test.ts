@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { decodeStruct, encodeStruct, uintToBytes, bytesToUint } from '../harness/abi/codec.ts';
+import { pooledBytes, pooledCopy } from '../harness/abi/bytes.ts';
 import type { StructLayout } from '../harness/spec/types.ts';
 
 const layout: StructLayout = {
@@ -86,5 +87,17 @@ describe('struct codec', () => {
     expect(bytesToUint(uintToBytes(v, 16, 'little'), 'little')).to.equal(v);
     expect(uintToBytes(v, 16, 'big')[0]).to.equal(0x00);
     expect(uintToBytes(v, 16, 'little')[0]).to.equal(0xff);
+  });
+});
+
+describe('pooled bytes', () => {
+  it('are plain Uint8Arrays whose slice copies (a Buffer slice would alias the pool)', () => {
+    const bytes = pooledBytes(64);
+    expect(Buffer.isBuffer(bytes)).to.equal(false);
+    expect(bytes.length).to.equal(64);
+    const copy = pooledCopy(Uint8Array.of(1, 2, 3));
+    const sliced = copy.slice();
+    sliced[0] = 9;
+    expect([...copy]).to.deep.equal([1, 2, 3]);
   });
 });
