@@ -28,7 +28,8 @@ export interface ServeOptions {
 
 /**
  * Exposes any Backend over the stdio protocol: writes the handshake, then answers requests one at a
- * time in arrival order (requests may be pipelined), under the buffer names the harness chose. Nothing but protocol lines is written to `output`.
+ * time in arrival order (requests may be pipelined), under the buffer names the harness chose. Nothing but
+ * protocol lines is written to `output`.
  * A request the backend throws on gets an error response; a malformed one gets an error naming the
  * problem; neither stops the server. Resolves after `shutdown` or the end of input, with the backend
  * disposed and `output` ended.

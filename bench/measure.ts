@@ -11,7 +11,8 @@ export interface Measured {
   samples: number[];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The middle sample (the upper middle of an even count). */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function summary(samples: number[]): Measured {
   return { ms: median(samples), samples: samples.map((s) => Math.round(s * 1000) / 1000) };

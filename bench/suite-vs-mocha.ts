@@ -2,7 +2,7 @@
 import Mocha from 'mocha';
 import { runSuite } from '../harness/run/runner.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
-import { costRatio, measurePairs, type Ratio } from './measure.ts';
+import { costRatio, measurePairs, median, type Ratio } from './measure.ts';
 
 const Silent = class {} as unknown as Mocha.ReporterConstructor;
 
@@ -27,7 +27,7 @@ export async function suiteVsMocha(spec: SpecTree, repetitions: number): Promise
     // The plan's size is known once the first suite run has built it.
     () => bareMocha(cases),
   );
-  const body = [...bodies].sort((a, b) => a - b)[Math.floor(bodies.length / 2)]!;
+  const body = median(bodies);
   return {
     ...costRatio(
       `reference suite (${cases} cases) vs bare mocha (${cases} empty tests)`,

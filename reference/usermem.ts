@@ -70,7 +70,10 @@ export class UserMemory {
     m.bytes.set(bytes, Number(addr) - m.base);
   }
 
-  /** Direct access for host-side code (a VMM touching its own RAM, the kernel's memslot view). */
+  /**
+   * Direct access, no copy: host-side code (a VMM touching its own RAM, the kernel's memslot view), and
+   * kernel code that reads an argument's fields at once.
+   */
   view(addr: bigint, len: number): Uint8Array | undefined {
     const m = this.find(addr, len);
     if (!m) return undefined;

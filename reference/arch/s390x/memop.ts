@@ -1,6 +1,5 @@
 import { scalarBytes } from '../../../harness/spec/semantics.ts';
 import { fieldIndex } from '../../../harness/spec/tree.ts';
-import type { StructLayout } from '../../../harness/spec/types.ts';
 import { fail } from '../../errno.ts';
 import type { Abi } from '../../abi.ts';
 import type { ReferenceKernel } from '../../kernel.ts';
@@ -74,10 +73,10 @@ interface MemOpSlots {
  */
 const slotsByAbi = new WeakMap<Abi, MemOpSlots>();
 
-function memOpSlots(abi: Abi, layout: StructLayout): MemOpSlots {
+function memOpSlots(abi: Abi): MemOpSlots {
   let slots = slotsByAbi.get(abi);
   if (!slots) {
-    const fields = fieldIndex(layout).byName;
+    const fields = fieldIndex(abi.layout('kvm_s390_mem_op')).byName;
     const slot = (name: string) => {
       const f = fields.get(name);
       return f && { offset: f.offset, width: scalarBytes(f.type) };
@@ -106,12 +105,12 @@ const small = (view: DataView, slot: Slot): number =>
   slot.width === 4 ? view.getUint32(slot.offset) : view.getUint8(slot.offset);
 
 /**
- * Copies the argument in (EFAULT when unreadable) and reads the fields the ops use, in the revision's
- * layout; every memop passes through here, so the union's reserved bytes are never decoded.
+ * Reads the fields the ops use from the argument (EFAULT when unreadable), in the revision's layout;
+ * every memop passes through here, so the union's reserved bytes are never decoded.
  */
 export function readMemOp(kernel: ReferenceKernel, arg: bigint): MemOp {
   const layout = kernel.abi.layout('kvm_s390_mem_op');
-  const slots = memOpSlots(kernel.abi, layout);
+  const slots = memOpSlots(kernel.abi);
   // The fields are read at once, so reading them in place is the copy_from_user of upstream.
   const image = kernel.mem.view(arg, layout.size) ?? fail('EFAULT');
   const view = new DataView(image.buffer, image.byteOffset, layout.size);
