@@ -86,6 +86,13 @@ describe('reproducer bundles and replay', function () {
     }
     // Dropped as the case ended, not merely left out of the file.
     expect(results.cases[1]?.trace).to.equal(undefined);
+    // The kept trace is rendered whole: the struct as sent, and as it and its buffer came back, in hex.
+    for (const held of [results.cases, cases]) {
+      const set = held[0]!.trace!.find((t) => t.call?.ioctl === 'KVM_SET_ONE_REG');
+      expect(set?.detail).to.match(/^KVM_SET_ONE_REG on handle \d+ struct [0-9a-f]{32}$/);
+      expect(set?.call?.image).to.match(/^[0-9a-f]{32}$/);
+      expect(set?.call?.spans?.addr).to.match(/^[0-9a-f]{16}$/);
+    }
   });
 
   it('a recorded seed and path reproduce the same shrunk counterexample', async () => {

@@ -27,6 +27,11 @@ export interface ExecuteOptions {
   seed: number;
   /** Replaying a bundle: the property path to re-run, for the case being replayed. */
   replayPath?: string;
+  /**
+   * Whether a finished case's trace is rendered into its result (default: always). Rendering is the hex
+   * of every byte the case exchanged, so a run that keeps only failing traces says so here.
+   */
+  keepTrace?: (result: CaseResult) => boolean;
 }
 
 /** A case's seed: a 31-bit hash of the run seed and the ID, so one case's seed never depends on others. */
@@ -155,7 +160,7 @@ export async function executeCase(c: PlannedCase, options: ExecuteOptions): Prom
       if (outcome.status === 'pass') outcome = classify(err);
     }
   }
-  return {
+  const result: CaseResult = {
     ...identityOf(c),
     status: outcome.status,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
@@ -164,7 +169,8 @@ export async function executeCase(c: PlannedCase, options: ExecuteOptions): Prom
     ...(outcome.actual !== undefined ? { actual: outcome.actual } : {}),
     seed,
     notes,
-    trace: session?.trace ?? [],
     unexpected: false,
   };
+  if (options.keepTrace?.(result) ?? true) result.trace = session?.trace() ?? [];
+  return result;
 }

@@ -153,11 +153,12 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   };
   const other = options.diff ? lazyProvider(options.diff.factory, revision) : undefined;
   const runCase = async (c: PlannedCase): Promise<CaseResult> => {
+    // Without a second backend a passing case's trace is never rendered; a differential run compares
+    // both traces call by call first.
+    if (!other) return executeCase(c, { ...execution, provider, keepTrace: traceWorthKeeping });
     const r = await executeCase(c, { ...execution, provider });
-    if (other) {
-      const theirs = await executeCase(c, { ...execution, provider: other });
-      r.divergences = compareCase(r, theirs, c.ref.rule.hostDependent ?? false);
-    }
+    const theirs = await executeCase(c, { ...execution, provider: other });
+    r.divergences = compareCase(r, theirs, c.ref.rule.hostDependent ?? false);
     if (!traceWorthKeeping(r)) r.trace = undefined;
     return r;
   };
