@@ -84,14 +84,19 @@ function comparisonTable(runs: LabelledRun[]): string[] {
   ];
 }
 
+/** Failures, and cases that came right only on a retry (flaky): each with its attempts and trace. */
 function failureDetails(runs: LabelledRun[]): string[] {
   const out = ['<h2 id="failures">Failures</h2>'];
   for (const run of runs) {
-    for (const c of run.results.cases.filter((x) => NEEDS_LOOK.includes(x.status))) {
+    for (const c of run.results.cases.filter((x) => NEEDS_LOOK.includes(x.status) || x.flaky)) {
       const lines = [
         ['message', c.message],
         ['expected', c.expected],
         ['actual', c.actual],
+        [
+          'attempts',
+          c.attempts && `${c.attempts.map((a) => a.status).join(' → ')}${c.flaky ? ' (flaky)' : ''}`,
+        ],
       ].flatMap(([k, v]) => (v ? [`<dt>${k}</dt><dd><code>${esc(v)}</code></dd>`] : []));
       const trace = (c.trace ?? []).map(
         (t) => `<li><code>${esc(`${t.op} ${t.detail} -> ${t.result}`)}</code></li>`,

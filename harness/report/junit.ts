@@ -31,7 +31,27 @@ function properties(c: CaseResult): [string, string][] {
   ];
   for (const [k, v] of Object.entries(c.notes)) props.push([`note.${k}`, v]);
   if (c.expectation) props.push(['expectation', `${c.expectation.status}: ${c.expectation.reason}`]);
+  if (c.attempts) props.push(['attempts', c.attempts.map((a) => a.status).join(' → ')]);
+  if (c.flaky) props.push(['flaky', 'true']);
   return props;
+}
+
+/**
+ * The other attempts of a retried case, as Maven Surefire writes reruns (Jenkins' junit plugin reads
+ * them): flakyFailure/flakyError in a case that came right, rerunFailure/rerunError in one that never
+ * did. Attempts that neither failed nor erred (an unexpected pass or skip) show in the attempts property.
+ */
+function reruns(c: CaseResult): string[] {
+  const others = c.flaky ? (c.attempts ?? []).slice(0, -1) : (c.attempts ?? []).slice(1);
+  const kind = c.flaky ? 'flaky' : 'rerun';
+  return others.flatMap((a) => {
+    if (a.status !== 'fail' && a.status !== 'error' && a.status !== 'blocked') return [];
+    const element = `${kind}${a.status === 'fail' ? 'Failure' : 'Error'}`;
+    const message = `${a.status}: ${a.message ?? ''}`;
+    return [
+      `      <${element} message="${xmlEscape(message)}" type="${a.status}"><stackTrace>${xmlEscape(message)}</stackTrace></${element}>`,
+    ];
+  });
 }
 
 function testcase(c: CaseResult): string {
@@ -72,6 +92,7 @@ function testcase(c: CaseResult): string {
       break;
     }
   }
+  body.push(...reruns(c));
   // Jenkins drops <properties> by default and GitLab ignores them: mirror them where both look.
   body.push(`      <system-out>${xmlEscape(props.map(([k, v]) => `${k}: ${v}`).join('\n'))}</system-out>`);
   return `    <testcase ${attrs}>\n${body.join('\n')}\n    </testcase>`;

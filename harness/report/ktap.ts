@@ -38,6 +38,8 @@ export function renderKtap(results: RunResults): string {
       if (c.message && !['pass', 'skip', 'not-applicable'].includes(c.status)) {
         for (const line of c.message.split('\n').slice(0, 5)) out.push(`    # ${line}`);
       }
+      if (c.attempts)
+        out.push(`    # ${c.flaky ? 'flaky, ' : ''}attempts: ${c.attempts.map((a) => a.status).join(', ')}`);
       out.push(`    ${caseLine(c, i + 1)}`);
     });
     const ok = cases.every(

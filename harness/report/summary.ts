@@ -2,6 +2,7 @@ import type { CaseResult, RunResults } from '../run/results.ts';
 
 /** GitHub's limit for a check-run summary and for $GITHUB_STEP_SUMMARY. */
 export const SUMMARY_LIMIT = 65_535;
+const FLAKY_LISTED = 20;
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -27,6 +28,13 @@ export function renderSummary(results: RunResults, limit = SUMMARY_LIMIT): strin
   ];
   for (const e of results.expectations.expired)
     head.push(`- expired expectation: \`${cell(e.id)}\` (${e.expires ?? ''})`);
+  // A few names are enough to go on; the JUnit and JSON reports list every attempt.
+  const flaky = results.cases.filter((x) => x.flaky);
+  for (const c of flaky.slice(0, FLAKY_LISTED))
+    head.push(
+      `- flaky, right only on a retry: \`${cell(c.id)}\` (${c.attempts?.map((a) => a.status).join(' → ') ?? ''})`,
+    );
+  if (flaky.length > FLAKY_LISTED) head.push(`- and ${flaky.length - FLAKY_LISTED} more flaky cases`);
   const failing = results.cases
     .filter((c) => c.status === 'fail' || c.status === 'error' || c.status === 'blocked')
     .sort((a, b) => Number(b.unexpected) - Number(a.unexpected));

@@ -17,6 +17,8 @@ function diagnostics(c: CaseResult): string[] {
   if (c.expected !== undefined) lines.push(`  expected: ${yamlString(c.expected)}`);
   if (c.actual !== undefined) lines.push(`  actual: ${yamlString(c.actual)}`);
   for (const [k, v] of Object.entries(c.notes)) lines.push(`  ${k}: ${yamlString(v)}`);
+  if (c.attempts) lines.push(`  attempts: ${yamlString(c.attempts.map((a) => a.status).join(' → '))}`);
+  if (c.flaky) lines.push('  flaky: true');
   lines.push('  ...');
   return lines;
 }

@@ -26,6 +26,13 @@ export function runIsAsExpected(
   );
 }
 
+/** One run of a case, as a retried case lists them. */
+export interface Attempt {
+  status: Status;
+  durationMs: number;
+  message?: string;
+}
+
 /** One case's result, as every report writes it. */
 export interface CaseResult {
   id: string;
@@ -51,6 +58,10 @@ export interface CaseResult {
   expectation?: MatchedExpectation;
   /** With --diff: where the other backend ran this case differently. */
   divergences?: Divergence[];
+  /** With --retries, for a case that went wrong at first: every attempt, in order (this result is one of them). */
+  attempts?: Attempt[];
+  /** Went wrong, then came right on a retry: this is the attempt that came right. */
+  flaky?: true;
   /** Not as the expectations say: a non-pass without an entry, or a pass/status the entry did not foresee. */
   unexpected: boolean;
 }

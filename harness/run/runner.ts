@@ -20,7 +20,14 @@ import { BackendUnusableError, caseSeed, executeCase, type BackendProvider } fro
 import { writeBundles } from './bundle.ts';
 import { applyExpectations, loadExpectations } from './expectations.ts';
 import { declarePlan } from './mocha-tree.ts';
-import { identityOf, totalsOf, traceWorthKeeping, type CaseResult, type RunResults } from './results.ts';
+import {
+  identityOf,
+  totalsOf,
+  traceWorthKeeping,
+  type Attempt,
+  type CaseResult,
+  type RunResults,
+} from './results.ts';
 
 export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -55,6 +62,12 @@ export interface RunOptions {
   replayPath?: string;
   /** Differential mode: every case also runs on this backend, and each divergence is reported. */
   diff?: { backend: string; factory: BackendFactory };
+  /**
+   * Runs a case that ended unexpectedly (or diverged) again, up to this many more times (default 0). It
+   * counts as unexpected only when every attempt was; one that comes right on a retry is reported with
+   * that attempt's result, marked flaky, with every attempt listed.
+   */
+  retries?: number;
   /** Receives one line per finished case (the CLI shows progress on a TTY). */
   onCase?: (result: CaseResult, done: number, total: number) => void;
 }
@@ -115,6 +128,96 @@ export function lazyProvider(
 }
 
 /**
+ * One mocha pass over planned cases: mocha sequences them and enforces each one's timeout; every case
+ * gets exactly one result, in plan order, even when mocha never ran it (a failed hook, an aborted runner).
+ */
+async function runPass(
+  plan: PlannedCase[],
+  runCase: (c: PlannedCase) => Promise<CaseResult>,
+  options: { timeoutMs: number; runSeed: number; onCase?: RunOptions['onCase'] },
+): Promise<CaseResult[]> {
+  const mocha = new Mocha({
+    reporter: class Silent {} as unknown as Mocha.ReporterConstructor,
+    timeout: options.timeoutMs,
+  });
+  const results = new Map<string, CaseResult>();
+  declarePlan(mocha.suite, plan, runCase, results, options.timeoutMs);
+  const byId = new Map(plan.map((c) => [c.id, c]));
+  let hookFailure: string | undefined;
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    const runner = mocha.run(() => resolve());
+    runner.on('fail', (test: Mocha.Runnable, err: Error) => {
+      if (test instanceof Mocha.Hook) {
+        hookFailure ??= `${test.fullTitle()}: ${err.message}`;
+        return;
+      }
+      // A case mocha cut off (its timeout) is an error now; whatever its body does later is ignored.
+      const c = byId.get(test.title);
+      if (c && !results.has(c.id))
+        results.set(
+          c.id,
+          unrunResult(c, 'error', `timed out: ${err.message}`, caseSeed(options.runSeed, c.id)),
+        );
+    });
+    runner.on('test end', (test: Mocha.Test) => {
+      done++;
+      const r = results.get(test.title);
+      if (r) options.onCase?.(r, done, plan.length);
+    });
+  });
+  // Mocha installs process-wide error listeners per run; drop them so repeated runs do not pile up.
+  mocha.dispose();
+  return plan.map(
+    (c): CaseResult =>
+      results.get(c.id) ??
+      unrunResult(
+        c,
+        'blocked',
+        `not run: ${hookFailure ?? 'the runner stopped before this case'}`,
+        caseSeed(options.runSeed, c.id),
+      ),
+  );
+}
+
+/** A case worth another attempt: not as its expectations say, or not as the other backend ran it. */
+const wentWrong = (r: CaseResult) => r.unexpected || (r.divergences?.length ?? 0) > 0;
+
+const attemptOf = (r: CaseResult): Attempt => ({
+  status: r.status,
+  durationMs: r.durationMs,
+  ...(r.message !== undefined ? { message: r.message } : {}),
+});
+
+/**
+ * Up to `retries` further passes over the cases that went wrong in every attempt so far (WPT's
+ * "retry unexpected"): a case that comes right is replaced, in place, by that attempt, marked flaky; one
+ * that never does keeps its first result. Either way every attempt is listed, in order.
+ */
+async function retryWrong(
+  plan: PlannedCase[],
+  cases: CaseResult[],
+  retries: number,
+  judge: (results: CaseResult[]) => void,
+  rerun: (plan: PlannedCase[]) => Promise<CaseResult[]>,
+): Promise<void> {
+  for (let round = 0; round < retries; round++) {
+    const wrong = cases.flatMap((r, i) => (wentWrong(r) ? [i] : []));
+    if (wrong.length === 0) return;
+    // `cases` is in plan order: result i is plan[i]'s.
+    const again = await rerun(wrong.map((i) => plan[i]!));
+    judge(again);
+    again.forEach((r, k) => {
+      const i = wrong[k]!;
+      const first = cases[i]!;
+      const attempts = [...(first.attempts ?? [attemptOf(first)]), attemptOf(r)];
+      if (wentWrong(r)) first.attempts = attempts;
+      else cases[i] = { ...r, attempts, flaky: true };
+    });
+  }
+}
+
+/**
  * Runs the suite against one backend: plan, execute through mocha, reconcile, apply expectations, and
  * write every requested report whole. Every planned case appears exactly once in the results.
  */
@@ -137,14 +240,10 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   const plan = planRun(spec, families, arches, revision, options.selection);
   const fixtures = Object.assign({}, ...families.map((f) => f.fixtures ?? {})) as Record<string, Fixture>;
   const provider = lazyProvider(factory, revision);
-  const results = new Map<string, CaseResult>();
   const startedAt = new Date();
   const started = performance.now();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
-  const mocha = new Mocha({
-    reporter: class Silent {} as unknown as Mocha.ReporterConstructor,
-    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-  });
   const execution = {
     spec,
     fixtures,
@@ -168,48 +267,25 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   await Promise.allSettled(
     planArches.flatMap((a) => [provider.backend(a), ...(other ? [other.backend(a)] : [])]),
   );
-  declarePlan(mocha.suite, plan, runCase, results, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const byId = new Map(plan.map((c) => [c.id, c]));
-  let hookFailure: string | undefined;
-  let done = 0;
-  await new Promise<void>((resolve) => {
-    const runner = mocha.run(() => resolve());
-    runner.on('fail', (test: Mocha.Runnable, err: Error) => {
-      if (test instanceof Mocha.Hook) {
-        hookFailure ??= `${test.fullTitle()}: ${err.message}`;
-        return;
-      }
-      // A case mocha cut off (its timeout) is an error now; whatever its body does later is ignored.
-      const c = byId.get(test.title);
-      if (c && !results.has(c.id))
-        results.set(c.id, unrunResult(c, 'error', `timed out: ${err.message}`, caseSeed(runSeed, c.id)));
-    });
-    runner.on('test end', (test: Mocha.Test) => {
-      done++;
-      const r = results.get(test.title);
-      if (r) options.onCase?.(r, done, plan.length);
-    });
+  const cases = await runPass(plan, runCase, {
+    timeoutMs,
+    runSeed,
+    ...(options.onCase ? { onCase: options.onCase } : {}),
   });
-  // Mocha installs process-wide error listeners per run; drop them so repeated runs do not pile up.
-  mocha.dispose();
-
-  // Reconcile: a case mocha never ran (a failed hook, an aborted runner) still gets exactly one result.
-  const cases = plan.map(
-    (c): CaseResult =>
-      results.get(c.id) ??
-      unrunResult(
-        c,
-        'blocked',
-        `not run: ${hookFailure ?? 'the runner stopped before this case'}`,
-        caseSeed(runSeed, c.id),
-      ),
-  );
   const profiles = new Map<Arch, BackendProfile>();
+  for (const [arch, b] of provider.created) {
+    const backend = await b.catch(() => undefined);
+    if (backend) profiles.set(arch, backend.profile);
+  }
+  const judge = (rs: CaseResult[]) => applyExpectations(rs, expectations, { revision, profiles });
+  const expectationReport = judge(cases);
+  await retryWrong(plan, cases, options.retries ?? 0, judge, (again) =>
+    runPass(again, runCase, { timeoutMs, runSeed }),
+  );
   const profileMismatches: ProfileMismatch[] = [];
   for (const [arch, b] of provider.created) {
     try {
       const backend = await b;
-      profiles.set(arch, backend.profile);
       profileMismatches.push(...(await verifyProfile(backend, spec, arch, revision)));
       await backend.dispose();
     } catch {
@@ -218,7 +294,6 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   }
   for (const b of other?.created.values() ?? [])
     await b.then((backend) => backend.dispose()).catch(() => undefined);
-  const expectationReport = applyExpectations(cases, expectations, { revision, profiles });
   const runResults: RunResults = {
     schemaVersion: 1,
     tool: { name: 'kvmspec', version: TOOL_VERSION },

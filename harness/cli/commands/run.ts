@@ -30,7 +30,7 @@ function factoryFor(name: string, command: string[], validate: boolean): Backend
 export const runCommand: Command = {
   name: 'run',
   usage: `run --backend NAME [--arch A]... [--filter GLOB]... [--rule GLOB]... [--tag T]... [--shard i/n] [--revision NAME] [--junit F] [--json F]
-      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--diff BACKEND] [--jobs N] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
+      [--tap F] [--ktap F] [--summary F] [--bundles DIR] [--seed N] [--diff BACKEND] [--jobs N] [--retries N] [--expectations F] [--timeout MS] [--validate-protocol] [-- CMD ARGS]
                          run the suite against a backend (${[...backendNames(), 'process'].join(', ')})`,
   async run(argv, { out, err }) {
     const dash = argv.indexOf('--');
@@ -47,6 +47,7 @@ export const runCommand: Command = {
       bundles: { type: 'string' },
       diff: { type: 'string' },
       jobs: { type: 'string' },
+      retries: { type: 'string' },
       seed: { type: 'string' },
       expectations: { type: 'string' },
       timeout: { type: 'string' },
@@ -65,6 +66,7 @@ export const runCommand: Command = {
       ...(values.expectations ? { expectationsFile: values.expectations } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
       ...(values.seed !== undefined ? { seed: nonNegativeInt(values.seed, '--seed') } : {}),
+      ...(values.retries !== undefined ? { retries: nonNegativeInt(values.retries, '--retries') } : {}),
     };
     const reports = {
       junit: values.junit ?? 'reports/junit.xml',
@@ -119,6 +121,10 @@ export const runCommand: Command = {
       );
     }
     if (results.diff) out.write(`${results.diff.divergent} cases diverge from ${results.diff.against}\n`);
+    const flaky = results.cases.filter((c) => c.flaky);
+    for (const c of flaky)
+      err.write(`flaky: ${c.id}: ${c.attempts?.map((a) => a.status).join(' → ') ?? ''}\n`);
+    if (flaky.length > 0) out.write(`${flaky.length} cases came right only on a retry (flaky)\n`);
     for (const e of results.expectations.expired) {
       err.write(
         `kvmspec: expectation for ${e.id} expired on ${e.expires ?? ''}: renew it or remove it (${e.reason})\n`,
