@@ -439,6 +439,74 @@ const mpidrReset: CaseGenerator = () =>
     },
   }));
 
+/** CLIDR_EL1 with its ICB field (bits 32:30) changed: valid wherever the value was (LoC, LoUIS and LoUU kept). */
+const otherClidr = (clidr: bigint) => clidr ^ (1n << 30n);
+
+/**
+ * A value written to each register, then a second KVM_ARM_VCPU_INIT: the vCPU-scoped feature ID registers
+ * keep it, ordinary state (TPIDR_EL1, the control) is reset.
+ */
+const vcpuScopedSurviveInit: CaseGenerator = () =>
+  (
+    [
+      ['MPIDR_EL1', (v: bigint) => v | 0x3n, true],
+      ['CLIDR_EL1', otherClidr, true],
+      ['TPIDR_EL1', (v: bigint) => v ^ 0xffn, false],
+    ] as const
+  ).map(([name, change, kept]) => ({
+    params: { reg: name },
+    run: async (ctx: CaseContext) => {
+      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+      const id = regId(ctx, name);
+      const reset = await getId(ctx, vcpu!, id);
+      const written = change(reset);
+      assertOutcome(await setReg64(ctx, vcpu!, id, written), { ret: 0 }, `KVM_SET_ONE_REG ${name}`);
+      await initVcpu(ctx, vm!, vcpu!);
+      const what = `${name} after a second KVM_ARM_VCPU_INIT`;
+      assertValue(await getId(ctx, vcpu!, id), kept ? written : reset, what);
+    },
+  }));
+
+/** CLIDR_EL1 written through vCPU 0 leaves vCPU 1's as it was. */
+const clidrPerVcpu: CaseGenerator = () => [
+  {
+    params: { via: 'vcpu-0' },
+    run: async (ctx) => {
+      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+      const id = regId(ctx, 'CLIDR_EL1');
+      const other = await secondVcpu(ctx, vm!);
+      const theirs = await getId(ctx, other, id);
+      const written = otherClidr(await getId(ctx, vcpu!, id));
+      assertOutcome(
+        await setReg64(ctx, vcpu!, id, written),
+        { ret: 0 },
+        'KVM_SET_ONE_REG CLIDR_EL1 via vCPU 0',
+      );
+      assertValue(await getId(ctx, vcpu!, id), written, 'CLIDR_EL1 of vCPU 0');
+      assertValue(await getId(ctx, other, id), theirs, 'CLIDR_EL1 of vCPU 1');
+    },
+  },
+];
+
+/** After KVM_RUN, CLIDR_EL1 still takes a new value (a VM-wide ID register refuses one: ARM_IDREG-ERR-003). */
+const clidrAfterRun: CaseGenerator = () => [
+  {
+    params: { when: 'after-run' },
+    run: async (ctx) => {
+      const g = await setupGuest(ctx);
+      const id = regId(ctx, 'CLIDR_EL1');
+      const written = otherClidr(await getId(ctx, g.vcpu, id));
+      await runToPowerOff(ctx, g);
+      assertOutcome(
+        await setReg64(ctx, g.vcpu, id, written),
+        { ret: 0 },
+        'KVM_SET_ONE_REG CLIDR_EL1 after KVM_RUN',
+      );
+      assertValue(await getId(ctx, g.vcpu, id), written, 'CLIDR_EL1 read back');
+    },
+  },
+];
+
 const masksLayout: CaseGenerator = () => [
   {
     params: { array: 'guarded' },
@@ -574,5 +642,8 @@ export const arm64IdRegs: SuiteFamily = {
     'arm64-idregs.survives-init': survivesInit,
     'arm64-idregs.vm-wide': vmWide,
     'arm64-idregs.mpidr-reset': mpidrReset,
+    'arm64-idregs.vcpu-scoped-survive-init': vcpuScopedSurviveInit,
+    'arm64-idregs.clidr-per-vcpu': clidrPerVcpu,
+    'arm64-idregs.clidr-after-run': clidrAfterRun,
   },
 };

@@ -10,10 +10,15 @@ import { loadSpec } from '../harness/spec/loader.ts';
 import { UPSTREAM } from '../harness/spec/tree.ts';
 import type { Arch } from '../harness/spec/types.ts';
 import { execute, type GuestCpu } from '../reference/arch/arm64/cpu.ts';
-import { featureIdIndex, POLICY_CHECKS, writableMasks } from '../reference/arch/arm64/idregs.ts';
+import {
+  featureIdIndex,
+  isVcpuScopedFeatureId,
+  POLICY_CHECKS,
+  writableMasks,
+} from '../reference/arch/arm64/idregs.ts';
 import { MAX_GUEST_STEPS, TIME_SLICE_STEPS } from '../reference/arch/arm64/model.ts';
 import { PvLock, PvRegion, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from '../reference/arch/arm64/pv.ts';
-import { ID_VALUES, modelSysregs, STATE_VALUES } from '../reference/arch/arm64/sysregs.ts';
+import { ID_VALUES, modelSysregs, STATE_VALUES, VCPU_ID_VALUES } from '../reference/arch/arm64/sysregs.ts';
 import type { VmFile } from '../reference/kernel.ts';
 import { families } from '../suites/index.ts';
 import { a64, mov, MMIO_GPA, PVTIME_GPA, RAM_GPA, RAM_SIZE, report, smccc } from '../suites/arm64-guest.ts';
@@ -129,13 +134,14 @@ describe('arm64 reference: CPU model and PV state', () => {
     const sysregs = modelSysregs(spec);
     expect(sysregs.map((d) => d.name)).to.have.members([
       ...Object.keys(ID_VALUES),
+      ...Object.keys(VCPU_ID_VALUES),
       ...Object.keys(STATE_VALUES),
     ]);
     // Fields are checked only by set_id_reg, which handles the feature ID space (op0 3, op1 0/1/3, CRn 0, CRm < 8).
     for (const d of sysregs) {
       const low = d.id & 0xffffn;
       const featureSpace = (low & 0xc7c0n) === 0xc000n && [0n, 1n, 3n].includes((low >> 11n) & 7n);
-      if (d.kind === 'id') expect(featureSpace, d.name).to.equal(true);
+      if (d.kind !== 'state') expect(featureSpace, d.name).to.equal(true);
       else expect(d.fields, d.name).to.deep.equal([]);
     }
     const catalog = spec.registers('arm64').filter((r) => BigInt(r.id) >> 16n === 0x6030_0000_0013n);
@@ -144,6 +150,14 @@ describe('arm64 reference: CPU model and PV state', () => {
         registers: () => [...catalog, { name: 'ID_AA64ISAR3_EL1', id: '0x603000000013c033' }],
       } as unknown as typeof spec),
     ).to.throw(/ID_AA64ISAR3_EL1/);
+  });
+
+  it('tells the vCPU-scoped feature ID registers (reset at the first KVM_ARM_VCPU_INIT only) by encoding', () => {
+    const scoped = modelSysregs(spec)
+      .filter((d) => isVcpuScopedFeatureId(d.id))
+      .map((d) => d.name);
+    // CTR_EL0 is outside the ID_* block too, but KVM keeps it VM-wide: the model's kind says so.
+    expect(scoped).to.have.members(['MPIDR_EL1', 'CLIDR_EL1', 'CTR_EL0', 'MIDR_EL1', 'REVIDR_EL1']);
   });
 
   it('derives the 192 writable masks from the writable fields, at the index formula', () => {

@@ -23,6 +23,20 @@ function fieldOf(value: bigint, f: RegisterField): bigint {
   return f.signed ? BigInt.asIntN(Number(width), raw) : raw;
 }
 
+/**
+ * A feature ID register outside the VM-wide ID_* block (op1 0, CRm 1..7): MPIDR_EL1 and CLIDR_EL1 among the
+ * catalogued ones. KVM resets these at a vCPU's first KVM_ARM_VCPU_INIT only (is_vcpu_ftr_id_reg and
+ * reset_vcpu_ftr_id_reg in arch/arm64/kvm/sys_regs.c, since 6.11).
+ */
+export function isVcpuScopedFeatureId(id: bigint): boolean {
+  const op0 = (id >> 14n) & 3n;
+  const op1 = (id >> 11n) & 7n;
+  const crn = (id >> 7n) & 15n;
+  const crm = (id >> 3n) & 15n;
+  const featureSpace = op0 === 3n && (op1 < 2n || op1 === 3n) && crn === 0n && crm <= 7n;
+  return featureSpace && !(op1 === 0n && crm >= 1n);
+}
+
 /** The writable mask of an ID register: the union of its writable fields. */
 export function writableMask(d: SysregDesc): bigint {
   return d.fields.reduce((m, f) => m | fieldMask(f), 0n);
@@ -32,7 +46,7 @@ export function writableMask(d: SysregDesc): bigint {
 export function writableMasks(sysregs: readonly SysregDesc[]): bigint[] {
   const masks = new Array<bigint>(FEATURE_ID_SPACE_SIZE).fill(0n);
   // Every ID register of the model lies in the feature ID space (test/arm64.test.ts checks it).
-  for (const d of sysregs) if (d.kind === 'id') masks[featureIdIndex(d.id)] = writableMask(d);
+  for (const d of sysregs) if (d.kind !== 'state') masks[featureIdIndex(d.id)] = writableMask(d);
   return masks;
 }
 

@@ -6,7 +6,7 @@ import { fail } from '../../errno.ts';
 import type { ArchModel, ArchVcpu, ArchVm, VcpuFile, VmFile } from '../../kernel.ts';
 import { copyRegList, getRegValue, putRegValue, readOneReg, regSize, REG_SIZE_MASK } from '../../one-reg.ts';
 import { execute, type GuestCpu, type MmioAccess } from './cpu.ts';
-import { checkIdValue, FEATURE_ID_SPACE_SIZE, writableMasks } from './idregs.ts';
+import { checkIdValue, FEATURE_ID_SPACE_SIZE, isVcpuScopedFeatureId, writableMasks } from './idregs.ts';
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
 import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
 import { modelSysregs, type SysregDesc } from './sysregs.ts';
@@ -172,14 +172,19 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     return this.core.get((pstate & 1n) === 1n ? 0x44 : 0x3e) ?? 0n;
   }
 
-  /** vCPU reset (KVM_ARM_VCPU_INIT): core and ordinary state back to reset; VM-wide ID registers untouched. */
+  /**
+   * vCPU reset (KVM_ARM_VCPU_INIT): core and ordinary state back to reset; VM-wide ID registers untouched,
+   * and the vCPU-scoped feature ID registers (MPIDR_EL1, CLIDR_EL1) reset at the first init only.
+   */
   private reset(): void {
     this.core.clear();
     this.core.set(0x42, PSTATE_RESET);
-    for (const d of this.vm.sysregs) if (d.kind === 'state') this.sysregs.set(d.name, d.reset);
+    const first = !this.initialized;
+    for (const d of this.vm.sysregs)
+      if (d.kind !== 'id' && (first || !isVcpuScopedFeatureId(d.id))) this.sysregs.set(d.name, d.reset);
     // The vCPU id's bits 3..0 go to Aff0 and bits 11..4 to Aff1 (sys_regs.c reset_mpidr); bit 31 is RES1.
     const id = this.vcpu.id;
-    this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn));
+    if (first) this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn));
     this.pendingMmio = undefined;
     this.stopped = false;
   }
@@ -477,7 +482,10 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     return (d.kind === 'id' ? this.vm.idRegs : this.sysregs).get(d.name)!;
   }
 
-  /** ID registers: after the VM ran only the current value is accepted (EBUSY otherwise); before, mask and safety. */
+  /**
+   * VM-wide ID registers: after the VM ran only the current value is accepted (EBUSY otherwise); before,
+   * mask and safety. A vCPU-scoped one is checked the same way at any time (CLIDR_EL1: reserved bits).
+   */
   private writeSysreg(d: SysregDesc, value: bigint): void {
     if (d.kind === 'id') {
       if (this.vcpu.vm.hasRun) {
@@ -488,6 +496,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       this.vm.idRegs.set(d.name, value);
       return;
     }
+    if (d.kind === 'vcpu-id') checkIdValue(d, value);
     this.sysregs.set(d.name, value);
   }
 }

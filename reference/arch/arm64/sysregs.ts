@@ -14,6 +14,11 @@ import { toBigInt } from '../../../harness/spec/int.ts';
 export type SysregKind =
   /** Feature ID register: VM-wide, locked after the first KVM_RUN (arch/arm64/kvm/sys_regs.c set_id_reg). */
   | 'id'
+  /**
+   * vCPU-scoped feature ID register with a setter of its own (CLIDR_EL1, set_clidr): one value per vCPU,
+   * a write checked against its writable fields, never locked by a run.
+   */
+  | 'vcpu-id'
   /** Ordinary vCPU state, reset by KVM_ARM_VCPU_INIT: the value written is the value read back. */
   | 'state';
 
@@ -58,11 +63,15 @@ export const ID_VALUES: Readonly<Record<string, bigint>> = {
   ID_AA64MMFR1_EL1: 0x0010_1011_1131_2122n,
   ID_AA64MMFR2_EL1: 0x1221_0111_1111_1111n,
   ID_AA64MMFR3_EL1: 0x1_0101n,
-  // Real KVM keeps CLIDR_EL1 per vCPU and writable after KVM_RUN; the model keeps it with the VM-wide ID
-  // registers (docs/arm64.md).
-  CLIDR_EL1: 0x0a20_0023n,
-  // With IDC and DIC, so the CLIDR setter's IDC check (a host without CTR_EL0.IDC) never applies.
+  // VM-wide like the ID_* block (kvm->arch.ctr_el0), though outside it. With IDC and DIC, so the CLIDR
+  // setter's IDC check (a host without CTR_EL0.IDC) never applies.
   CTR_EL0: 0xb444_c004n,
+};
+
+/** The model CPU's vCPU-scoped feature ID registers with a checked setter. */
+export const VCPU_ID_VALUES: Readonly<Record<string, bigint>> = {
+  // Separate L1 instruction and data caches and a unified L2; LoUU 1, LoC 2, LoUIS 1.
+  CLIDR_EL1: 0x0a20_0023n,
 };
 
 /** The model's reset values of ordinary vCPU state (MPIDR_EL1 is set from the vCPU id at reset). */
@@ -106,9 +115,10 @@ export function modelSysregs(spec: SpecTree): SysregDesc[] {
 
 function modelValue(name: string): { kind: SysregKind; reset: bigint } {
   const id = ID_VALUES[name];
-  return id !== undefined
-    ? { kind: 'id', reset: id }
-    : { kind: 'state', reset: STATE_VALUES[name] ?? unmodelled(name) };
+  if (id !== undefined) return { kind: 'id', reset: id };
+  const vcpuId = VCPU_ID_VALUES[name];
+  if (vcpuId !== undefined) return { kind: 'vcpu-id', reset: vcpuId };
+  return { kind: 'state', reset: STATE_VALUES[name] ?? unmodelled(name) };
 }
 
 function unmodelled(name: string): never {
