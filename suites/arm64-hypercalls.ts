@@ -479,6 +479,40 @@ const psciVersion: CaseGenerator = () =>
     }),
   );
 
+/**
+ * PSCI_VERSION by the vCPU's PSCI feature: a vCPU initialised without KVM_ARM_VCPU_PSCI_0_2 has PSCI 0.1 (it
+ * reads 0x1, KVM_ARM_PSCI_0_1, and takes only that), one with it takes only 0.2 and later versions.
+ */
+/** KVM_ARM_PSCI_0_1 (include/kvm/arm_psci.h): major 0, minor 1. */
+const PSCI_0_1 = 0x1n;
+
+const psciVersionByFeature: CaseGenerator = () =>
+  (
+    [
+      ['0.1', 'get', undefined, { ret: 0 }],
+      ['0.1', 'set', PSCI_0_1, { ret: 0 }],
+      ['0.1', 'set', 0x1_0000n, { errno: 'EINVAL' }],
+      ['0.2', 'set', PSCI_0_1, { errno: 'EINVAL' }],
+    ] as const
+  ).flatMap(([psci, op, value, outcome]) =>
+    one({ psci, op: value === undefined ? op : `${op}-0x${value.toString(16)}` }, async (ctx) => {
+      const { vm } = await ctx.fixture('vm');
+      const vcpu = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 0n);
+      const feature = psci === '0.2' ? 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64') : 0n;
+      const preferred = await ctx.kvm.setup(vm!, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
+      await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
+        struct: { target: preferred.fields.target as bigint, features: [feature, 0n, 0n, 0n, 0n, 0n, 0n] },
+      });
+      const id = regId(ctx, 'KVM_REG_ARM_PSCI_VERSION');
+      const before = await getReg64(ctx, vcpu, id, `PSCI_VERSION of a PSCI ${psci} vCPU`);
+      if (value === undefined) return assertValue(before, PSCI_0_1, `PSCI_VERSION of a PSCI ${psci} vCPU`);
+      const what = `KVM_SET_ONE_REG PSCI_VERSION = 0x${value.toString(16)} on a PSCI ${psci} vCPU`;
+      assertOutcome(await setReg64(ctx, vcpu, id, value), outcome, what);
+      const after = await getReg64(ctx, vcpu, id, 'PSCI_VERSION after the write');
+      assertValue(after, 'ret' in outcome ? value : before, 'PSCI_VERSION after the write');
+    }),
+  );
+
 /** PSCI_VERSION is VM-wide: written through vCPU 0, it reads back through vCPU 1 and after vCPU 0 is reset. */
 const psciVersionVmWide: CaseGenerator = () =>
   one({ version: '0x10000' }, async (ctx) => {
@@ -804,6 +838,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.system-off': systemOffCase,
     'arm64-hypercalls.psci-version': psciVersion,
     'arm64-hypercalls.psci-version-vm-wide': psciVersionVmWide,
+    'arm64-hypercalls.psci-version-by-feature': psciVersionByFeature,
     'arm64-hypercalls.workaround-levels': workaroundLevels,
     'arm64-pv.set-ipa': setIpaCases,
     'arm64-pv.set-errors': setErrors,

@@ -49,6 +49,9 @@ function coreRegSize(word: number): number | undefined {
 
 const FW_PSCI_VERSION = 0n;
 const FW_WORKAROUND_2 = 2n;
+/** KVM_ARM_PSCI_0_1: the only version of a vCPU without KVM_ARM_VCPU_PSCI_0_2. */
+const PSCI_0_1 = 0x1n;
+/** What a vCPU with KVM_ARM_VCPU_PSCI_0_2 may be given: 0.2, 1.0, 1.1. */
 const PSCI_VERSIONS = new Set([0x2n, 0x1_0000n, 0x1_0001n]);
 const PSCI_LATEST = 0x1_0001n;
 /**
@@ -129,6 +132,8 @@ class Arm64Vm implements ArchVm {
 
 class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private initialized = false;
+  /** Initialised with KVM_ARM_VCPU_PSCI_0_2; without it the vCPU has PSCI 0.1. */
+  private psci02 = false;
   private readonly core = new Map<number, bigint>();
   private readonly sysregs = new Map<string, bigint>();
   readonly stolenTime: StolenTime;
@@ -351,6 +356,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     const f0 = features[0] ?? 0n;
     if ((f0 & ~KNOWN_FEATURES) !== 0n) fail('ENOENT');
     if ((f0 & ~SUPPORTED_FEATURES) !== 0n) fail('EINVAL');
+    this.psci02 = (f0 & (1n << BigInt(FEATURE_PSCI_0_2))) !== 0n;
     this.reset();
     this.initialized = true;
     return 0n;
@@ -442,7 +448,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     if (regSize(id) !== 8) return undefined;
     const index = id & 0xffffn;
     if ((id & COPROC_MASK) === COPROC_FW_FEAT_BMAP) return this.vm.fwBitmaps[Number(index)];
-    return index === FW_PSCI_VERSION ? this.vm.psciVersion : WORKAROUND_LEVELS.get(index);
+    if (index === FW_PSCI_VERSION) return this.psci02 ? this.vm.psciVersion : PSCI_0_1;
+    return WORKAROUND_LEVELS.get(index);
   }
 
   /**
@@ -451,7 +458,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
    */
   private setFw(index: bigint, value: bigint, held: bigint): void {
     if (index === FW_PSCI_VERSION) {
-      if (!PSCI_VERSIONS.has(value)) fail('EINVAL');
+      // 0.1 only without the PSCI 0.2 feature, 0.2 and later only with it (kvm_arm_set_fw_reg).
+      if (this.psci02 ? !PSCI_VERSIONS.has(value) : value !== PSCI_0_1) fail('EINVAL');
       this.vm.psciVersion = value;
     } else if (index === FW_WORKAROUND_2) {
       // Levels 0..3, and ENABLED only with AVAIL. NOT_AVAIL and UNKNOWN (0, 1) fold to NOT_AVAIL, AVAIL and
