@@ -507,6 +507,23 @@ const clidrAfterRun: CaseGenerator = () => [
   },
 ];
 
+/** ID_AA64DFR0_EL1.PMUVer (bits 11:8) written as 0xf, IMPLEMENTATION DEFINED: taken as 0 before the checks. */
+const pmuVerImpDef: CaseGenerator = () => [
+  {
+    params: { PMUVer: '0xf' },
+    run: async (ctx) => {
+      const { vcpu } = await ctx.fixture('vcpu-initialized');
+      const id = regId(ctx, 'ID_AA64DFR0_EL1');
+      const value = await getId(ctx, vcpu!, id);
+      const pmuVer = (value >> 8n) & 0xfn;
+      if (pmuVer !== 0n) return ctx.notApplicable(`the vCPU has a PMU (PMUVer ${pmuVer})`);
+      const r = await setReg64(ctx, vcpu!, id, value | (0xfn << 8n));
+      assertOutcome(r, { ret: 0 }, 'KVM_SET_ONE_REG ID_AA64DFR0_EL1 with PMUVer 0xf');
+      assertValue(await getId(ctx, vcpu!, id), value, 'ID_AA64DFR0_EL1 read back (PMUVer 0)');
+    },
+  },
+];
+
 const masksLayout: CaseGenerator = () => [
   {
     params: { array: 'guarded' },
@@ -645,5 +662,6 @@ export const arm64IdRegs: SuiteFamily = {
     'arm64-idregs.vcpu-scoped-survive-init': vcpuScopedSurviveInit,
     'arm64-idregs.clidr-per-vcpu': clidrPerVcpu,
     'arm64-idregs.clidr-after-run': clidrAfterRun,
+    'arm64-idregs.pmuver-imp-def': pmuVerImpDef,
   },
 };

@@ -37,6 +37,19 @@ export function isVcpuScopedFeatureId(id: bigint): boolean {
   return featureSpace && !(op1 === 0n && crm >= 1n);
 }
 
+/** ID_AA64DFR0_EL1.PMUVer, bits 11:8, and its IMPLEMENTATION DEFINED value. */
+const PMUVER_MASK = 0xfn << 8n;
+const PMUVER_IMP_DEF = 0xfn << 8n;
+
+/**
+ * A value as a register's own setter hands it to the common checks: ID_AA64DFR0_EL1 takes an IMPLEMENTATION
+ * DEFINED PMUVer (0xf) as 0 (set_id_aa64dfr0_el1 in arch/arm64/kvm/sys_regs.c).
+ */
+export function beforeIdChecks(d: SysregDesc, value: bigint): bigint {
+  if (d.name === 'ID_AA64DFR0_EL1' && (value & PMUVER_MASK) === PMUVER_IMP_DEF) return value & ~PMUVER_MASK;
+  return value;
+}
+
 /** The writable mask of an ID register: the union of its writable fields. */
 export function writableMask(d: SysregDesc): bigint {
   return d.fields.reduce((m, f) => m | fieldMask(f), 0n);

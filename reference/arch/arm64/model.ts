@@ -6,7 +6,13 @@ import { fail } from '../../errno.ts';
 import type { ArchModel, ArchVcpu, ArchVm, VcpuFile, VmFile } from '../../kernel.ts';
 import { copyRegList, getRegValue, putRegValue, readOneReg, regSize, REG_SIZE_MASK } from '../../one-reg.ts';
 import { execute, type GuestCpu, type MmioAccess } from './cpu.ts';
-import { checkIdValue, FEATURE_ID_SPACE_SIZE, isVcpuScopedFeatureId, writableMasks } from './idregs.ts';
+import {
+  beforeIdChecks,
+  checkIdValue,
+  FEATURE_ID_SPACE_SIZE,
+  isVcpuScopedFeatureId,
+  writableMasks,
+} from './idregs.ts';
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
 import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
 import { modelSysregs, type SysregDesc } from './sysregs.ts';
@@ -494,7 +500,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
    * VM-wide ID registers: after the VM ran only the current value is accepted (EBUSY otherwise); before,
    * mask and safety. A vCPU-scoped one is checked the same way at any time (CLIDR_EL1: reserved bits).
    */
-  private writeSysreg(d: SysregDesc, value: bigint): void {
+  private writeSysreg(d: SysregDesc, written: bigint): void {
+    const value = beforeIdChecks(d, written);
     if (d.kind === 'id') {
       if (this.vcpu.vm.hasRun) {
         if (value !== this.vm.idRegs.get(d.name)) fail('EBUSY');
