@@ -13,10 +13,32 @@ interface PpcReg {
   reset: bigint;
   /** KVM-HV refuses some values: HIOR belongs to KVM-PR and only 0 may be written. */
   accepts?: (value: bigint) => boolean;
+  /** What a write leaves in the register, from what it held; the value itself when absent. */
+  stored?: (held: bigint, value: bigint) => bigint;
 }
 
 const reg = (id: bigint, reset = 0n, accepts?: (v: bigint) => boolean): PpcReg =>
   accepts ? { id, reset, accepts } : { id, reset };
+
+/** LPCR bits (arch/powerpc/include/asm/reg.h). */
+const LPCR_DPFD = 0x0070_0000_0000_0000n;
+const LPCR_ILE = 0x0200_0000n;
+const LPCR_AIL = 0x0180_0000n;
+const LPCR_LD = 0x2_0000n;
+const LPCR_TC = 0x200n;
+
+/**
+ * An LPCR write (kvmppc_set_lpcr, then kvmppc_filter_lpcr_hv): only DPFD, ILE, TC, AIL and LD come from user
+ * space; the model guest is radix on POWER9, so TC is dropped, and AIL survives only as 3 (1 and 2 are
+ * disallowed); LD stays.
+ */
+function lpcrStored(held: bigint, value: bigint): bigint {
+  const mask = LPCR_DPFD | LPCR_ILE | LPCR_TC | LPCR_AIL | LPCR_LD;
+  let lpcr = (held & ~mask) | (value & mask);
+  lpcr &= ~LPCR_TC;
+  if ((lpcr & LPCR_AIL) !== LPCR_AIL) lpcr &= ~LPCR_AIL;
+  return lpcr;
+}
 
 /** The KVM-HV registers of the model (arch/powerpc/kvm/book3s_hv.c); ids from arch/powerpc/include/uapi/asm/kvm.h. */
 const HV_REGS: readonly PpcReg[] = [
@@ -31,7 +53,7 @@ const HV_REGS: readonly PpcReg[] = [
   reg(0x1030_0000_0000_000fn), // UAMOR
   reg(0x1030_0000_0000_00a8n), // TAR
   reg(0x1030_0000_0000_00b6n), // PPR
-  reg(0x1030_0000_0000_00b5n, 0x40_0000_0054_0413n), // LPCR_64
+  { id: 0x1030_0000_0000_00b5n, reset: 0x40_0000_0054_0413n, stored: lpcrStored }, // LPCR_64
 ];
 
 class PpcVm implements ArchVm {
@@ -65,7 +87,7 @@ class PpcVcpu implements ArchVcpu {
     const value = getRegValue(kernel, addr, size);
     const r = HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
     if (r.accepts && !r.accepts(value)) fail('EINVAL');
-    this.values.set(r.id, value);
+    this.values.set(r.id, r.stored ? r.stored(this.values.get(r.id) ?? r.reset, value) : value);
     return 0n;
   }
 }
