@@ -218,8 +218,9 @@ async function retryWrong(
 }
 
 /**
- * Runs the suite against one backend: plan, execute through mocha, reconcile, apply expectations, and
- * write every requested report whole. Every planned case appears exactly once in the results.
+ * Runs the suite against one backend: plan, execute through mocha, apply expectations, run again what went
+ * wrong (with `retries`), and write every requested report whole. Every planned case appears exactly once
+ * in the results.
  */
 export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   const spec = options.spec ?? loadSpec();
