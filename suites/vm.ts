@@ -316,6 +316,32 @@ const unmappedRam: CaseGenerator = (g) => [
   },
 ];
 
+/**
+ * arm64: the feature set of a VM's first KVM_ARM_VCPU_INIT is the VM's. A later init with another set fails,
+ * whether it re-initialises that vCPU or initialises another; the same set is accepted, and so is the same
+ * set plus POWER_OFF, which applies to its one call and is no part of the set.
+ */
+const armFeaturesFixed: CaseGenerator = (g) =>
+  (['same-vcpu', 'second-vcpu'] as const).flatMap((vcpu) =>
+    (['without-psci-0.2', 'same', 'same+power-off'] as const).map((features) => ({
+      params: { vcpu, features },
+      run: async (ctx: CaseContext) => {
+        const { vm, vcpu: first } = await ctx.fixture('vcpu-initialized');
+        const preferred = await ctx.kvm.setup(vm!, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
+        // The fixture initialised vCPU 0 with PSCI 0.2 alone.
+        const psci = 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
+        const powerOff = 1n << ctx.spec.constant('KVM_ARM_VCPU_POWER_OFF', 'arm64');
+        const set = { 'without-psci-0.2': 0n, same: psci, 'same+power-off': psci | powerOff }[features];
+        const which = vcpu === 'same-vcpu' ? first! : await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 1n);
+        const r = await ctx.kvm.call(which, 'KVM_ARM_VCPU_INIT', {
+          struct: { target: preferred.fields.target as bigint, features: [set, 0n, 0n, 0n, 0n, 0n, 0n] },
+        });
+        const what = `KVM_ARM_VCPU_INIT of the ${vcpu} with features 0x${set.toString(16)}`;
+        assertOutcome(r, features === 'without-psci-0.2' ? expectOf(g) : { ret: 0 }, what);
+      },
+    })),
+  );
+
 export const vmFamily: SuiteFamily = {
   generators: {
     'memslot.bad-flags': badFlags,
@@ -330,6 +356,7 @@ export const vmFamily: SuiteFamily = {
     'vm.duplicate-vcpu': duplicateVcpu,
     'vm.vcpu-id-limit': vcpuIdLimit,
     'vm.ipa-limit': ipaLimit,
+    'vm.arm64-features-fixed': armFeaturesFixed,
     'memslot.valid': valid,
     'memslot.unaligned-size': unalignedSize,
     'memslot.s390-segment': s390Segment,

@@ -93,6 +93,8 @@ class Arm64Vm implements ArchVm {
   readonly fwBitmaps = [...FW_BITMAP_SUPPORTED];
   /** The PSCI version user space chose is VM-wide too (kvm->arch.psci_version), kept across vCPU resets. */
   psciVersion = PSCI_LATEST;
+  /** The feature set of the VM's first KVM_ARM_VCPU_INIT (kvm->arch.vcpu_features), POWER_OFF left out. */
+  features: bigint | undefined;
   readonly smccc: SmcccIds;
   readonly pvlock: boolean;
 
@@ -362,6 +364,10 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     const f0 = features[0] ?? 0n;
     if ((f0 & ~KNOWN_FEATURES) !== 0n) fail('ENOENT');
     if ((f0 & ~SUPPORTED_FEATURES) !== 0n) fail('EINVAL');
+    // POWER_OFF applies to this call only; every init of the VM must name the first one's set.
+    const set = f0 & ~(1n << BigInt(FEATURE_POWER_OFF));
+    if (this.vm.features !== undefined && set !== this.vm.features) fail('EINVAL');
+    this.vm.features = set;
     this.psci02 = (f0 & (1n << BigInt(FEATURE_PSCI_0_2))) !== 0n;
     this.reset();
     this.initialized = true;
