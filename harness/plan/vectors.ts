@@ -48,9 +48,18 @@ export function vectorBody(ref: RuleRef, v: Vector): CaseBody {
     if (absent) return;
     for (const [field, value] of Object.entries(v.expect.fields ?? {})) {
       const got = r.fields[field];
+      const what = `${name} field ${field} after the call`;
+      if (Array.isArray(value)) {
+        if (!Array.isArray(got) || got.length !== value.length)
+          throw new Error(
+            `vector checks ${value.length} elements of field ${field}, which ${name} does not return`,
+          );
+        value.forEach((element, i) => assertValue(got[i]!, toBigInt(element), `${what}, element ${i}`));
+        continue;
+      }
       if (typeof got !== 'bigint')
         throw new Error(`vector checks field ${field}, which ${name} does not return`);
-      assertValue(got, toBigInt(value), `${name} field ${field} after the call`);
+      assertValue(got, toBigInt(value), what);
     }
     for (const [field, bytes] of Object.entries(v.expect.buffers ?? {})) {
       const got = r.spans[field];

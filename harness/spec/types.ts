@@ -35,7 +35,7 @@ export interface Vector {
   fd?: FdKind;
   ioctl?: string;
   arg?: { int?: IntLike; pointer?: 'null' | 'invalid'; struct?: Record<string, FieldValue> };
-  expect: Outcome & { fields?: Record<string, IntLike>; buffers?: Record<string, string> };
+  expect: Outcome & { fields?: Record<string, IntLike | IntLike[]>; buffers?: Record<string, string> };
 }
 
 export interface CapabilityRef {
