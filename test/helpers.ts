@@ -1,6 +1,10 @@
 import { Writable } from 'node:stream';
+import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
+import { createReferenceBackend } from '../adapters/reference.ts';
+import { readUint, writeUint } from '../harness/abi/codec.ts';
 import { main } from '../harness/cli/main.ts';
 import { totalsOf, type CaseResult, type RunResults } from '../harness/run/results.ts';
+import type { SpecTree } from '../harness/spec/tree.ts';
 
 /** Runs the CLI in process and captures what it prints. */
 export async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -43,5 +47,34 @@ export function resultsOf(cases: CaseResult[], overrides: Partial<RunResults> = 
     totals: totalsOf(cases),
     cases,
     ...overrides,
+  };
+}
+
+/**
+ * An arm64 backend that drops bit 40 of the values its first `faulty` KVM_SET_ONE_REG calls write (every
+ * call by default): a byte-handling bug that stays, or one that goes away.
+ */
+export function dropsBit40(spec: SpecTree, faulty = Infinity): BackendFactory {
+  return {
+    name: 'drops-bit-40',
+    arches: () => ['arm64'],
+    create: ({ arch }) => {
+      const inner = createReferenceBackend(spec, arch);
+      const set = spec.ioctlNumber('KVM_SET_ONE_REG', arch);
+      let left = faulty;
+      const b: Backend = Object.assign(Object.create(inner) as Backend, {
+        profile: inner.profile,
+        ioctl: async (h: number, req: bigint, arg: IoctlArg) => {
+          const target = arg.kind === 'struct' ? arg.pointers[0]?.target : undefined;
+          if (req === set && target?.kind === 'buffer' && target.length >= 8 && left-- > 0) {
+            const bytes = await inner.read(target.buffer, target.offset, 8);
+            writeUint(bytes, 0, 8, readUint(bytes, 0, 8, 'little') & ~(1n << 40n), 'little');
+            await inner.write(target.buffer, target.offset, bytes);
+          }
+          return inner.ioctl(h, req, arg);
+        },
+      });
+      return Promise.resolve(b);
+    },
   };
 }

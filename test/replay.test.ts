@@ -2,41 +2,18 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
-import { createReferenceBackend } from '../adapters/reference.ts';
-import { readUint, writeUint } from '../harness/abi/codec.ts';
 import { readBundle } from '../harness/run/bundle.ts';
 import type { RunResults } from '../harness/run/results.ts';
 import { replayBundle } from '../harness/run/replay.ts';
 import { runSuite } from '../harness/run/runner.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
-import { cli } from './helpers.ts';
+import { cli, dropsBit40 } from './helpers.ts';
 
 const spec = loadSpec();
 const PROPERTY = 'ONE_REG/ONE_REG-VAL-004/arm64/registers=any-value';
 
-/** An arm64 backend that drops bit 40 of every value written with KVM_SET_ONE_REG (a byte-handling bug). */
-const dropsBit40: BackendFactory = {
-  name: 'drops-bit-40',
-  arches: () => ['arm64'],
-  create: ({ arch }) => {
-    const inner = createReferenceBackend(spec, arch);
-    const set = spec.ioctlNumber('KVM_SET_ONE_REG', arch);
-    const b: Backend = Object.assign(Object.create(inner) as Backend, {
-      profile: inner.profile,
-      ioctl: async (h: number, req: bigint, arg: IoctlArg) => {
-        const target = arg.kind === 'struct' ? arg.pointers[0]?.target : undefined;
-        if (req === set && target?.kind === 'buffer' && target.length >= 8) {
-          const bytes = await inner.read(target.buffer, target.offset, 8);
-          writeUint(bytes, 0, 8, readUint(bytes, 0, 8, 'little') & ~(1n << 40n), 'little');
-          await inner.write(target.buffer, target.offset, bytes);
-        }
-        return inner.ioctl(h, req, arg);
-      },
-    });
-    return Promise.resolve(b);
-  },
-};
+/** Drops bit 40 of every value KVM_SET_ONE_REG writes. */
+const faulty = dropsBit40(spec);
 
 describe('reproducer bundles and replay', function () {
   this.timeout(60000);
@@ -46,7 +23,7 @@ describe('reproducer bundles and replay', function () {
   it('writes a bundle per failing case that replays the failure on the faulty backend and passes on the reference', async () => {
     const { results } = await runSuite({
       backend: 'drops-bit-40',
-      factory: dropsBit40,
+      factory: faulty,
       spec,
       arches: ['arm64'],
       selection: { filter },
@@ -60,7 +37,7 @@ describe('reproducer bundles and replay', function () {
       expect(bundle.trace.some((t) => t.op === 'ioctl' && t.detail.startsWith('KVM_SET_ONE_REG'))).to.equal(
         true,
       );
-      expect((await replayBundle(bundle, 'drops-bit-40', dropsBit40, spec))?.status).to.equal('fail');
+      expect((await replayBundle(bundle, 'drops-bit-40', faulty, spec))?.status).to.equal('fail');
       const plain = await cli(['replay', file, '--backend', 'reference']);
       expect(plain.code, plain.out + plain.err).to.equal(0);
       expect(plain.out).to.include(`${bundle.id}: pass; recorded on drops-bit-40: fail`);
@@ -71,7 +48,7 @@ describe('reproducer bundles and replay', function () {
     const json = path.join(dir, 'results.json');
     const { results } = await runSuite({
       backend: 'drops-bit-40',
-      factory: dropsBit40,
+      factory: faulty,
       spec,
       arches: ['arm64'],
       selection: { filter: [filter[1]!, 'ONE_REG/ONE_REG-VAL-003/arm64/reg=PC'] },
@@ -98,7 +75,7 @@ describe('reproducer bundles and replay', function () {
   it('a recorded seed and path reproduce the same shrunk counterexample', async () => {
     const first = await runSuite({
       backend: 'drops-bit-40',
-      factory: dropsBit40,
+      factory: faulty,
       spec,
       arches: ['arm64'],
       selection: { filter: [PROPERTY] },
@@ -110,7 +87,7 @@ describe('reproducer bundles and replay', function () {
     expect((value >> 40n) & 1n, 'the counterexample has bit 40 set').to.equal(1n);
     const bundle = readBundle(path.join(dir, readdirSync(dir)[0] ?? ''));
     expect(bundle.path).to.be.a('string').and.not.equal('');
-    const again = await replayBundle(bundle, 'drops-bit-40', dropsBit40, spec);
+    const again = await replayBundle(bundle, 'drops-bit-40', faulty, spec);
     expect(again?.notes.counterexample).to.equal(failed?.notes.counterexample);
     expect(again?.notes.seed).to.equal(failed?.notes.seed);
   });

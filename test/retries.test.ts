@@ -5,9 +5,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
-import { createReferenceBackend } from '../adapters/reference.ts';
-import { readUint, writeUint } from '../harness/abi/codec.ts';
 import { packageRoot } from '../harness/paths.ts';
 import { renderHtmlReport } from '../harness/report/html.ts';
 import { renderJunit } from '../harness/report/junit.ts';
@@ -17,45 +14,16 @@ import { renderTap } from '../harness/report/tap.ts';
 import { runIsAsExpected } from '../harness/run/results.ts';
 import { runSuite } from '../harness/run/runner.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
-import { cli } from './helpers.ts';
+import { cli, dropsBit40 } from './helpers.ts';
 
 const spec = loadSpec();
 const X0 = 'ONE_REG/ONE_REG-VAL-003/arm64/reg=X0';
 const PC = 'ONE_REG/ONE_REG-VAL-003/arm64/reg=PC';
 
-/**
- * An arm64 backend that drops bit 40 of the values its first `faulty` KVM_SET_ONE_REG calls write
- * (every call when `faulty` is Infinity): a fault that goes away, or one that stays.
- */
-function dropsBit40(faulty: number): BackendFactory {
-  return {
-    name: 'drops-bit-40',
-    arches: () => ['arm64'],
-    create: ({ arch }) => {
-      const inner = createReferenceBackend(spec, arch);
-      const set = spec.ioctlNumber('KVM_SET_ONE_REG', arch);
-      let left = faulty;
-      const b: Backend = Object.assign(Object.create(inner) as Backend, {
-        profile: inner.profile,
-        ioctl: async (h: number, req: bigint, arg: IoctlArg) => {
-          const target = arg.kind === 'struct' ? arg.pointers[0]?.target : undefined;
-          if (req === set && target?.kind === 'buffer' && target.length >= 8 && left-- > 0) {
-            const bytes = await inner.read(target.buffer, target.offset, 8);
-            writeUint(bytes, 0, 8, readUint(bytes, 0, 8, 'little') & ~(1n << 40n), 'little');
-            await inner.write(target.buffer, target.offset, bytes);
-          }
-          return inner.ioctl(h, req, arg);
-        },
-      });
-      return Promise.resolve(b);
-    },
-  };
-}
-
 const run = (faulty: number, retries: number, extra: { expectationsFile?: string } = {}) =>
   runSuite({
     backend: 'drops-bit-40',
-    factory: dropsBit40(faulty),
+    factory: dropsBit40(spec, faulty),
     spec,
     arches: ['arm64'],
     selection: { filter: [X0, PC] },
