@@ -444,7 +444,8 @@ const otherClidr = (clidr: bigint) => clidr ^ (1n << 30n);
 
 /**
  * A value written to each register, then a second KVM_ARM_VCPU_INIT: the vCPU-scoped feature ID registers
- * keep it, ordinary state (TPIDR_EL1, the control) is reset.
+ * keep it, ordinary state is reset: TPIDR_EL1, and CSSELR_EL1, which sits at CRn 0 like them but at op1 2,
+ * outside the feature ID space.
  */
 const vcpuScopedSurviveInit: CaseGenerator = () =>
   (
@@ -452,6 +453,7 @@ const vcpuScopedSurviveInit: CaseGenerator = () =>
       ['MPIDR_EL1', (v: bigint) => v | 0x3n, true],
       ['CLIDR_EL1', otherClidr, true],
       ['TPIDR_EL1', (v: bigint) => v ^ 0xffn, false],
+      ['CSSELR_EL1', (v: bigint) => v ^ 0x1n, false],
     ] as const
   ).map(([name, change, kept]) => ({
     params: { reg: name },
@@ -507,22 +509,29 @@ const clidrAfterRun: CaseGenerator = () => [
   },
 ];
 
-/** ID_AA64DFR0_EL1.PMUVer (bits 11:8) written as 0xf, IMPLEMENTATION DEFINED: taken as 0 before the checks. */
-const pmuVerImpDef: CaseGenerator = () => [
-  {
-    params: { PMUVer: '0xf' },
-    run: async (ctx) => {
+/**
+ * ID_AA64DFR0_EL1.PMUVer (bits 11:8) written as 0xf, IMPLEMENTATION DEFINED: taken as 0 before the checks.
+ * The rewrite is that register's own: the same nibble of ID_AA64ISAR0_EL1 (SHA1) at 0xf is refused.
+ */
+const pmuVerImpDef: CaseGenerator = () =>
+  (['ID_AA64DFR0_EL1', 'ID_AA64ISAR0_EL1'] as const).map((name) => ({
+    params: { reg: name, 'bits-11-8': '0xf' },
+    run: async (ctx: CaseContext) => {
       const { vcpu } = await ctx.fixture('vcpu-initialized');
-      const id = regId(ctx, 'ID_AA64DFR0_EL1');
+      const id = regId(ctx, name);
       const value = await getId(ctx, vcpu!, id);
-      const pmuVer = (value >> 8n) & 0xfn;
-      if (pmuVer !== 0n) return ctx.notApplicable(`the vCPU has a PMU (PMUVer ${pmuVer})`);
+      const nibble = (value >> 8n) & 0xfn;
+      const dfr0 = name === 'ID_AA64DFR0_EL1';
+      if (dfr0 && nibble !== 0n) return ctx.notApplicable(`the vCPU has a PMU (PMUVer ${nibble})`);
       const r = await setReg64(ctx, vcpu!, id, value | (0xfn << 8n));
-      assertOutcome(r, { ret: 0 }, 'KVM_SET_ONE_REG ID_AA64DFR0_EL1 with PMUVer 0xf');
-      assertValue(await getId(ctx, vcpu!, id), value, 'ID_AA64DFR0_EL1 read back (PMUVer 0)');
+      assertOutcome(
+        r,
+        dfr0 ? { ret: 0 } : { errno: 'EINVAL' },
+        `KVM_SET_ONE_REG ${name} with bits 11:8 at 0xf`,
+      );
+      assertValue(await getId(ctx, vcpu!, id), value, `${name} read back`);
     },
-  },
-];
+  }));
 
 const masksLayout: CaseGenerator = () => [
   {
