@@ -28,7 +28,10 @@ export interface CallResult {
   errno: string | null;
   /** The struct's fields after the call (struct arguments only). */
   fields: StructValues;
-  /** Bytes behind each pointer field (or behind a pointer argument, under "arg") after the call. */
+  /**
+   * Bytes behind each pointer field (or behind a pointer argument, under "arg") after the call. Read-only:
+   * the case's trace keeps these very bytes.
+   */
   spans: Record<string, Uint8Array>;
   /** Buffers the call allocated for its pointer fields, by field name, for follow-up calls. */
   bufs: Record<string, Buf>;
@@ -57,9 +60,9 @@ export interface CallRecord {
 }
 
 /**
- * A CallRecord as the session keeps it while the case runs: the bytes themselves (the backend's own
- * answers, which nothing changes afterwards). Hex costs about a tenth of a whole suite run and most traces
- * are dropped with their passing case, so only a trace that is asked for is rendered.
+ * A CallRecord as the session keeps it while the case runs: the bytes themselves (the backend's answers,
+ * which cases only read). Hex costs about a tenth of a whole suite run and most traces are dropped with
+ * their passing case, so only a trace that is asked for is rendered.
  */
 type RecordedCall = Omit<CallRecord, 'image' | 'spans'> & {
   image?: Uint8Array;
