@@ -145,36 +145,38 @@ const writeChanged: CaseGenerator = (g) =>
 /** LPCR bits KVM-HV lets user space change (kvmppc_set_lpcr): DPFD, ILE, TC, AIL and LD. */
 const LPCR_USER_BITS = 0x0070_0000_0000_0000n | 0x0200_0000n | 0x200n | 0x0180_0000n | 0x2_0000n;
 const LPCR_ILE = 0x0200_0000n;
+const LPCR_AIL = 0x0180_0000n;
+const LPCR_AIL_1 = 0x0080_0000n;
 
 /**
- * ppc64 LPCR_64: every bit flipped in one write. Only the user-settable bits may change (each as the host's
- * filter allows), ILE as written; the rest keep their values.
+ * ppc64 LPCR_64 writes. Every bit flipped: only the user-settable bits may change (each as the host's filter
+ * allows), ILE as written, the rest keep their values. AIL 1: refused by every host's filter, so AIL reads
+ * back 0 and nothing else changes.
  */
 const lpcrMasked: CaseGenerator = (g) => {
   const r = register(g, 'KVM_REG_PPC_LPCR_64');
-  return [
-    {
-      params: { write: 'every-bit-flipped' },
-      run: async (ctx) => {
-        const vcpu = await vcpuOf(ctx);
-        const id = toBigInt(r.id);
-        const read = async () => bytesToUint((await getReg(ctx, vcpu, id, true)).value, ctx.kvm.endian);
-        const before = await read();
-        const flipped = ~before & ((1n << 64n) - 1n);
-        const w = await setReg(ctx, vcpu, id, uintToBytes(flipped, 8, ctx.kvm.endian), true);
-        assertOutcome(w, { ret: 0 }, 'KVM_SET_ONE_REG LPCR_64 with every bit flipped');
-        const after = await read();
-        ctx.note('LPCR', `0x${before.toString(16)} -> 0x${after.toString(16)}`);
-        const hex = (v: bigint) => `0x${v.toString(16)}`;
-        assertValue(
-          after & ~LPCR_USER_BITS,
-          before & ~LPCR_USER_BITS,
-          `LPCR_64 outside the user bits (${hex(LPCR_USER_BITS)})`,
-        );
-        assertValue(after & LPCR_ILE, flipped & LPCR_ILE, 'LPCR_64.ILE');
-      },
+  const hex = (v: bigint) => `0x${v.toString(16)}`;
+  return (['every-bit-flipped', 'ail-1'] as const).map((write) => ({
+    params: { write },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx);
+      const id = toBigInt(r.id);
+      const read = async () => bytesToUint((await getReg(ctx, vcpu, id, true)).value, ctx.kvm.endian);
+      const before = await read();
+      const written = write === 'ail-1' ? (before & ~LPCR_AIL) | LPCR_AIL_1 : ~before & ((1n << 64n) - 1n);
+      const w = await setReg(ctx, vcpu, id, uintToBytes(written, 8, ctx.kvm.endian), true);
+      assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG LPCR_64 = ${hex(written)}`);
+      const after = await read();
+      ctx.note('LPCR', `${hex(before)} -> ${hex(after)}`);
+      if (write === 'ail-1') return assertValue(after, before & ~LPCR_AIL, 'LPCR_64 after AIL 1');
+      assertValue(
+        after & ~LPCR_USER_BITS,
+        before & ~LPCR_USER_BITS,
+        `LPCR_64 outside the user bits (${hex(LPCR_USER_BITS)})`,
+      );
+      assertValue(after & LPCR_ILE, written & LPCR_ILE, 'LPCR_64.ILE');
     },
-  ];
+  }));
 };
 
 const readOnly: CaseGenerator = (g) =>
