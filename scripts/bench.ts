@@ -9,7 +9,6 @@
 // at 10 us a call instead of 6, slowed by type feedback from every other API.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { linuxIoctlBench } from '../bench/linux-ioctl.ts';
 import { REPETITIONS, type Ratio } from '../bench/measure.ts';
 import { memopBench } from '../bench/memop.ts';
@@ -19,28 +18,16 @@ import { specScaleBench, type ScaleFigures } from '../bench/spec-scale.ts';
 import { suiteVsMocha } from '../bench/suite-vs-mocha.ts';
 import { writeReportsAtomically } from '../harness/report/write.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
+import { parseScriptArgs, positive, usage } from './args.ts';
 
-/** Stops the script with a usage error (exit 2) before anything is measured. */
-function usage(message: string): never {
-  console.error(`bench: ${message}`);
-  process.exit(2);
-}
-
-const OPTIONS = {
+const { values } = parseScriptArgs('bench', {
   quick: { type: 'boolean', default: false },
   only: { type: 'string' },
   out: { type: 'string', default: 'reports/bench.json' },
   // The QEMU pairs take about a minute; ten is far beyond any benchmark that is still working.
   timeout: { type: 'string', default: '600' },
   section: { type: 'string' },
-} as const;
-const { values } = (() => {
-  try {
-    return parseArgs({ options: OPTIONS });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-})();
+});
 const scale = values.quick ? 0.1 : 1;
 
 const show = (r: Ratio) => {
@@ -111,14 +98,15 @@ const known = Object.keys(SECTIONS);
 if (values.section !== undefined) {
   // The child: one benchmark, its figures as JSON on stdout.
   const chosen =
-    SECTIONS[values.section] ?? usage(`no benchmark ${values.section}; there are ${known.join(', ')}`);
+    SECTIONS[values.section] ??
+    usage('bench', `no benchmark ${values.section}; there are ${known.join(', ')}`);
   process.stdout.write(JSON.stringify(await chosen.run()));
 } else {
   const names = values.only?.split(',') ?? known;
   const unknown = names.filter((n) => !known.includes(n));
-  if (unknown.length > 0) usage(`--only: no benchmark ${unknown.join(', ')}; there are ${known.join(', ')}`);
-  const timeoutSeconds = Number(values.timeout);
-  if (!(timeoutSeconds > 0)) usage(`--timeout: '${values.timeout}' is not a positive number of seconds`);
+  if (unknown.length > 0)
+    usage('bench', `--only: no benchmark ${unknown.join(', ')}; there are ${known.join(', ')}`);
+  const timeoutSeconds = positive('bench', 'timeout', values.timeout);
   const report: Record<string, unknown> = {
     at: new Date().toISOString(),
     host: { cpus: os.cpus().length, load: os.loadavg(), node: process.version },

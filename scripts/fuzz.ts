@@ -1,26 +1,26 @@
 // npm run fuzz [-- --runs N] [--spec-runs N] [--seed N] [--arch A]...: fast-check drives random
 // arguments into every reference ioctl of the spec (all arches) and mutated spec files into the loader.
 // Prints one line per target, writes reports/fuzz.json, exits 1 on any failure.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { defaultSpecRoot } from '../harness/paths.ts';
+import { writeReportsAtomically } from '../harness/report/write.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { ARCHES, type Arch } from '../harness/spec/types.ts';
 import { fuzzIoctl, ioctlTargets, type FuzzOutcome } from './fuzz/ioctls.ts';
 import { fuzzSpecFiles } from './fuzz/spec-files.ts';
+import { parseScriptArgs, usage, wholeNumber } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '100000' },
-    'spec-runs': { type: 'string', default: '2000' },
-    seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
-    arch: { type: 'string', multiple: true },
-  },
+const { values } = parseScriptArgs('fuzz', {
+  runs: { type: 'string', default: '100000' },
+  'spec-runs': { type: 'string', default: '2000' },
+  seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
+  arch: { type: 'string', multiple: true },
 });
-const runs = Number(values.runs);
-const specRuns = Number(values['spec-runs']);
-const seed = Number(values.seed);
+const runs = wholeNumber('fuzz', 'runs', values.runs);
+const specRuns = wholeNumber('fuzz', 'spec-runs', values['spec-runs']);
+const seed = wholeNumber('fuzz', 'seed', values.seed);
+const foreign = (values.arch ?? []).filter((a) => !(ARCHES as readonly string[]).includes(a));
+if (foreign.length > 0)
+  usage('fuzz', `--arch: no arch ${foreign.join(', ')}; there are ${ARCHES.join(', ')}`);
 const arches = (values.arch ?? [...ARCHES]) as Arch[];
 
 const spec = loadSpec();
@@ -50,9 +50,16 @@ const seconds = (performance.now() - started) / 1000;
 console.log(
   `fuzz: ${ioctls.length} ioctl targets and the spec loader, ${failures} failing, ${seconds.toFixed(0)} s`,
 );
-mkdirSync('reports', { recursive: true });
-writeFileSync(
-  path.join('reports', 'fuzz.json'),
-  `${JSON.stringify({ seed, runs, specRuns, seconds, ioctls: ioctls.map((o) => ({ ...o, target: { ...o.target, request: `0x${o.target.request.toString(16)}` } })), spec: specOutcome }, null, 2)}\n`,
-);
+const report = {
+  seed,
+  runs,
+  specRuns,
+  seconds,
+  ioctls: ioctls.map((o) => ({
+    ...o,
+    target: { ...o.target, request: `0x${o.target.request.toString(16)}` },
+  })),
+  spec: specOutcome,
+};
+writeReportsAtomically([{ path: 'reports/fuzz.json', content: `${JSON.stringify(report, null, 2)}\n` }]);
 process.exitCode = failures > 0 ? 1 : 0;

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { defaultSpecRoot } from '../harness/paths.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
 import { VmFile } from '../reference/kernel.ts';
@@ -53,5 +55,20 @@ describe('fuzzing (few runs; npm run fuzz does 100k per ioctl)', function () {
       'string',
     );
     expect(() => JSON.parse(mutate(text, 'truncate', 10, 0)) as unknown).to.throw(SyntaxError);
+  });
+
+  it('npm run fuzz refuses a bad flag or value before it runs anything (exit 2, the flag named)', () => {
+    const script = path.resolve(import.meta.dirname, '../scripts/fuzz.ts');
+    for (const [args, named] of [
+      [['--bogus'], "Unknown option '--bogus'"],
+      [['--runs', 'many'], "--runs: 'many' is not a whole number"],
+      [['--spec-runs=-1'], "--spec-runs: '-1' is not a whole number"],
+      [['--arch', 'mips'], '--arch: no arch mips; there are arm64, s390x, x86_64, ppc64le'],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8' });
+      expect(r.status, args.join(' ')).to.equal(2);
+      expect(r.stderr).to.include(`fuzz: ${named}`);
+      expect(r.stdout).to.equal('');
+    }
   });
 });
