@@ -20,6 +20,7 @@ export {
   type RunResults,
 } from './run/results.ts';
 export type { Divergence } from './run/diff.ts';
+export { verifyResults, type Verdict } from './run/verify.ts';
 export { mergeResults } from './report/merge.ts';
 
 // The spec.

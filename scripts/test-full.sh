@@ -16,8 +16,9 @@ export KVMSPEC_BROWSER=1
 step "unit tests, lint, format, types"
 npm test
 
-step "conformance run against the bundled reference"
+step "conformance run against the bundled reference, and its results verified as a conformance claim"
 node bin/kvmspec.js run --backend reference
+node bin/kvmspec.js verify reports/results.json
 
 step "the same suite through the stdio protocol: kvmspec serve as a process backend"
 node bin/kvmspec.js run --backend process --junit reports/process/junit.xml --json reports/process/results.json \
@@ -31,6 +32,7 @@ node bin/kvmspec.js run --backend process --arch x86_64 --junit reports/python/j
 if [ -e /dev/kvm ]; then
   step "conformance run against this host's /dev/kvm, compared call by call with the reference"
   node bin/kvmspec.js run --backend linux --diff reference --junit reports/linux/junit.xml --json reports/linux/results.json --tap reports/linux/results.tap --bundles reports/linux/bundles
+  node bin/kvmspec.js verify reports/linux/results.json
 else
   step "no /dev/kvm on this machine: the linux backend run is skipped"
 fi
@@ -42,6 +44,7 @@ for arch in arm64 ppc64le; do
   step "conformance run against real $arch KVM in QEMU, compared with the reference"
   node bin/kvmspec.js run --backend "qemu-$arch" --diff reference --junit "reports/qemu-$arch/junit.xml" \
     --json "reports/qemu-$arch/results.json" --tap "reports/qemu-$arch/results.tap" --bundles "reports/qemu-$arch/bundles"
+  node bin/kvmspec.js verify "reports/qemu-$arch/results.json"
 done
 
 step "ABI cross-check against the uapi headers of four architectures"

@@ -8,6 +8,7 @@ import { reportCommand } from './commands/report.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
 import { specCommand } from './commands/spec.ts';
+import { verifyCommand } from './commands/verify.ts';
 
 /** Every command, in the order --help lists them. Adding a command is one module and one line here. */
 const commands: Command[] = [
@@ -18,6 +19,7 @@ const commands: Command[] = [
   expectationsCommand,
   reportCommand,
   replayCommand,
+  verifyCommand,
 ];
 
 function usage(): string {

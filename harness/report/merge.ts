@@ -15,6 +15,11 @@ export function mergeResults(runs: { file: string; results: RunResults }[]): Run
         ErrorCode.Usage,
         `${file}: not a kvmspec results file (schemaVersion ${String(results.schemaVersion)})`,
       );
+    if (results.specDigest !== first.results.specDigest)
+      throw new KvmspecError(
+        ErrorCode.Usage,
+        `${file}: ran spec ${results.specDigest.slice(0, 12)}, ${first.file} spec ${first.results.specDigest.slice(0, 12)}`,
+      );
     if (results.backend !== first.results.backend || results.revision !== first.results.revision) {
       throw new KvmspecError(
         ErrorCode.Usage,
