@@ -108,5 +108,10 @@ describe('kvmspec verify', function () {
     const bad = await cli(['verify', path.join(dir, 'missing.json')]);
     expect(bad.code).to.equal(2);
     expect(bad.err).to.include('missing.json: cannot read results');
+    const other = path.join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ schemaVersion: 1, cases: [] }));
+    const wrong = await cli(['verify', other]);
+    expect(wrong.code).to.equal(2);
+    expect(wrong.err).to.include('other.json: not a kvmspec results file');
   });
 });

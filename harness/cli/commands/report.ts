@@ -9,12 +9,25 @@ import { runIsAsExpected } from '../../run/results.ts';
 import { writeReports } from '../../run/runner.ts';
 import { parse, usageError, type Command, type Io } from '../args.ts';
 
+/** A results file as `run --json` writes it; anything else is a usage error naming the file. */
 export function readResultsFile(file: string): RunResults {
+  let data: Partial<RunResults>;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RunResults;
+    data = JSON.parse(readFileSync(file, 'utf8')) as Partial<RunResults>;
   } catch (err) {
     throw new KvmspecError(ErrorCode.Usage, `${file}: cannot read results: ${(err as Error).message}`);
   }
+  const shaped =
+    data.schemaVersion === 1 &&
+    Array.isArray(data.cases) &&
+    typeof data.specDigest === 'string' &&
+    Array.isArray(data.profileMismatches);
+  if (!shaped)
+    throw new KvmspecError(
+      ErrorCode.Usage,
+      `${file}: not a kvmspec results file (schemaVersion 1 with cases, specDigest and profileMismatches)`,
+    );
+  return data as RunResults;
 }
 
 function merge(args: string[], { out }: Io): number {
