@@ -1,5 +1,6 @@
 import { assertBytes, assertOutcome, assertValue } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
+import { encodeStruct } from '../../harness/abi/codec.ts';
 import type { CallResult } from '../../harness/session.ts';
 import { buffer, flagsOf, guest, memop, pattern, s390, type Guest, type OpName } from './guest.ts';
 import { cases, expectOf, hex, requireCapability } from './plan.ts';
@@ -186,6 +187,38 @@ const pvRejects: CaseGenerator = (g) =>
     },
   );
 
+/**
+ * KVM copies kvm_pv_cmd back after handling the command, whatever the outcome; only a bad flag (checked
+ * before) returns without the copy. So the struct in read-only memory turns every handled command into
+ * EFAULT, and in writable memory the error stands with rc and rrc as user space left them.
+ */
+const pvCopyBack: CaseGenerator = (g) =>
+  cases(
+    [
+      { cmd: 'unknown', readonly: true },
+      { cmd: 'unknown', readonly: false },
+      { cmd: 'bad-flags', readonly: true },
+    ] as const,
+    ({ cmd, readonly }) => ({ cmd, arg: readonly ? 'read-only' : 'writable' }),
+    async (ctx, { cmd, readonly }) => {
+      requireCapability(ctx, 'protected virtualization (KVM_CAP_S390_PROTECTED)');
+      const gu = await guest(ctx);
+      const layout = ctx.spec.layout('kvm_pv_cmd', { arch: ctx.arch, revision: ctx.revision });
+      const values = { cmd: 0x100n, flags: cmd === 'bad-flags' ? 1n : 0n, rc: 0x1234n, rrc: 0x5678n };
+      const init = encodeStruct(layout, values, ctx.kvm.endian);
+      const arg = await ctx.kvm.alloc(layout.size, { init, readonly });
+      const r = await ctx.kvm.call(gu.vm, 'KVM_S390_PV_COMMAND', { pointer: { buf: arg } });
+      const expected =
+        readonly && cmd === 'unknown' ? expectOf(g) : { errno: cmd === 'unknown' ? 'ENOTTY' : 'EINVAL' };
+      assertOutcome(
+        r,
+        expected,
+        `KVM_S390_PV_COMMAND (${cmd}) in ${readonly ? 'read-only' : 'writable'} memory`,
+      );
+      assertBytes(await ctx.kvm.read(arg), init, 'the kvm_pv_cmd afterwards');
+    },
+  );
+
 export const pvGenerators: Record<string, CaseGenerator> = {
   'pv-enable': pvEnable,
   'pv-enable-twice': pvEnableTwice,
@@ -195,4 +228,5 @@ export const pvGenerators: Record<string, CaseGenerator> = {
   'sida-protected-e2big': sidaProtectedE2big,
   'sida-protected-einval': sidaProtectedEinval,
   'pv-rejects': pvRejects,
+  'pv-copy-back': pvCopyBack,
 };

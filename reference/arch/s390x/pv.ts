@@ -1,5 +1,5 @@
 import { u64 } from '../../abi.ts';
-import { fail } from '../../errno.ts';
+import { Errno, fail } from '../../errno.ts';
 import type { ReferenceKernel } from '../../kernel.ts';
 import type { S390Cpu } from './cpu.ts';
 
@@ -25,12 +25,31 @@ export class ProtectedVirtualization {
     if (this.enabled) cpu.sida = new Uint8Array(SIDA_SIZE);
   }
 
-  /** KVM_S390_PV_COMMAND: flags must be 0; ENABLE and DISABLE each only from the other state. */
+  /**
+   * KVM_S390_PV_COMMAND: flags must be 0; ENABLE and DISABLE each only from the other state. The struct is
+   * copied back after the command, refused or not, so a copy that faults (read-only memory) makes the answer
+   * EFAULT whatever the command's own (kvm_arch_vm_ioctl in kvm-s390.c).
+   */
   command(kernel: ReferenceKernel, arg: bigint): bigint {
     const { abi, mem } = kernel;
     const cmd = abi.readStruct(mem, arg, 'kvm_pv_cmd');
     if (u64(cmd, 'flags') !== 0n) fail('EINVAL');
-    switch (u64(cmd, 'cmd')) {
+    let refused: Errno | undefined;
+    try {
+      this.handle(u64(cmd, 'cmd'));
+      cmd.rc = UVC_RC_EXECUTED;
+      cmd.rrc = 0n;
+    } catch (err) {
+      if (!(err instanceof Errno)) throw err;
+      refused = err;
+    }
+    abi.writeStruct(mem, arg, 'kvm_pv_cmd', cmd);
+    if (refused) throw refused;
+    return 0n;
+  }
+
+  private handle(cmd: bigint): void {
+    switch (cmd) {
       case PV_ENABLE:
         if (this.enabled) fail('EINVAL');
         this.enabled = true;
@@ -44,7 +63,5 @@ export class ProtectedVirtualization {
       default:
         fail('ENOTTY');
     }
-    abi.writeStruct(mem, arg, 'kvm_pv_cmd', { ...cmd, rc: UVC_RC_EXECUTED, rrc: 0n });
-    return 0n;
   }
 }
