@@ -38,7 +38,7 @@ export const QEMU_MACHINES = {
     arch: 'arm64',
     binary: 'qemu-system-aarch64',
     // pauth=off: emulating pointer authentication doubles boot time and changes nothing KVM reports.
-    machine: ['-M', 'virt,virtualization=on', '-cpu', 'max,pauth=off'],
+    machine: ['-M', 'virt,virtualization=on,gic-version=3', '-cpu', 'max,pauth=off'],
     console: 'ttyAMA0',
   },
   ppc64le: {

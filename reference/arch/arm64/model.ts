@@ -53,6 +53,9 @@ function coreRegSize(word: number): number | undefined {
   return range && word % (range.size / 4) === 0 ? range.size : undefined;
 }
 
+/** ID_AA64PFR0_EL1.GIC, bits 27:24: the GIC system-register interface. */
+const PFR0_GIC = 0xfn << 24n;
+
 const FW_PSCI_VERSION = 0n;
 const FW_WORKAROUND_2 = 2n;
 /** KVM_ARM_PSCI_0_1: the only version of a vCPU without KVM_ARM_VCPU_PSCI_0_2. */
@@ -131,6 +134,15 @@ class Arm64Vm implements ArchVm {
     writableMasks(this.sysregs).forEach((m, i) => bytes.set(uintToBytes(m, 8, kernel.abi.endian), i * 8));
     kernel.mem.copyToUser(addr, bytes);
     return 0n;
+  }
+
+  /**
+   * At the VM's first KVM_RUN (kvm_finalize_sys_regs): a VM without an in-kernel GICv3, as every VM of the
+   * model is, reads ID_AA64PFR0_EL1.GIC as 0 from then on, whatever it read before.
+   */
+  finalizeIdRegs(): void {
+    const pfr0 = this.idRegs.get('ID_AA64PFR0_EL1');
+    if (pfr0 !== undefined) this.idRegs.set('ID_AA64PFR0_EL1', pfr0 & ~PFR0_GIC);
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
@@ -286,6 +298,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private run(): bigint {
     if (!this.initialized) fail('ENOEXEC');
     const vm = this.vcpu.vm;
+    if (!vm.hasRun) this.vm.finalizeIdRegs();
     vm.hasRun = true;
     if (this.stopped) return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
     const pending = this.pendingMmio;
@@ -522,12 +535,15 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   }
 }
 
+/** The model host's vCPU limit, its GICv3's (kvm->max_vcpus): KVM_CAP_MAX_VCPU_ID and the first id refused. */
+const MAX_VCPUS = 512;
+
 export function arm64Model(spec: SpecTree): ArchModel {
   const sysregs = modelSysregs(spec);
   return {
     arch: 'arm64',
     kernelVersion: '6.12',
-    maxVcpuId: 512,
+    maxVcpuId: MAX_VCPUS,
     vcpuMmapSize: 2 * 4096,
     unknownIoctl: { system: 'EINVAL', vm: 'EINVAL', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'arm64', {
@@ -535,6 +551,7 @@ export function arm64Model(spec: SpecTree): ArchModel {
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1n,
       KVM_CAP_ARM_VM_IPA_SIZE: MAX_IPA_BITS,
+      KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPUS),
     }),
     createVm: (type, vm) => {
       // The low byte selects the IPA size (0 = default 40 bits); every other bit is reserved.
