@@ -7,7 +7,14 @@ import { gzipSync } from 'node:zlib';
 import { BackendError, type Backend, type Handle } from '../adapters/backend.ts';
 import { startProcessBackend } from '../adapters/process.ts';
 import { ProtocolClient } from '../adapters/protocol/client.ts';
-import { ensureQemuSetup, startQemuBackend, type QemuBackend } from '../adapters/qemu.ts';
+import {
+  ensureQemuSetup,
+  QEMU_MACHINES,
+  qemuCommand,
+  startQemuBackend,
+  type QemuBackend,
+} from '../adapters/qemu.ts';
+import { backendFactory } from '../adapters/registry.ts';
 import { decodeStruct, encodeStruct, uintToBytes } from '../harness/abi/codec.ts';
 import { packageRoot } from '../harness/paths.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
@@ -216,6 +223,23 @@ describe('kvmspec-agent as a process backend on this host', function () {
 });
 
 /** Real arm64 / ppc64le KVM inside QEMU: minutes of setup on first use, ~5–10 s per boot. */
+describe('QEMU machines', () => {
+  it("boots arm64 with the virt machine's GICv2, and with a GICv3 for qemu-arm64-gicv3", async () => {
+    const at = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
+    const plain = qemuCommand(QEMU_MACHINES.arm64, '/cache/arm64', '/tmp/serial.log');
+    expect(at(plain, '-M')).to.equal('virt,virtualization=on');
+    expect(at(plain, '-cpu')).to.equal('max,pauth=off');
+    const gicv3 = qemuCommand(QEMU_MACHINES.arm64, '/cache/arm64', '/tmp/serial.log', 3);
+    expect(at(gicv3, '-M')).to.equal('virt,virtualization=on,gic-version=3');
+    const factory = backendFactory('qemu-arm64-gicv3');
+    expect(factory.arches()).to.deep.equal(['arm64']);
+    await factory.create({ arch: 'ppc64le', revision: 'upstream' }).then(
+      () => expect.fail('a qemu-arm64-gicv3 backend for ppc64le'),
+      (err: unknown) => expect(String(err)).to.include('qemu-arm64-gicv3 serves arm64, not ppc64le'),
+    );
+  });
+});
+
 describe('QEMU backends (KVMSPEC_QEMU=1)', function () {
   this.timeout(600_000);
   before(function () {
