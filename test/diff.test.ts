@@ -165,6 +165,7 @@ describe('claimed profiles are checked against probes', function () {
       KVM_CAP_USER_MEMORY: 1,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1,
       KVM_CAP_ARM_VM_IPA_SIZE: 52,
+      KVM_CAP_MAX_VCPU_ID: 512,
     };
     const { results } = await runSuite({
       backend: 'altered',
