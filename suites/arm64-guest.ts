@@ -7,7 +7,7 @@
 import { decodeStruct, readUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext } from '../harness/plan/types.ts';
-import type { Buf, CallOptions } from '../harness/session.ts';
+import type { Buf, CallArg, CallOptions } from '../harness/session.ts';
 import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
 import { memslot } from './fixtures.ts';
 
@@ -96,13 +96,28 @@ export async function setupGuest(ctx: CaseContext, fixture = 'vcpu-initialized')
   return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, run };
 }
 
-/** KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as every VMM initialises a vCPU (a setup step). */
-export async function initVcpu(ctx: CaseContext, vm: number, vcpu: number): Promise<void> {
+/** The KVM_ARM_VCPU_INIT argument: the VM's preferred target, and `features` as feature word 0. */
+export async function vcpuInitArg(ctx: CaseContext, vm: number, features: bigint): Promise<CallArg> {
   const preferred = await ctx.kvm.setup(vm, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
-  const psci = 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
-  await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
-    struct: { target: preferred.fields.target as bigint, features: [psci, 0n, 0n, 0n, 0n, 0n, 0n] },
-  });
+  return {
+    struct: { target: preferred.fields.target as bigint, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
+  };
+}
+
+/** KVM_ARM_VCPU_PSCI_0_2 as a feature-word bit. */
+export const psci02 = (ctx: CaseContext) => 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
+
+/**
+ * KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as every VMM initialises a vCPU (a setup step),
+ * or with the `features` given.
+ */
+export async function initVcpu(
+  ctx: CaseContext,
+  vm: number,
+  vcpu: number,
+  features = psci02(ctx),
+): Promise<void> {
+  await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, vm, features));
 }
 
 /** Writes the program at the start of RAM and points PC at it. */

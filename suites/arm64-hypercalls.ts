@@ -24,6 +24,7 @@ import {
   loadProgram,
   mov,
   nextReport,
+  psci02,
   PVLOCK_GPA,
   PVTIME_GPA,
   RAM_GPA,
@@ -498,11 +499,7 @@ const psciVersionByFeature: CaseGenerator = () =>
     one({ psci, op: value === undefined ? op : `${op}-0x${value.toString(16)}` }, async (ctx) => {
       const { vm } = await ctx.fixture('vm');
       const vcpu = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 0n);
-      const feature = psci === '0.2' ? 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64') : 0n;
-      const preferred = await ctx.kvm.setup(vm!, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
-      await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
-        struct: { target: preferred.fields.target as bigint, features: [feature, 0n, 0n, 0n, 0n, 0n, 0n] },
-      });
+      await initVcpu(ctx, vm!, vcpu, psci === '0.2' ? psci02(ctx) : 0n);
       const id = regId(ctx, 'KVM_REG_ARM_PSCI_VERSION');
       const before = await getReg64(ctx, vcpu, id, `PSCI_VERSION of a PSCI ${psci} vCPU`);
       if (value === undefined) return assertValue(before, PSCI_0_1, `PSCI_VERSION of a PSCI ${psci} vCPU`);

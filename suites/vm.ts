@@ -1,5 +1,6 @@
 import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
+import { psci02, vcpuInitArg } from './arm64-guest.ts';
 import { memslot } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
@@ -327,15 +328,12 @@ const armFeaturesFixed: CaseGenerator = (g) =>
       params: { vcpu, features },
       run: async (ctx: CaseContext) => {
         const { vm, vcpu: first } = await ctx.fixture('vcpu-initialized');
-        const preferred = await ctx.kvm.setup(vm!, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
         // The fixture initialised vCPU 0 with PSCI 0.2 alone.
-        const psci = 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
+        const psci = psci02(ctx);
         const powerOff = 1n << ctx.spec.constant('KVM_ARM_VCPU_POWER_OFF', 'arm64');
         const set = { 'without-psci-0.2': 0n, same: psci, 'same+power-off': psci | powerOff }[features];
         const which = vcpu === 'same-vcpu' ? first! : await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 1n);
-        const r = await ctx.kvm.call(which, 'KVM_ARM_VCPU_INIT', {
-          struct: { target: preferred.fields.target as bigint, features: [set, 0n, 0n, 0n, 0n, 0n, 0n] },
-        });
+        const r = await ctx.kvm.call(which, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, vm!, set));
         const what = `KVM_ARM_VCPU_INIT of the ${vcpu} with features 0x${set.toString(16)}`;
         assertOutcome(r, features === 'without-psci-0.2' ? expectOf(g) : { ret: 0 }, what);
       },
