@@ -1,5 +1,5 @@
 import { STATUSES, type Status } from '../plan/types.ts';
-import type { CaseResult } from '../run/results.ts';
+import { attemptStatuses, type CaseResult } from '../run/results.ts';
 import { formatCounts, type StatusCounts } from './coverage.ts';
 import { esc, htmlPage, statusBadge } from './html-base.ts';
 import { isStatusChange, statusMatrix, type LabelledRun } from './runs.ts';
@@ -93,10 +93,7 @@ function failureDetails(runs: LabelledRun[]): string[] {
         ['message', c.message],
         ['expected', c.expected],
         ['actual', c.actual],
-        [
-          'attempts',
-          c.attempts && `${c.attempts.map((a) => a.status).join(' → ')}${c.flaky ? ' (flaky)' : ''}`,
-        ],
+        ['attempts', c.attempts && `${attemptStatuses(c)}${c.flaky ? ' (flaky)' : ''}`],
       ].flatMap(([k, v]) => (v ? [`<dt>${k}</dt><dd><code>${esc(v)}</code></dd>`] : []));
       const trace = (c.trace ?? []).map(
         (t) => `<li><code>${esc(`${t.op} ${t.detail} -> ${t.result}`)}</code></li>`,

@@ -1,4 +1,4 @@
-import type { CaseResult, RunResults } from '../run/results.ts';
+import { attemptStatuses, type CaseResult, type RunResults } from '../run/results.ts';
 
 // XML 1.0 forbids most control characters even when escaped; replace them visibly.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -31,7 +31,7 @@ function properties(c: CaseResult): [string, string][] {
   ];
   for (const [k, v] of Object.entries(c.notes)) props.push([`note.${k}`, v]);
   if (c.expectation) props.push(['expectation', `${c.expectation.status}: ${c.expectation.reason}`]);
-  if (c.attempts) props.push(['attempts', c.attempts.map((a) => a.status).join(' → ')]);
+  if (c.attempts) props.push(['attempts', attemptStatuses(c)]);
   if (c.flaky) props.push(['flaky', 'true']);
   return props;
 }

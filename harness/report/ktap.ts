@@ -1,4 +1,4 @@
-import type { CaseResult, RunResults } from '../run/results.ts';
+import { attemptStatuses, type CaseResult, type RunResults } from '../run/results.ts';
 
 // KTAP v1 (Documentation/dev-tools/ktap.rst): a description must not contain '#' or a newline.
 const clean = (s: string) => s.replace(/[#\n\r]/g, '_');
@@ -38,8 +38,7 @@ export function renderKtap(results: RunResults): string {
       if (c.message && !['pass', 'skip', 'not-applicable'].includes(c.status)) {
         for (const line of c.message.split('\n').slice(0, 5)) out.push(`    # ${line}`);
       }
-      if (c.attempts)
-        out.push(`    # ${c.flaky ? 'flaky, ' : ''}attempts: ${c.attempts.map((a) => a.status).join(', ')}`);
+      if (c.attempts) out.push(`    # ${c.flaky ? 'flaky, ' : ''}attempts: ${attemptStatuses(c, ', ')}`);
       out.push(`    ${caseLine(c, i + 1)}`);
     });
     const ok = cases.every(

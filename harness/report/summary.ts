@@ -1,4 +1,4 @@
-import type { CaseResult, RunResults } from '../run/results.ts';
+import { attemptStatuses, type CaseResult, type RunResults } from '../run/results.ts';
 
 /** GitHub's limit for a check-run summary and for $GITHUB_STEP_SUMMARY. */
 export const SUMMARY_LIMIT = 65_535;
@@ -31,9 +31,7 @@ export function renderSummary(results: RunResults, limit = SUMMARY_LIMIT): strin
   // A few names are enough to go on; the JUnit and JSON reports list every attempt.
   const flaky = results.cases.filter((x) => x.flaky);
   for (const c of flaky.slice(0, FLAKY_LISTED))
-    head.push(
-      `- flaky, right only on a retry: \`${cell(c.id)}\` (${c.attempts?.map((a) => a.status).join(' → ') ?? ''})`,
-    );
+    head.push(`- flaky, right only on a retry: \`${cell(c.id)}\` (${attemptStatuses(c)})`);
   if (flaky.length > FLAKY_LISTED) head.push(`- and ${flaky.length - FLAKY_LISTED} more flaky cases`);
   const failing = results.cases
     .filter((c) => c.status === 'fail' || c.status === 'error' || c.status === 'blocked')

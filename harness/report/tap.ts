@@ -1,4 +1,4 @@
-import type { CaseResult, RunResults } from '../run/results.ts';
+import { attemptStatuses, type CaseResult, type RunResults } from '../run/results.ts';
 
 /** A YAML scalar that survives any text: JSON strings are valid YAML. */
 const yamlString = (s: string) => JSON.stringify(s);
@@ -17,7 +17,7 @@ function diagnostics(c: CaseResult): string[] {
   if (c.expected !== undefined) lines.push(`  expected: ${yamlString(c.expected)}`);
   if (c.actual !== undefined) lines.push(`  actual: ${yamlString(c.actual)}`);
   for (const [k, v] of Object.entries(c.notes)) lines.push(`  ${k}: ${yamlString(v)}`);
-  if (c.attempts) lines.push(`  attempts: ${yamlString(c.attempts.map((a) => a.status).join(' → '))}`);
+  if (c.attempts) lines.push(`  attempts: ${yamlString(attemptStatuses(c))}`);
   if (c.flaky) lines.push('  flaky: true');
   lines.push('  ...');
   return lines;

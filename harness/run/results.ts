@@ -33,6 +33,11 @@ export interface Attempt {
   message?: string;
 }
 
+/** A retried case's attempts as every report shows them: their statuses in order, `fail → pass`. */
+export function attemptStatuses(c: Pick<CaseResult, 'attempts'>, separator = ' → '): string {
+  return (c.attempts ?? []).map((a) => a.status).join(separator);
+}
+
 /** One case's result, as every report writes it. */
 export interface CaseResult {
   id: string;

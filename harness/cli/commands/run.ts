@@ -3,7 +3,7 @@ import { processFactory } from '../../../adapters/process.ts';
 import { backendFactory, backendNames } from '../../../adapters/registry.ts';
 import { ExitCode } from '../../errors.ts';
 import { runParallel } from '../../run/parallel.ts';
-import { runIsAsExpected, type CaseResult } from '../../run/results.ts';
+import { attemptStatuses, runIsAsExpected, type CaseResult } from '../../run/results.ts';
 import { runSuite } from '../../run/runner.ts';
 import {
   nonNegativeInt,
@@ -122,8 +122,7 @@ export const runCommand: Command = {
     }
     if (results.diff) out.write(`${results.diff.divergent} cases diverge from ${results.diff.against}\n`);
     const flaky = results.cases.filter((c) => c.flaky);
-    for (const c of flaky)
-      err.write(`flaky: ${c.id}: ${c.attempts?.map((a) => a.status).join(' → ') ?? ''}\n`);
+    for (const c of flaky) err.write(`flaky: ${c.id}: ${attemptStatuses(c)}\n`);
     if (flaky.length > 0) out.write(`${flaky.length} cases came right only on a retry (flaky)\n`);
     for (const e of results.expectations.expired) {
       err.write(
