@@ -11,6 +11,8 @@ export interface Verdict {
   arches: Arch[];
   revision: string;
   backend: string;
+  /** The digest of the spec the run was checked against (this spec's). */
+  specDigest: string;
   /** Each reason the run is not a conformance run, one line each; empty when conformant. */
   problems: string[];
 }
@@ -67,6 +69,7 @@ export function verifyResults(results: RunResults, spec: SpecTree, families: Sui
     arches,
     revision: results.revision,
     backend: results.backend,
+    specDigest: digest,
     problems,
   };
 }
