@@ -275,6 +275,21 @@ const archFeatures: CaseGenerator = (g) => {
   });
 };
 
+/**
+ * A call from a vCPU with KVM's PSCI 0.1 (initialised without KVM_ARM_VCPU_PSCI_0_2): x0 is the rule's result,
+ * and the guest runs on to report it (a SYSTEM_OFF that KVM carried out would end the run instead).
+ */
+const onPsci01: CaseGenerator = (g) => {
+  const fid = functionArg(g);
+  const result = asReg(toBigInt(g.ref.rule.deriveArgs?.result ?? 0));
+  return one({ psci: '0.1', function: `0x${fid.toString(16)}` }, async (ctx) => {
+    const guest = await setupGuest(ctx, 'vcpu-psci-0.1');
+    await expectReports(ctx, guest, callsReporting([smccc(fid)]), [
+      [`x0 after function 0x${fid.toString(16)} on a PSCI 0.1 vCPU`, result],
+    ]);
+  });
+};
+
 const pvtimeProbe: CaseGenerator = () =>
   one({ order: 'arch-features+st+features' }, async (ctx) => {
     const g = await setupGuest(ctx);
@@ -833,6 +848,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.pvlock-running': pvlockRunning,
     'arm64-hypercalls.pvlock-after-exit': pvlockAfterExit,
     'arm64-hypercalls.system-off': systemOffCase,
+    'arm64-hypercalls.psci-01-vcpu': onPsci01,
     'arm64-hypercalls.psci-version': psciVersion,
     'arm64-hypercalls.psci-version-vm-wide': psciVersionVmWide,
     'arm64-hypercalls.psci-version-by-feature': psciVersionByFeature,

@@ -16,19 +16,24 @@ const vcpu: Fixture = async (ctx) => {
   return { ...fds, vcpu: await ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n) };
 };
 
-/** A vCPU ready for register access: on arm64 that takes KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT. */
-const vcpuInitialized: Fixture = async (ctx): Promise<Fds> => {
-  const fds = await ctx.fixture('vcpu');
-  if (ctx.arch !== 'arm64') return fds;
-  const preferred = await ctx.kvm.setup(fds.vm!, 'KVM_ARM_PREFERRED_TARGET', {
-    struct: { target: 0n },
-  });
-  const target = preferred.fields.target as bigint;
-  await ctx.kvm.setup(fds.vcpu!, 'KVM_ARM_VCPU_INIT', {
-    struct: { target, features: [ARM64_FEATURE_PSCI_0_2, 0n, 0n, 0n, 0n, 0n, 0n] },
-  });
-  return fds;
-};
+/**
+ * A vCPU ready for register access: on arm64 that takes KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT, with
+ * `features` as feature word 0.
+ */
+const vcpuInitializedWith =
+  (features: bigint): Fixture =>
+  async (ctx): Promise<Fds> => {
+    const fds = await ctx.fixture('vcpu');
+    if (ctx.arch !== 'arm64') return fds;
+    const preferred = await ctx.kvm.setup(fds.vm!, 'KVM_ARM_PREFERRED_TARGET', {
+      struct: { target: 0n },
+    });
+    const target = preferred.fields.target as bigint;
+    await ctx.kvm.setup(fds.vcpu!, 'KVM_ARM_VCPU_INIT', {
+      struct: { target, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
+    });
+    return fds;
+  };
 
 /** The KVM_SET_USER_MEMORY_REGION argument for a slot backed by `ram` (from `offset`), flags 0. */
 export function memslot(slot: number, gpa: bigint, size: bigint, ram: Buf, offset = 0): CallArg {
@@ -48,5 +53,7 @@ export const fixtures: Record<string, Fixture> = {
   system,
   vm,
   vcpu,
-  'vcpu-initialized': vcpuInitialized,
+  'vcpu-initialized': vcpuInitializedWith(ARM64_FEATURE_PSCI_0_2),
+  /** An arm64 vCPU initialised without KVM_ARM_VCPU_PSCI_0_2: it has KVM's PSCI 0.1. */
+  'vcpu-psci-0.1': vcpuInitializedWith(0n),
 };

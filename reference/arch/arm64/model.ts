@@ -14,7 +14,7 @@ import {
   writableMasks,
 } from './idregs.ts';
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
-import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
+import { PSCI_0_1, smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
 import { modelSysregs, type SysregDesc } from './sysregs.ts';
 
 /** KVM_ARM_TARGET_GENERIC_V8: what KVM_ARM_PREFERRED_TARGET answers on every current host. */
@@ -58,8 +58,6 @@ const PFR0_GIC = 0xfn << 24n;
 
 const FW_PSCI_VERSION = 0n;
 const FW_WORKAROUND_2 = 2n;
-/** KVM_ARM_PSCI_0_1: the only version of a vCPU without KVM_ARM_VCPU_PSCI_0_2. */
-const PSCI_0_1 = 0x1n;
 /** What a vCPU with KVM_ARM_VCPU_PSCI_0_2 may be given: 0.2, 1.0, 1.1. */
 const PSCI_VERSIONS = new Set([0x2n, 0x1_0000n, 0x1_0001n]);
 const PSCI_LATEST = 0x1_0001n;
@@ -164,6 +162,11 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private pendingMmio: MmioAccess | undefined;
   /** Set by PSCI SYSTEM_OFF until the next KVM_ARM_VCPU_INIT. */
   private stopped = false;
+
+  /** A vCPU without KVM_ARM_VCPU_PSCI_0_2 has PSCI 0.1 whatever the VM's version (kvm_psci_version). */
+  private get psciVersion(): bigint {
+    return this.psci02 ? this.vm.psciVersion : PSCI_0_1;
+  }
 
   constructor(
     readonly vcpu: VcpuFile,
@@ -272,7 +275,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     return {
       pvlock: this.vm.pvlock,
       pvTimeAllowed: ((this.vm.fwBitmaps[STD_HYP_BMAP] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
-      psciVersion: this.vm.psciVersion,
+      psciVersion: this.psciVersion,
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
       pvlockBase: () => this.pvlock.base,
@@ -473,7 +476,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     if (regSize(id) !== 8) return undefined;
     const index = id & 0xffffn;
     if ((id & COPROC_MASK) === COPROC_FW_FEAT_BMAP) return this.vm.fwBitmaps[Number(index)];
-    if (index === FW_PSCI_VERSION) return this.psci02 ? this.vm.psciVersion : PSCI_0_1;
+    if (index === FW_PSCI_VERSION) return this.psciVersion;
     return WORKAROUND_LEVELS.get(index);
   }
 

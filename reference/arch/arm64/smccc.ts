@@ -6,6 +6,7 @@ export interface SmcccCaller {
   readonly pvlock: boolean;
   /** The STD_HYP hypercall bitmap still has its PV_TIME bit. */
   readonly pvTimeAllowed: boolean;
+  /** The vCPU's PSCI version: KVM_ARM_PSCI_0_1 without KVM_ARM_VCPU_PSCI_0_2, else the VM's. */
   readonly psciVersion: bigint;
   stolenTimeSet(): boolean;
   /** PV_TIME_ST: set up the structure, return its IPA or all-ones. */
@@ -18,6 +19,11 @@ export type SmcccOutcome = bigint | 'system-off';
 
 const NOT_SUPPORTED = (1n << 64n) - 1n;
 const SUCCESS = 0n;
+/** KVM_ARM_PSCI_0_1 (include/kvm/arm_psci.h). */
+export const PSCI_0_1 = 0x1n;
+
+/** A PSCI 0.2-and-later function: a fast call of the standard service, function number 0..0x1f, SMC32 or SMC64. */
+const isPsci02Function = (fid: bigint) => (fid & ~0x4000_001fn) === 0x8400_0000n;
 
 /** SMCCC function ids by their spec constant names: the reference takes numbers from the spec. */
 export class SmcccIds {
@@ -52,6 +58,8 @@ export class SmcccIds {
 export function smcccCall(ids: SmcccIds, caller: SmcccCaller, x0: bigint, x1: bigint): SmcccOutcome {
   const fid = x0 & 0xffff_ffffn;
   const arg = x1 & 0xffff_ffffn;
+  // KVM's PSCI 0.1 answers only its own function ids (CPU_OFF, CPU_ON; not modelled), none of 0.2's.
+  if (caller.psciVersion === PSCI_0_1 && isPsci02Function(fid)) return NOT_SUPPORTED;
   switch (fid) {
     case ids.version:
       return ids.version11;
