@@ -520,6 +520,50 @@ const clidrAfterRun: CaseGenerator = () => [
   },
 ];
 
+/** CTR_EL0.IDC (bit 28): no data cache clean to the point of unification is needed for coherence. */
+const CTR_IDC = 1n << 28n;
+/** CLIDR_EL1's LoUIS (23:21), LoC (26:24) and LoUU (29:27). */
+const CLIDR_LOUIS = 0x7n << 21n;
+const CLIDR_LOC = 0x7n << 24n;
+const CLIDR_LOUU = 0x7n << 27n;
+
+/**
+ * A CLIDR_EL1 value that implies IDC (no cache level to clean to), written with the VM's CTR_EL0.IDC kept or
+ * lowered to 0 first: the setter looks at the host's CTR_EL0, so both are accepted where the host has IDC.
+ */
+const clidrImpliesIdc: CaseGenerator = () =>
+  (['1', '0'] as const).flatMap((idc) =>
+    (
+      [
+        ['loc-0', CLIDR_LOC],
+        ['louis-louu-0', CLIDR_LOUIS | CLIDR_LOUU],
+      ] as const
+    ).map(([levels, cleared]) => ({
+      params: { 'ctr-idc': idc, clidr: levels },
+      run: async (ctx: CaseContext) => {
+        const { vcpu } = await ctx.fixture('vcpu-initialized');
+        const ctr = regId(ctx, 'CTR_EL0');
+        const held = await getId(ctx, vcpu!, ctr);
+        if ((held & CTR_IDC) === 0n) return ctx.notApplicable("the host's CTR_EL0 has no IDC to lower");
+        if (idc === '0') {
+          const lowered = held & ~CTR_IDC;
+          assertOutcome(
+            await setReg64(ctx, vcpu!, ctr, lowered),
+            { ret: 0 },
+            'KVM_SET_ONE_REG CTR_EL0.IDC = 0',
+          );
+          assertValue(await getId(ctx, vcpu!, ctr), lowered, 'CTR_EL0 read back');
+        }
+        const id = regId(ctx, 'CLIDR_EL1');
+        const before = await getId(ctx, vcpu!, id);
+        const written = before & ~cleared;
+        const what = `KVM_SET_ONE_REG CLIDR_EL1 = 0x${written.toString(16)} (${levels}) with the VM's CTR_EL0.IDC ${idc}`;
+        assertOutcome(await setReg64(ctx, vcpu!, id, written), { ret: 0 }, what);
+        assertValue(await getId(ctx, vcpu!, id), written, 'CLIDR_EL1 read back');
+      },
+    })),
+  );
+
 /**
  * ID_AA64DFR0_EL1.PMUVer (bits 11:8) written as 0xf, IMPLEMENTATION DEFINED: taken as 0 before the checks.
  * The rewrite is that register's own: the same nibble of ID_AA64ISAR0_EL1 (SHA1) at 0xf is refused.
@@ -696,6 +740,7 @@ export const arm64IdRegs: SuiteFamily = {
     'arm64-idregs.vcpu-scoped-survive-init': vcpuScopedSurviveInit,
     'arm64-idregs.clidr-per-vcpu': clidrPerVcpu,
     'arm64-idregs.clidr-after-run': clidrAfterRun,
+    'arm64-idregs.clidr-implies-idc': clidrImpliesIdc,
     'arm64-idregs.pmuver-imp-def': pmuVerImpDef,
     'arm64-idregs.gic-hidden-after-run': gicHiddenAfterRun,
   },
