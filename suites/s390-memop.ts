@@ -4,6 +4,7 @@ import { argGenerators } from './s390/args.ts';
 import { cmpxchgGenerators } from './s390/cmpxchg.ts';
 import { injectGenerators } from './s390/inject.ts';
 import { keyGenerators } from './s390/keys.ts';
+import { prefixGenerators } from './s390/prefix.ts';
 import { propertyGenerators } from './s390/properties.ts';
 import { pvGenerators } from './s390/pv.ts';
 import { stateGenerators } from './s390/state.ts';
@@ -16,6 +17,7 @@ const groups: Record<string, CaseGenerator>[] = [
   injectGenerators,
   cmpxchgGenerators,
   translationGenerators,
+  prefixGenerators,
   stateGenerators,
   propertyGenerators,
   pvGenerators,

@@ -1,5 +1,5 @@
 import { memslot } from '../fixtures.ts';
-import { decodeStruct } from '../../harness/abi/codec.ts';
+import { decodeStruct, uintToBytes } from '../../harness/abi/codec.ts';
 import { assertOutcome } from '../../harness/plan/outcome.ts';
 import type { CaseContext } from '../../harness/plan/types.ts';
 import { compareVersions } from '../../harness/spec/int.ts';
@@ -168,6 +168,16 @@ export async function enterPsw(ctx: CaseContext, g: Guest, mask: bigint, addr: b
     throw new SetupError(
       `KVM_RUN did not stop at the DIAGNOSE 0x501 (exit reason ${String(run.exit_reason)})`,
     );
+}
+
+/** Writes 64-bit kvm_run fields by name (the prefix and kvm_dirty_regs a KVM_RUN loads, for instance). */
+export async function writeRun(ctx: CaseContext, g: Guest, fields: Record<string, bigint>): Promise<void> {
+  const mmap = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
+  const run = await ctx.kvm.mmap(g.vcpu, Number(mmap.ret));
+  for (const [name, value] of Object.entries(fields)) {
+    const { offset } = ctx.spec.field('kvm_run', name, { arch: ctx.arch, revision: ctx.revision });
+    await ctx.kvm.write(run, uintToBytes(value, 8, ctx.kvm.endian), offset);
+  }
 }
 
 /** KVM_RUN (must return 0) and the decoded kvm_run. */

@@ -24,6 +24,7 @@ import {
   s390,
   setKeys,
   setRegs,
+  writeRun,
   type Guest,
 } from './guest.ts';
 import { cases, expectOf, hex } from './plan.ts';
@@ -447,6 +448,11 @@ interface AccessListCase {
   authority?: number;
   /** ALET bit 7: the access list comes from CR5 and CR2 designates nothing useful. */
   primaryList?: boolean;
+  /**
+   * The vCPU's prefix is DUCT_PREFIX, so the DUCT's real address reaches absolute DUCT - DUCT_PREFIX: the
+   * structures are real storage, prefixed like any real address (and the code page moves the other way).
+   */
+  prefixed?: boolean;
   write?: boolean;
   /** With INJECT_EXCEPTION: the exception access id must name the access register. */
   inject?: boolean;
@@ -456,6 +462,8 @@ interface AccessListCase {
   errno?: string;
 }
 
+/** A prefix whose two pages hold the DUCT (real 0x9000 reaches absolute 0x1000, real 0x1000 absolute 0x9000). */
+const DUCT_PREFIX = 0x8000;
 const ALEN = 2;
 const ALESN = 5;
 const ASTESN = 7;
@@ -470,6 +478,7 @@ const ACCESS_LIST_CASES: AccessListCase[] = [
   { name: 'ale-valid', alet: ALET, ret: 0 },
   { name: 'ale-valid-store', alet: ALET, write: true, ret: 0 },
   { name: 'primary-list', alet: ALET | ALET_PRIMARY_LIST, primaryList: true, ret: 0 },
+  { name: 'duct-prefixed', alet: ALET, prefixed: true, ret: 0 },
   { name: 'alen-beyond-list', alet: aletOf(ALESN, 8), ret: 0x29 },
   { name: 'alen-beyond-list-injected', alet: aletOf(ALESN, 8), inject: true, ret: 0x29 },
   // The ALE address (list origin + 16 * ALEN) must stay below 2 GiB; past that, an addressing exception.
@@ -521,7 +530,12 @@ const arAccessList: CaseGenerator = () =>
         pages: { [MAPPED]: SECONDARY_FRAME },
       });
       // The DUCT's access-list designation: origin in 128-byte units, length 0 (ALENs 0..7).
-      await ctx.kvm.write(g.ram, words([c.ald ?? (ACCESS_LIST / 128) << 7]), DUCT + 16);
+      const duct = c.prefixed ? DUCT - DUCT_PREFIX : DUCT;
+      await ctx.kvm.write(g.ram, words([c.ald ?? (ACCESS_LIST / 128) << 7]), duct + 16);
+      if (c.prefixed) {
+        await ctx.kvm.write(g.ram, DIAG_501, DUCT_PREFIX + Number(CODE));
+        await writeRun(ctx, g, { prefix: BigInt(DUCT_PREFIX), kvm_dirty_regs: s390(ctx, 'KVM_SYNC_PREFIX') });
+      }
       const ale = [c.ale0 ?? ALESN << 16, 0, (ASTE / 64) << 6, c.aleAstesn ?? ASTESN];
       await ctx.kvm.write(g.ram, words(ale), ACCESS_LIST + ALEN * 16);
       const hi = Number(secondary >> 32n);

@@ -12,9 +12,12 @@ const ALE_FETCH_ONLY = 0x0200_0000n;
 const ALE_PRIVATE = 0x0100_0000n;
 const ASTE_INVALID = 0x8000_0000n;
 
-/** Reads a word of an access-list structure; those are real addresses KVM reads directly (EFAULT when unbacked). */
-function word(storage: GuestStorage, addr: bigint): bigint {
-  return storage.readTable(addr, 4) ?? fail('EFAULT');
+/**
+ * Reads a word of an access-list structure: those are real addresses, prefixed like any other, that KVM
+ * reads directly (EFAULT when unbacked).
+ */
+function word(cpu: S390Cpu, storage: GuestStorage, real: bigint): bigint {
+  return storage.readTable(cpu.absolute(real), 4) ?? fail('EFAULT');
 }
 
 /**
@@ -29,7 +32,7 @@ export function arTranslation(cpu: S390Cpu, storage: GuestStorage, ar: number, m
   if (alet === 1n) return { asce: cpu.crs[7]! };
   if ((alet & ALET_RESERVED) !== 0n) return { code: PGM.ALET_SPECIFICATION };
   const aldAddr = ((alet & ALET_PRIMARY_LIST) !== 0n ? cpu.crs[5]! : cpu.crs[2]!) & 0x7fff_ffc0n;
-  const ald = word(storage, aldAddr + 16n);
+  const ald = word(cpu, storage, aldAddr + 16n);
   const alen = alet & 0xffffn;
   const alesn = (alet >> 16n) & 0xffn;
   if (alen / 8n > (ald & 0x7fn)) return { code: PGM.ALEN_TRANSLATION };
@@ -37,24 +40,24 @@ export function arTranslation(cpu: S390Cpu, storage: GuestStorage, ar: number, m
   // The ALE's real address must stay within 31 bits.
   if (0x7fff_ffffn - listOrigin < alen * 16n) return { code: PGM.ADDRESSING };
   const ale = listOrigin + alen * 16n;
-  const ale0 = word(storage, ale);
+  const ale0 = word(cpu, storage, ale);
   if ((ale0 & ALE_INVALID) !== 0n) return { code: PGM.ALEN_TRANSLATION };
   if (((ale0 >> 16n) & 0xffn) !== alesn) return { code: PGM.ALE_SEQUENCE };
-  const aste = ((word(storage, ale + 8n) >> 6n) & 0x1ff_ffffn) * 64n;
-  const aste0 = word(storage, aste);
+  const aste = ((word(cpu, storage, ale + 8n) >> 6n) & 0x1ff_ffffn) * 64n;
+  const aste0 = word(cpu, storage, aste);
   if ((aste0 & ASTE_INVALID) !== 0n) return { code: PGM.ASTE_VALIDITY };
-  if (word(storage, aste + 20n) !== word(storage, ale + 12n)) return { code: PGM.ASTE_SEQUENCE };
+  if (word(cpu, storage, aste + 20n) !== word(cpu, storage, ale + 12n)) return { code: PGM.ASTE_SEQUENCE };
   if ((ale0 & ALE_PRIVATE) !== 0n) {
     const eax = (cpu.crs[8]! >> 16n) & 0xffffn;
     if ((ale0 & 0xffffn) !== eax) {
-      const atl = (word(storage, aste + 4n) >> 4n) & 0xfffn;
+      const atl = (word(cpu, storage, aste + 4n) >> 4n) & 0xfffn;
       if (eax / 16n > atl) return { code: PGM.EXTENDED_AUTHORITY };
       const ato = ((aste0 >> 2n) & 0x1fff_ffffn) * 4n;
-      const authority = storage.bytes(ato + eax / 4n, 1)?.[0] ?? fail('EFAULT');
+      const authority = storage.bytes(cpu.absolute(ato + eax / 4n), 1)?.[0] ?? fail('EFAULT');
       if ((authority & (0x40 >> (Number(eax & 3n) * 2))) === 0) return { code: PGM.EXTENDED_AUTHORITY };
     }
   }
   if ((ale0 & ALE_FETCH_ONLY) !== 0n && mode === 'store') return { code: PGM.PROTECTION };
-  const asce = storage.readTable(aste + 8n, 8) ?? fail('EFAULT');
+  const asce = storage.readTable(cpu.absolute(aste + 8n), 8) ?? fail('EFAULT');
   return { asce };
 }

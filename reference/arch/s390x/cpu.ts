@@ -17,6 +17,9 @@ const AS_HOME = 3;
 
 export const NUM_ACRS = 16;
 
+const PAGE_BYTES = 4096;
+const PREFIX_MASK = 0x7fff_e000n;
+
 type AddressBits = 24 | 31 | 64;
 const ADDRESS_MASK: Record<AddressBits, bigint> = {
   24: 0xff_ffffn,
@@ -39,6 +42,17 @@ export class S390Cpu {
   stopped = true;
   /** The secure instruction data area, present while the vCPU is protected. */
   sida?: Uint8Array;
+  /** The prefix register: the absolute address of the two pages real addresses 0..8191 reach. */
+  private prefixPage = 0;
+
+  get prefix(): number {
+    return this.prefixPage * PAGE_BYTES;
+  }
+
+  /** Loads the prefix register: KVM keeps bits 0x7fffe000 of the low word it is given (kvm_s390_set_prefix). */
+  loadPrefix(value: bigint): void {
+    this.prefixPage = Number(value & PREFIX_MASK) / PAGE_BYTES;
+  }
 
   get dat(): boolean {
     return (this.pswMask & PSW_DAT) !== 0n;
@@ -63,6 +77,23 @@ export class S390Cpu {
   /** The addressing mode's address space in pages: where page numbers wrap. */
   get addressPages(): number {
     return 2 ** (this.addressBits - 12);
+  }
+
+  /**
+   * Prefixing (kvm_s390_real_to_abs): real pages 0 and 1 and the two pages at the prefix trade places;
+   * every other real page is its own absolute page.
+   */
+  absolutePage(realPage: number): number {
+    const prefix = this.prefixPage;
+    if (realPage < 2) return realPage + prefix;
+    if (realPage - prefix >= 0 && realPage - prefix < 2) return realPage - prefix;
+    return realPage;
+  }
+
+  /** A real address as the absolute address it reaches. */
+  absolute(real: bigint): bigint {
+    const page = Number(real >> 12n);
+    return (BigInt(this.absolutePage(page)) << 12n) | (real & 0xfffn);
   }
 
   /** The ASCE of a non-AR address space: CR1 primary, CR7 secondary, CR13 home. */

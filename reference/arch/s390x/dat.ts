@@ -101,7 +101,7 @@ function walkToSegment(storage: GuestStorage, asce: Entry, privateSpace: boolean
  * memory; a table outside it is an addressing exception. Upstream walks every page from the top; pages of
  * one segment share everything above the page table, so one access reuses that part of the walk (no
  * table changes while an access translates). Pages and frames are numbers (see `pageOf`).
- * Whether the frame itself is backed is the caller's check.
+ * The frame a walk ends at is real: prefixing it and checking that it is backed are the caller's.
  */
 export function translator(
   storage: GuestStorage,

@@ -82,11 +82,15 @@ export class LogicalView {
     for (const span of spans) {
       if (acc.mode === 'store' && lap && isLowAddress(span))
         return programException(PGM.PROTECTION, this.site(acc, span, 'low-address'));
+      let real = span.page;
       if (translate) {
         const t = translate(span.page);
         if ('code' in t) return programException(t.code, this.site(acc, span, t.dat ? 'dat' : undefined));
-        span.frame = t.frame;
+        real = t.frame;
       }
+      // DAT (or its absence) gives a real page; prefixing makes it absolute, so keys and backing are the
+      // absolute frame's.
+      span.frame = cpu.absolutePage(real);
       if (!storage.frameBacked(span.frame)) return programException(PGM.ADDRESSING, this.site(acc, span));
       if (checkKey && !permits(span)) return programException(PGM.PROTECTION, this.site(acc, span, 'key'));
     }

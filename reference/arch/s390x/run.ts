@@ -30,7 +30,8 @@ const MAX_YIELDS = 1 << 16;
 const diagCode = (insn: Uint8Array) => ((insn[2]! & 0xf) << 8) | insn[3]!;
 
 /**
- * KVM_RUN on s390, as far as the reference executes guests: load the PSW from kvm_run, start the vCPU,
+ * KVM_RUN on s390, as far as the reference executes guests: load the PSW (and a dirty prefix) from kvm_run,
+ * start the vCPU,
  * fetch each instruction at the PSW address through the guest's own translation, go on past a yield,
  * and leave on a DIAGNOSE the kernel does not handle (such as 0x501) the way real KVM hands it to user
  * space (SIEIC exit, instruction intercept, PSW past the instruction). Anything else ends the run at once
@@ -40,8 +41,11 @@ export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bi
   const { kernel } = vcpu;
   const layout = kernel.abi.layout('kvm_run');
   const run = decodeStruct(layout, vcpu.run, kernel.abi.endian);
+  // sync_regs: the PSW always, the prefix when user space marked it dirty; then nothing is dirty.
   cpu.pswMask = u64(run, 'psw_mask');
   cpu.pswAddr = u64(run, 'psw_addr');
+  if ((u64(run, 'kvm_dirty_regs') & kernel.abi.constant('KVM_SYNC_PREFIX')) !== 0n)
+    cpu.loadPrefix(u64(run, 'prefix'));
   cpu.stopped = false;
   const view = new LogicalView(cpu, storage);
   let values: Record<string, bigint> = { exit_reason: EXIT_INTERNAL_ERROR };
@@ -64,7 +68,13 @@ export function runVcpu(vcpu: VcpuFile, cpu: S390Cpu, storage: GuestStorage): bi
   writeFields(
     layout,
     vcpu.run,
-    { ...values, psw_mask: cpu.pswMask, psw_addr: cpu.pswAddr },
+    {
+      ...values,
+      psw_mask: cpu.pswMask,
+      psw_addr: cpu.pswAddr,
+      kvm_dirty_regs: 0n,
+      prefix: BigInt(cpu.prefix),
+    },
     kernel.abi.endian,
   );
   return 0n;
