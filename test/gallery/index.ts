@@ -1,6 +1,11 @@
 import { idRegisterAcceptsRaisedField, pvTimeIpaTwice, regMaskReservedIgnored } from './arm64.ts';
 import { copiesBeforeLookup, cpuidLimitOffByOne, oneRegHostByteOrder } from './common.ts';
-import { checkOnlySkipsKeyCheck, cmpxchgWritesOnMismatch, memopMaxSizeOffByOne } from './s390.ts';
+import {
+  checkOnlySkipsKeyCheck,
+  cmpxchgWritesOnMismatch,
+  memopMaxSizeOffByOne,
+  runIgnoresDirtyPrefix,
+} from './s390.ts';
 import type { FaultyBackend } from './faulty.ts';
 
 export const gallery: FaultyBackend[] = [
@@ -13,4 +18,5 @@ export const gallery: FaultyBackend[] = [
   memopMaxSizeOffByOne,
   cmpxchgWritesOnMismatch,
   checkOnlySkipsKeyCheck,
+  runIgnoresDirtyPrefix,
 ];

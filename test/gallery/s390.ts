@@ -1,6 +1,8 @@
-// Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg and CHECK_ONLY.
+// Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg, CHECK_ONLY and the prefix it applies.
 import type { IoctlArg } from '../../adapters/backend.ts';
 import { createReferenceBackend } from '../../adapters/reference.ts';
+import { fieldSpan } from '../../harness/abi/codec.ts';
+import { VcpuFile } from '../../reference/kernel.ts';
 import type { SpecTree } from '../../harness/spec/tree.ts';
 import type { Arch } from '../../harness/spec/types.ts';
 import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
@@ -105,5 +107,28 @@ export const checkOnlySkipsKeyCheck: FaultyBackend = {
   caughtBy: [
     'MEM_OP/MEM_OP-KEY-005/s390x/path=vcpu,op=read,skey=0x38',
     'MEM_OP/MEM_OP-KEY-005/s390x/path=vm,op=write,skey=0x30',
+  ],
+};
+
+export const runIgnoresDirtyPrefix: FaultyBackend = {
+  name: 'run-ignores-dirty-prefix',
+  bug: 'KVM_RUN loads the PSW from kvm_run but never looks at kvm_dirty_regs, so a prefix user space set in s.regs.prefix never takes effect and logical accesses to real 0..8191 reach absolute 0',
+  arches: ['s390x'],
+  requires: ['KVM_S390_MEM_OP', 'KVM_RUN'],
+  filter: ['MEM_OP/MEM_OP-PFX-*/**', 'RUN/RUN-VAL-002/**'],
+  make: (spec, arch) => {
+    const inner = createReferenceBackend(spec, arch);
+    const run = spec.ioctlNumber('KVM_RUN', arch);
+    const dirty = fieldSpan(spec.field('kvm_run', 'kvm_dirty_regs', { arch }));
+    return withIoctl(inner, (next, h, req, arg) => {
+      const file = inner.kernel.file(h);
+      if (req === run && file instanceof VcpuFile) file.run.fill(0, dirty.offset, dirty.offset + dirty.size);
+      return next(h, req, arg);
+    });
+  },
+  caughtBy: [
+    'RUN/RUN-VAL-002/s390x/load=dirty',
+    'MEM_OP/MEM_OP-PFX-001/s390x/access=read-real-0',
+    'MEM_OP/MEM_OP-PFX-002/s390x/access=dat-real-prefix',
   ],
 };
