@@ -179,6 +179,109 @@ const lpcrMasked: CaseGenerator = (g) => {
   }));
 };
 
+const ALL_64 = (1n << 64n) - 1n;
+const hexOf = (v: bigint) => `0x${v.toString(16)}`;
+
+/** A 64-bit (or narrower) register written through SET and read back through GET, as numbers. */
+async function writeAndRead(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
+  const size = regBytes(id);
+  const w = await setReg(ctx, vcpu, id, uintToBytes(value, size, ctx.kvm.endian));
+  assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what} = ${hexOf(value)}`);
+  return bytesToUint((await getReg(ctx, vcpu, id)).value, ctx.kvm.endian);
+}
+
+/**
+ * ppc64 KVM-HV registers that store something other than the value written (book3s_hv.c): the timebase
+ * offset rounded up to 2^24 (wrapping at 2^64), the watchpoint controls without their hypervisor bit, a
+ * hypervisor-privilege CIABR without privilege, PSSCR's guest-visible bits, DPDES's own-doorbell bit.
+ */
+const PPC_ADJUSTED: readonly [string, bigint, bigint][] = [
+  ['TB_OFFSET', 0x1n, 0x100_0000n],
+  ['TB_OFFSET', 0x100_0001n, 0x200_0000n],
+  ['TB_OFFSET', 0xffff_ffff_ff00_0001n, 0n],
+  ['DAWRX', ALL_64, ALL_64 & ~0x4n],
+  ['DAWRX1', ALL_64, ALL_64 & ~0x4n],
+  ['DABRX', 0xffff_ffffn, 0xffff_fffbn],
+  ['CIABR', 0x1003n, 0x1000n],
+  ['CIABR', 0x1001n, 0x1001n],
+  ['PSSCR', ALL_64, 0xf000_0000_0000_03ffn],
+  ['DPDES', 0xffn, 0x1n],
+];
+
+const ppcAdjusted: CaseGenerator = (g) =>
+  PPC_ADJUSTED.map(([name, written, stored]) => {
+    const r = register(g, `KVM_REG_PPC_${name}`);
+    return {
+      params: { reg: r.name, written: hexOf(written) },
+      run: async (ctx: CaseContext) => {
+        const back = await writeAndRead(ctx, await vcpuOf(ctx), toBigInt(r.id), written, r.name);
+        assertValue(back, stored, `${r.name} read back after writing ${hexOf(written)}`);
+      },
+    };
+  });
+
+/**
+ * ppc64 FPR n is doubleword 1 of VSR n (bytes 8-15 of its little-endian image): a VSR write shows in the FPR,
+ * an FPR write changes only that half of the VSR. VR0 is a register apart (VSX register 32, not VSR0).
+ */
+const ppcFprInVsr: CaseGenerator = (g) => {
+  const vsrPattern = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeffn;
+  const fprValue = 0x0123_4567_89ab_cdefn;
+  const id = (name: string) => toBigInt(register(g, `KVM_REG_PPC_${name}`).id);
+  const set128 = async (ctx: CaseContext, vcpu: number, reg: bigint, value: bigint, what: string) => {
+    const w = await setReg(ctx, vcpu, reg, uintToBytes(value, regBytes(reg), ctx.kvm.endian));
+    assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what}`);
+  };
+  const get = async (ctx: CaseContext, vcpu: number, reg: bigint) =>
+    bytesToUint((await getReg(ctx, vcpu, reg)).value, ctx.kvm.endian);
+  return [
+    ...[0, 31].flatMap((n) =>
+      (['vsr-then-fpr', 'fpr-then-vsr'] as const).map((order) => ({
+        params: { n: String(n), order },
+        run: async (ctx: CaseContext) => {
+          const vcpu = await vcpuOf(ctx);
+          const vsr = id(`VSR${n}`);
+          const fpr = id(`FPR${n}`);
+          await set128(ctx, vcpu, vsr, vsrPattern, `VSR${n}`);
+          if (order === 'vsr-then-fpr')
+            return assertValue(await get(ctx, vcpu, fpr), vsrPattern >> 64n, `FPR${n} after a VSR${n} write`);
+          await set128(ctx, vcpu, fpr, fprValue, `FPR${n}`);
+          const want = (fprValue << 64n) | (vsrPattern & ALL_64);
+          assertValue(await get(ctx, vcpu, vsr), want, `VSR${n} after an FPR${n} write`);
+        },
+      })),
+    ),
+    {
+      params: { n: '0', order: 'vr-apart' },
+      run: async (ctx: CaseContext) => {
+        const vcpu = await vcpuOf(ctx);
+        await set128(ctx, vcpu, id('VSR0'), vsrPattern, 'VSR0');
+        await set128(ctx, vcpu, id('VR0'), ~vsrPattern & ((1n << 128n) - 1n), 'VR0');
+        assertValue(await get(ctx, vcpu, id('VSR0')), vsrPattern, 'VSR0 after a VR0 write');
+      },
+    },
+  ];
+};
+
+/** ppc64 ARCH_COMPAT takes only a logical PVR the host supports (or 0): anything else is refused, nothing changes. */
+const ppcArchCompat: CaseGenerator = (g) => {
+  const r = register(g, 'KVM_REG_PPC_ARCH_COMPAT');
+  const written = 0x1234n;
+  return [
+    {
+      params: { reg: r.name, written: hexOf(written) },
+      run: async (ctx: CaseContext) => {
+        const vcpu = await vcpuOf(ctx);
+        const id = toBigInt(r.id);
+        const before = await getReg(ctx, vcpu, id);
+        const w = await setReg(ctx, vcpu, id, uintToBytes(written, regBytes(id), ctx.kvm.endian));
+        assertOutcome(w, ruleExpect(g), `KVM_SET_ONE_REG ${r.name} = ${hexOf(written)}`);
+        assertBytes((await getReg(ctx, vcpu, id)).value, before.value, `${r.name} after the refused write`);
+      },
+    },
+  ];
+};
+
 const readOnly: CaseGenerator = (g) =>
   perRegister(
     g,
@@ -387,6 +490,9 @@ export const oneReg: SuiteFamily = {
     'one-reg.write-back': writeBack,
     'one-reg.write-changed': writeChanged,
     'one-reg.lpcr-masked': lpcrMasked,
+    'one-reg.ppc-adjusted': ppcAdjusted,
+    'one-reg.ppc-fpr-in-vsr': ppcFprInVsr,
+    'one-reg.ppc-arch-compat': ppcArchCompat,
     'one-reg.read-only': readOnly,
     'one-reg.random-roundtrip': randomRoundTrip,
     'one-reg.wrong-arch': wrongArch,

@@ -1,5 +1,6 @@
 import { idRegisterAcceptsRaisedField, pvTimeIpaTwice, regMaskReservedIgnored } from './arm64.ts';
 import { copiesBeforeLookup, cpuidLimitOffByOne, oneRegHostByteOrder } from './common.ts';
+import { fprApartFromVsr } from './ppc64.ts';
 import {
   checkOnlySkipsKeyCheck,
   cmpxchgWritesOnMismatch,
@@ -19,4 +20,5 @@ export const gallery: FaultyBackend[] = [
   cmpxchgWritesOnMismatch,
   checkOnlySkipsKeyCheck,
   runIgnoresDirtyPrefix,
+  fprApartFromVsr,
 ];

@@ -40,20 +40,78 @@ function lpcrStored(held: bigint, value: bigint): bigint {
   return lpcr;
 }
 
-/** The KVM-HV registers of the model (arch/powerpc/kvm/book3s_hv.c); ids from arch/powerpc/include/uapi/asm/kvm.h. */
+/** DAWRX_HYP and DABRX_HYP: a user-space write never arms a hypervisor-mode watchpoint. */
+const WATCH_HYP = 0x4n;
+/** CIABR's privilege field; 3 means hypervisor, which a write disables. */
+const CIABR_PRIV = 0x3n;
+/** The PSSCR bits a guest may see (PSSCR_GUEST_VIS). */
+const PSSCR_GUEST_VIS = 0xf000_0000_0000_03ffn;
+const TB_OFFSET_ALIGN = 1n << 24n;
+const U64_MASK = (1n << 64n) - 1n;
+/** The logical PVRs a POWER9 host accepts as ARCH_COMPAT: 2.05, 2.06, 2.06+, 2.07, 3.00; 0 for none. */
+const ARCH_COMPAT_VALUES = new Set([
+  0n,
+  0x0f00_0001n,
+  0x0f00_0002n,
+  0x0f10_0003n,
+  0x0f00_0004n,
+  0x0f00_0005n,
+]);
+
+const adjusted = (id: bigint, reset: bigint, stored: (value: bigint) => bigint): PpcReg => ({
+  id,
+  reset,
+  stored: (_held, value) => stored(value),
+});
+
+/** ONE_REG ids of the 64-bit registers the model keeps, by index (KVM_REG_PPC | KVM_REG_SIZE_U64 | index). */
+const u64 = (index: number) => 0x1030_0000_0000_0000n | BigInt(index);
+const u32 = (index: number) => 0x1020_0000_0000_0000n | BigInt(index);
+const u128 = (index: number) => 0x1040_0000_0000_0000n | BigInt(index);
+
+/** KVM_REG_PPC_FPR0 and VSR0: FPR n is doubleword 1 of VSR n (bytes 8-15 of its little-endian image). */
+const FPR0 = u64(0x20);
+const VSR0 = u128(0x60);
+const DOUBLEWORD = 64n;
+
+/**
+ * The KVM-HV registers of the model (arch/powerpc/kvm/book3s_hv.c, book3s.c, powerpc.c); ids from
+ * arch/powerpc/include/uapi/asm/kvm.h. A POWER9 guest: DPDES is the vCPU's own doorbell bit.
+ */
 const HV_REGS: readonly PpcReg[] = [
-  reg(0x1030_0000_0000_0001n, 0n, (v) => v === 0n), // HIOR
-  reg(0x1030_0000_0000_0008n), // DABR
-  reg(0x1030_0000_0000_0009n), // DSCR
-  reg(0x1030_0000_0000_000an), // PURR
-  reg(0x1030_0000_0000_000bn), // SPURR
-  reg(0x1030_0000_0000_000cn), // DAR
-  reg(0x1020_0000_0000_000dn), // DSISR
-  reg(0x1030_0000_0000_000en), // AMR
-  reg(0x1030_0000_0000_000fn), // UAMOR
-  reg(0x1030_0000_0000_00a8n), // TAR
-  reg(0x1030_0000_0000_00b6n), // PPR
-  { id: 0x1030_0000_0000_00b5n, reset: 0x40_0000_0054_0413n, stored: lpcrStored }, // LPCR_64
+  reg(u64(0x01), 0n, (v) => v === 0n), // HIOR
+  ...[0x08, 0x09, 0x0a, 0x0b, 0x0c].map((i) => reg(u64(i))), // DABR, DSCR, PURR, SPURR, DAR
+  reg(u32(0x0d)), // DSISR
+  ...[0x0e, 0x0f].map((i) => reg(u64(i))), // AMR, UAMOR
+  reg(u64(0x10), 0x8000_0000n), // MMCR0: counters frozen (MMCR0_FC) at creation
+  ...[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17].map((i) => reg(u64(i))), // MMCR1, MMCRA, MMCR2, MMCRS, SIAR, SDAR, SIER
+  ...Array.from({ length: 8 }, (_, i) => reg(u32(0x18 + i))), // PMC1..8
+  ...Array.from({ length: 32 }, (_, i) => reg(u128(0x40 + i))), // VR0..31
+  ...Array.from({ length: 32 }, (_, i) => reg(u128(0x60 + i))), // VSR0..31 (FPR0..31 live inside them)
+  reg(u64(0x80)), // FPSCR
+  reg(u32(0x81)), // VSCR
+  adjusted(u64(0x9c), 0n, (v) => (v + TB_OFFSET_ALIGN - 1n) & ~(TB_OFFSET_ALIGN - 1n) & U64_MASK), // TB_OFFSET
+  reg(u32(0x9d)), // SPMC1
+  reg(u32(0x9e)), // SPMC2
+  reg(u64(0x9f)), // IAMR
+  reg(u64(0xa3)), // FSCR
+  reg(u32(0xa4)), // PSPB
+  ...[0xa5, 0xa6, 0xa7, 0xa8].map((i) => reg(u64(i))), // EBBHR, EBBRR, BESCR, TAR
+  adjusted(u64(0xa9), 0n, (v) => v & 1n), // DPDES
+  reg(u64(0xaa)), // DAWR
+  adjusted(u64(0xab), 0n, (v) => v & ~WATCH_HYP), // DAWRX
+  adjusted(u64(0xac), 0n, (v) => ((v & CIABR_PRIV) === CIABR_PRIV ? v & ~CIABR_PRIV : v)), // CIABR
+  ...[0xad, 0xae, 0xaf, 0xb0, 0xb1, 0xb2, 0xb3].map((i) => reg(u64(i))), // IC, VTB, CSIGR, TACR, TCSCR, PID, ACOP
+  reg(u32(0xb4)), // VRSAVE
+  { id: u64(0xb5), reset: 0x40_0000_0054_0413n, stored: lpcrStored }, // LPCR_64
+  reg(u64(0xb6)), // PPR
+  reg(u32(0xb7), 0n, (v) => ARCH_COMPAT_VALUES.has(v)), // ARCH_COMPAT
+  adjusted(u32(0xb8), 0n, (v) => v & ~WATCH_HYP), // DABRX
+  reg(u64(0xb9)), // WORT
+  reg(u64(0xbc)), // TIDR
+  adjusted(u64(0xbd), 0n, (v) => v & PSSCR_GUEST_VIS), // PSSCR
+  ...[0xc2, 0xc3, 0xc4].map((i) => reg(u64(i))), // SIER2, SIER3, DAWR1
+  adjusted(u64(0xc5), 0n, (v) => v & ~WATCH_HYP), // DAWRX1
 ];
 
 class PpcVm implements ArchVm {
@@ -72,24 +130,39 @@ class PpcVcpu implements ArchVcpu {
   private readonly values = new Map<bigint, bigint>();
   constructor(readonly vcpu: VcpuFile) {}
 
+  private held(r: PpcReg): bigint {
+    return this.values.get(r.id) ?? r.reset;
+  }
+
   ioctl(name: string, arg: bigint): bigint | undefined {
     if (name !== 'KVM_GET_ONE_REG' && name !== 'KVM_SET_ONE_REG') return undefined;
     const { kernel } = this.vcpu;
     const { id, addr } = readOneReg(kernel, arg);
     const size = regSize(id);
     if (size > MAX_REG_BYTES) fail('EINVAL');
+    // FPR n is not a register of its own: it is doubleword 1 of VSR n.
+    const fpr = id - FPR0 >= 0n && id - FPR0 < 32n ? find(VSR0 + (id - FPR0)) : undefined;
     if (name === 'KVM_GET_ONE_REG') {
-      const r = HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
-      putRegValue(kernel, addr, this.values.get(r.id) ?? r.reset, size);
+      const value = fpr ? this.held(fpr) >> DOUBLEWORD : this.held(find(id));
+      putRegValue(kernel, addr, value, size);
       return 0n;
     }
     // SET copies the value in before it looks at the id (arch/powerpc/kvm/powerpc.c).
     const value = getRegValue(kernel, addr, size);
-    const r = HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
+    if (fpr) {
+      this.values.set(fpr.id, (this.held(fpr) & U64_MASK) | (value << DOUBLEWORD));
+      return 0n;
+    }
+    const r = find(id);
     if (r.accepts && !r.accepts(value)) fail('EINVAL');
-    this.values.set(r.id, r.stored ? r.stored(this.values.get(r.id) ?? r.reset, value) : value);
+    this.values.set(r.id, r.stored ? r.stored(this.held(r), value) : value);
     return 0n;
   }
+}
+
+/** The register an id names, or EINVAL (kvmppc_get_one_reg_hv's default). */
+function find(id: bigint): PpcReg {
+  return HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
 }
 
 export function ppc64leModel(spec: SpecTree): ArchModel {
