@@ -263,6 +263,29 @@ const ppcFprInVsr: CaseGenerator = (g) => {
   ];
 };
 
+/** ppc64 PTCR is the VM's, TB_OFFSET the vCPU's own (one vCPU per virtual core): vCPU 1 reads what vCPU 0 wrote, or not. */
+const ppcVmWide: CaseGenerator = (g) =>
+  (
+    [
+      ['PTCR', 0x1_0000n, true],
+      ['TB_OFFSET', 0x500_0000n, false],
+    ] as const
+  ).map(([name, value, shared]) => {
+    const r = register(g, `KVM_REG_PPC_${name}`);
+    return {
+      params: { reg: r.name },
+      run: async (ctx: CaseContext) => {
+        const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+        const other = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 1n);
+        const id = toBigInt(r.id);
+        const before = bytesToUint((await getReg(ctx, other, id)).value, ctx.kvm.endian);
+        await writeAndRead(ctx, vcpu!, id, value, `${r.name} through vCPU 0`);
+        const seen = bytesToUint((await getReg(ctx, other, id)).value, ctx.kvm.endian);
+        assertValue(seen, shared ? value : before, `${r.name} through vCPU 1`);
+      },
+    };
+  });
+
 /** ppc64 ARCH_COMPAT takes only a logical PVR the host supports (or 0): anything else is refused, nothing changes. */
 const ppcArchCompat: CaseGenerator = (g) => {
   const r = register(g, 'KVM_REG_PPC_ARCH_COMPAT');
@@ -493,6 +516,7 @@ export const oneReg: SuiteFamily = {
     'one-reg.ppc-adjusted': ppcAdjusted,
     'one-reg.ppc-fpr-in-vsr': ppcFprInVsr,
     'one-reg.ppc-arch-compat': ppcArchCompat,
+    'one-reg.ppc-vm-wide': ppcVmWide,
     'one-reg.read-only': readOnly,
     'one-reg.random-roundtrip': randomRoundTrip,
     'one-reg.wrong-arch': wrongArch,

@@ -15,6 +15,8 @@ interface PpcReg {
   accepts?: (value: bigint) => boolean;
   /** What a write leaves in the register, from what it held; the value itself when absent. */
   stored?: (held: bigint, value: bigint) => bigint;
+  /** One register for the whole VM rather than one per vCPU. */
+  vmWide?: boolean;
 }
 
 const reg = (id: bigint, reset = 0n, accepts?: (v: bigint) => boolean): PpcReg =>
@@ -110,28 +112,42 @@ const HV_REGS: readonly PpcReg[] = [
   reg(u64(0xb9)), // WORT
   reg(u64(0xbc)), // TIDR
   adjusted(u64(0xbd), 0n, (v) => v & PSSCR_GUEST_VIS), // PSSCR
+  reg(u64(0x82)), // VPA_ADDR: recorded, checked only when the vCPU runs
+  reg(u64(0xbe)), // DEC_EXPIRY
+  reg(u32(0xbf)), // ONLINE
+  { id: u64(0xc0), reset: 0n, vmWide: true }, // PTCR: the nested hypervisor's, kvm->arch.l1_ptcr
   ...[0xc2, 0xc3, 0xc4].map((i) => reg(u64(i))), // SIER2, SIER3, DAWR1
   adjusted(u64(0xc5), 0n, (v) => v & ~WATCH_HYP), // DAWRX1
 ];
 
 class PpcVm implements ArchVm {
+  /** The VM-wide registers' values. */
+  readonly values = new Map<bigint, bigint>();
+
   /** POWER9 and later give each virtual core one vCPU: a second vCPU for the same id is refused (book3s_hv.c). */
   admitVcpuId(id: bigint, existing: readonly VcpuFile[]): void {
     if (existing.some((v) => v.id === id)) fail('EINVAL');
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
-    return new PpcVcpu(vcpu);
+    return new PpcVcpu(vcpu, this);
   }
 }
 
 class PpcVcpu implements ArchVcpu {
   /** Values written so far; a register never written reads its reset value. */
   private readonly values = new Map<bigint, bigint>();
-  constructor(readonly vcpu: VcpuFile) {}
+  constructor(
+    readonly vcpu: VcpuFile,
+    private readonly vm: PpcVm,
+  ) {}
+
+  private store(r: PpcReg): Map<bigint, bigint> {
+    return r.vmWide ? this.vm.values : this.values;
+  }
 
   private held(r: PpcReg): bigint {
-    return this.values.get(r.id) ?? r.reset;
+    return this.store(r).get(r.id) ?? r.reset;
   }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
@@ -150,12 +166,12 @@ class PpcVcpu implements ArchVcpu {
     // SET copies the value in before it looks at the id (arch/powerpc/kvm/powerpc.c).
     const value = getRegValue(kernel, addr, size);
     if (fpr) {
-      this.values.set(fpr.id, (this.held(fpr) & U64_MASK) | (value << DOUBLEWORD));
+      this.store(fpr).set(fpr.id, (this.held(fpr) & U64_MASK) | (value << DOUBLEWORD));
       return 0n;
     }
     const r = find(id);
     if (r.accepts && !r.accepts(value)) fail('EINVAL');
-    this.values.set(r.id, r.stored ? r.stored(this.held(r), value) : value);
+    this.store(r).set(r.id, r.stored ? r.stored(this.held(r), value) : value);
     return 0n;
   }
 }
