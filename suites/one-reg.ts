@@ -182,12 +182,20 @@ const lpcrMasked: CaseGenerator = (g) => {
 const ALL_64 = (1n << 64n) - 1n;
 const hexOf = (v: bigint) => `0x${v.toString(16)}`;
 
-/** A 64-bit (or narrower) register written through SET and read back through GET, as numbers. */
-async function writeAndRead(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
-  const size = regBytes(id);
-  const w = await setReg(ctx, vcpu, id, uintToBytes(value, size, ctx.kvm.endian));
-  assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what} = ${hexOf(value)}`);
+/** A register's value through KVM_GET_ONE_REG, as a number in the vCPU's byte order. */
+async function readValue(ctx: CaseContext, vcpu: number, id: bigint): Promise<bigint> {
   return bytesToUint((await getReg(ctx, vcpu, id)).value, ctx.kvm.endian);
+}
+
+/** KVM_SET_ONE_REG of a number, which must succeed (`what` names the register in a failure). */
+async function writeValue(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
+  const w = await setReg(ctx, vcpu, id, uintToBytes(value, regBytes(id), ctx.kvm.endian));
+  assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what} = ${hexOf(value)}`);
+}
+
+async function writeAndRead(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
+  await writeValue(ctx, vcpu, id, value, what);
+  return readValue(ctx, vcpu, id);
 }
 
 /**
@@ -228,12 +236,6 @@ const ppcFprInVsr: CaseGenerator = (g) => {
   const vsrPattern = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeffn;
   const fprValue = 0x0123_4567_89ab_cdefn;
   const id = (name: string) => toBigInt(register(g, `KVM_REG_PPC_${name}`).id);
-  const set128 = async (ctx: CaseContext, vcpu: number, reg: bigint, value: bigint, what: string) => {
-    const w = await setReg(ctx, vcpu, reg, uintToBytes(value, regBytes(reg), ctx.kvm.endian));
-    assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what}`);
-  };
-  const get = async (ctx: CaseContext, vcpu: number, reg: bigint) =>
-    bytesToUint((await getReg(ctx, vcpu, reg)).value, ctx.kvm.endian);
   return [
     ...[0, 31].flatMap((n) =>
       (['vsr-then-fpr', 'fpr-then-vsr'] as const).map((order) => ({
@@ -242,12 +244,16 @@ const ppcFprInVsr: CaseGenerator = (g) => {
           const vcpu = await vcpuOf(ctx);
           const vsr = id(`VSR${n}`);
           const fpr = id(`FPR${n}`);
-          await set128(ctx, vcpu, vsr, vsrPattern, `VSR${n}`);
+          await writeValue(ctx, vcpu, vsr, vsrPattern, `VSR${n}`);
           if (order === 'vsr-then-fpr')
-            return assertValue(await get(ctx, vcpu, fpr), vsrPattern >> 64n, `FPR${n} after a VSR${n} write`);
-          await set128(ctx, vcpu, fpr, fprValue, `FPR${n}`);
+            return assertValue(
+              await readValue(ctx, vcpu, fpr),
+              vsrPattern >> 64n,
+              `FPR${n} after a VSR${n} write`,
+            );
+          await writeValue(ctx, vcpu, fpr, fprValue, `FPR${n}`);
           const want = (fprValue << 64n) | (vsrPattern & ALL_64);
-          assertValue(await get(ctx, vcpu, vsr), want, `VSR${n} after an FPR${n} write`);
+          assertValue(await readValue(ctx, vcpu, vsr), want, `VSR${n} after an FPR${n} write`);
         },
       })),
     ),
@@ -255,9 +261,9 @@ const ppcFprInVsr: CaseGenerator = (g) => {
       params: { n: '0', order: 'vr-apart' },
       run: async (ctx: CaseContext) => {
         const vcpu = await vcpuOf(ctx);
-        await set128(ctx, vcpu, id('VSR0'), vsrPattern, 'VSR0');
-        await set128(ctx, vcpu, id('VR0'), ~vsrPattern & ((1n << 128n) - 1n), 'VR0');
-        assertValue(await get(ctx, vcpu, id('VSR0')), vsrPattern, 'VSR0 after a VR0 write');
+        await writeValue(ctx, vcpu, id('VSR0'), vsrPattern, 'VSR0');
+        await writeValue(ctx, vcpu, id('VR0'), ~vsrPattern & ((1n << 128n) - 1n), 'VR0');
+        assertValue(await readValue(ctx, vcpu, id('VSR0')), vsrPattern, 'VSR0 after a VR0 write');
       },
     },
   ];
@@ -278,9 +284,9 @@ const ppcVmWide: CaseGenerator = (g) =>
         const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
         const other = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 1n);
         const id = toBigInt(r.id);
-        const before = bytesToUint((await getReg(ctx, other, id)).value, ctx.kvm.endian);
-        await writeAndRead(ctx, vcpu!, id, value, `${r.name} through vCPU 0`);
-        const seen = bytesToUint((await getReg(ctx, other, id)).value, ctx.kvm.endian);
+        const before = await readValue(ctx, other, id);
+        await writeValue(ctx, vcpu!, id, value, `${r.name} through vCPU 0`);
+        const seen = await readValue(ctx, other, id);
         assertValue(seen, shared ? value : before, `${r.name} through vCPU 1`);
       },
     };

@@ -66,7 +66,7 @@ const adjusted = (id: bigint, reset: bigint, stored: (value: bigint) => bigint):
   stored: (_held, value) => stored(value),
 });
 
-/** ONE_REG ids of the 64-bit registers the model keeps, by index (KVM_REG_PPC | KVM_REG_SIZE_U64 | index). */
+/** ONE_REG ids by size and index: KVM_REG_PPC | KVM_REG_SIZE_U64 (U32, U128) | index. */
 const u64 = (index: number) => 0x1030_0000_0000_0000n | BigInt(index);
 const u32 = (index: number) => 0x1020_0000_0000_0000n | BigInt(index);
 const u128 = (index: number) => 0x1040_0000_0000_0000n | BigInt(index);
@@ -92,6 +92,7 @@ const HV_REGS: readonly PpcReg[] = [
   ...Array.from({ length: 32 }, (_, i) => reg(u128(0x60 + i))), // VSR0..31 (FPR0..31 live inside them)
   reg(u64(0x80)), // FPSCR
   reg(u32(0x81)), // VSCR
+  reg(u64(0x82)), // VPA_ADDR: recorded, checked only when the vCPU runs
   adjusted(u64(0x9c), 0n, (v) => (v + TB_OFFSET_ALIGN - 1n) & ~(TB_OFFSET_ALIGN - 1n) & U64_MASK), // TB_OFFSET
   reg(u32(0x9d)), // SPMC1
   reg(u32(0x9e)), // SPMC2
@@ -112,7 +113,6 @@ const HV_REGS: readonly PpcReg[] = [
   reg(u64(0xb9)), // WORT
   reg(u64(0xbc)), // TIDR
   adjusted(u64(0xbd), 0n, (v) => v & PSSCR_GUEST_VIS), // PSSCR
-  reg(u64(0x82)), // VPA_ADDR: recorded, checked only when the vCPU runs
   reg(u64(0xbe)), // DEC_EXPIRY
   reg(u32(0xbf)), // ONLINE
   { id: u64(0xc0), reset: 0n, vmWide: true }, // PTCR: the nested hypervisor's, kvm->arch.l1_ptcr
