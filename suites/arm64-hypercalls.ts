@@ -574,6 +574,30 @@ const workaroundLevels: CaseGenerator = () =>
     }),
   );
 
+/** What SMCCC_ARCH_FEATURES answers for a workaround at each firmware-register level (SMCCC return codes). */
+function workaroundAnswer(n: number, level: bigint): bigint {
+  // ARCH_WORKAROUND_2 numbers its levels NOT_AVAIL 0, UNKNOWN 1, AVAIL 2, NOT_REQUIRED 3 and answers
+  // NOT_REQUIRED (-2) for the last; the others number them 0, 1, 2 and answer 1 (unaffected).
+  const [avail, notRequired, unaffected] = n === 2 ? [2n, 3n, asReg(-2n)] : [1n, 2n, 1n];
+  if (level === notRequired) return unaffected;
+  return level === avail ? 0n : NOT_SUPPORTED;
+}
+
+/** The guest's SMCCC_ARCH_FEATURES(ARCH_WORKAROUND_n) against the level the firmware register reports. */
+const workaroundFeatures: CaseGenerator = () =>
+  [1, 2, 3].flatMap((n) =>
+    one({ workaround: String(n) }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      const name = `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_${n}`;
+      const level = await getReg64(ctx, g.vcpu, regId(ctx, name), name, { hostDependent: true });
+      ctx.note('host level', String(level));
+      const call = smccc(c(ctx, 'ARM_SMCCC_ARCH_FEATURES_FUNC_ID'), c(ctx, `ARM_SMCCC_ARCH_WORKAROUND_${n}`));
+      await expectReports(ctx, g, callsReporting([call]), [
+        [`SMCCC_ARCH_FEATURES(ARCH_WORKAROUND_${n}) at level ${level}`, workaroundAnswer(n, level)],
+      ]);
+    }),
+  );
+
 /** The three PV-time answers a guest gets when it probes and asks for the structure. */
 function pvtimeCalls(ctx: CaseContext): number[][] {
   const features = c(ctx, 'ARM_SMCCC_HV_PV_TIME_FEATURES');
@@ -853,6 +877,7 @@ export const arm64Hypercalls: SuiteFamily = {
     'arm64-hypercalls.psci-version-vm-wide': psciVersionVmWide,
     'arm64-hypercalls.psci-version-by-feature': psciVersionByFeature,
     'arm64-hypercalls.workaround-levels': workaroundLevels,
+    'arm64-hypercalls.workaround-features': workaroundFeatures,
     'arm64-pv.set-ipa': setIpaCases,
     'arm64-pv.set-errors': setErrors,
     'arm64-pv.get': getCases,

@@ -276,6 +276,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       pvlock: this.vm.pvlock,
       pvTimeAllowed: ((this.vm.fwBitmaps[STD_HYP_BMAP] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
       psciVersion: this.psciVersion,
+      workaroundLevel: (n) => WORKAROUND_LEVELS.get(BigInt(n)) ?? 0n,
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
       pvlockBase: () => this.pvlock.base,

@@ -8,6 +8,8 @@ export interface SmcccCaller {
   readonly pvTimeAllowed: boolean;
   /** The vCPU's PSCI version: KVM_ARM_PSCI_0_1 without KVM_ARM_VCPU_PSCI_0_2, else the VM's. */
   readonly psciVersion: bigint;
+  /** The host's level of ARCH_WORKAROUND_n, as its firmware register reports it. */
+  workaroundLevel(n: 1 | 2 | 3): bigint;
   stolenTimeSet(): boolean;
   /** PV_TIME_ST: set up the structure, return its IPA or all-ones. */
   stolenTimeInit(): bigint;
@@ -25,6 +27,21 @@ export const PSCI_0_1 = 0x1n;
 /** A PSCI 0.2-and-later function: a fast call of the standard service, function number 0..0x1f, SMC32 or SMC64. */
 const isPsci02Function = (fid: bigint) => (fid & ~0x4000_001fn) === 0x8400_0000n;
 
+/** SMCCC_ARCH_WORKAROUND_RET_UNAFFECTED and SMCCC_RET_NOT_REQUIRED, as x0 holds them. */
+const UNAFFECTED = 1n;
+const NOT_REQUIRED = (1n << 64n) - 2n;
+
+/**
+ * SMCCC_ARCH_FEATURES of a workaround, from the host state its firmware register reports: NOT_AVAIL (and
+ * _2's UNKNOWN) is not supported, AVAIL supported, NOT_REQUIRED "unaffected" — which _2 says as NOT_REQUIRED.
+ */
+function workaroundAnswer(n: 1 | 2 | 3, caller: SmcccCaller): bigint {
+  const level = caller.workaroundLevel(n);
+  const [avail, notRequired] = n === 2 ? [2n, 3n] : [1n, 2n];
+  if (level === notRequired) return n === 2 ? NOT_REQUIRED : UNAFFECTED;
+  return level === avail ? SUCCESS : NOT_SUPPORTED;
+}
+
 /** SMCCC function ids by their spec constant names: the reference takes numbers from the spec. */
 export class SmcccIds {
   readonly version: bigint;
@@ -36,6 +53,7 @@ export class SmcccIds {
   readonly psciVersion: bigint;
   readonly systemOff: bigint;
   readonly version11: bigint;
+  readonly workarounds: readonly [bigint, bigint, bigint];
 
   constructor(abi: Abi) {
     this.version = abi.constant('ARM_SMCCC_VERSION_FUNC_ID');
@@ -47,6 +65,11 @@ export class SmcccIds {
     this.psciVersion = abi.constant('PSCI_0_2_FN_PSCI_VERSION');
     this.systemOff = abi.constant('PSCI_0_2_FN_SYSTEM_OFF');
     this.version11 = abi.constant('ARM_SMCCC_VERSION_1_1');
+    this.workarounds = [1, 2, 3].map((n) => abi.constant(`ARM_SMCCC_ARCH_WORKAROUND_${n}`)) as [
+      bigint,
+      bigint,
+      bigint,
+    ];
   }
 }
 
@@ -63,10 +86,13 @@ export function smcccCall(ids: SmcccIds, caller: SmcccCaller, x0: bigint, x1: bi
   switch (fid) {
     case ids.version:
       return ids.version11;
-    case ids.archFeatures:
+    case ids.archFeatures: {
+      const workaround = ids.workarounds.indexOf(arg);
+      if (workaround >= 0) return workaroundAnswer((workaround + 1) as 1 | 2 | 3, caller);
       if (arg === ids.pvTimeFeatures) return caller.pvTimeAllowed ? SUCCESS : NOT_SUPPORTED;
       if (arg === ids.pvLockFeatures && caller.pvlock) return SUCCESS;
       return NOT_SUPPORTED;
+    }
     case ids.pvTimeFeatures:
       if (!caller.pvTimeAllowed) return NOT_SUPPORTED;
       return (arg === ids.pvTimeFeatures || arg === ids.pvTimeSt) && caller.stolenTimeSet()
