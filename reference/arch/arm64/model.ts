@@ -241,13 +241,19 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     }
   }
 
-  /** vCPU attributes: the PV-time group, and the PV-lock group in its proposal; any other group is ENXIO. */
+  /**
+   * vCPU attributes: the timer and PMU groups (the model has no in-kernel interrupt controller and its vCPUs
+   * no PMU), the PV-time group, and the PV-lock group in its proposal; any other group is ENXIO.
+   */
   private deviceAttr(name: string, arg: bigint): bigint {
     const { kernel } = this.vcpu;
     const a = kernel.abi.readStruct(kernel.mem, arg, 'kvm_device_attr');
     const group = u64(a, 'group');
     const attr = u64(a, 'attr');
     const addr = u64(a, 'addr');
+    if (group === kernel.abi.constant('KVM_ARM_VCPU_TIMER_CTRL'))
+      return timerAttr(name, attr, (irq) => putRegValue(kernel, addr, irq, 4));
+    if (group === kernel.abi.constant('KVM_ARM_VCPU_PMU_V3_CTRL')) return pmuAttr(name, attr);
     const region =
       group === kernel.abi.constant('KVM_ARM_VCPU_PVTIME_CTRL')
         ? this.stolenTime
@@ -537,6 +543,30 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     if (d.kind === 'vcpu-id') checkIdValue(d, value);
     this.sysregs.set(d.name, value);
   }
+}
+
+/** The timers' default interrupts (arch_timer.c): virtual, physical, EL2 virtual, EL2 physical (attributes 0-3). */
+const TIMER_PPIS: readonly bigint[] = [27n, 30n, 28n, 26n];
+
+/**
+ * The timer group: HAS and GET know attributes 0-3 (ENXIO past them); SET needs an in-kernel interrupt
+ * controller, which the model never has, and checks that before anything else (EINVAL).
+ */
+function timerAttr(name: string, attr: bigint, put: (irq: bigint) => void): bigint {
+  if (name === 'KVM_SET_DEVICE_ATTR') fail('EINVAL');
+  const irq = attr < BigInt(TIMER_PPIS.length) ? TIMER_PPIS[Number(attr)]! : fail('ENXIO');
+  if (name === 'KVM_GET_DEVICE_ATTR') put(irq);
+  return 0n;
+}
+
+/**
+ * The PMU group on a vCPU without a PMU: HAS is ENXIO, SET ENODEV; GET of the interrupt (attribute 0) first
+ * needs an in-kernel interrupt controller (EINVAL), any other GET is ENXIO.
+ */
+function pmuAttr(name: string, attr: bigint): bigint {
+  if (name === 'KVM_SET_DEVICE_ATTR') fail('ENODEV');
+  if (name === 'KVM_GET_DEVICE_ATTR' && attr === 0n) fail('EINVAL');
+  fail('ENXIO');
 }
 
 /** The model host's vCPU limit, its GICv3's (kvm->max_vcpus): KVM_CAP_MAX_VCPU_ID and the first id refused. */
