@@ -151,24 +151,27 @@ const LPCR_AIL_1 = 0x0080_0000n;
 /**
  * ppc64 LPCR_64 writes. Every bit flipped: only the user-settable bits may change (each as the host's filter
  * allows), ILE as written, the rest keep their values. AIL 1: refused by every host's filter, so AIL reads
- * back 0 and nothing else changes.
+ * back 0 and nothing else changes. AIL 3: the one non-zero value the filter keeps.
  */
 const lpcrMasked: CaseGenerator = (g) => {
   const r = register(g, 'KVM_REG_PPC_LPCR_64');
   const hex = (v: bigint) => `0x${v.toString(16)}`;
-  return (['every-bit-flipped', 'ail-1'] as const).map((write) => ({
+  return (['every-bit-flipped', 'ail-1', 'ail-3'] as const).map((write) => ({
     params: { write },
     run: async (ctx: CaseContext) => {
       const vcpu = await vcpuOf(ctx);
       const id = toBigInt(r.id);
       const read = async () => bytesToUint((await getReg(ctx, vcpu, id, true)).value, ctx.kvm.endian);
       const before = await read();
-      const written = write === 'ail-1' ? (before & ~LPCR_AIL) | LPCR_AIL_1 : ~before & ((1n << 64n) - 1n);
+      const ail = { 'ail-1': LPCR_AIL_1, 'ail-3': LPCR_AIL } as const;
+      const written =
+        write === 'every-bit-flipped' ? ~before & ((1n << 64n) - 1n) : (before & ~LPCR_AIL) | ail[write];
       const w = await setReg(ctx, vcpu, id, uintToBytes(written, 8, ctx.kvm.endian), true);
       assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG LPCR_64 = ${hex(written)}`);
       const after = await read();
       ctx.note('LPCR', `${hex(before)} -> ${hex(after)}`);
       if (write === 'ail-1') return assertValue(after, before & ~LPCR_AIL, 'LPCR_64 after AIL 1');
+      if (write === 'ail-3') return assertValue(after, written, 'LPCR_64 after AIL 3');
       assertValue(
         after & ~LPCR_USER_BITS,
         before & ~LPCR_USER_BITS,
