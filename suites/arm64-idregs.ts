@@ -237,11 +237,12 @@ interface FieldState {
 async function writableField(ctx: CaseContext, reg: IdReg, f: Field): Promise<FieldState> {
   const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
   if (vm === undefined || vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
-  const mask = (await readMasks(ctx, vm))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
+  const id = sysregId(reg.op1, reg.crm, reg.op2);
+  // The masks and the value are asked for together: one round trip where the channel is slow.
+  const [masks, value] = await Promise.all([readMasks(ctx, vm), getId(ctx, vcpu, id)]);
+  const mask = masks[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
   const bits = fieldBits(f);
   if ((mask & bits) !== bits) ctx.notApplicable(`${reg.name}.${f.name} is not writable on this host`);
-  const id = sysregId(reg.op1, reg.crm, reg.op2);
-  const value = await getId(ctx, vcpu, id);
   ctx.note('value', `0x${value.toString(16)}`);
   return { vm, vcpu, id, value, limit: fieldOf(value, f) };
 }
