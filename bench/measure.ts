@@ -1,8 +1,11 @@
 // Timing helpers for the benchmarks: each figure is the median of a few repetitions, so one hiccup of
 // a busy machine does not decide a ratio.
 
-/** Loops run three times and report the median: the first warms the JIT, and one hiccup does not decide. */
-export const REPETITIONS = 3;
+/**
+ * Loops run five times and report the median: the first warms the JIT, and two hiccups do not decide (with
+ * three, one slow spell of this shared machine moved a paired ratio by a third from run to run).
+ */
+export const REPETITIONS = 5;
 
 export interface Measured {
   /** Median wall time of one repetition, in milliseconds. */

@@ -26,7 +26,7 @@ function run(extra: string[]): number | null {
   ).status;
 }
 
-/** Suite and one-case boot alternate, pair by pair (see measurePairs), three times: about a minute. */
+/** Suite and one-case boot alternate, pair by pair (see measurePairs), five times: about two minutes. */
 export async function qemuBench(): Promise<QemuFigures> {
   if (!existsSync(path.join(root, '.cache/qemu/arm64/kernel'))) return { skipped: 'run npm run setup:qemu' };
   const exitCodes: (number | null)[] = [];
