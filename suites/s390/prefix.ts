@@ -18,6 +18,7 @@ import {
   runOnce,
   s390,
   setKeys,
+  setRegs,
   writeRun,
   type Guest,
 } from './guest.ts';
@@ -72,12 +73,27 @@ function expectRead(r: Awaited<ReturnType<typeof read>>, want: Uint8Array, what:
   assertBytes(readBytes(r), want, `${what}: bytes`);
 }
 
-type RealAccess = 'read-real-0' | 'read-real-prefix' | 'read-across-8k' | 'write-real-0' | 'absolute-0';
+type RealAccess =
+  | 'read-real-0'
+  | 'read-real-prefix'
+  | 'read-across-8k'
+  | 'write-real-0'
+  | 'absolute-0'
+  | 'lap-real-0'
+  | 'lap-real-prefix';
 
 /** DAT off: real addresses through the vCPU, absolute ones through the VM. */
 const prefixReal: CaseGenerator = () =>
   cases(
-    ['read-real-0', 'read-real-prefix', 'read-across-8k', 'write-real-0', 'absolute-0'] as RealAccess[],
+    [
+      'read-real-0',
+      'read-real-prefix',
+      'read-across-8k',
+      'write-real-0',
+      'absolute-0',
+      'lap-real-0',
+      'lap-real-prefix',
+    ] as RealAccess[],
     (access) => ({ access }),
     async (ctx, access) => {
       const { g, s } = await prefixedGuest(ctx);
@@ -110,6 +126,16 @@ const prefixReal: CaseGenerator = () =>
         }
         case 'absolute-0':
           return expectRead(await read(ctx, g, 'vm', 0n, LOW), s.low, 'ABSOLUTE_READ of absolute 0..8191');
+        // Low-address protection judges the address before prefixing: real 0x100 is protected although it
+        // reaches the prefix area, and the prefix area's real address is not, although it reaches 0x100.
+        case 'lap-real-0':
+        case 'lap-real-prefix': {
+          await setRegs(ctx, g, { 0: s390(ctx, 'S390_CR0_LAP') });
+          const gaddr = access === 'lap-real-0' ? 0x100n : BigInt(PREFIX + 0x100);
+          const expected = access === 'lap-real-0' ? Number(s390(ctx, 'PGM_PROTECTION')) : 0;
+          const r = await write(ctx, g, 'vcpu', gaddr, pattern(16, 9));
+          return assertOutcome(r, { ret: expected }, `LOGICAL_WRITE at real ${hex(gaddr)} under LAP`);
+        }
       }
     },
   );
