@@ -32,6 +32,9 @@ const PREFIX_AS_WRITTEN = 0xffff_ffff_0000_0000n | BigInt(PREFIX) | 0x1fffn;
 const REAL_CODE = 0x3000;
 const LOW = 2 * PAGE;
 
+/** A 64-bit, DAT-off PSW. */
+const mask64 = (ctx: CaseContext) => s390(ctx, 'S390_PSW_MASK_EA') | s390(ctx, 'S390_PSW_MASK_BA');
+
 interface Storage {
   /** Absolute 0..8191, the prefix area and the page after the low pair, as the case wrote them. */
   low: Uint8Array;
@@ -66,34 +69,25 @@ async function prefixedGuest(ctx: CaseContext, dat = false): Promise<{ g: Guest;
   return { g, s };
 }
 
-const mask64 = (ctx: CaseContext) => s390(ctx, 'S390_PSW_MASK_EA') | s390(ctx, 'S390_PSW_MASK_BA');
-
 function expectRead(r: Awaited<ReturnType<typeof read>>, want: Uint8Array, what: string): void {
   assertOutcome(r, { ret: 0 }, what);
   assertBytes(readBytes(r), want, `${what}: bytes`);
 }
 
-type RealAccess =
-  | 'read-real-0'
-  | 'read-real-prefix'
-  | 'read-across-8k'
-  | 'write-real-0'
-  | 'absolute-0'
-  | 'lap-real-0'
-  | 'lap-real-prefix';
+const REAL_ACCESSES = [
+  'read-real-0',
+  'read-real-prefix',
+  'read-across-8k',
+  'write-real-0',
+  'absolute-0',
+  'lap-real-0',
+  'lap-real-prefix',
+] as const;
 
 /** DAT off: real addresses through the vCPU, absolute ones through the VM. */
 const prefixReal: CaseGenerator = () =>
   cases(
-    [
-      'read-real-0',
-      'read-real-prefix',
-      'read-across-8k',
-      'write-real-0',
-      'absolute-0',
-      'lap-real-0',
-      'lap-real-prefix',
-    ] as RealAccess[],
+    REAL_ACCESSES,
     (access) => ({ access }),
     async (ctx, access) => {
       const { g, s } = await prefixedGuest(ctx);
