@@ -7,9 +7,9 @@
 import { decodeStruct, readUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext } from '../harness/plan/types.ts';
-import type { Buf, CallArg, CallOptions } from '../harness/session.ts';
+import type { Buf, CallOptions } from '../harness/session.ts';
 import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
-import { memslot } from './fixtures.ts';
+import { memslot, psci02, vcpuInitArg } from './fixtures.ts';
 
 /** Guest RAM: 64 KiB at 1 GiB (a multiple of 4 KiB and 64 KiB host pages). */
 export const RAM_GPA = 0x4000_0000n;
@@ -95,17 +95,6 @@ export async function setupGuest(ctx: CaseContext, fixture = 'vcpu-initialized')
   const run = await ctx.kvm.mmap(fds.vcpu, Number(size.ret));
   return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, run };
 }
-
-/** The KVM_ARM_VCPU_INIT argument: the VM's preferred target, and `features` as feature word 0. */
-export async function vcpuInitArg(ctx: CaseContext, vm: number, features: bigint): Promise<CallArg> {
-  const preferred = await ctx.kvm.setup(vm, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
-  return {
-    struct: { target: preferred.fields.target as bigint, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
-  };
-}
-
-/** KVM_ARM_VCPU_PSCI_0_2 as a feature-word bit. */
-export const psci02 = (ctx: CaseContext) => 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
 
 /**
  * KVM_ARM_VCPU_INIT with the preferred target and PSCI 0.2, as every VMM initialises a vCPU (a setup step),

@@ -24,7 +24,6 @@ import {
   loadProgram,
   mov,
   nextReport,
-  psci02,
   PVLOCK_GPA,
   PVTIME_GPA,
   RAM_GPA,
@@ -41,7 +40,7 @@ import {
   u64Init,
   type Guest,
 } from './arm64-guest.ts';
-import { memslot } from './fixtures.ts';
+import { memslot, psci02 } from './fixtures.ts';
 
 const NOT_SUPPORTED = (1n << 64n) - 1n;
 const INVALID_GPA = NOT_SUPPORTED;

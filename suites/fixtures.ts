@@ -1,8 +1,16 @@
-import type { Fds, Fixture } from '../harness/plan/types.ts';
+import type { CaseContext, Fds, Fixture } from '../harness/plan/types.ts';
 import type { Buf, CallArg } from '../harness/session.ts';
 
-/** KVM_ARM_VCPU_PSCI_0_2: the feature every VMM sets when initialising an arm64 vCPU. */
-const ARM64_FEATURE_PSCI_0_2 = 1n << 2n;
+/** KVM_ARM_VCPU_PSCI_0_2 as a feature-word bit: the feature every VMM sets when initialising an arm64 vCPU. */
+export const psci02 = (ctx: CaseContext) => 1n << ctx.spec.constant('KVM_ARM_VCPU_PSCI_0_2', 'arm64');
+
+/** The KVM_ARM_VCPU_INIT argument: the VM's preferred target, and `features` as feature word 0. */
+export async function vcpuInitArg(ctx: CaseContext, vm: number, features: bigint): Promise<CallArg> {
+  const preferred = await ctx.kvm.setup(vm, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } });
+  return {
+    struct: { target: preferred.fields.target as bigint, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
+  };
+}
 
 const system: Fixture = async (ctx) => ({ system: await ctx.kvm.openSystem() });
 
@@ -22,18 +30,15 @@ const vcpu: Fixture = async (ctx) => {
  * the other, and over a slow channel (QEMU) each round trip saved is a millisecond per case.
  */
 const vcpuInitializedWith =
-  (features: bigint): Fixture =>
+  (features: (ctx: CaseContext) => bigint): Fixture =>
   async (ctx): Promise<Fds> => {
     if (ctx.arch !== 'arm64') return ctx.fixture('vcpu');
     const fds = await ctx.fixture('vm');
-    const [vcpu, preferred] = await Promise.all([
+    const [vcpu, init] = await Promise.all([
       ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n),
-      ctx.kvm.setup(fds.vm!, 'KVM_ARM_PREFERRED_TARGET', { struct: { target: 0n } }),
+      vcpuInitArg(ctx, fds.vm!, features(ctx)),
     ]);
-    const target = preferred.fields.target as bigint;
-    await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
-      struct: { target, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
-    });
+    await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', init);
     return { ...fds, vcpu };
   };
 
@@ -55,7 +60,7 @@ export const fixtures: Record<string, Fixture> = {
   system,
   vm,
   vcpu,
-  'vcpu-initialized': vcpuInitializedWith(ARM64_FEATURE_PSCI_0_2),
+  'vcpu-initialized': vcpuInitializedWith(psci02),
   /** An arm64 vCPU initialised without KVM_ARM_VCPU_PSCI_0_2: it has KVM's PSCI 0.1. */
-  'vcpu-psci-0.1': vcpuInitializedWith(0n),
+  'vcpu-psci-0.1': vcpuInitializedWith(() => 0n),
 };

@@ -1,7 +1,6 @@
 import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
-import { psci02, vcpuInitArg } from './arm64-guest.ts';
-import { memslot } from './fixtures.ts';
+import { memslot, psci02, vcpuInitArg } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
 
