@@ -10,7 +10,7 @@ import type {
   SuiteFamily,
 } from '../harness/plan/types.ts';
 import type { Buf } from '../harness/session.ts';
-import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
+import { bytesToHex, hex, toBigInt } from '../harness/spec/int.ts';
 import type { Outcome, RegisterDef } from '../harness/spec/types.ts';
 
 const SIZE_SHIFT = 52n;
@@ -142,6 +142,24 @@ const writeChanged: CaseGenerator = (g) =>
     },
   );
 
+const ALL_64 = (1n << 64n) - 1n;
+
+/** A register's value through KVM_GET_ONE_REG, as a number in the vCPU's byte order. */
+async function readValue(ctx: CaseContext, vcpu: number, id: bigint, hostDependent = false): Promise<bigint> {
+  return bytesToUint((await getReg(ctx, vcpu, id, hostDependent)).value, ctx.kvm.endian);
+}
+
+/** KVM_SET_ONE_REG of a number, which must succeed (`what` names the register in a failure). */
+async function writeValue(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
+  const w = await setReg(ctx, vcpu, id, uintToBytes(value, regBytes(id), ctx.kvm.endian));
+  assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what} = ${hex(value)}`);
+}
+
+async function writeAndRead(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
+  await writeValue(ctx, vcpu, id, value, what);
+  return readValue(ctx, vcpu, id);
+}
+
 /** LPCR bits KVM-HV lets user space change (kvmppc_set_lpcr): DPFD, ILE, TC, AIL and LD. */
 const LPCR_USER_BITS = 0x0070_0000_0000_0000n | 0x0200_0000n | 0x200n | 0x0180_0000n | 0x2_0000n;
 const LPCR_ILE = 0x0200_0000n;
@@ -155,20 +173,17 @@ const LPCR_AIL_1 = 0x0080_0000n;
  */
 const lpcrMasked: CaseGenerator = (g) => {
   const r = register(g, 'KVM_REG_PPC_LPCR_64');
-  const hex = (v: bigint) => `0x${v.toString(16)}`;
   return (['every-bit-flipped', 'ail-1', 'ail-3'] as const).map((write) => ({
     params: { write },
     run: async (ctx: CaseContext) => {
       const vcpu = await vcpuOf(ctx);
       const id = toBigInt(r.id);
-      const read = async () => bytesToUint((await getReg(ctx, vcpu, id, true)).value, ctx.kvm.endian);
-      const before = await read();
+      const before = await readValue(ctx, vcpu, id, true);
       const ail = { 'ail-1': LPCR_AIL_1, 'ail-3': LPCR_AIL } as const;
-      const written =
-        write === 'every-bit-flipped' ? ~before & ((1n << 64n) - 1n) : (before & ~LPCR_AIL) | ail[write];
+      const written = write === 'every-bit-flipped' ? ~before & ALL_64 : (before & ~LPCR_AIL) | ail[write];
       const w = await setReg(ctx, vcpu, id, uintToBytes(written, 8, ctx.kvm.endian), true);
       assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG LPCR_64 = ${hex(written)}`);
-      const after = await read();
+      const after = await readValue(ctx, vcpu, id, true);
       ctx.note('LPCR', `${hex(before)} -> ${hex(after)}`);
       if (write === 'ail-1') return assertValue(after, before & ~LPCR_AIL, 'LPCR_64 after AIL 1');
       if (write === 'ail-3') return assertValue(after, written, 'LPCR_64 after AIL 3');
@@ -181,25 +196,6 @@ const lpcrMasked: CaseGenerator = (g) => {
     },
   }));
 };
-
-const ALL_64 = (1n << 64n) - 1n;
-const hexOf = (v: bigint) => `0x${v.toString(16)}`;
-
-/** A register's value through KVM_GET_ONE_REG, as a number in the vCPU's byte order. */
-async function readValue(ctx: CaseContext, vcpu: number, id: bigint): Promise<bigint> {
-  return bytesToUint((await getReg(ctx, vcpu, id)).value, ctx.kvm.endian);
-}
-
-/** KVM_SET_ONE_REG of a number, which must succeed (`what` names the register in a failure). */
-async function writeValue(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
-  const w = await setReg(ctx, vcpu, id, uintToBytes(value, regBytes(id), ctx.kvm.endian));
-  assertOutcome(w, { ret: 0 }, `KVM_SET_ONE_REG ${what} = ${hexOf(value)}`);
-}
-
-async function writeAndRead(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
-  await writeValue(ctx, vcpu, id, value, what);
-  return readValue(ctx, vcpu, id);
-}
 
 /**
  * ppc64 KVM-HV registers that store something other than the value written (book3s_hv.c): the timebase
@@ -223,10 +219,10 @@ const ppcAdjusted: CaseGenerator = (g) =>
   PPC_ADJUSTED.map(([name, written, stored]) => {
     const r = register(g, `KVM_REG_PPC_${name}`);
     return {
-      params: { reg: r.name, written: hexOf(written) },
+      params: { reg: r.name, written: hex(written) },
       run: async (ctx: CaseContext) => {
         const back = await writeAndRead(ctx, await vcpuOf(ctx), toBigInt(r.id), written, r.name);
-        assertValue(back, stored, `${r.name} read back after writing ${hexOf(written)}`);
+        assertValue(back, stored, `${r.name} read back after writing ${hex(written)}`);
       },
     };
   });
@@ -301,13 +297,13 @@ const ppcArchCompat: CaseGenerator = (g) => {
   const written = 0x1234n;
   return [
     {
-      params: { reg: r.name, written: hexOf(written) },
+      params: { reg: r.name, written: hex(written) },
       run: async (ctx: CaseContext) => {
         const vcpu = await vcpuOf(ctx);
         const id = toBigInt(r.id);
         const before = await getReg(ctx, vcpu, id);
         const w = await setReg(ctx, vcpu, id, uintToBytes(written, regBytes(id), ctx.kvm.endian));
-        assertOutcome(w, ruleExpect(g), `KVM_SET_ONE_REG ${r.name} = ${hexOf(written)}`);
+        assertOutcome(w, ruleExpect(g), `KVM_SET_ONE_REG ${r.name} = ${hex(written)}`);
         assertBytes((await getReg(ctx, vcpu, id)).value, before.value, `${r.name} after the refused write`);
       },
     },

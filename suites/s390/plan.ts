@@ -28,7 +28,7 @@ export function memOps(g: GenerateContext): OpName[] {
 }
 
 export const isWrite = (op: OpName) => op.endsWith('WRITE');
-export const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+export { hex } from '../../harness/spec/int.ts';
 
 /** One case per item: its ID parameters and its body. */
 export function cases<T>(
