@@ -21,13 +21,13 @@ const selection = { filter: ['SYSTEM/**', 'VM/**', 'MEMSLOT/**', 'ONE_REG/ONE_RE
 const SERVED_REQUESTS = 40;
 const hasXmllint = spawnSync('xmllint', ['--version']).status === 0;
 
-/** A whole run through the protocol against the fixture in `mode`, with every report written. */
 /**
  * How long the harness waits for an answer: short, so that the silent modes end soon; the 64 MiB line needs
  * longer to reach the harness's limit on a loaded machine (1.5 s was too short beside a mutation run).
  */
 const requestTimeoutMs = (mode: string) => (mode === 'oversized' ? 10000 : 1500);
 
+/** A whole run through the protocol against the fixture in `mode`, with every report written. */
 async function faultRun(mode: string, served: boolean) {
   const dir = mkdtempSync(path.join(tmpdir(), `kvmspec-fault-${mode}-`));
   const reports = {

@@ -1,10 +1,11 @@
 import { Writable } from 'node:stream';
-import type { Backend, BackendFactory, IoctlArg } from '../adapters/backend.ts';
+import type { BackendFactory } from '../adapters/backend.ts';
 import { createReferenceBackend } from '../adapters/reference.ts';
 import { readUint, writeUint } from '../harness/abi/codec.ts';
 import { main } from '../harness/cli/main.ts';
 import { totalsOf, type CaseResult, type RunResults } from '../harness/run/results.ts';
 import type { SpecTree } from '../harness/spec/tree.ts';
+import { withIoctl } from './gallery/faulty.ts';
 
 /** Runs the CLI in process and captures what it prints. */
 export async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -62,19 +63,17 @@ export function dropsBit40(spec: SpecTree, faulty = Infinity): BackendFactory {
       const inner = createReferenceBackend(spec, arch);
       const set = spec.ioctlNumber('KVM_SET_ONE_REG', arch);
       let left = faulty;
-      const b: Backend = Object.assign(Object.create(inner) as Backend, {
-        profile: inner.profile,
-        ioctl: async (h: number, req: bigint, arg: IoctlArg) => {
+      return Promise.resolve(
+        withIoctl(inner, async (next, h, req, arg) => {
           const target = arg.kind === 'struct' ? arg.pointers[0]?.target : undefined;
           if (req === set && target?.kind === 'buffer' && target.length >= 8 && left-- > 0) {
             const bytes = await inner.read(target.buffer, target.offset, 8);
             writeUint(bytes, 0, 8, readUint(bytes, 0, 8, 'little') & ~(1n << 40n), 'little');
             await inner.write(target.buffer, target.offset, bytes);
           }
-          return inner.ioctl(h, req, arg);
-        },
-      });
-      return Promise.resolve(b);
+          return next(h, req, arg);
+        }),
+      );
     },
   };
 }

@@ -170,10 +170,15 @@ export async function enterPsw(ctx: CaseContext, g: Guest, mask: bigint, addr: b
     );
 }
 
+/** The vCPU's kvm_run, mapped as a VMM maps it (KVM_GET_VCPU_MMAP_SIZE, then mmap of the vCPU fd). */
+async function runArea(ctx: CaseContext, g: Guest): Promise<Buf> {
+  const mmap = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
+  return ctx.kvm.mmap(g.vcpu, Number(mmap.ret));
+}
+
 /** Writes 64-bit kvm_run fields by name (the prefix and kvm_dirty_regs a KVM_RUN loads, for instance). */
 export async function writeRun(ctx: CaseContext, g: Guest, fields: Record<string, bigint>): Promise<void> {
-  const mmap = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
-  const run = await ctx.kvm.mmap(g.vcpu, Number(mmap.ret));
+  const run = await runArea(ctx, g);
   for (const [name, value] of Object.entries(fields)) {
     const { offset } = ctx.spec.field('kvm_run', name, { arch: ctx.arch, revision: ctx.revision });
     await ctx.kvm.write(run, uintToBytes(value, 8, ctx.kvm.endian), offset);
@@ -189,9 +194,7 @@ export async function runOnce(ctx: CaseContext, g: Guest): Promise<Record<string
 
 export async function readRun(ctx: CaseContext, g: Guest): Promise<Record<string, bigint | bigint[]>> {
   const layout = ctx.spec.layout('kvm_run', { arch: ctx.arch, revision: ctx.revision });
-  const mmap = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
-  const run = await ctx.kvm.mmap(g.vcpu, Number(mmap.ret));
-  return decodeStruct(layout, await ctx.kvm.read(run, 0, layout.size), ctx.kvm.endian);
+  return decodeStruct(layout, await ctx.kvm.read(await runArea(ctx, g), 0, layout.size), ctx.kvm.endian);
 }
 
 /** The program interrupts pending on the vCPU, from KVM_S390_GET_IRQ_STATE. */
