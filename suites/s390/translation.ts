@@ -340,6 +340,220 @@ const datProtection: CaseGenerator = () => [
   },
 ];
 
+/** Enhanced-DAT entry bits: format control (a large frame, bit 53), P (bit 54), common region (bit 59). */
+const FORMAT_CONTROL = 0x400n;
+const ENTRY_PROTECT = 0x200n;
+const COMMON_REGION = 0x10n;
+/** Logical addresses in segment 1 and in region-third entry 1, where the cases' large frames sit. */
+const SEGMENT_1 = 0x10_0000n;
+const REGION_1 = 1n << 31n;
+/** Inside RAM, away from the code page and the tables: where an access through a frame at 0 lands. */
+const IN_FRAME = 0x7_0000n;
+
+interface EdatCase {
+  name: string;
+  /** CR0 bit 40. */
+  edat: boolean;
+  space?: Partial<Space>;
+  /** Region-third entries beside entry 0, given the segment table's origin. */
+  region?: (origin: bigint) => Record<number, bigint>;
+  asceBits?: bigint;
+  gaddr: bigint;
+  write?: boolean;
+  ret: number;
+  /** The absolute address an access that succeeds reaches. */
+  lands?: bigint;
+}
+
+const EDAT_1: EdatCase[] = [
+  {
+    name: 'segment-frame',
+    edat: true,
+    space: { segments: { 1: FORMAT_CONTROL } },
+    gaddr: SEGMENT_1 + IN_FRAME,
+    ret: 0,
+    lands: IN_FRAME,
+  },
+  {
+    name: 'segment-frame-write',
+    edat: true,
+    space: { segments: { 1: FORMAT_CONTROL } },
+    gaddr: SEGMENT_1 + IN_FRAME + 8n,
+    write: true,
+    ret: 0,
+    lands: IN_FRAME + 8n,
+  },
+  // The entry's ACCF-validity, access-control and fetch-protection bits (16..12, 11): KVM checks the
+  // storage key of the frame, never these, and they are no part of the frame address.
+  {
+    name: 'segment-frame-accf-ignored',
+    edat: true,
+    space: { segments: { 1: FORMAT_CONTROL | 0x1_f800n } },
+    gaddr: SEGMENT_1 + IN_FRAME,
+    ret: 0,
+    lands: IN_FRAME,
+  },
+  // The same entry names a page table too: without EDAT that is all it does.
+  {
+    name: 'format-control-without-edat',
+    edat: false,
+    space: { segments: { 1: BigInt(PT) | FORMAT_CONTROL } },
+    gaddr: SEGMENT_1 + BigInt(MAPPED),
+    ret: 0,
+    lands: FRAME,
+  },
+  {
+    name: 'segment-frame-protected-store',
+    edat: true,
+    space: { segments: { 1: FORMAT_CONTROL | ENTRY_PROTECT } },
+    gaddr: SEGMENT_1 + IN_FRAME,
+    write: true,
+    ret: 4,
+  },
+  {
+    name: 'segment-frame-protected-fetch',
+    edat: true,
+    space: { segments: { 1: FORMAT_CONTROL | ENTRY_PROTECT } },
+    gaddr: SEGMENT_1 + IN_FRAME,
+    ret: 0,
+    lands: IN_FRAME,
+  },
+  {
+    name: 'segment-frame-outside',
+    edat: true,
+    space: { segments: { 1: 0x7f00_0000n | FORMAT_CONTROL } },
+    gaddr: SEGMENT_1,
+    ret: 5,
+  },
+  {
+    name: 'region-protected-store',
+    edat: true,
+    region: (o) => ({ 1: rtte(o, 0, 3) | ENTRY_PROTECT }),
+    gaddr: REGION_1 + BigInt(MAPPED),
+    write: true,
+    ret: 4,
+  },
+  {
+    name: 'region-protected-store-without-edat',
+    edat: false,
+    region: (o) => ({ 1: rtte(o, 0, 3) | ENTRY_PROTECT }),
+    gaddr: REGION_1 + BigInt(MAPPED),
+    write: true,
+    ret: 0,
+    lands: FRAME,
+  },
+];
+
+const EDAT_2: EdatCase[] = [
+  {
+    name: 'region-frame',
+    edat: true,
+    region: () => ({ 1: FORMAT_CONTROL | TT_REGION_THIRD }),
+    gaddr: REGION_1 + IN_FRAME,
+    ret: 0,
+    lands: IN_FRAME,
+  },
+  {
+    name: 'format-control-without-edat',
+    edat: false,
+    region: (o) => ({ 1: rtte(o, 0, 3) | FORMAT_CONTROL }),
+    gaddr: REGION_1 + BigInt(MAPPED),
+    ret: 0,
+    lands: FRAME,
+  },
+  {
+    name: 'region-frame-protected-store',
+    edat: true,
+    region: () => ({ 1: FORMAT_CONTROL | ENTRY_PROTECT | TT_REGION_THIRD }),
+    gaddr: REGION_1 + IN_FRAME,
+    write: true,
+    ret: 4,
+  },
+  // A frame address at 1 TiB: the origin's bits in the entry's high word.
+  {
+    name: 'region-frame-outside',
+    edat: true,
+    region: () => ({ 1: (1n << 40n) | FORMAT_CONTROL | TT_REGION_THIRD }),
+    gaddr: REGION_1,
+    ret: 5,
+  },
+  {
+    name: 'common-region-private-space',
+    edat: true,
+    region: (o) => ({ 1: rtte(o, 0, 3) | COMMON_REGION }),
+    asceBits: ASCE_PRIVATE,
+    gaddr: REGION_1 + BigInt(MAPPED),
+    ret: 0x12,
+  },
+  {
+    name: 'common-region',
+    edat: true,
+    region: (o) => ({ 1: rtte(o, 0, 3) | COMMON_REGION }),
+    gaddr: REGION_1 + BigInt(MAPPED),
+    ret: 0,
+    lands: FRAME,
+  },
+  {
+    name: 'common-region-private-space-without-edat',
+    edat: false,
+    region: (o) => ({ 1: rtte(o, 0, 3) | COMMON_REGION }),
+    asceBits: ASCE_PRIVATE,
+    gaddr: REGION_1 + BigInt(MAPPED),
+    ret: 0,
+    lands: FRAME,
+  },
+];
+
+/**
+ * One access through tables with large-frame, protection or common-region bits, with CR0's EDAT bit as the
+ * case says (set after KVM_RUN entered DAT: KVM_SET_SREGS reaches the SIE block directly). Where it
+ * succeeds, a read returns and a write leaves the bytes at the absolute address the case names.
+ */
+async function edatAccess(ctx: CaseContext, c: EdatCase): Promise<void> {
+  const g = await datGuest(ctx, primary(c.space), c.region ? { set: c.region } : undefined, c.asceBits);
+  if (c.edat) await setRegs(ctx, g, { 0: s390(ctx, 'S390_CR0_EDAT') });
+  const data = pattern(16, 17);
+  const what = `${c.name}: logical ${c.write ? 'write' : 'read'} at ${hex(c.gaddr)}, EDAT ${c.edat ? 'on' : 'off'}`;
+  if (c.write) {
+    assertOutcome(await write(ctx, g, 'vcpu', c.gaddr, data), { ret: c.ret }, what);
+    if (c.lands !== undefined)
+      assertBytes(await ctx.kvm.read(g.ram, Number(c.lands), 16), data, `absolute ${hex(c.lands)}`);
+    return;
+  }
+  if (c.lands !== undefined) await ctx.kvm.write(g.ram, data, Number(c.lands));
+  const r = await read(ctx, g, 'vcpu', c.gaddr, 16);
+  assertOutcome(r, { ret: c.ret }, what);
+  if (c.lands !== undefined) assertBytes(readBytes(r), data, `the bytes at absolute ${hex(c.lands)}`);
+}
+
+/** Where the not-prefixed case puts the prefix: inside RAM, clear of the tables and of IN_FRAME. */
+const EDAT_PREFIX = 0x8_0000;
+
+const edat1: CaseGenerator = () => [
+  ...cases(EDAT_1, ({ name }) => ({ case: name }), edatAccess),
+  {
+    // A large frame at absolute 0 with a non-zero prefix: its first pages are absolute 0..8191, not the
+    // prefix area a page-table walk to real 0 would reach (MEM_OP-PFX-002).
+    params: { case: 'segment-frame-not-prefixed' },
+    run: async (ctx) => {
+      const g = await guest(ctx);
+      const asce = await buildSpace(ctx, g, primary({ segments: { 1: FORMAT_CONTROL } }));
+      await writeRun(ctx, g, { prefix: BigInt(EDAT_PREFIX), kvm_dirty_regs: s390(ctx, 'KVM_SYNC_PREFIX') });
+      // The code page is identity-mapped through a page table, so its real address is prefixed.
+      await ctx.kvm.write(g.ram, DIAG_501, EDAT_PREFIX + Number(CODE));
+      await enterDat(ctx, g, { 0: s390(ctx, 'S390_CR0_EDAT'), 1: asce });
+      const low = pattern(16, 18);
+      await ctx.kvm.write(g.ram, low, 0x100);
+      await ctx.kvm.write(g.ram, pattern(16, 19), EDAT_PREFIX + 0x100);
+      const r = await read(ctx, g, 'vcpu', SEGMENT_1 + 0x100n, 16);
+      assertOutcome(r, { ret: 0 }, `logical read at ${hex(SEGMENT_1 + 0x100n)} through a 1 MiB frame at 0`);
+      assertBytes(readBytes(r), low, 'the bytes at absolute 0x100, not at the prefix area');
+    },
+  },
+];
+
+const edat2: CaseGenerator = () => cases(EDAT_2, ({ name }) => ({ case: name }), edatAccess);
+
 /** Primary space maps MAPPED to FRAME, the secondary space (CR7) to SECONDARY_FRAME. */
 const SECONDARY_FRAME = 0x7_0000n;
 
@@ -670,6 +884,8 @@ export const translationGenerators: Record<string, CaseGenerator> = {
   'dat-map': datMap,
   'dat-exceptions': datExceptions,
   'dat-protection': datProtection,
+  'edat-1': edat1,
+  'edat-2': edat2,
   'ar-mode': arMode,
   'ar-alet-spec': arAletSpec,
   'ar-access-list': arAccessList,

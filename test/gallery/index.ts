@@ -4,6 +4,7 @@ import { fprApartFromVsr } from './ppc64.ts';
 import {
   checkOnlySkipsKeyCheck,
   cmpxchgWritesOnMismatch,
+  edatIgnored,
   memopMaxSizeOffByOne,
   runIgnoresDirtyPrefix,
 } from './s390.ts';
@@ -20,5 +21,6 @@ export const gallery: FaultyBackend[] = [
   cmpxchgWritesOnMismatch,
   checkOnlySkipsKeyCheck,
   runIgnoresDirtyPrefix,
+  edatIgnored,
   fprApartFromVsr,
 ];

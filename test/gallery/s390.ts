@@ -1,7 +1,7 @@
-// Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg, CHECK_ONLY and the prefix it applies.
+// Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg, CHECK_ONLY, the prefix and the enhanced DAT it applies.
 import type { IoctlArg } from '../../adapters/backend.ts';
 import { createReferenceBackend } from '../../adapters/reference.ts';
-import { fieldSpan } from '../../harness/abi/codec.ts';
+import { fieldSpan, readUint, writeUint } from '../../harness/abi/codec.ts';
 import { VcpuFile } from '../../reference/kernel.ts';
 import type { SpecTree } from '../../harness/spec/tree.ts';
 import type { Arch } from '../../harness/spec/types.ts';
@@ -130,5 +130,32 @@ export const runIgnoresDirtyPrefix: FaultyBackend = {
     'RUN/RUN-VAL-002/s390x/load=dirty',
     'MEM_OP/MEM_OP-PFX-001/s390x/access=read-real-0',
     'MEM_OP/MEM_OP-PFX-002/s390x/access=dat-real-prefix',
+  ],
+};
+
+export const edatIgnored: FaultyBackend = {
+  name: 'edat-ignored',
+  bug: "guest translation knows only 4 KiB page tables: KVM_SET_SREGS drops CR0's enhanced-DAT bit, so segment and region-third entries never map large frames and region-entry protection is ignored",
+  arches: ['s390x'],
+  requires: ['KVM_S390_MEM_OP', 'KVM_SET_SREGS'],
+  filter: ['MEM_OP/MEM_OP-DAT-*/**'],
+  make: (spec, arch) => {
+    const request = spec.ioctlNumber('KVM_SET_SREGS', arch);
+    // CR0 is the first doubleword of kvm_sregs.crs.
+    const cr0 = spec.field('kvm_sregs', 'crs', { arch }).offset;
+    const edat = spec.constant('S390_CR0_EDAT', arch);
+    const { endian } = spec.archInfo(arch);
+    return withIoctl(createReferenceBackend(spec, arch), (next, h, req, arg) => {
+      if (req !== request || arg.kind !== 'struct') return next(h, req, arg);
+      const image = arg.image.slice();
+      writeUint(image, cr0, 8, readUint(image, cr0, 8, endian) & ~edat, endian);
+      return next(h, req, { ...arg, image });
+    });
+  },
+  caughtBy: [
+    'MEM_OP/MEM_OP-DAT-006/s390x/case=segment-frame',
+    'MEM_OP/MEM_OP-DAT-006/s390x/case=region-protected-store',
+    'MEM_OP/MEM_OP-DAT-007/s390x/case=region-frame',
+    'MEM_OP/MEM_OP-DAT-007/s390x/case=common-region-private-space',
   ],
 };

@@ -9,6 +9,16 @@ const PSW_BA = 1n << 31n;
 export const CR0_LOW_ADDRESS_PROTECTION = 1n << 28n;
 export const CR0_FETCH_PROTECTION_OVERRIDE = 1n << 25n;
 export const CR0_STORAGE_PROTECTION_OVERRIDE = 1n << 24n;
+const CR0_EDAT = 1n << 23n;
+
+/**
+ * How much of enhanced DAT a translation uses: 0 none, 1 EDAT-1 (facility 8), 2 also EDAT-2 (facility 78).
+ * Both facilities are in KVM's base list (arch/s390/tools/gen_facilities.c, FACILITIES_KVM), which every
+ * host since zEC12 installs; the model has no CPU-model attributes to take them from a VM, so CR0's EDAT
+ * bit alone decides.
+ */
+export type EdatLevel = 0 | 1 | 2;
+const VM_EDAT_LEVEL: EdatLevel = 2;
 
 /** Address-space control values in PSW bits 16-17 (0 is the primary space). */
 export const AS_ACCESS_REGISTER = 1;
@@ -103,5 +113,10 @@ export class S390Cpu {
 
   cr0(bit: bigint): boolean {
     return (this.crs[0]! & bit) !== 0n;
+  }
+
+  /** The enhanced DAT a translation uses (guest_translate): the VM's facilities, when CR0 enables them. */
+  get edat(): EdatLevel {
+    return this.cr0(CR0_EDAT) ? VM_EDAT_LEVEL : 0;
   }
 }

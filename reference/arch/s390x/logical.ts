@@ -76,21 +76,17 @@ export class LogicalView {
     const space = this.asce(acc);
     if ('code' in space) return space;
     const lap = cpu.cr0(CR0_LOW_ADDRESS_PROTECTION) && !(cpu.dat && (space.asce & ASCE_PRIVATE) !== 0n);
-    const translate = cpu.dat ? translator(storage, space.asce, acc.mode) : undefined;
+    const translate = cpu.dat ? translator(storage, space.asce, acc.mode, cpu.edat) : undefined;
     const permits = this.keyCheck(acc, space.asce);
     const spans = pageSpans(cpu.effective(acc.gaddr), acc.size, cpu.addressPages);
     for (const span of spans) {
       if (acc.mode === 'store' && lap && isLowAddress(span))
         return programException(PGM.PROTECTION, this.site(acc, span, 'low-address'));
-      let real = span.page;
-      if (translate) {
-        const t = translate(span.page);
-        if ('code' in t) return programException(t.code, this.site(acc, span, t.dat ? 'dat' : undefined));
-        real = t.frame;
-      }
-      // DAT (or its absence) gives a real page; prefixing makes it absolute, so keys and backing are the
-      // absolute frame's.
-      span.frame = cpu.absolutePage(real);
+      // DAT (or its absence) gives a real page, which prefixing makes absolute, or under EDAT an absolute
+      // large frame; keys and backing are the absolute frame's.
+      const t = translate ? translate(span.page) : { real: span.page };
+      if ('code' in t) return programException(t.code, this.site(acc, span, t.dat ? 'dat' : undefined));
+      span.frame = 'absolute' in t ? t.absolute : cpu.absolutePage(t.real);
       if (!storage.frameBacked(span.frame)) return programException(PGM.ADDRESSING, this.site(acc, span));
       if (checkKey && !permits(span)) return programException(PGM.PROTECTION, this.site(acc, span, 'key'));
     }
