@@ -6,7 +6,7 @@
  */
 import { decodeStruct, readUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
-import type { CaseContext } from '../harness/plan/types.ts';
+import type { CaseContext, GenerateContext, GeneratedCase } from '../harness/plan/types.ts';
 import type { Buf, CallOptions } from '../harness/session.ts';
 import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
 import { memslot, psci02, vcpuInitArg } from './fixtures.ts';
@@ -67,6 +67,21 @@ export function report(reg: number, slot = 0): number[] {
   return [...mov(MMIO_BASE_REG, MMIO_GPA), a64.str(reg, MMIO_BASE_REG, 8 * slot)];
 }
 
+/** A constant of the spec, as arm64 numbers it. */
+export const arm64Constant = (ctx: CaseContext | GenerateContext, name: string): bigint =>
+  ctx.spec.constant(name, 'arm64');
+
+/** SMCCC's NOT_SUPPORTED (-1) as x0 holds it. */
+export const SMCCC_NOT_SUPPORTED = (1n << 64n) - 1n;
+
+/** The guest's view of an SMCCC return value: a signed result as the 64-bit register holds it. */
+export const smcccReg = (v: bigint): bigint => BigInt.asUintN(64, v);
+
+/** A generator's single case. */
+export const oneCase = (params: Record<string, string>, run: GeneratedCase['run']): GeneratedCase[] => [
+  { params, run },
+];
+
 export interface Guest {
   system: number;
   vm: number;
@@ -109,12 +124,17 @@ export async function initVcpu(
   await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, vm, features));
 }
 
-/** Writes the program at the start of RAM and points PC at it. */
-export async function loadProgram(ctx: CaseContext, g: Guest, vcpu: number, words: number[]): Promise<void> {
+/** Instruction words as guest memory holds them (A64 instructions are little-endian). */
+export function programBytes(words: number[]): Uint8Array {
   const code = new Uint8Array(words.length * 4);
   const view = new DataView(code.buffer);
   words.forEach((w, i) => view.setUint32(i * 4, w, true));
-  await ctx.kvm.write(g.ram, code);
+  return code;
+}
+
+/** Writes the program at the start of RAM and points PC at it. */
+export async function loadProgram(ctx: CaseContext, g: Guest, vcpu: number, words: number[]): Promise<void> {
+  await ctx.kvm.write(g.ram, programBytes(words));
   await setReg(ctx, vcpu, 'PC', RAM_GPA);
 }
 
@@ -244,4 +264,21 @@ export function systemOff(ctx: CaseContext): number[] {
 export async function runToPowerOff(ctx: CaseContext, g: Guest): Promise<void> {
   await loadProgram(ctx, g, g.vcpu, systemOff(ctx));
   await expectSystemOff(ctx, g, 'a guest that powers off');
+}
+
+/** A guest program: the calls, each followed by a report of x0 in its own slot. */
+export function callsReporting(calls: number[][]): number[] {
+  return calls.flatMap((call, slot) => [...call, ...report(0, slot)]);
+}
+
+/** Runs a program whose every report the case checks in order against `expected`. */
+export async function expectReports(
+  ctx: CaseContext,
+  g: Guest,
+  words: number[],
+  expected: [string, bigint][],
+): Promise<void> {
+  await loadProgram(ctx, g, g.vcpu, words);
+  for (const [i, [what, value]] of expected.entries())
+    assertValue(await nextReport(ctx, g, what, i), value, what);
 }

@@ -6,13 +6,7 @@
  */
 import { readUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertBytes, assertOutcome, assertValue } from '../harness/plan/outcome.ts';
-import type {
-  CaseContext,
-  CaseGenerator,
-  GeneratedCase,
-  GenerateContext,
-  SuiteFamily,
-} from '../harness/plan/types.ts';
+import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import {
@@ -39,19 +33,23 @@ import {
   systemOff,
   u64Init,
   type Guest,
+  arm64Constant,
+  callsReporting,
+  expectReports,
+  oneCase,
+  SMCCC_NOT_SUPPORTED,
+  smcccReg,
 } from './arm64-guest.ts';
 import { memslot, psci02 } from './fixtures.ts';
 
-const NOT_SUPPORTED = (1n << 64n) - 1n;
+const NOT_SUPPORTED = SMCCC_NOT_SUPPORTED;
 const INVALID_GPA = NOT_SUPPORTED;
+const c = arm64Constant;
+const asReg = smcccReg;
+const one = oneCase;
 /** 64-byte aligned but outside every memslot. */
 const UNBACKED_GPA = 0x2000_0000n;
 const PV_STRUCT = 64;
-
-const c = (ctx: CaseContext | GenerateContext, name: string): bigint => ctx.spec.constant(name, 'arm64');
-
-/** The guest's view of an SMCCC return value: a signed result as the 64-bit register holds it. */
-const asReg = (v: bigint): bigint => BigInt.asUintN(64, v);
 
 type Group = 'pvtime' | 'pvlock';
 
@@ -111,25 +109,6 @@ async function readIpa(ctx: CaseContext, vcpu: number, group: Group): Promise<bi
   if (!bytes) throw new Error('KVM_GET_DEVICE_ATTR returned no value bytes');
   return readUint(bytes, 0, 8, ctx.kvm.endian);
 }
-
-/** A guest program: the calls, each followed by a report of x0 in its own slot. */
-function callsReporting(calls: number[][]): number[] {
-  return calls.flatMap((call, slot) => [...call, ...report(0, slot)]);
-}
-
-/** Runs a program whose every report the case checks in order against `expected`. */
-async function expectReports(
-  ctx: CaseContext,
-  g: Guest,
-  words: number[],
-  expected: [string, bigint][],
-): Promise<void> {
-  await loadProgram(ctx, g, g.vcpu, words);
-  for (const [i, [what, value]] of expected.entries())
-    assertValue(await nextReport(ctx, g, what, i), value, what);
-}
-
-const one = (params: Record<string, string>, run: GeneratedCase['run']): GeneratedCase[] => [{ params, run }];
 
 const version: CaseGenerator = () =>
   one({ fid: '0x80000000' }, async (ctx) => {

@@ -1,4 +1,9 @@
-import { idRegisterAcceptsRaisedField, pvTimeIpaTwice, regMaskReservedIgnored } from './arm64.ts';
+import {
+  idRegisterAcceptsRaisedField,
+  powerOffIgnored,
+  pvTimeIpaTwice,
+  regMaskReservedIgnored,
+} from './arm64.ts';
 import { copiesBeforeLookup, cpuidLimitOffByOne, oneRegHostByteOrder } from './common.ts';
 import { fprApartFromVsr } from './ppc64.ts';
 import {
@@ -17,6 +22,7 @@ export const gallery: FaultyBackend[] = [
   idRegisterAcceptsRaisedField,
   regMaskReservedIgnored,
   pvTimeIpaTwice,
+  powerOffIgnored,
   memopMaxSizeOffByOne,
   cmpxchgWritesOnMismatch,
   checkOnlySkipsKeyCheck,

@@ -14,7 +14,8 @@ import {
   writableMasks,
 } from './idregs.ts';
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
-import { PSCI_0_1, smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
+import { AFFINITY_FIELDS, PSCI_0_1, type PsciVcpu } from './psci.ts';
+import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
 import { modelSysregs, type SysregDesc } from './sysregs.ts';
 
 /** KVM_ARM_TARGET_GENERIC_V8: what KVM_ARM_PREFERRED_TARGET answers on every current host. */
@@ -98,6 +99,8 @@ class Arm64Vm implements ArchVm {
   features: bigint | undefined;
   readonly smccc: SmcccIds;
   readonly pvlock: boolean;
+  /** Every vCPU of the VM, in creation order: PSCI finds CPU_ON's and AFFINITY_INFO's targets here. */
+  readonly vcpus: Arm64Vcpu[] = [];
 
   constructor(
     readonly vm: VmFile,
@@ -144,11 +147,13 @@ class Arm64Vm implements ArchVm {
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
-    return new Arm64Vcpu(vcpu, this);
+    const created = new Arm64Vcpu(vcpu, this);
+    this.vcpus.push(created);
+    return created;
   }
 }
 
-class Arm64Vcpu implements ArchVcpu, GuestCpu {
+class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
   private initialized = false;
   /** Initialised with KVM_ARM_VCPU_PSCI_0_2; without it the vCPU has PSCI 0.1. */
   private psci02 = false;
@@ -160,12 +165,27 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
   private runDelay = 0n;
   /** A guest access to an address outside every memslot, completed by the next KVM_RUN. */
   private pendingMmio: MmioAccess | undefined;
-  /** Set by PSCI SYSTEM_OFF until the next KVM_ARM_VCPU_INIT. */
-  private stopped = false;
+  /**
+   * Powered off: initialised with KVM_ARM_VCPU_POWER_OFF, or by any vCPU's SYSTEM_OFF, until a CPU_ON or
+   * the next KVM_ARM_VCPU_INIT.
+   */
+  poweredOff = false;
+  /** Where a CPU_ON told the vCPU to start, applied with a reset at its next KVM_RUN (KVM_REQ_VCPU_RESET). */
+  private pendingStart: { entry: bigint; context: bigint } | undefined;
 
   /** A vCPU without KVM_ARM_VCPU_PSCI_0_2 has PSCI 0.1 whatever the VM's version (kvm_psci_version). */
   private get psciVersion(): bigint {
     return this.psci02 ? this.vm.psciVersion : PSCI_0_1;
+  }
+
+  /** MPIDR_EL1's affinity fields (kvm_vcpu_get_mpidr_aff): whatever user space may have set. */
+  get affinity(): bigint {
+    return (this.sysregs.get('MPIDR_EL1') ?? 0n) & AFFINITY_FIELDS;
+  }
+
+  powerOn(entry: bigint, context: bigint): void {
+    this.pendingStart = { entry, context };
+    this.poweredOff = false;
   }
 
   constructor(
@@ -214,7 +234,8 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     const id = this.vcpu.id;
     if (first) this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn));
     this.pendingMmio = undefined;
-    this.stopped = false;
+    this.pendingStart = undefined;
+    this.poweredOff = false;
   }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
@@ -282,6 +303,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       pvlock: this.vm.pvlock,
       pvTimeAllowed: ((this.vm.fwBitmaps[STD_HYP_BMAP] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
       psciVersion: this.psciVersion,
+      vcpus: () => this.vm.vcpus,
       workaroundLevel: (n) => WORKAROUND_LEVELS.get(BigInt(n)) ?? 0n,
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
@@ -310,7 +332,13 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     const vm = this.vcpu.vm;
     if (!vm.hasRun) this.vm.finalizeIdRegs();
     vm.hasRun = true;
-    if (this.stopped) return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+    if (this.poweredOff) return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+    const start = this.pendingStart;
+    if (start) {
+      this.reset();
+      this.pc = start.entry;
+      this.setX(0, start.context);
+    }
     const pending = this.pendingMmio;
     if (pending) {
       // A load takes what user space left in kvm_run; the zero register discards it.
@@ -328,9 +356,10 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
       slice += steps;
       switch (stop.kind) {
         case 'hvc': {
-          const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), this.x(0), this.x(1));
+          const args = [0, 1, 2, 3].map((n) => this.x(n));
+          const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), args);
           if (outcome === 'system-off') {
-            this.stopped = true;
+            for (const v of this.vm.vcpus) v.poweredOff = true;
             this.put(false);
             return this.exit('KVM_EXIT_SYSTEM_EVENT', {
               type: this.vcpu.kernel.abi.constant('KVM_SYSTEM_EVENT_SHUTDOWN'),
@@ -393,6 +422,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu {
     this.vm.features = set;
     this.psci02 = (f0 & (1n << BigInt(FEATURE_PSCI_0_2))) !== 0n;
     this.reset();
+    this.poweredOff = (f0 & (1n << BigInt(FEATURE_POWER_OFF))) !== 0n;
     this.initialized = true;
     return 0n;
   }

@@ -1,13 +1,12 @@
 import type { Abi } from '../../abi.ts';
+import { psciCall, PsciIds, type PsciCaller, type PsciOutcome } from './psci.ts';
 
 /** What the SMCCC handler needs from the calling vCPU (arch/arm64/kvm/hypercalls.c, pvtime.c). */
-export interface SmcccCaller {
+export interface SmcccCaller extends PsciCaller {
   /** The proposal-2019-pvlock revision is in effect (upstream never merged PV lock). */
   readonly pvlock: boolean;
   /** The STD_HYP hypercall bitmap still has its PV_TIME bit. */
   readonly pvTimeAllowed: boolean;
-  /** The vCPU's PSCI version: KVM_ARM_PSCI_0_1 without KVM_ARM_VCPU_PSCI_0_2, else the VM's. */
-  readonly psciVersion: bigint;
   /** The host's level of ARCH_WORKAROUND_n, as its firmware register reports it. */
   workaroundLevel(n: 1 | 2 | 3): bigint;
   stolenTimeSet(): boolean;
@@ -17,15 +16,10 @@ export interface SmcccCaller {
 }
 
 /** The x0 a call returns to the guest, or PSCI SYSTEM_OFF, which returns nothing. */
-export type SmcccOutcome = bigint | 'system-off';
+export type SmcccOutcome = PsciOutcome;
 
 const NOT_SUPPORTED = (1n << 64n) - 1n;
 const SUCCESS = 0n;
-/** KVM_ARM_PSCI_0_1 (include/kvm/arm_psci.h). */
-export const PSCI_0_1 = 0x1n;
-
-/** A PSCI 0.2-and-later function: a fast call of the standard service, function number 0..0x1f, SMC32 or SMC64. */
-const isPsci02Function = (fid: bigint) => (fid & ~0x4000_001fn) === 0x8400_0000n;
 
 /** SMCCC_ARCH_WORKAROUND_RET_UNAFFECTED and SMCCC_RET_NOT_REQUIRED, as x0 holds them. */
 const UNAFFECTED = 1n;
@@ -50,10 +44,9 @@ export class SmcccIds {
   readonly pvTimeSt: bigint;
   readonly pvLockFeatures: bigint;
   readonly pvLockPreempted: bigint;
-  readonly psciVersion: bigint;
-  readonly systemOff: bigint;
   readonly version11: bigint;
   readonly workarounds: readonly [bigint, bigint, bigint];
+  readonly psci: PsciIds;
 
   constructor(abi: Abi) {
     this.version = abi.constant('ARM_SMCCC_VERSION_FUNC_ID');
@@ -62,27 +55,29 @@ export class SmcccIds {
     this.pvTimeSt = abi.constant('ARM_SMCCC_HV_PV_TIME_ST');
     this.pvLockFeatures = abi.constant('ARM_SMCCC_HV_PV_LOCK_FEATURES');
     this.pvLockPreempted = abi.constant('ARM_SMCCC_HV_PV_LOCK_PREEMPTED');
-    this.psciVersion = abi.constant('PSCI_0_2_FN_PSCI_VERSION');
-    this.systemOff = abi.constant('PSCI_0_2_FN_SYSTEM_OFF');
     this.version11 = abi.constant('ARM_SMCCC_VERSION_1_1');
     this.workarounds = [1, 2, 3].map((n) => abi.constant(`ARM_SMCCC_ARCH_WORKAROUND_${n}`)) as [
       bigint,
       bigint,
       bigint,
     ];
+    this.psci = new PsciIds(abi);
   }
 }
 
 /**
- * One HVC from the guest: x0 is the function id (its low 32 bits), x1 the first argument; the HVC immediate
+ * One HVC from the guest: x0 is the function id (its low 32 bits), x1..x3 the arguments; the HVC immediate
  * plays no part (arch/arm64/kvm/handle_exit.c hands every HVC to the SMCCC handler). Every call KVM answers
- * sets x0 and zeroes x1..x3; an id KVM does not know answers NOT_SUPPORTED.
+ * sets x0 and zeroes x1..x3. What the handler does not know itself goes to PSCI, which answers
+ * NOT_SUPPORTED for an id it does not know either.
  */
-export function smcccCall(ids: SmcccIds, caller: SmcccCaller, x0: bigint, x1: bigint): SmcccOutcome {
-  const fid = x0 & 0xffff_ffffn;
-  const arg = x1 & 0xffff_ffffn;
-  // KVM's PSCI 0.1 answers only its own function ids (CPU_OFF, CPU_ON; not modelled), none of 0.2's.
-  if (caller.psciVersion === PSCI_0_1 && isPsci02Function(fid)) return NOT_SUPPORTED;
+export function smcccCall(
+  ids: SmcccIds,
+  caller: SmcccCaller,
+  [x0, x1, x2, x3]: readonly bigint[],
+): SmcccOutcome {
+  const fid = x0! & 0xffff_ffffn;
+  const arg = x1! & 0xffff_ffffn;
   switch (fid) {
     case ids.version:
       return ids.version11;
@@ -100,13 +95,9 @@ export function smcccCall(ids: SmcccIds, caller: SmcccCaller, x0: bigint, x1: bi
         : NOT_SUPPORTED;
     case ids.pvTimeSt:
       return caller.pvTimeAllowed ? caller.stolenTimeInit() : NOT_SUPPORTED;
-    case ids.psciVersion:
-      return caller.psciVersion;
-    case ids.systemOff:
-      return 'system-off';
   }
   if (caller.pvlock && fid === ids.pvLockFeatures)
     return arg === ids.pvLockFeatures || arg === ids.pvLockPreempted ? SUCCESS : NOT_SUPPORTED;
   if (caller.pvlock && fid === ids.pvLockPreempted) return caller.pvlockBase();
-  return NOT_SUPPORTED;
+  return psciCall(ids.psci, caller, fid, [x1!, x2!, x3!]);
 }

@@ -1,0 +1,156 @@
+import type { Abi } from '../../abi.ts';
+
+/**
+ * KVM's PSCI (arch/arm64/kvm/psci.c): the calls of the standard secure service, answered by the version the
+ * calling vCPU has — KVM's own 0.1 ids, PSCI 0.2, or 1.0/1.1, which add PSCI_FEATURES and SYSTEM_RESET2.
+ * CPU_SUSPEND and CPU_OFF, which park the vCPU until an interrupt or a CPU_ON, and the reset calls are not
+ * modelled; they answer NOT_SUPPORTED here (PSCI_FEATURES still reports what KVM implements).
+ */
+
+/** KVM_ARM_PSCI_0_1 and KVM_ARM_PSCI_1_0 (include/kvm/arm_psci.h): major << 16 | minor. */
+export const PSCI_0_1 = 0x1n;
+const PSCI_1_0 = 0x1_0000n;
+
+/** PSCI return values (include/uapi/linux/psci.h) as x0 holds them, and AFFINITY_INFO's answers. */
+const SUCCESS = 0n;
+const NOT_SUPPORTED = (1n << 64n) - 1n;
+const INVALID_PARAMETERS = (1n << 64n) - 2n;
+const ALREADY_ON = (1n << 64n) - 4n;
+const AFFINITY_ON = 0n;
+const AFFINITY_OFF = 1n;
+/** MIGRATE_INFO_TYPE: a Trusted OS that needs no migration, or none (PSCI_0_2_TOS_MP). */
+const TOS_MP = 2n;
+
+/** MPIDR_EL1's affinity fields, Aff3 and Aff2..Aff0 (MPIDR_HWID_BITMASK); each level is 8 bits wide. */
+export const AFFINITY_FIELDS = 0xff_00ff_ffffn;
+const LOW_WORD = 0xffff_ffffn;
+
+/** A vCPU as PSCI sees it: its affinity, whether it is powered off, and the way CPU_ON wakes it. */
+export interface PsciVcpu {
+  readonly affinity: bigint;
+  readonly poweredOff: boolean;
+  /** Powers the vCPU on: at its next KVM_RUN it resets and starts at `entry` with `context` in x0. */
+  powerOn(entry: bigint, context: bigint): void;
+}
+
+export interface PsciCaller {
+  /** KVM_ARM_PSCI_0_1 for a vCPU without KVM_ARM_VCPU_PSCI_0_2, else the VM's version. */
+  readonly psciVersion: bigint;
+  /** Every vCPU of the VM, in creation order (kvm_for_each_vcpu). */
+  vcpus(): readonly PsciVcpu[];
+}
+
+/** x0 for the guest, or SYSTEM_OFF, which returns nothing. */
+export type PsciOutcome = bigint | 'system-off';
+
+/** PSCI function ids by their spec constant names. */
+export class PsciIds {
+  readonly version: bigint;
+  readonly cpuOn: bigint;
+  readonly cpuOn64: bigint;
+  readonly affinityInfo: bigint;
+  readonly affinityInfo64: bigint;
+  readonly migrateInfoType: bigint;
+  readonly systemOff: bigint;
+  readonly features: bigint;
+  readonly reset2: readonly bigint[];
+  readonly kvmCpuOn: bigint;
+  /** What PSCI_FEATURES reports implemented under every 1.x version. */
+  readonly implemented: ReadonlySet<bigint>;
+
+  constructor(abi: Abi) {
+    const id = (name: string) => abi.constant(name);
+    this.version = id('PSCI_0_2_FN_PSCI_VERSION');
+    this.cpuOn = id('PSCI_0_2_FN_CPU_ON');
+    this.cpuOn64 = id('PSCI_0_2_FN64_CPU_ON');
+    this.affinityInfo = id('PSCI_0_2_FN_AFFINITY_INFO');
+    this.affinityInfo64 = id('PSCI_0_2_FN64_AFFINITY_INFO');
+    this.migrateInfoType = id('PSCI_0_2_FN_MIGRATE_INFO_TYPE');
+    this.systemOff = id('PSCI_0_2_FN_SYSTEM_OFF');
+    this.features = id('PSCI_1_0_FN_PSCI_FEATURES');
+    this.reset2 = [id('PSCI_1_1_FN_SYSTEM_RESET2'), id('PSCI_1_1_FN64_SYSTEM_RESET2')];
+    this.kvmCpuOn = id('KVM_PSCI_FN_CPU_ON');
+    this.implemented = new Set(
+      [
+        'PSCI_0_2_FN_PSCI_VERSION',
+        'PSCI_0_2_FN_CPU_SUSPEND',
+        'PSCI_0_2_FN64_CPU_SUSPEND',
+        'PSCI_0_2_FN_CPU_OFF',
+        'PSCI_0_2_FN_CPU_ON',
+        'PSCI_0_2_FN64_CPU_ON',
+        'PSCI_0_2_FN_AFFINITY_INFO',
+        'PSCI_0_2_FN64_AFFINITY_INFO',
+        'PSCI_0_2_FN_MIGRATE_INFO_TYPE',
+        'PSCI_0_2_FN_SYSTEM_OFF',
+        'PSCI_0_2_FN_SYSTEM_RESET',
+        'PSCI_1_0_FN_PSCI_FEATURES',
+        'ARM_SMCCC_VERSION_FUNC_ID',
+      ].map(id),
+    );
+  }
+}
+
+/**
+ * CPU_ON: a target with bits outside the affinity fields is refused before the lookup, which compares the
+ * fields alone (kvm_mpidr_to_vcpu); a vCPU that is on answers ALREADY_ON, which PSCI 0.1 does not have
+ * (kvm_psci_vcpu_on).
+ */
+function cpuOn(caller: PsciCaller, [target, entry, context]: readonly bigint[]): bigint {
+  if ((target! & ~AFFINITY_FIELDS) !== 0n) return INVALID_PARAMETERS;
+  const vcpu = caller.vcpus().find((v) => v.affinity === (target! & AFFINITY_FIELDS));
+  if (!vcpu) return INVALID_PARAMETERS;
+  if (!vcpu.poweredOff) return caller.psciVersion === PSCI_0_1 ? INVALID_PARAMETERS : ALREADY_ON;
+  vcpu.powerOn(entry!, context!);
+  return SUCCESS;
+}
+
+/** AFFINITY_INFO: ON if any vCPU matching the target from `level` upwards is on, OFF if all are off. */
+function affinityInfo(caller: PsciCaller, [target, level]: readonly bigint[]): bigint {
+  if ((target! & ~AFFINITY_FIELDS) !== 0n || level! > 3n) return INVALID_PARAMETERS;
+  const mask = AFFINITY_FIELDS & ~((1n << (8n * level!)) - 1n);
+  const matching = caller.vcpus().filter((v) => (v.affinity & mask) === (target! & mask));
+  if (matching.length === 0) return INVALID_PARAMETERS;
+  return matching.some((v) => !v.poweredOff) ? AFFINITY_ON : AFFINITY_OFF;
+}
+
+/** PSCI_FEATURES of a function id (its low 32 bits): SYSTEM_RESET2 from 1.1 on. */
+function features(ids: PsciIds, version: bigint, fid: bigint): bigint {
+  const id = fid & LOW_WORD;
+  if (ids.implemented.has(id)) return SUCCESS;
+  return ids.reset2.includes(id) && version > PSCI_1_0 ? SUCCESS : NOT_SUPPORTED;
+}
+
+/**
+ * A call the SMCCC handler passed on to PSCI: `fid` is x0's low 32 bits, `args` x1..x3. The SMC32 forms of
+ * CPU_ON and AFFINITY_INFO look at the low halves of their arguments only (kvm_psci_narrow_to_32bit).
+ */
+export function psciCall(
+  ids: PsciIds,
+  caller: PsciCaller,
+  fid: bigint,
+  args: readonly bigint[],
+): PsciOutcome {
+  const version = caller.psciVersion;
+  if (version === PSCI_0_1) return fid === ids.kvmCpuOn ? cpuOn(caller, args) : NOT_SUPPORTED;
+  const narrowed = () => args.map((a) => a & LOW_WORD);
+  switch (fid) {
+    case ids.version:
+      return version;
+    case ids.features:
+      return version >= PSCI_1_0 ? features(ids, version, args[0]!) : NOT_SUPPORTED;
+    case ids.cpuOn:
+      return cpuOn(caller, narrowed());
+    case ids.cpuOn64:
+      return cpuOn(caller, args);
+    case ids.affinityInfo:
+      return affinityInfo(caller, narrowed());
+    case ids.affinityInfo64:
+      return affinityInfo(caller, args);
+    case ids.migrateInfoType:
+      return TOS_MP;
+    case ids.systemOff:
+      return 'system-off';
+    default:
+      return NOT_SUPPORTED;
+  }
+}

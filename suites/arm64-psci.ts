@@ -1,0 +1,290 @@
+/**
+ * The PSCI calls a guest makes about its vCPUs (arch/arm64/kvm/psci.c): AFFINITY_INFO, CPU_ON (PSCI 0.2's
+ * and KVM's own 0.1 id), MIGRATE_INFO_TYPE and the migration calls, and PSCI_FEATURES. Each case runs a
+ * short guest program on vCPU 0, which reports x0 after every call; a second vCPU, initialised powered off,
+ * is the target where a case needs one.
+ */
+import type { CaseContext, CaseGenerator, GeneratedCase, SuiteFamily } from '../harness/plan/types.ts';
+import {
+  arm64Constant as c,
+  callsReporting,
+  expectReports,
+  getReg64,
+  initVcpu,
+  nextReport,
+  oneCase,
+  programBytes,
+  RAM_GPA,
+  regId,
+  report,
+  setReg64,
+  setupGuest,
+  smccc,
+  SMCCC_NOT_SUPPORTED,
+  smcccReg,
+  type Guest,
+} from './arm64-guest.ts';
+import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
+import { psci02 } from './fixtures.ts';
+
+/** PSCI return values (include/uapi/linux/psci.h) and AFFINITY_INFO's answers, as x0 holds them. */
+const SUCCESS = 0n;
+const INVALID_PARAMETERS = smcccReg(-2n);
+const ALREADY_ON = smcccReg(-4n);
+const AFFINITY_ON = 0n;
+const AFFINITY_OFF = 1n;
+/** MIGRATE_INFO_TYPE's answer: a Trusted OS that needs no migration, or none (PSCI_0_2_TOS_MP). */
+const TOS_MP = 2n;
+
+/** MPIDR_EL1's affinity fields, Aff3 (bits 39..32) and Aff2..Aff0 (bits 23..0): MPIDR_HWID_BITMASK. */
+const AFFINITY_FIELDS = 0xff_00ff_ffffn;
+/** An Aff0 no vCPU of the cases' VMs has (they have vCPUs 0 and 1). */
+const NO_SUCH_AFF0 = 0xfn;
+/** Where a vCPU that CPU_ON powers on starts, and the context id it gets in x0. */
+const ENTRY_OFFSET = 0x800n;
+const CONTEXT_ID = 0x1234_5678_9abc_def0n;
+
+/** A vCPU's affinity: its MPIDR_EL1 (which user space may have set) without the RES1 and MT/U bits. */
+async function affinityOf(ctx: CaseContext, vcpu: number): Promise<{ mpidr: bigint; affinity: bigint }> {
+  const mpidr = await getReg64(ctx, vcpu, regId(ctx, 'MPIDR_EL1'), `MPIDR_EL1 of handle ${vcpu}`);
+  return { mpidr, affinity: mpidr & AFFINITY_FIELDS };
+}
+
+/** vCPU 1 of the guest's VM, initialised with KVM_ARM_VCPU_POWER_OFF and the VM's PSCI feature. */
+async function poweredOffVcpu(ctx: CaseContext, g: Guest, features: bigint): Promise<number> {
+  const vcpu = await ctx.kvm.setupHandle(g.vm, 'KVM_CREATE_VCPU', 1n);
+  await initVcpu(ctx, g.vm, vcpu, features | (1n << c(ctx, 'KVM_ARM_VCPU_POWER_OFF')));
+  return vcpu;
+}
+
+/** A table of single-call cases: each names its parameters and builds the call from the guest's affinities. */
+interface CallCase {
+  name: string;
+  fn: string;
+  /** The call's x1.. from vCPU 0's MPIDR and, with `target`, powered-off vCPU 1's. */
+  args: (self: { mpidr: bigint; affinity: bigint }, other: bigint) => bigint[];
+  /** Create vCPU 1, powered off, for the call to name. */
+  target?: boolean;
+  expected: bigint;
+}
+
+function callCases(items: CallCase[], fixture = 'vcpu-initialized'): GeneratedCase[] {
+  return items.flatMap((item) =>
+    oneCase({ case: item.name }, async (ctx) => {
+      const g = await setupGuest(ctx, fixture);
+      const self = await affinityOf(ctx, g.vcpu);
+      const features = fixture === 'vcpu-initialized' ? psci02(ctx) : 0n;
+      const other = item.target
+        ? (await affinityOf(ctx, await poweredOffVcpu(ctx, g, features))).affinity
+        : 0n;
+      const args = item.args(self, other);
+      await expectReports(ctx, g, callsReporting([smccc(c(ctx, item.fn), ...args)]), [
+        [`x0 after ${item.fn}(${args.map((a) => `0x${a.toString(16)}`).join(', ')})`, item.expected],
+      ]);
+    }),
+  );
+}
+
+const AFFINITY_INFO = 'PSCI_0_2_FN64_AFFINITY_INFO';
+const AFFINITY_INFO_32 = 'PSCI_0_2_FN_AFFINITY_INFO';
+
+const affinityInfo: CaseGenerator = () =>
+  callCases([
+    { name: 'self-level-0', fn: AFFINITY_INFO, args: (s) => [s.affinity, 0n], expected: AFFINITY_ON },
+    { name: 'self-level-3', fn: AFFINITY_INFO, args: (s) => [s.affinity, 3n], expected: AFFINITY_ON },
+    // Level 1 ignores all eight bits of Aff0, level 3 everything below Aff3: each still finds vCPU 0.
+    {
+      name: 'other-aff0-level-1',
+      fn: AFFINITY_INFO,
+      args: (s) => [s.affinity | 0xffn, 1n],
+      expected: AFFINITY_ON,
+    },
+    {
+      name: 'other-aff2-level-3',
+      fn: AFFINITY_INFO,
+      args: (s) => [s.affinity | 0xff_ffffn, 3n],
+      expected: AFFINITY_ON,
+    },
+    {
+      name: 'no-vcpu-level-0',
+      fn: AFFINITY_INFO,
+      args: (s) => [s.affinity | NO_SUCH_AFF0, 0n],
+      expected: INVALID_PARAMETERS,
+    },
+    { name: 'level-4', fn: AFFINITY_INFO, args: (s) => [s.affinity, 4n], expected: INVALID_PARAMETERS },
+    { name: 'raw-mpidr', fn: AFFINITY_INFO, args: (s) => [s.mpidr, 0n], expected: INVALID_PARAMETERS },
+    // Bit 40 lies outside the affinity fields; the SMC32 call never sees it.
+    {
+      name: 'bit-40-smc64',
+      fn: AFFINITY_INFO,
+      args: (s) => [s.affinity | (1n << 40n), 0n],
+      expected: INVALID_PARAMETERS,
+    },
+    {
+      name: 'bit-40-smc32',
+      fn: AFFINITY_INFO_32,
+      args: (s) => [s.affinity | (1n << 40n), 0n],
+      expected: AFFINITY_ON,
+    },
+    { name: 'powered-off', fn: AFFINITY_INFO, args: (_, o) => [o, 0n], target: true, expected: AFFINITY_OFF },
+  ]);
+
+const CPU_ON = 'PSCI_0_2_FN64_CPU_ON';
+const onArgs = (target: bigint) => [target, RAM_GPA + ENTRY_OFFSET, CONTEXT_ID];
+
+const cpuOn: CaseGenerator = () => [
+  ...callCases([
+    { name: 'self', fn: CPU_ON, args: (s) => onArgs(s.affinity), expected: ALREADY_ON },
+    { name: 'self-smc32', fn: 'PSCI_0_2_FN_CPU_ON', args: (s) => onArgs(s.affinity), expected: ALREADY_ON },
+    {
+      name: 'no-vcpu',
+      fn: CPU_ON,
+      args: (s) => onArgs(s.affinity | NO_SUCH_AFF0),
+      expected: INVALID_PARAMETERS,
+    },
+    { name: 'raw-mpidr', fn: CPU_ON, args: (s) => onArgs(s.mpidr), expected: INVALID_PARAMETERS },
+    // Bit 40 lies outside the affinity fields; the SMC32 call never sees it, and finds the caller.
+    {
+      name: 'bit-40-smc64',
+      fn: CPU_ON,
+      args: (s) => onArgs(s.affinity | (1n << 40n)),
+      expected: INVALID_PARAMETERS,
+    },
+    {
+      name: 'bit-40-smc32',
+      fn: 'PSCI_0_2_FN_CPU_ON',
+      args: (s) => onArgs(s.affinity | (1n << 40n)),
+      expected: ALREADY_ON,
+    },
+  ]),
+  ...oneCase({ case: 'powered-off' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const vcpu = await poweredOffVcpu(ctx, g, psci02(ctx));
+    const { affinity } = await affinityOf(ctx, vcpu);
+    // vCPU 1's program, at its entry address: report x0, the context id CPU_ON handed it.
+    await ctx.kvm.write(g.ram, programBytes(report(0, 3)), Number(ENTRY_OFFSET));
+    await expectReports(
+      ctx,
+      g,
+      callsReporting([
+        smccc(c(ctx, CPU_ON), ...onArgs(affinity)),
+        smccc(c(ctx, AFFINITY_INFO), affinity, 0n),
+        smccc(c(ctx, CPU_ON), ...onArgs(affinity)),
+      ]),
+      [
+        ['CPU_ON of powered-off vCPU 1', SUCCESS],
+        ['AFFINITY_INFO of vCPU 1 after CPU_ON', AFFINITY_ON],
+        ['CPU_ON of vCPU 1 again', ALREADY_ON],
+      ],
+    );
+    const size = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
+    const target = { ...g, vcpu, run: await ctx.kvm.mmap(vcpu, Number(size.ret)) };
+    assertValue(await nextReport(ctx, target, 'vCPU 1: x0 at its entry address', 3), CONTEXT_ID, 'vCPU 1 x0');
+  }),
+];
+
+const KVM_CPU_ON = 'KVM_PSCI_FN_CPU_ON';
+
+const cpuOn01: CaseGenerator = () => [
+  ...callCases(
+    [
+      {
+        name: 'psci-0.1-self',
+        fn: KVM_CPU_ON,
+        args: (s) => onArgs(s.affinity),
+        expected: INVALID_PARAMETERS,
+      },
+      {
+        name: 'psci-0.1-powered-off',
+        fn: KVM_CPU_ON,
+        args: (_, o) => onArgs(o),
+        target: true,
+        expected: SUCCESS,
+      },
+    ],
+    'vcpu-psci-0.1',
+  ),
+  ...callCases([
+    { name: 'psci-0.2-self', fn: KVM_CPU_ON, args: (s) => onArgs(s.affinity), expected: SMCCC_NOT_SUPPORTED },
+  ]),
+];
+
+const migrate: CaseGenerator = () =>
+  callCases(
+    [
+      ['PSCI_0_2_FN_MIGRATE_INFO_TYPE', TOS_MP],
+      ['PSCI_0_2_FN_MIGRATE', SMCCC_NOT_SUPPORTED],
+      ['PSCI_0_2_FN64_MIGRATE', SMCCC_NOT_SUPPORTED],
+      ['PSCI_0_2_FN_MIGRATE_INFO_UP_CPU', SMCCC_NOT_SUPPORTED],
+      ['PSCI_0_2_FN64_MIGRATE_INFO_UP_CPU', SMCCC_NOT_SUPPORTED],
+    ].map(([fn, expected]) => ({
+      name: fn as string,
+      fn: fn as string,
+      args: () => [],
+      expected: expected as bigint,
+    })),
+  );
+
+/** The PSCI versions the features cases select through the firmware register. */
+const PSCI_VERSIONS = { '1.1': 0x1_0001n, '1.0': 0x1_0000n, '0.2': 0x2n } as const;
+type PsciVersion = keyof typeof PSCI_VERSIONS;
+
+/** The ids PSCI_FEATURES calls implemented under every 1.x version. */
+const IMPLEMENTED = [
+  'PSCI_0_2_FN_PSCI_VERSION',
+  'PSCI_0_2_FN_CPU_SUSPEND',
+  'PSCI_0_2_FN64_CPU_SUSPEND',
+  'PSCI_0_2_FN_CPU_OFF',
+  'PSCI_0_2_FN_CPU_ON',
+  'PSCI_0_2_FN64_CPU_ON',
+  'PSCI_0_2_FN_AFFINITY_INFO',
+  'PSCI_0_2_FN64_AFFINITY_INFO',
+  'PSCI_0_2_FN_MIGRATE_INFO_TYPE',
+  'PSCI_0_2_FN_SYSTEM_OFF',
+  'PSCI_0_2_FN_SYSTEM_RESET',
+  'PSCI_1_0_FN_PSCI_FEATURES',
+  'ARM_SMCCC_VERSION_FUNC_ID',
+];
+const RESET2 = ['PSCI_1_1_FN_SYSTEM_RESET2', 'PSCI_1_1_FN64_SYSTEM_RESET2'];
+const NOT_IMPLEMENTED = [
+  'PSCI_1_0_FN_SYSTEM_SUSPEND',
+  'PSCI_1_0_FN64_SYSTEM_SUSPEND',
+  'PSCI_0_2_FN_MIGRATE',
+  'PSCI_1_0_FN_CPU_FREEZE',
+  'ARM_SMCCC_ARCH_FEATURES_FUNC_ID',
+];
+
+/** `highWord`: x1 carries the id with its upper half set, which PSCI_FEATURES never looks at. */
+const FEATURE_CASES: { version: PsciVersion; fn: string; expected: bigint; highWord?: boolean }[] = [
+  ...IMPLEMENTED.map((fn) => ({ version: '1.1' as const, fn, expected: SUCCESS })),
+  ...RESET2.map((fn) => ({ version: '1.1' as const, fn, expected: SUCCESS })),
+  ...RESET2.map((fn) => ({ version: '1.0' as const, fn, expected: SMCCC_NOT_SUPPORTED })),
+  ...NOT_IMPLEMENTED.map((fn) => ({ version: '1.1' as const, fn, expected: SMCCC_NOT_SUPPORTED })),
+  { version: '1.1', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SUCCESS, highWord: true },
+  { version: '0.2', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SMCCC_NOT_SUPPORTED },
+];
+
+const HIGH_WORD = 0xffff_ffff_0000_0000n;
+
+const features: CaseGenerator = () =>
+  FEATURE_CASES.flatMap(({ version, fn, expected, highWord }) =>
+    oneCase({ psci: version, function: highWord ? `${fn}+high-word` : fn }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      const set = await setReg64(ctx, g.vcpu, regId(ctx, 'KVM_REG_ARM_PSCI_VERSION'), PSCI_VERSIONS[version]);
+      assertOutcome(set, { ret: 0 }, `KVM_SET_ONE_REG PSCI_VERSION = ${version}`);
+      const x1 = c(ctx, fn) | (highWord ? HIGH_WORD : 0n);
+      await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'PSCI_1_0_FN_PSCI_FEATURES'), x1)]), [
+        [`PSCI_FEATURES(0x${x1.toString(16)}) under PSCI ${version}`, expected],
+      ]);
+    }),
+  );
+
+export const arm64Psci: SuiteFamily = {
+  generators: {
+    'arm64-psci.affinity-info': affinityInfo,
+    'arm64-psci.cpu-on': cpuOn,
+    'arm64-psci.cpu-on-0-1': cpuOn01,
+    'arm64-psci.migrate': migrate,
+    'arm64-psci.features': features,
+  },
+};
