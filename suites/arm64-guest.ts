@@ -238,21 +238,23 @@ export async function answerLoad(
   await ctx.kvm.write(g.run, uintToBytes(value, 8, 'little'), data.offset);
 }
 
-/** Runs until PSCI SYSTEM_OFF: KVM_EXIT_SYSTEM_EVENT with type SHUTDOWN. */
-export async function expectSystemOff(
+/** Runs until a system event (PSCI SYSTEM_OFF, SYSTEM_RESET): KVM_EXIT_SYSTEM_EVENT of the given type. */
+export async function expectSystemEvent(
   ctx: CaseContext,
   g: Guest,
+  type: 'KVM_SYSTEM_EVENT_SHUTDOWN' | 'KVM_SYSTEM_EVENT_RESET',
   what: string,
   vcpu = g.vcpu,
 ): Promise<void> {
   const s = await runOnce(ctx, g, vcpu);
   assertExit(ctx, s, 'KVM_EXIT_SYSTEM_EVENT', what);
-  assertValue(
-    s.type as bigint,
-    ctx.spec.constant('KVM_SYSTEM_EVENT_SHUTDOWN', 'arm64'),
-    `${what}: system event type`,
-  );
+  assertValue(s.type as bigint, ctx.spec.constant(type, 'arm64'), `${what}: system event type`);
   assertValue(s.ndata as bigint, 1n, `${what}: system event ndata (one flags word)`);
+}
+
+/** Runs until PSCI SYSTEM_OFF: KVM_EXIT_SYSTEM_EVENT with type SHUTDOWN. */
+export function expectSystemOff(ctx: CaseContext, g: Guest, what: string, vcpu = g.vcpu): Promise<void> {
+  return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SHUTDOWN', what, vcpu);
 }
 
 /** PSCI SYSTEM_OFF from the guest. */

@@ -9,7 +9,9 @@ import {
   arm64Constant as c,
   callsReporting,
   expectReports,
+  expectSystemEvent,
   getReg64,
+  loadProgram,
   initVcpu,
   nextReport,
   oneCase,
@@ -270,12 +272,111 @@ const features: CaseGenerator = () =>
   FEATURE_CASES.flatMap(({ version, fn, expected, highWord }) =>
     oneCase({ psci: version, function: highWord ? `${fn}+high-word` : fn }, async (ctx) => {
       const g = await setupGuest(ctx);
-      const set = await setReg64(ctx, g.vcpu, regId(ctx, 'KVM_REG_ARM_PSCI_VERSION'), PSCI_VERSIONS[version]);
-      assertOutcome(set, { ret: 0 }, `KVM_SET_ONE_REG PSCI_VERSION = ${version}`);
+      await selectVersion(ctx, g, version);
       const x1 = c(ctx, fn) | (highWord ? HIGH_WORD : 0n);
       await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'PSCI_1_0_FN_PSCI_FEATURES'), x1)]), [
         [`PSCI_FEATURES(0x${x1.toString(16)}) under PSCI ${version}`, expected],
       ]);
+    }),
+  );
+
+/** Selects a PSCI version through the VM-wide firmware register. */
+async function selectVersion(ctx: CaseContext, g: Guest, version: PsciVersion): Promise<void> {
+  const set = await setReg64(ctx, g.vcpu, regId(ctx, 'KVM_REG_ARM_PSCI_VERSION'), PSCI_VERSIONS[version]);
+  assertOutcome(set, { ret: 0 }, `KVM_SET_ONE_REG PSCI_VERSION = ${version}`);
+}
+
+/**
+ * A reset call that KVM carries out ends the run with a RESET system event; one it refuses leaves x0 to
+ * report, and the guest runs on.
+ */
+async function expectReset(
+  ctx: CaseContext,
+  g: Guest,
+  call: number[],
+  refusal: bigint | undefined,
+  what: string,
+) {
+  if (refusal === undefined) {
+    await loadProgram(ctx, g, g.vcpu, [...call, ...report(0, 0)]);
+    return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_RESET', what);
+  }
+  await expectReports(ctx, g, callsReporting([call]), [[`x0 after ${what}`, refusal]]);
+}
+
+const systemReset: CaseGenerator = () =>
+  (['1.1', '0.2'] as const).flatMap((version) =>
+    oneCase({ psci: version }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await selectVersion(ctx, g, version);
+      await expectReset(
+        ctx,
+        g,
+        smccc(c(ctx, 'PSCI_0_2_FN_SYSTEM_RESET')),
+        undefined,
+        `SYSTEM_RESET under PSCI ${version}`,
+      );
+    }),
+  );
+
+const RESET2_CASES: { name: string; version: PsciVersion; fn: string; type: bigint; refusal?: bigint }[] = [
+  { name: 'warm', version: '1.1', fn: 'PSCI_1_1_FN64_SYSTEM_RESET2', type: 0n },
+  { name: 'warm-smc32', version: '1.1', fn: 'PSCI_1_1_FN_SYSTEM_RESET2', type: 0n },
+  { name: 'vendor', version: '1.1', fn: 'PSCI_1_1_FN64_SYSTEM_RESET2', type: 0x8000_0000n },
+  { name: 'vendor-last', version: '1.1', fn: 'PSCI_1_1_FN64_SYSTEM_RESET2', type: 0xffff_ffffn },
+  {
+    name: 'type-1',
+    version: '1.1',
+    fn: 'PSCI_1_1_FN64_SYSTEM_RESET2',
+    type: 1n,
+    refusal: INVALID_PARAMETERS,
+  },
+  {
+    name: 'type-0x7fffffff',
+    version: '1.1',
+    fn: 'PSCI_1_1_FN64_SYSTEM_RESET2',
+    type: 0x7fff_ffffn,
+    refusal: INVALID_PARAMETERS,
+  },
+  // KVM keeps x1's low 32 bits in both forms: 0x1_00000000 is a warm reset, 0x1_00000001 type 1.
+  { name: 'high-word-warm', version: '1.1', fn: 'PSCI_1_1_FN64_SYSTEM_RESET2', type: 1n << 32n },
+  {
+    name: 'high-word-type-1',
+    version: '1.1',
+    fn: 'PSCI_1_1_FN64_SYSTEM_RESET2',
+    type: (1n << 32n) | 1n,
+    refusal: INVALID_PARAMETERS,
+  },
+  {
+    name: 'psci-1.0',
+    version: '1.0',
+    fn: 'PSCI_1_1_FN64_SYSTEM_RESET2',
+    type: 0n,
+    refusal: SMCCC_NOT_SUPPORTED,
+  },
+  {
+    name: 'psci-1.0-smc32',
+    version: '1.0',
+    fn: 'PSCI_1_1_FN_SYSTEM_RESET2',
+    type: 0n,
+    refusal: SMCCC_NOT_SUPPORTED,
+  },
+  {
+    name: 'psci-0.2',
+    version: '0.2',
+    fn: 'PSCI_1_1_FN64_SYSTEM_RESET2',
+    type: 0n,
+    refusal: SMCCC_NOT_SUPPORTED,
+  },
+];
+
+const systemReset2: CaseGenerator = () =>
+  RESET2_CASES.flatMap(({ name, version, fn, type, refusal }) =>
+    oneCase({ case: name }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await selectVersion(ctx, g, version);
+      const what = `${fn}(0x${type.toString(16)}) under PSCI ${version}`;
+      await expectReset(ctx, g, smccc(c(ctx, fn), type), refusal, what);
     }),
   );
 
@@ -286,5 +387,7 @@ export const arm64Psci: SuiteFamily = {
     'arm64-psci.cpu-on-0-1': cpuOn01,
     'arm64-psci.migrate': migrate,
     'arm64-psci.features': features,
+    'arm64-psci.system-reset': systemReset,
+    'arm64-psci.system-reset2': systemReset2,
   },
 };

@@ -3,7 +3,7 @@ import type { Abi } from '../../abi.ts';
 /**
  * KVM's PSCI (arch/arm64/kvm/psci.c): the calls of the standard secure service, answered by the version the
  * calling vCPU has — KVM's own 0.1 ids, PSCI 0.2, or 1.0/1.1, which add PSCI_FEATURES and SYSTEM_RESET2.
- * CPU_SUSPEND and CPU_OFF, which park the vCPU until an interrupt or a CPU_ON, and the reset calls are not
+ * CPU_SUSPEND and CPU_OFF, which park the vCPU until an interrupt or a CPU_ON, and SYSTEM_SUSPEND are not
  * modelled; they answer NOT_SUPPORTED here (PSCI_FEATURES still reports what KVM implements).
  */
 
@@ -40,8 +40,8 @@ export interface PsciCaller {
   vcpus(): readonly PsciVcpu[];
 }
 
-/** x0 for the guest, or SYSTEM_OFF, which returns nothing. */
-export type PsciOutcome = bigint | 'system-off';
+/** x0 for the guest, or a system event (SYSTEM_OFF, a reset), which returns nothing. */
+export type PsciOutcome = bigint | 'system-off' | 'system-reset';
 
 /** PSCI function ids by their spec constant names. */
 export class PsciIds {
@@ -52,9 +52,12 @@ export class PsciIds {
   readonly affinityInfo64: bigint;
   readonly migrateInfoType: bigint;
   readonly systemOff: bigint;
+  readonly systemReset: bigint;
   readonly features: bigint;
   readonly reset2: readonly bigint[];
   readonly kvmCpuOn: bigint;
+  /** SYSTEM_RESET2's first vendor reset type; 0 (warm reset) is the one architectural type KVM takes. */
+  readonly vendorResetTypes: bigint;
   /** What PSCI_FEATURES reports implemented under every 1.x version. */
   readonly implemented: ReadonlySet<bigint>;
 
@@ -67,6 +70,8 @@ export class PsciIds {
     this.affinityInfo64 = id('PSCI_0_2_FN64_AFFINITY_INFO');
     this.migrateInfoType = id('PSCI_0_2_FN_MIGRATE_INFO_TYPE');
     this.systemOff = id('PSCI_0_2_FN_SYSTEM_OFF');
+    this.systemReset = id('PSCI_0_2_FN_SYSTEM_RESET');
+    this.vendorResetTypes = id('PSCI_1_1_RESET_TYPE_VENDOR_START');
     this.features = id('PSCI_1_0_FN_PSCI_FEATURES');
     this.reset2 = [id('PSCI_1_1_FN_SYSTEM_RESET2'), id('PSCI_1_1_FN64_SYSTEM_RESET2')];
     this.kvmCpuOn = id('KVM_PSCI_FN_CPU_ON');
@@ -120,6 +125,13 @@ function features(ids: PsciIds, version: bigint, fid: bigint): bigint {
   return ids.reset2.includes(id) && version > PSCI_1_0 ? SUCCESS : NOT_SUPPORTED;
 }
 
+/** SYSTEM_RESET2 from PSCI 1.1 on: a warm or vendor reset type in x1's low 32 bits resets, others are refused. */
+function systemReset2(ids: PsciIds, version: bigint, type: bigint): PsciOutcome {
+  if (version === PSCI_1_0) return NOT_SUPPORTED;
+  const kept = type & LOW_WORD;
+  return kept === 0n || kept >= ids.vendorResetTypes ? 'system-reset' : INVALID_PARAMETERS;
+}
+
 /**
  * A call the SMCCC handler passed on to PSCI: `fid` is x0's low 32 bits, `args` x1..x3. The SMC32 forms of
  * CPU_ON and AFFINITY_INFO look at the low halves of their arguments only (kvm_psci_narrow_to_32bit).
@@ -150,6 +162,11 @@ export function psciCall(
       return TOS_MP;
     case ids.systemOff:
       return 'system-off';
+    case ids.systemReset:
+      return 'system-reset';
+    case ids.reset2[0]:
+    case ids.reset2[1]:
+      return version >= PSCI_1_0 ? systemReset2(ids, version, args[0]!) : NOT_SUPPORTED;
     default:
       return NOT_SUPPORTED;
   }
