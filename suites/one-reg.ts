@@ -291,6 +291,49 @@ const ppcVmWide: CaseGenerator = (g) =>
     };
   });
 
+/**
+ * TB_OFFSET values the DEC_EXPIRY cases write: 2^62, above any host timebase, so DEC_EXPIRY shows the offset
+ * was added; and one that rounds up to 2^64, which wraps to 0.
+ */
+const TB_OFFSET = 1n << 62n;
+const TB_OFFSET_WRAPPING = ALL_64 - 0x10n;
+/** An upper bound on any host's timebase: 2^60 ticks is 71 years at 512 MHz. */
+const TIMEBASE_BOUND = 1n << 60n;
+
+/**
+ * ppc64 DEC_EXPIRY and the first TB_OFFSET write: while DEC_EXPIRY is 0, a TB_OFFSET that rounds to a non-zero
+ * value sets it to the host timebase plus that offset (a time in guest timebase at the write); a DEC_EXPIRY
+ * user space set first, or one an earlier write set, stays.
+ */
+const ppcDecExpiry: CaseGenerator = (g) => {
+  const dec = toBigInt(register(g, 'KVM_REG_PPC_DEC_EXPIRY').id);
+  const tb = toBigInt(register(g, 'KVM_REG_PPC_TB_OFFSET').id);
+  return (['first-tb-offset', 'expiry-set-first', 'second-tb-offset', 'tb-offset-wraps-to-0'] as const).map(
+    (order) => ({
+      params: { order },
+      run: async (ctx: CaseContext) => {
+        const vcpu = await vcpuOf(ctx);
+        assertValue(await readValue(ctx, vcpu, dec), 0n, 'DEC_EXPIRY of a new vCPU');
+        if (order === 'expiry-set-first') await writeValue(ctx, vcpu, dec, 0x1234n, 'DEC_EXPIRY');
+        const offset = order === 'tb-offset-wraps-to-0' ? TB_OFFSET_WRAPPING : TB_OFFSET;
+        await writeValue(ctx, vcpu, tb, offset, 'TB_OFFSET');
+        // The host timebase at the write is the host's: only its range is checked.
+        const after = await readValue(ctx, vcpu, dec, true);
+        ctx.note('DEC_EXPIRY', hex(after));
+        if (order === 'expiry-set-first') return assertValue(after, 0x1234n, 'DEC_EXPIRY after TB_OFFSET');
+        if (order === 'tb-offset-wraps-to-0') return assertValue(after, 0n, 'DEC_EXPIRY after TB_OFFSET 0');
+        assertTrue(
+          after > TB_OFFSET && after < TB_OFFSET + TIMEBASE_BOUND,
+          `DEC_EXPIRY after TB_OFFSET ${hex(TB_OFFSET)} is that offset plus a host timebase (read ${hex(after)})`,
+        );
+        if (order === 'first-tb-offset') return;
+        await writeValue(ctx, vcpu, tb, TB_OFFSET << 1n, 'TB_OFFSET again');
+        assertValue(await readValue(ctx, vcpu, dec, true), after, 'DEC_EXPIRY after a second TB_OFFSET');
+      },
+    }),
+  );
+};
+
 /** ppc64 ARCH_COMPAT takes only a logical PVR the host supports (or 0): anything else is refused, nothing changes. */
 const ppcArchCompat: CaseGenerator = (g) => {
   const r = register(g, 'KVM_REG_PPC_ARCH_COMPAT');
@@ -522,6 +565,7 @@ export const oneReg: SuiteFamily = {
     'one-reg.ppc-fpr-in-vsr': ppcFprInVsr,
     'one-reg.ppc-arch-compat': ppcArchCompat,
     'one-reg.ppc-vm-wide': ppcVmWide,
+    'one-reg.ppc-dec-expiry': ppcDecExpiry,
     'one-reg.read-only': readOnly,
     'one-reg.random-roundtrip': randomRoundTrip,
     'one-reg.wrong-arch': wrongArch,

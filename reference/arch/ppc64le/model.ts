@@ -71,6 +71,12 @@ const u64 = (index: number) => 0x1030_0000_0000_0000n | BigInt(index);
 const u32 = (index: number) => 0x1020_0000_0000_0000n | BigInt(index);
 const u128 = (index: number) => 0x1040_0000_0000_0000n | BigInt(index);
 
+const TB_OFFSET = u64(0x9c);
+const DEC_EXPIRY = u64(0xbe);
+
+/** The model host's timebase: POWER's 512 MHz, counted from a monotonic clock (get_tb()). */
+const hostTimebase = () => (process.hrtime.bigint() * 512n) / 1000n;
+
 /** KVM_REG_PPC_FPR0 and VSR0: FPR n is doubleword 1 of VSR n (bytes 8-15 of its little-endian image). */
 const FPR0 = u64(0x20);
 const VSR0 = u128(0x60);
@@ -93,7 +99,7 @@ const HV_REGS: readonly PpcReg[] = [
   reg(u64(0x80)), // FPSCR
   reg(u32(0x81)), // VSCR
   reg(u64(0x82)), // VPA_ADDR: recorded, checked only when the vCPU runs
-  adjusted(u64(0x9c), 0n, (v) => (v + TB_OFFSET_ALIGN - 1n) & ~(TB_OFFSET_ALIGN - 1n) & U64_MASK), // TB_OFFSET
+  adjusted(TB_OFFSET, 0n, (v) => (v + TB_OFFSET_ALIGN - 1n) & ~(TB_OFFSET_ALIGN - 1n) & U64_MASK),
   reg(u32(0x9d)), // SPMC1
   reg(u32(0x9e)), // SPMC2
   reg(u64(0x9f)), // IAMR
@@ -113,7 +119,7 @@ const HV_REGS: readonly PpcReg[] = [
   reg(u64(0xb9)), // WORT
   reg(u64(0xbc)), // TIDR
   adjusted(u64(0xbd), 0n, (v) => v & PSSCR_GUEST_VIS), // PSSCR
-  reg(u64(0xbe)), // DEC_EXPIRY
+  reg(DEC_EXPIRY),
   reg(u32(0xbf)), // ONLINE
   { id: u64(0xc0), reset: 0n, vmWide: true }, // PTCR: the nested hypervisor's, kvm->arch.l1_ptcr
   ...[0xc2, 0xc3, 0xc4].map((i) => reg(u64(i))), // SIER2, SIER3, DAWR1
@@ -171,7 +177,11 @@ class PpcVcpu implements ArchVcpu {
     }
     const r = find(id);
     if (r.accepts && !r.accepts(value)) fail('EINVAL');
-    this.store(r).set(r.id, r.stored ? r.stored(this.held(r), value) : value);
+    const stored = r.stored ? r.stored(this.held(r), value) : value;
+    this.store(r).set(r.id, stored);
+    // A vCPU whose DEC_EXPIRY was never set gets one at the first non-zero TB_OFFSET: now, in guest timebase.
+    if (r.id === TB_OFFSET && stored !== 0n && this.held(find(DEC_EXPIRY)) === 0n)
+      this.values.set(DEC_EXPIRY, (hostTimebase() + stored) & U64_MASK);
     return 0n;
   }
 }
