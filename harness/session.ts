@@ -223,7 +223,7 @@ export class KvmSession {
       layout = this.spec.layout(doc.number.struct, selector);
       const scalars: StructValues = {};
       const pointers: PointerPatch[] = [];
-      const fields = fieldIndex(layout).byName;
+      const fields = fieldIndex(layout).byKey;
       for (const [field, value] of Object.entries(arg.struct)) {
         const def = fields.get(field);
         if (!def) throw new Error(`struct ${doc.number.struct} has no field ${field}`);

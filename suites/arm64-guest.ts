@@ -238,23 +238,27 @@ export async function answerLoad(
   await ctx.kvm.write(g.run, uintToBytes(value, 8, 'little'), data.offset);
 }
 
-/** Runs until a system event (PSCI SYSTEM_OFF, SYSTEM_RESET): KVM_EXIT_SYSTEM_EVENT of the given type. */
+/**
+ * Runs until a system event (PSCI SYSTEM_OFF, SYSTEM_RESET): KVM_EXIT_SYSTEM_EVENT of the given type, with
+ * one flags word.
+ */
 export async function expectSystemEvent(
   ctx: CaseContext,
   g: Guest,
   type: 'KVM_SYSTEM_EVENT_SHUTDOWN' | 'KVM_SYSTEM_EVENT_RESET',
   what: string,
-  vcpu = g.vcpu,
+  { vcpu = g.vcpu, flags = 0n }: { vcpu?: number; flags?: bigint } = {},
 ): Promise<void> {
   const s = await runOnce(ctx, g, vcpu);
   assertExit(ctx, s, 'KVM_EXIT_SYSTEM_EVENT', what);
   assertValue(s.type as bigint, ctx.spec.constant(type, 'arm64'), `${what}: system event type`);
   assertValue(s.ndata as bigint, 1n, `${what}: system event ndata (one flags word)`);
+  assertValue(s['system_event.flags'] as bigint, flags, `${what}: system event flags`);
 }
 
 /** Runs until PSCI SYSTEM_OFF: KVM_EXIT_SYSTEM_EVENT with type SHUTDOWN. */
 export function expectSystemOff(ctx: CaseContext, g: Guest, what: string, vcpu = g.vcpu): Promise<void> {
-  return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SHUTDOWN', what, vcpu);
+  return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SHUTDOWN', what, { vcpu });
 }
 
 /** PSCI SYSTEM_OFF from the guest. */

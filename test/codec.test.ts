@@ -75,6 +75,29 @@ describe('struct codec', () => {
     expect(back.sida_offset).to.equal(0x11223344n);
   });
 
+  it("keys a union member's field whose name an earlier field has by member.name", () => {
+    const clash: StructLayout = {
+      ...layout,
+      fields: [
+        { name: 'flags', type: 'u16', offset: 0 },
+        {
+          union: 'exit',
+          offset: 8,
+          size: 16,
+          members: [
+            { name: 'mmio', fields: [{ name: 'data', type: 'u64', offset: 8 }] },
+            { name: 'event', fields: [{ name: 'flags', type: 'u64', offset: 16 }] },
+          ],
+        },
+      ],
+    };
+    const bytes = encodeStruct(clash, { flags: 1n, 'event.flags': 0x55n }, 'little');
+    expect([...bytes.subarray(0, 2)]).to.deep.equal([1, 0]);
+    expect(bytes[16]).to.equal(0x55);
+    const back = decodeStruct(clash, bytes, 'little');
+    expect(back).to.deep.equal({ flags: 1n, data: 0n, 'event.flags': 0x55n });
+  });
+
   it('leaves padding and unnamed gaps zero, and refuses unknown fields', () => {
     const bytes = encodeStruct(layout, { a: 2n ** 64n - 1n }, 'little');
     expect([...bytes.subarray(8)].every((b) => b === 0)).to.equal(true);

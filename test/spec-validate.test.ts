@@ -54,6 +54,16 @@ describe('kvmspec spec validate', () => {
       /KVM_GET_REG_LIST\.json#\/rules\/1\/id: duplicate rule ID ONE_REG-VAL-001/,
     ],
     [
+      'a field name used twice within one union member',
+      'structs/kvm_run.json',
+      editJson((d) => {
+        const exit = (d.layouts as { fields: { members?: { fields: { name: string }[] }[] }[] }[])[0]!
+          .fields[7]!;
+        exit.members![0]!.fields[2]!.name = 'phys_addr';
+      }),
+      /kvm_run\.json#\/layouts\/0\/fields\/7\/members\/0\/fields\/2\/name: field name phys_addr is used twice/,
+    ],
+    [
       'overlapping struct fields',
       'structs/kvm_one_reg.json',
       editJson((d) => ((d.layouts as { fields: { offset: number }[] }[])[0]!.fields[1]!.offset = 0)),

@@ -70,7 +70,7 @@ export function imageSize(layout: StructLayout, flexibleCount = 0): number {
  */
 export function encodeStruct(layout: StructLayout, values: StructValues, endian: Endian): Uint8Array {
   const flex = fieldIndex(layout).flexible;
-  const flexValue = flex ? values[flex.name] : undefined;
+  const flexValue = flex ? values[flex.key] : undefined;
   const flexCount = Array.isArray(flexValue) ? flexValue.length : 0;
   const bytes = pooledBytes(imageSize(layout, flexCount));
   writeFields(layout, bytes, values, endian);
@@ -86,7 +86,7 @@ export function writeFields(
 ): void {
   const little = endian === 'little';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fields = fieldIndex(layout).byName;
+  const fields = fieldIndex(layout).byKey;
   for (const [name, value] of Object.entries(values)) {
     const f = fields.get(name);
     if (!f) throw new Error(`struct has no field ${name}`);
@@ -116,11 +116,11 @@ export function decodeStruct(layout: StructLayout, bytes: Uint8Array, endian: En
     const width = scalarBytes(f.type);
     if (f.flexible || f.count !== undefined) {
       const n = f.flexible ? Math.floor((bytes.length - f.offset) / width) : (f.count ?? 1);
-      out[f.name] = Array.from({ length: n }, (_, i) =>
+      out[f.key] = Array.from({ length: n }, (_, i) =>
         readScalar(view, f.offset + i * width, f.type, little),
       );
     } else {
-      out[f.name] = readScalar(view, f.offset, f.type, little);
+      out[f.key] = readScalar(view, f.offset, f.type, little);
     }
   }
   return out;

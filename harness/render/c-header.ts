@@ -2,7 +2,7 @@ import { errataText } from './errata.ts';
 import { proposalOnly, headerArches, structArches } from '../abi/check/items.ts';
 import { hex, toBigInt } from '../spec/int.ts';
 import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
-import { fieldIndex, UPSTREAM, type SpecTree } from '../spec/tree.ts';
+import { fieldIndex, leafFields, UPSTREAM, type SpecTree } from '../spec/tree.ts';
 import type { Arch, FieldDef, MemberDef, RegisterDef, StructLayout } from '../spec/types.ts';
 
 /** What the spec defines for one arch and revision: the input of every renderer. */
@@ -93,10 +93,16 @@ function cSlots(list: Slot[], indent: string, padName: () => string): string[] {
 
 const memberEnd = (fields: FieldDef[]) => Math.max(...fields.map((f) => f.offset + fieldBytes(f)));
 
+/** Union members the header must name: those with a field keyed `member.field`. */
+function namedMembers(members: MemberDef[]): Set<string> {
+  return new Set([...leafFields(members)].flatMap((f) => (f.key === f.name ? [] : [f.key.split('.')[0]!])));
+}
+
 /*
- * Unions and their multi-field members are emitted anonymous (C11): spec field names are unique per struct,
- * so every field is reached by its own name, and explicit padding pins each offset without compiler help.
- * Padding names are numbered per struct because anonymous members share one namespace.
+ * Unions and their multi-field members are emitted anonymous (C11), so a field is reached by its own name,
+ * except in a member with a field keyed `member.field` (its name is an earlier field's): that member is a
+ * named struct, as in C. Explicit padding pins each offset without compiler help. Padding names are
+ * numbered per struct because anonymous members share one namespace.
  */
 function cMembers(members: MemberDef[], size: number): string[] {
   let pads = 0;
@@ -104,6 +110,7 @@ function cMembers(members: MemberDef[], size: number): string[] {
   const plain = members.filter((m): m is FieldDef => !('union' in m));
   const unions = members.flatMap((m) => ('union' in m ? [m] : []));
   const lines: string[] = [];
+  const named = namedMembers(members);
   const placeholder = (name: string) => `kvmspec_union_${name}`;
   const placeholders = unions.map((u) => ({
     name: placeholder(u.union),
@@ -120,8 +127,14 @@ function cMembers(members: MemberDef[], size: number): string[] {
     lines.push(`\tunion { /* ${union.union} */`);
     for (const member of union.members) {
       const body = slots(member.fields, union.offset, memberEnd(member.fields));
-      if (body.length === 1) lines.push(...cSlots(body, '\t\t', padName));
-      else lines.push(`\t\tstruct { /* ${member.name} */`, ...cSlots(body, '\t\t\t', padName), '\t\t};');
+      const isNamed = named.has(member.name);
+      if (body.length === 1 && !isNamed) lines.push(...cSlots(body, '\t\t', padName));
+      else
+        lines.push(
+          `\t\tstruct { /* ${member.name} */`,
+          ...cSlots(body, '\t\t\t', padName),
+          isNamed ? `\t\t} ${member.name};` : '\t\t};',
+        );
     }
     if (union.members.every((m) => memberEnd(m.fields) < union.offset + union.size))
       lines.push(`\t\tkvmspec_u8 ${padName()}[${union.size}];`);
@@ -139,13 +152,19 @@ function cStruct(name: string, layout: StructLayout): string[] {
   const lines = [`${type} {`, ...body, '};'];
   lines.push(`_Static_assert(sizeof(${type}) == ${layout.size}, "size of ${type}");`);
   lines.push(`_Static_assert(_Alignof(${type}) == ${layout.align}, "alignment of ${type}");`);
-  for (const m of layout.fields) {
-    const fields = 'union' in m ? m.members.flatMap((x) => x.fields) : [m];
-    for (const f of fields)
-      lines.push(
-        `_Static_assert(offsetof(${type}, ${f.name}) == ${f.offset}, "offset of ${type}.${f.name}");`,
-      );
-  }
+  const named = namedMembers(layout.fields);
+  const paths = layout.fields.flatMap((m) =>
+    'union' in m
+      ? m.members.flatMap((x) =>
+          x.fields.map((f) => ({
+            path: named.has(x.name) ? `${x.name}.${f.name}` : f.name,
+            offset: f.offset,
+          })),
+        )
+      : [{ path: m.name, offset: m.offset }],
+  );
+  for (const { path, offset } of paths)
+    lines.push(`_Static_assert(offsetof(${type}, ${path}) == ${offset}, "offset of ${type}.${path}");`);
   return lines;
 }
 

@@ -83,9 +83,18 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
         );
       occupied.push({ start, end, name });
     };
-    const checkField = (f: FieldDef, pointer: string, limit: { start: number; end: number }) => {
-      if (names.has(f.name)) report(file, `${pointer}/name`, `field name ${f.name} is used twice`);
-      names.add(f.name);
+    // Keys as leafFields gives them: a union member's field may share a name taken outside its member.
+    const checkField = (
+      f: FieldDef,
+      pointer: string,
+      limit: { start: number; end: number },
+      member?: { name: string; names: Set<string> },
+    ) => {
+      const key = member && names.has(f.name) ? `${member.name}.${f.name}` : f.name;
+      if (names.has(key) || member?.names.has(f.name))
+        report(file, `${pointer}/name`, `field name ${f.name} is used twice`);
+      names.add(key);
+      member?.names.add(f.name);
       const size = fieldBytes(f);
       if (f.offset % scalarSize[f.type] !== 0)
         report(
@@ -114,9 +123,10 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
           report(file, pointer, `union ${m.union} ends beyond the struct size ${layout.size}`);
         m.members.forEach((member, mi) => {
           const inner: { start: number; end: number; name: string }[] = [];
+          const own = { name: member.name, names: new Set<string>() };
           member.fields.forEach((f, ffi) => {
             const fp = `${pointer}/members/${mi}/fields/${ffi}`;
-            checkField(f, fp, { start: m.offset, end: m.offset + m.size });
+            checkField(f, fp, { start: m.offset, end: m.offset + m.size }, own);
             const end = f.offset + fieldBytes(f);
             const clash = inner.find((o) => f.offset < o.end && o.start < end);
             if (clash)
@@ -181,7 +191,7 @@ function checkRuled(
           report(file, `${vp}/arg/struct`, `${target.name} takes no struct`);
           return;
         }
-        const names = fieldIndex(layout).byName;
+        const names = fieldIndex(layout).byKey;
         for (const key of Object.keys(v.arg.struct)) {
           if (!names.has(key))
             report(file, `${vp}/arg/struct/${key}`, `struct ${structName} has no field ${key}`);

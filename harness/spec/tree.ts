@@ -35,19 +35,33 @@ export interface LayoutSelector {
 
 export const UPSTREAM = 'upstream';
 
-/** Yields every scalar field of a layout, union members included (their names are unique per struct). */
-export function* leafFields(members: MemberDef[]): Generator<FieldDef> {
+/**
+ * A scalar field of a layout and the key cases name it by: its own name, or `member.name` for a union
+ * member's field whose name an earlier field of the struct already has (kvm_run has a `flags` of its own,
+ * and another in the system-event and hypercall exits; C reaches each through its path).
+ */
+export type KeyedField = FieldDef & { readonly key: string };
+
+/** Yields every scalar field of a layout, union members included, each with its key. */
+export function* leafFields(members: MemberDef[]): Generator<KeyedField> {
+  const taken = new Set<string>();
+  const keyed = (f: FieldDef, member?: string): KeyedField => {
+    const key = member !== undefined && taken.has(f.name) ? `${member}.${f.name}` : f.name;
+    taken.add(key);
+    return { ...f, key };
+  };
   for (const m of members) {
-    if ('union' in m) for (const member of m.members) yield* member.fields;
-    else yield m;
+    if ('union' in m)
+      for (const member of m.members) for (const f of member.fields) yield keyed(f, member.name);
+    else yield keyed(m);
   }
 }
 
-/** The scalar fields of a layout, by name and in order, and its flexible array if it has one. */
+/** The scalar fields of a layout, by key and in order, and its flexible array if it has one. */
 export interface FieldIndex {
-  list: readonly FieldDef[];
-  byName: ReadonlyMap<string, FieldDef>;
-  flexible: FieldDef | undefined;
+  list: readonly KeyedField[];
+  byKey: ReadonlyMap<string, KeyedField>;
+  flexible: KeyedField | undefined;
 }
 
 const fieldIndexes = new WeakMap<StructLayout, FieldIndex>();
@@ -57,7 +71,7 @@ export function fieldIndex(layout: StructLayout): FieldIndex {
   let index = fieldIndexes.get(layout);
   if (!index) {
     const list = [...leafFields(layout.fields)];
-    index = { list, byName: new Map(list.map((f) => [f.name, f])), flexible: list.find((f) => f.flexible) };
+    index = { list, byKey: new Map(list.map((f) => [f.key, f])), flexible: list.find((f) => f.flexible) };
     fieldIndexes.set(layout, index);
   }
   return index;
@@ -211,7 +225,7 @@ export class SpecTree {
   }
 
   field(structName: string, fieldName: string, sel: LayoutSelector = {}): FieldDef {
-    const f = fieldIndex(this.layout(structName, sel)).byName.get(fieldName);
+    const f = fieldIndex(this.layout(structName, sel)).byKey.get(fieldName);
     if (f) return f;
     throw new Error(`struct ${structName} has no field ${fieldName}`);
   }

@@ -1,6 +1,6 @@
 import { compareVersions, toBigInt } from '../../spec/int.ts';
 import { fieldBytes } from '../../spec/semantics.ts';
-import { UPSTREAM, type SpecTree } from '../../spec/tree.ts';
+import { leafFields, UPSTREAM, type SpecTree } from '../../spec/tree.ts';
 import type { Arch, FieldDef, IoctlDoc, MemberDef, StructDoc, StructLayout } from '../../spec/types.ts';
 
 /** Why an item is not compared with a header, or `compare` when it is. */
@@ -39,13 +39,14 @@ function layoutDisposition(layout: StructLayout, target: HeaderTarget): Disposit
 }
 
 /**
- * C spellings of a field's access path, most likely first. Spec field names are unique per struct, so an
- * anonymous union (or anonymous struct inside one) is reached by the bare name; named ones need their prefix.
+ * C spellings of a field's access path, most likely first. An anonymous union (or anonymous struct inside one)
+ * is reached by the bare name, named ones need their prefix; a field keyed `member.field` (its name is taken
+ * by an earlier field) never by the bare name, which is the other field's.
  */
-function fieldPaths(field: FieldDef, union?: { name: string; member: string }): string[] {
+function fieldPaths(field: FieldDef, union?: { name: string; member: string; qualified: boolean }): string[] {
   if (!union) return [field.name];
   return [
-    field.name,
+    ...(union.qualified ? [] : [field.name]),
     `${union.member}.${field.name}`,
     `${union.name}.${field.name}`,
     `${union.name}.${union.member}.${field.name}`,
@@ -55,16 +56,24 @@ function fieldPaths(field: FieldDef, union?: { name: string; member: string }): 
 function* layoutFields(
   members: MemberDef[],
 ): Generator<{ field: FieldDef; pointer: string; paths: string[] }> {
+  // leafFields walks the fields in this same order and says which keys are qualified.
+  const keys = [...leafFields(members)].map((f) => f.key);
+  let next = 0;
   for (const [i, m] of members.entries()) {
     if ('union' in m) {
       for (const [mi, member] of m.members.entries())
-        for (const [fi, field] of member.fields.entries())
+        for (const [fi, field] of member.fields.entries()) {
+          const qualified = keys[next++] !== field.name;
           yield {
             field,
             pointer: `/fields/${i}/members/${mi}/fields/${fi}`,
-            paths: fieldPaths(field, { name: m.union, member: member.name }),
+            paths: fieldPaths(field, { name: m.union, member: member.name, qualified }),
           };
-    } else yield { field: m, pointer: `/fields/${i}`, paths: fieldPaths(m) };
+        }
+    } else {
+      next++;
+      yield { field: m, pointer: `/fields/${i}`, paths: fieldPaths(m) };
+    }
   }
 }
 

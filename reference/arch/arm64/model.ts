@@ -358,14 +358,14 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
         case 'hvc': {
           const args = [0, 1, 2, 3].map((n) => this.x(n));
           const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), args);
-          if (outcome === 'system-off' || outcome === 'system-reset') {
+          if (typeof outcome !== 'bigint') {
             // kvm_prepare_system_event: every vCPU of the VM stops until user space resets it.
             for (const v of this.vm.vcpus) v.poweredOff = true;
             this.put(false);
-            const type = outcome === 'system-off' ? 'KVM_SYSTEM_EVENT_SHUTDOWN' : 'KVM_SYSTEM_EVENT_RESET';
             return this.exit('KVM_EXIT_SYSTEM_EVENT', {
-              type: this.vcpu.kernel.abi.constant(type),
+              type: this.vcpu.kernel.abi.constant(outcome.type),
               ndata: 1n,
+              'system_event.flags': outcome.flags,
             });
           }
           this.setX(0, outcome);

@@ -40,8 +40,15 @@ export interface PsciCaller {
   vcpus(): readonly PsciVcpu[];
 }
 
-/** x0 for the guest, or a system event (SYSTEM_OFF, a reset), which returns nothing. */
-export type PsciOutcome = bigint | 'system-off' | 'system-reset';
+/** A call that ends in a system event returns nothing to the guest: KVM_RUN exits with it instead. */
+export interface SystemEvent {
+  type: 'KVM_SYSTEM_EVENT_SHUTDOWN' | 'KVM_SYSTEM_EVENT_RESET';
+  /** kvm_run.system_event.flags. */
+  flags: bigint;
+}
+
+/** x0 for the guest, or a system event. */
+export type PsciOutcome = bigint | SystemEvent;
 
 /** PSCI function ids by their spec constant names. */
 export class PsciIds {
@@ -56,6 +63,8 @@ export class PsciIds {
   readonly features: bigint;
   readonly reset2: readonly bigint[];
   readonly kvmCpuOn: bigint;
+  /** kvm_run.system_event.flags of a SYSTEM_RESET2 reset. */
+  readonly reset2Flag: bigint;
   /** SYSTEM_RESET2's first vendor reset type; 0 (warm reset) is the one architectural type KVM takes. */
   readonly vendorResetTypes: bigint;
   /** What PSCI_FEATURES reports implemented under every 1.x version. */
@@ -75,6 +84,7 @@ export class PsciIds {
     this.features = id('PSCI_1_0_FN_PSCI_FEATURES');
     this.reset2 = [id('PSCI_1_1_FN_SYSTEM_RESET2'), id('PSCI_1_1_FN64_SYSTEM_RESET2')];
     this.kvmCpuOn = id('KVM_PSCI_FN_CPU_ON');
+    this.reset2Flag = id('KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2');
     this.implemented = new Set(
       [
         'PSCI_0_2_FN_PSCI_VERSION',
@@ -129,7 +139,9 @@ function features(ids: PsciIds, version: bigint, fid: bigint): bigint {
 function systemReset2(ids: PsciIds, version: bigint, type: bigint): PsciOutcome {
   if (version === PSCI_1_0) return NOT_SUPPORTED;
   const kept = type & LOW_WORD;
-  return kept === 0n || kept >= ids.vendorResetTypes ? 'system-reset' : INVALID_PARAMETERS;
+  return kept === 0n || kept >= ids.vendorResetTypes
+    ? { type: 'KVM_SYSTEM_EVENT_RESET', flags: ids.reset2Flag }
+    : INVALID_PARAMETERS;
 }
 
 /**
@@ -161,9 +173,9 @@ export function psciCall(
     case ids.migrateInfoType:
       return TOS_MP;
     case ids.systemOff:
-      return 'system-off';
+      return { type: 'KVM_SYSTEM_EVENT_SHUTDOWN', flags: 0n };
     case ids.systemReset:
-      return 'system-reset';
+      return { type: 'KVM_SYSTEM_EVENT_RESET', flags: 0n };
     case ids.reset2[0]:
     case ids.reset2[1]:
       return version >= PSCI_1_0 ? systemReset2(ids, version, args[0]!) : NOT_SUPPORTED;

@@ -76,7 +76,7 @@ const slotsByAbi = new WeakMap<Abi, MemOpSlots>();
 function memOpSlots(abi: Abi): MemOpSlots {
   let slots = slotsByAbi.get(abi);
   if (!slots) {
-    const fields = fieldIndex(abi.layout('kvm_s390_mem_op')).byName;
+    const fields = fieldIndex(abi.layout('kvm_s390_mem_op')).byKey;
     const slot = (name: string) => {
       const f = fields.get(name);
       return f && { offset: f.offset, width: scalarBytes(f.type) };
