@@ -2,6 +2,7 @@ import type { SuiteFamily } from '../harness/plan/types.ts';
 import { arm64Hypercalls } from './arm64-hypercalls.ts';
 import { arm64IdRegs } from './arm64-idregs.ts';
 import { arm64Psci } from './arm64-psci.ts';
+import { arm64SmcccFilter } from './arm64-smccc-filter.ts';
 import { fixtures } from './fixtures.ts';
 import { oneReg } from './one-reg.ts';
 import { s390Memop } from './s390-memop.ts';
@@ -17,5 +18,6 @@ export const families: SuiteFamily[] = [
   arm64IdRegs,
   arm64Hypercalls,
   arm64Psci,
+  arm64SmcccFilter,
   s390Memop,
 ];

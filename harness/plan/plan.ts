@@ -33,6 +33,9 @@ export function effectiveRevision(ref: RuleRef, revision: string): string {
   return (ref.doc.revisions ?? []).some((r) => r.name === revision) ? revision : 'upstream';
 }
 
+/** The API a rule's test IDs name: its own where it says, else its document's. */
+export const apiOf = (ref: RuleRef): string => ref.rule.api ?? ref.doc.api;
+
 function ruleArches(ref: RuleRef): Arch[] {
   return ref.rule.arches ?? ref.doc.arches;
 }
@@ -82,7 +85,8 @@ export function buildPlan(spec: SpecTree, families: SuiteFamily[], options: Plan
             );
           }
         }
-        const id = caseId(ref.doc.api, ref.rule.id, arch, c.params);
+        const api = apiOf(ref);
+        const id = caseId(api, ref.rule.id, arch, c.params);
         const other = seen.get(id);
         if (other !== undefined) {
           throw new KvmspecError(
@@ -93,7 +97,7 @@ export function buildPlan(spec: SpecTree, families: SuiteFamily[], options: Plan
         seen.set(id, ref.file);
         plan.push({
           id,
-          api: ref.doc.api,
+          api,
           rule: ref.rule.id,
           arch,
           params: c.params,

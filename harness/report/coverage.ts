@@ -1,4 +1,4 @@
-import { buildPlan } from '../plan/plan.ts';
+import { apiOf, buildPlan } from '../plan/plan.ts';
 import { STATUSES, type Status, type SuiteFamily } from '../plan/types.ts';
 import { UPSTREAM, type SpecTree } from '../spec/tree.ts';
 import type { LabelledRun } from './runs.ts';
@@ -45,14 +45,15 @@ export interface Coverage {
 /** The clause-coverage matrix: every rule of the spec (file order) against every run's outcomes. */
 export function coverage(spec: SpecTree, families: SuiteFamily[], runs: LabelledRun[]): Coverage {
   const planned = planIdsByRule(spec, families);
-  const rows = spec.rules().map(({ rule, doc }) => {
+  const rows = spec.rules().map((ref) => {
+    const { rule } = ref;
     const outcomes = runs.map((run) => {
       const counts: StatusCounts = {};
       for (const c of run.results.cases)
         if (c.rule === rule.id) counts[c.status] = (counts[c.status] ?? 0) + 1;
       return counts;
     });
-    return { api: doc.api, rule: rule.id, planned: planned.get(rule.id)?.length ?? 0, outcomes };
+    return { api: apiOf(ref), rule: rule.id, planned: planned.get(rule.id)?.length ?? 0, outcomes };
   });
   return { runs: runs.map((r) => r.label), rows };
 }

@@ -46,6 +46,8 @@ export interface CapabilityRef {
 
 export interface Rule {
   id: string;
+  /** The API this rule's test IDs name where it is not its document's (a VM-fd use of a vCPU ioctl). */
+  api?: string;
   statement: string;
   sources: Source[];
   arches?: Arch[];

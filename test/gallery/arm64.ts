@@ -116,3 +116,33 @@ export const powerOffIgnored: FaultyBackend = {
     'PSCI/PSCI-VAL-007/arm64/case=psci-0.1-powered-off',
   ],
 };
+
+export const smcccFilterPadIgnored: FaultyBackend = {
+  name: 'smccc-filter-pad-ignored',
+  bug: "KVM_SET_DEVICE_ATTR of the VM's SMCCC filter never looks at kvm_smccc_filter.pad, so a filter with garbage in its padding is taken",
+  arches: ['arm64'],
+  requires: ['KVM_SET_DEVICE_ATTR', 'KVM_HAS_DEVICE_ATTR'],
+  filter: ['SMCCC_FILTER/**'],
+  make: (spec, arch) => {
+    const inner = createReferenceBackend(spec, arch);
+    const set = spec.ioctlNumber('KVM_SET_DEVICE_ATTR', arch);
+    const attr = new StructView(spec, 'kvm_device_attr', arch);
+    const pad = spec.field('kvm_smccc_filter', 'pad', { arch });
+    const smcccCtrl = spec.constant('KVM_ARM_VM_SMCCC_CTRL', arch);
+    return withIoctl(inner, async (next, h, req, arg) => {
+      const target = arg.kind === 'struct' ? arg.pointers[0]?.target : undefined;
+      if (
+        req === set &&
+        arg.kind === 'struct' &&
+        attr.get(arg.image, 'group') === smcccCtrl &&
+        target?.kind === 'buffer'
+      )
+        await inner.write(target.buffer, target.offset + pad.offset, new Uint8Array(pad.count ?? 0));
+      return next(h, req, arg);
+    });
+  },
+  caughtBy: [
+    'SMCCC_FILTER/SMCCC_FILTER-ERR-001/arm64/case=pad',
+    'SMCCC_FILTER/SMCCC_FILTER-ERR-003/arm64/filter=pad',
+  ],
+};

@@ -3,6 +3,7 @@ import {
   powerOffIgnored,
   pvTimeIpaTwice,
   regMaskReservedIgnored,
+  smcccFilterPadIgnored,
 } from './arm64.ts';
 import { copiesBeforeLookup, cpuidLimitOffByOne, oneRegHostByteOrder } from './common.ts';
 import { fprApartFromVsr } from './ppc64.ts';
@@ -23,6 +24,7 @@ export const gallery: FaultyBackend[] = [
   regMaskReservedIgnored,
   pvTimeIpaTwice,
   powerOffIgnored,
+  smcccFilterPadIgnored,
   memopMaxSizeOffByOne,
   cmpxchgWritesOnMismatch,
   checkOnlySkipsKeyCheck,

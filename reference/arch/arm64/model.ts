@@ -16,6 +16,7 @@ import {
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
 import { AFFINITY_FIELDS, PSCI_0_1, type PsciVcpu } from './psci.ts';
 import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
+import { SmcccFilter } from './smccc-filter.ts';
 import { modelSysregs, type SysregDesc } from './sysregs.ts';
 
 /** KVM_ARM_TARGET_GENERIC_V8: what KVM_ARM_PREFERRED_TARGET answers on every current host. */
@@ -99,8 +100,7 @@ class Arm64Vm implements ArchVm {
   features: bigint | undefined;
   readonly smccc: SmcccIds;
   readonly pvlock: boolean;
-  /** Every vCPU of the VM, in creation order: PSCI finds CPU_ON's and AFFINITY_INFO's targets here. */
-  readonly vcpus: Arm64Vcpu[] = [];
+  readonly smcccFilter: SmcccFilter;
 
   constructor(
     readonly vm: VmFile,
@@ -108,6 +108,7 @@ class Arm64Vm implements ArchVm {
   ) {
     this.idRegs = new Map(sysregs.filter((d) => d.kind === 'id').map((d) => [d.name, d.reset]));
     this.smccc = new SmcccIds(vm.kernel.abi);
+    this.smcccFilter = new SmcccFilter(vm.kernel.abi);
     this.pvlock = vm.kernel.abi.revision === PVLOCK_REVISION;
   }
 
@@ -119,9 +120,25 @@ class Arm64Vm implements ArchVm {
         return 0n;
       case 'KVM_ARM_GET_REG_WRITABLE_MASKS':
         return this.writableMasks(arg);
+      case 'KVM_HAS_DEVICE_ATTR':
+      case 'KVM_SET_DEVICE_ATTR':
+        return this.vmAttr(name, arg);
       default:
         return undefined;
     }
+  }
+
+  /** The VM's one attribute group, KVM_ARM_VM_SMCCC_CTRL, with its one attribute, the SMCCC filter. */
+  private vmAttr(name: string, arg: bigint): bigint {
+    const { kernel } = this.vm;
+    const attr = kernel.abi.readStruct(kernel.mem, arg, 'kvm_device_attr');
+    if (u64(attr, 'group') !== kernel.abi.constant('KVM_ARM_VM_SMCCC_CTRL')) fail('ENXIO');
+    if (u64(attr, 'attr') !== kernel.abi.constant('KVM_ARM_VM_SMCCC_FILTER')) fail('ENXIO');
+    if (name === 'KVM_HAS_DEVICE_ATTR') return 0n;
+    const f = kernel.abi.readStruct(kernel.mem, u64(attr, 'addr'), 'kvm_smccc_filter');
+    const filter = { base: u64(f, 'base'), nr: u64(f, 'nr_functions'), action: u64(f, 'action') };
+    this.smcccFilter.set({ ...filter, pad: f.pad as bigint[] }, this.vm.hasRun);
+    return 0n;
   }
 
   /** Range and reserved words are checked before the array is touched; the array is zeroed, then filled. */
@@ -147,9 +164,12 @@ class Arm64Vm implements ArchVm {
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
-    const created = new Arm64Vcpu(vcpu, this);
-    this.vcpus.push(created);
-    return created;
+    return new Arm64Vcpu(vcpu, this);
+  }
+
+  /** Every vCPU of the VM, in creation order: PSCI finds CPU_ON's and AFFINITY_INFO's targets here. */
+  get vcpus(): Arm64Vcpu[] {
+    return this.vm.vcpus.flatMap((f) => (f.arch instanceof Arm64Vcpu ? [f.arch] : []));
   }
 }
 
@@ -308,6 +328,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
       pvlockBase: () => this.pvlock.base,
+      filter: this.vm.smcccFilter,
     };
   }
 
@@ -358,6 +379,11 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
         case 'hvc': {
           const args = [0, 1, 2, 3].map((n) => this.x(n));
           const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), args);
+          if (typeof outcome === 'object' && 'forwarded' in outcome) {
+            // KVM answers nothing: user space does, through the registers, before the next KVM_RUN.
+            this.put(false);
+            return this.exit('KVM_EXIT_HYPERCALL', { nr: outcome.forwarded, 'hypercall.flags': 0n });
+          }
           if (typeof outcome !== 'bigint') {
             // kvm_prepare_system_event: every vCPU of the VM stops until user space resets it.
             for (const v of this.vm.vcpus) v.poweredOff = true;

@@ -1,5 +1,6 @@
 import type { Abi } from '../../abi.ts';
 import { psciCall, PsciIds, type PsciCaller, type PsciOutcome } from './psci.ts';
+import type { SmcccFilter } from './smccc-filter.ts';
 
 /** What the SMCCC handler needs from the calling vCPU (arch/arm64/kvm/hypercalls.c, pvtime.c). */
 export interface SmcccCaller extends PsciCaller {
@@ -13,10 +14,15 @@ export interface SmcccCaller extends PsciCaller {
   /** PV_TIME_ST: set up the structure, return its IPA or all-ones. */
   stolenTimeInit(): bigint;
   pvlockBase(): bigint;
+  /** The VM's SMCCC filter, consulted before anything else. */
+  readonly filter: SmcccFilter;
 }
 
-/** The x0 a call returns to the guest, or PSCI SYSTEM_OFF, which returns nothing. */
-export type SmcccOutcome = PsciOutcome;
+/**
+ * The x0 a call returns to the guest, a system event (PSCI), or a call the filter forwards to user space, which
+ * KVM_RUN hands over as KVM_EXIT_HYPERCALL without answering it.
+ */
+export type SmcccOutcome = PsciOutcome | { forwarded: bigint };
 
 const NOT_SUPPORTED = (1n << 64n) - 1n;
 const SUCCESS = 0n;
@@ -78,6 +84,9 @@ export function smcccCall(
 ): SmcccOutcome {
   const fid = x0! & 0xffff_ffffn;
   const arg = x1! & 0xffff_ffffn;
+  const action = caller.filter.action(fid);
+  if (action === caller.filter.deny) return NOT_SUPPORTED;
+  if (action === caller.filter.forward) return { forwarded: fid };
   switch (fid) {
     case ids.version:
       return ids.version11;
