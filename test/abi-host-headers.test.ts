@@ -121,6 +121,8 @@ describe('ABI check against the kernel headers installed on this machine', funct
       getOneReg('0xab'),
       constants([
         { name: 'KVM_CAP_ONE_REG', value: 70 },
+        // An enum constant with no macro of its name (enum pv_cmd_id).
+        { name: 'KVM_PV_VERIFY', value: 4 },
         { name: 'KVM_FIXTURE_PROPOSED', value: 1, revisions: ['proposal-2022-fixture'] },
         { name: 'KVM_FIXTURE_FUTURE', value: 2, since: '99.0' },
         { name: 'KVM_FIXTURE_COMPUTED', value: 3, inHeaders: false },
@@ -129,8 +131,8 @@ describe('ABI check against the kernel headers installed on this machine', funct
     ]);
     const summary = checkAgainst(tree, set, { live: false });
     expect(summary.mismatches).to.deep.equal([]);
-    // kvm_one_reg: size + 2 offsets + 2 field sizes; the ioctl number; KVM_CAP_ONE_REG.
-    expect(summary.checked).to.equal(7);
+    // kvm_one_reg: size + 2 offsets + 2 field sizes; the ioctl number; KVM_CAP_ONE_REG and KVM_PV_VERIFY.
+    expect(summary.checked).to.equal(8);
     expect(summary.proposal).to.equal(1);
     expect(summary.newer).to.equal(1);
     expect(summary.unconfirmed.map((u) => [u.label, u.reason])).to.have.deep.members([
