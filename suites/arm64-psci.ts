@@ -129,6 +129,14 @@ const affinityInfo: CaseGenerator = () =>
       expected: AFFINITY_ON,
     },
     { name: 'powered-off', fn: AFFINITY_INFO, args: (_, o) => [o, 0n], target: true, expected: AFFINITY_OFF },
+    // At level 1 the cluster holds vCPU 0, which is on, and vCPU 1, which is off: ON.
+    {
+      name: 'cluster-one-off',
+      fn: AFFINITY_INFO,
+      args: (_, o) => [o, 1n],
+      target: true,
+      expected: AFFINITY_ON,
+    },
   ]);
 
 const CPU_ON = 'PSCI_0_2_FN64_CPU_ON';
@@ -261,6 +269,7 @@ const FEATURE_CASES: { version: PsciVersion; fn: string; expected: bigint; highW
   ...IMPLEMENTED.map((fn) => ({ version: '1.1' as const, fn, expected: SUCCESS })),
   ...RESET2.map((fn) => ({ version: '1.1' as const, fn, expected: SUCCESS })),
   ...RESET2.map((fn) => ({ version: '1.0' as const, fn, expected: SMCCC_NOT_SUPPORTED })),
+  { version: '1.0', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SUCCESS },
   ...NOT_IMPLEMENTED.map((fn) => ({ version: '1.1' as const, fn, expected: SMCCC_NOT_SUPPORTED })),
   { version: '1.1', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SUCCESS, highWord: true },
   { version: '0.2', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SMCCC_NOT_SUPPORTED },

@@ -58,6 +58,26 @@ export async function regionThird(
   return BigInt(rtt) | (1n << 2n) | BigInt(tl);
 }
 
+/** Table type of a region-second table's entries (bits 60-61 = 2), and an ASCE designating such a table. */
+const TT_REGION_SECOND = 0x08n;
+
+/**
+ * A region-second table whose entry 0 designates the region-third table of `regionThirdAsce`, with `bits`
+ * or-ed into that entry (bits a region-second entry does not define, for instance); returns its ASCE.
+ */
+export async function regionSecond(
+  ctx: CaseContext,
+  g: Guest,
+  rst: number,
+  regionThirdAsce: bigint,
+  bits = 0n,
+): Promise<bigint> {
+  const origin = regionThirdAsce & ~0xfffn;
+  const entry0 = origin | TT_REGION_SECOND | 3n | bits;
+  await ctx.kvm.write(g.ram, entries(2048, INVALID | TT_REGION_SECOND, { 0: entry0 }), rst);
+  return BigInt(rst) | TT_REGION_SECOND | 3n;
+}
+
 export type PswSpace = 'primary' | 'access-register' | 'secondary' | 'home';
 /** The PSW address-space control (bits 16-17) of each space. */
 const SPACE_CONTROL: Record<PswSpace, bigint> = {

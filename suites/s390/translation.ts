@@ -7,6 +7,7 @@ import {
   enterDat,
   PTE_BIT52,
   PTE_PROTECT,
+  regionSecond,
   regionThird,
   SEGMENT_PROTECT,
   TT_REGION_THIRD,
@@ -433,6 +434,16 @@ const EDAT_1: EdatCase[] = [
     write: true,
     ret: 4,
   },
+  // The same store through a region entry without P.
+  {
+    name: 'region-store',
+    edat: true,
+    region: (o) => ({ 1: rtte(o, 0, 3) }),
+    gaddr: REGION_1 + BigInt(MAPPED),
+    write: true,
+    ret: 0,
+    lands: FRAME,
+  },
   {
     name: 'region-protected-store-without-edat',
     edat: false,
@@ -445,6 +456,25 @@ const EDAT_1: EdatCase[] = [
 ];
 
 const EDAT_2: EdatCase[] = [
+  {
+    name: 'region-frame-write',
+    edat: true,
+    region: () => ({ 1: FORMAT_CONTROL | TT_REGION_THIRD }),
+    gaddr: REGION_1 + IN_FRAME + 8n,
+    write: true,
+    ret: 0,
+    lands: IN_FRAME + 8n,
+  },
+  // A private space with EDAT on: only a region-third entry's common-region bit is refused.
+  {
+    name: 'private-space',
+    edat: true,
+    region: (o) => ({ 1: rtte(o, 0, 3) }),
+    asceBits: ASCE_PRIVATE,
+    gaddr: REGION_1 + BigInt(MAPPED),
+    ret: 0,
+    lands: FRAME,
+  },
   {
     name: 'region-frame',
     edat: true,
@@ -532,6 +562,20 @@ const EDAT_PREFIX = 0x8_0000;
 const edat1: CaseGenerator = () => [
   ...cases(EDAT_1, ({ name }) => ({ case: name }), edatAccess),
   {
+    // A protected large frame is DAT protection like a protected page: TEID bit 61 with the page address.
+    params: { case: 'segment-frame-teid' },
+    run: async (ctx) => {
+      const g = await datGuest(ctx, primary({ segments: { 1: FORMAT_CONTROL | ENTRY_PROTECT } }));
+      await setRegs(ctx, g, { 0: s390(ctx, 'S390_CR0_EDAT') });
+      const gaddr = SEGMENT_1 + IN_FRAME;
+      const r = await write(ctx, g, 'vcpu', gaddr, pattern(8), flagsOf(ctx, ['INJECT_EXCEPTION']));
+      assertOutcome(r, { ret: 4 }, 'store to a DAT-protected 1 MiB frame');
+      const [irq] = await pendingIrqs(ctx, g);
+      assertTrue(irq !== undefined, 'a program interrupt is pending');
+      assertValue(irq.trans_exc_code as bigint, gaddr | 0x400n | 0x04n, 'TEID: page, store, bit 61');
+    },
+  },
+  {
     // A large frame at absolute 0 with a non-zero prefix: its first pages are absolute 0..8191, not the
     // prefix area a page-table walk to real 0 would reach (MEM_OP-PFX-002).
     params: { case: 'segment-frame-not-prefixed' },
@@ -552,7 +596,28 @@ const edat1: CaseGenerator = () => [
   },
 ];
 
-const edat2: CaseGenerator = () => cases(EDAT_2, ({ name }) => ({ case: name }), edatAccess);
+/** Where the region-second case puts its table: after the region-third table, clear of the frames. */
+const RST = 0x4_c000;
+
+const edat2: CaseGenerator = () => [
+  ...cases(EDAT_2, ({ name }) => ({ case: name }), edatAccess),
+  {
+    // A region-second entry has no format-control or common-region bit: with them set, EDAT on and a
+    // private space, the walk goes on through the region-third table as ever.
+    params: { case: 'region-second-entry-bits' },
+    run: async (ctx) => {
+      const g = await guest(ctx);
+      const third = await regionThird(ctx, g, RTT, await buildSpace(ctx, g, primary()));
+      const asce = await regionSecond(ctx, g, RST, third, FORMAT_CONTROL | COMMON_REGION);
+      await enterDat(ctx, g, { 0: s390(ctx, 'S390_CR0_EDAT'), 1: asce | ASCE_PRIVATE });
+      const data = pattern(16, 20);
+      await ctx.kvm.write(g.ram, data, Number(FRAME));
+      const r = await read(ctx, g, 'vcpu', BigInt(MAPPED), 16);
+      assertOutcome(r, { ret: 0 }, `logical read at ${hex(MAPPED)} through a region-second table`);
+      assertBytes(readBytes(r), data, `the bytes of frame ${hex(FRAME)}`);
+    },
+  },
+];
 
 /** Primary space maps MAPPED to FRAME, the secondary space (CR7) to SECONDARY_FRAME. */
 const SECONDARY_FRAME = 0x7_0000n;
