@@ -57,6 +57,13 @@ function setAttr(ctx: CaseContext, vm: number, addr: PointerArg, attr = c(ctx, '
   });
 }
 
+/** A VM without vCPUs: all the attribute checks need. */
+async function vmOf(ctx: CaseContext): Promise<number> {
+  const { vm } = await ctx.fixture('vm');
+  if (vm === undefined) throw new Error('the vm fixture opened no VM');
+  return vm;
+}
+
 const setFilter = (ctx: CaseContext, vm: number, f: Filter) =>
   setAttr(ctx, vm, { buffer: { size: 24, init: filterBytes(ctx, f) } });
 
@@ -74,9 +81,9 @@ const hasAttr: CaseGenerator = () =>
     ] as const
   ).flatMap(([name, groupOffset, attr, outcome]) =>
     oneCase({ case: name }, async (ctx) => {
-      const g = await setupGuest(ctx);
+      const vm = await vmOf(ctx);
       const group = c(ctx, 'KVM_ARM_VM_SMCCC_CTRL') + groupOffset;
-      const r = await ctx.kvm.call(g.vm, 'KVM_HAS_DEVICE_ATTR', { struct: { group, attr, addr: 'null' } });
+      const r = await ctx.kvm.call(vm, 'KVM_HAS_DEVICE_ATTR', { struct: { group, attr, addr: 'null' } });
       assertOutcome(r, outcome, `KVM_HAS_DEVICE_ATTR group ${group} attr ${attr} on the VM`);
     }),
   );
@@ -106,13 +113,13 @@ const INVALID: { name: string; filter: Filter | 'invalid-addr' | 'other-attr'; o
 const setInvalid: CaseGenerator = () =>
   INVALID.flatMap(({ name, filter, outcome }) =>
     oneCase({ case: name }, async (ctx) => {
-      const g = await setupGuest(ctx);
+      const vm = await vmOf(ctx);
       const r =
         filter === 'invalid-addr'
-          ? await setAttr(ctx, g.vm, 'invalid')
+          ? await setAttr(ctx, vm, 'invalid')
           : filter === 'other-attr'
-            ? await setAttr(ctx, g.vm, { buffer: { size: 24 } }, 1n)
-            : await setFilter(ctx, g.vm, filter);
+            ? await setAttr(ctx, vm, { buffer: { size: 24 } }, 1n)
+            : await setFilter(ctx, vm, filter);
       assertOutcome(r, outcome, `KVM_SET_DEVICE_ATTR SMCCC filter: ${name}`);
     }),
   );
@@ -148,9 +155,9 @@ const OVERLAPS: { name: string; first?: Filter; second: Filter; outcome: Outcome
 const setOverlap: CaseGenerator = () =>
   OVERLAPS.flatMap(({ name, first, second, outcome }) =>
     oneCase({ case: name }, async (ctx) => {
-      const g = await setupGuest(ctx);
-      if (first) await setFilterOk(ctx, g.vm, first);
-      assertOutcome(await setFilter(ctx, g.vm, second), outcome, `the SMCCC filter: ${name}`);
+      const vm = await vmOf(ctx);
+      if (first) await setFilterOk(ctx, vm, first);
+      assertOutcome(await setFilter(ctx, vm, second), outcome, `the SMCCC filter: ${name}`);
     }),
   );
 
