@@ -135,9 +135,8 @@ function features(ids: PsciIds, version: bigint, fid: bigint): bigint {
   return ids.reset2.includes(id) && version > PSCI_1_0 ? SUCCESS : NOT_SUPPORTED;
 }
 
-/** SYSTEM_RESET2 from PSCI 1.1 on: a warm or vendor reset type in x1's low 32 bits resets, others are refused. */
-function systemReset2(ids: PsciIds, version: bigint, type: bigint): PsciOutcome {
-  if (version === PSCI_1_0) return NOT_SUPPORTED;
+/** SYSTEM_RESET2 (PSCI 1.1): a warm or vendor reset type in x1's low 32 bits resets, others are refused. */
+function systemReset2(ids: PsciIds, type: bigint): PsciOutcome {
   const kept = type & LOW_WORD;
   return kept === 0n || kept >= ids.vendorResetTypes
     ? { type: 'KVM_SYSTEM_EVENT_RESET', flags: ids.reset2Flag }
@@ -178,7 +177,7 @@ export function psciCall(
       return { type: 'KVM_SYSTEM_EVENT_RESET', flags: 0n };
     case ids.reset2[0]:
     case ids.reset2[1]:
-      return version >= PSCI_1_0 ? systemReset2(ids, version, args[0]!) : NOT_SUPPORTED;
+      return version > PSCI_1_0 ? systemReset2(ids, args[0]!) : NOT_SUPPORTED;
     default:
       return NOT_SUPPORTED;
   }
