@@ -1,7 +1,6 @@
 // Gallery entries in the arm64 APIs: ID-register writes, reg_mask_range, PV time and PSCI's view of vCPUs.
 import { createReferenceBackend } from '../../adapters/reference.ts';
-import { readUint, writeUint } from '../../harness/abi/codec.ts';
-import { StructView, pretendSuccess, withIoctl, type FaultyBackend } from './faulty.ts';
+import { StructView, droppingBits, pretendSuccess, withIoctl, type FaultyBackend } from './faulty.ts';
 
 /** A system register id (KVM_REG_ARM64_SYSREG) in the feature ID range: op0 3, op1 0, CRn 0, CRm 1..7. */
 function isFeatureIdRegister(id: bigint): boolean {
@@ -98,17 +97,17 @@ export const powerOffIgnored: FaultyBackend = {
   requires: ['KVM_ARM_VCPU_INIT', 'KVM_RUN'],
   filter: ['PSCI/**'],
   make: (spec, arch) => {
-    const init = spec.ioctlNumber('KVM_ARM_VCPU_INIT', arch);
     // Feature word 0 is the first u32 of kvm_vcpu_init.features.
-    const features = spec.field('kvm_vcpu_init', 'features', { arch }).offset;
+    const features = { offset: spec.field('kvm_vcpu_init', 'features', { arch }).offset, size: 4 as const };
     const powerOff = 1n << spec.constant('KVM_ARM_VCPU_POWER_OFF', arch);
-    const { endian } = spec.archInfo(arch);
-    return withIoctl(createReferenceBackend(spec, arch), (next, h, req, arg) => {
-      if (req !== init || arg.kind !== 'struct') return next(h, req, arg);
-      const image = arg.image.slice();
-      writeUint(image, features, 4, readUint(image, features, 4, endian) & ~powerOff, endian);
-      return next(h, req, { ...arg, image });
-    });
+    const request = spec.ioctlNumber('KVM_ARM_VCPU_INIT', arch);
+    return droppingBits(
+      createReferenceBackend(spec, arch),
+      request,
+      features,
+      powerOff,
+      spec.archInfo(arch).endian,
+    );
   },
   caughtBy: [
     'PSCI/PSCI-VAL-005/arm64/case=powered-off',

@@ -1,6 +1,6 @@
 // What a gallery entry is, and the small wrappers every entry builds its bug from.
 import type { Backend, IoctlArg, IoctlResult } from '../../adapters/backend.ts';
-import { fieldSpan, readUint, writeUint } from '../../harness/abi/codec.ts';
+import { fieldSpan, readUint, writeUint, type Endian } from '../../harness/abi/codec.ts';
 import type { SpecTree } from '../../harness/spec/tree.ts';
 import type { Arch } from '../../harness/spec/types.ts';
 
@@ -31,6 +31,25 @@ export function withIoctl(
   return Object.assign(Object.create(inner) as Backend, {
     profile: inner.profile,
     ioctl: (h: number, req: bigint, arg: IoctlArg) => ioctl(next, h, req, arg),
+  });
+}
+
+/**
+ * The reference behind an ioctl that clears `mask` in the integer of `size` bytes at `offset` of its struct
+ * argument first: an implementation that drops a control bit user space set.
+ */
+export function droppingBits(
+  inner: Backend,
+  request: bigint,
+  at: { offset: number; size: 4 | 8 },
+  mask: bigint,
+  endian: Endian,
+): Backend {
+  return withIoctl(inner, (next, h, req, arg) => {
+    if (req !== request || arg.kind !== 'struct') return next(h, req, arg);
+    const image = arg.image.slice();
+    writeUint(image, at.offset, at.size, readUint(image, at.offset, at.size, endian) & ~mask, endian);
+    return next(h, req, { ...arg, image });
   });
 }
 

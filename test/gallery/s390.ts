@@ -1,11 +1,11 @@
 // Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg, CHECK_ONLY, the prefix and the enhanced DAT it applies.
 import type { IoctlArg } from '../../adapters/backend.ts';
 import { createReferenceBackend } from '../../adapters/reference.ts';
-import { fieldSpan, readUint, writeUint } from '../../harness/abi/codec.ts';
+import { fieldSpan } from '../../harness/abi/codec.ts';
 import { VcpuFile } from '../../reference/kernel.ts';
 import type { SpecTree } from '../../harness/spec/tree.ts';
 import type { Arch } from '../../harness/spec/types.ts';
-import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
+import { StructView, droppingBits, failed, withIoctl, type FaultyBackend } from './faulty.ts';
 
 const memop = (spec: SpecTree, arch: Arch) => ({
   request: spec.ioctlNumber('KVM_S390_MEM_OP', arch),
@@ -140,17 +140,11 @@ export const edatIgnored: FaultyBackend = {
   requires: ['KVM_S390_MEM_OP', 'KVM_SET_SREGS'],
   filter: ['MEM_OP/MEM_OP-DAT-*/**'],
   make: (spec, arch) => {
-    const request = spec.ioctlNumber('KVM_SET_SREGS', arch);
     // CR0 is the first doubleword of kvm_sregs.crs.
-    const cr0 = spec.field('kvm_sregs', 'crs', { arch }).offset;
+    const cr0 = { offset: spec.field('kvm_sregs', 'crs', { arch }).offset, size: 8 as const };
     const edat = spec.constant('S390_CR0_EDAT', arch);
-    const { endian } = spec.archInfo(arch);
-    return withIoctl(createReferenceBackend(spec, arch), (next, h, req, arg) => {
-      if (req !== request || arg.kind !== 'struct') return next(h, req, arg);
-      const image = arg.image.slice();
-      writeUint(image, cr0, 8, readUint(image, cr0, 8, endian) & ~edat, endian);
-      return next(h, req, { ...arg, image });
-    });
+    const request = spec.ioctlNumber('KVM_SET_SREGS', arch);
+    return droppingBits(createReferenceBackend(spec, arch), request, cr0, edat, spec.archInfo(arch).endian);
   },
   caughtBy: [
     'MEM_OP/MEM_OP-DAT-006/s390x/case=segment-frame',
