@@ -95,7 +95,9 @@ const memberEnd = (fields: FieldDef[]) => Math.max(...fields.map((f) => f.offset
 
 /** Union members the header must name: those with a field keyed `member.field`. */
 function namedMembers(members: MemberDef[]): Set<string> {
-  return new Set([...leafFields(members)].flatMap((f) => (f.key === f.name ? [] : [f.key.split('.')[0]!])));
+  return new Set(
+    [...leafFields(members)].flatMap((f) => (f.union && f.key !== f.name ? [f.union.member] : [])),
+  );
 }
 
 /*

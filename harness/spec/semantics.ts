@@ -1,5 +1,5 @@
 import type { SpecProblem } from '../errors.ts';
-import { fieldIndex } from './tree.ts';
+import { fieldIndex, leafFields } from './tree.ts';
 import type { FieldDef, HypercallDoc, IoctlDoc, Located, MemberDef, SpecDoc, StructDoc } from './types.ts';
 
 const scalarSize: Record<FieldDef['type'], number> = {
@@ -71,7 +71,7 @@ type Report = (file: string, pointer: string, message: string) => void;
 function checkStruct(doc: StructDoc, file: string, report: Report): void {
   doc.layouts.forEach((layout, li) => {
     const base = `/layouts/${li}`;
-    const names = new Set<string>();
+    const keys = new Set<string>();
     const occupied: { start: number; end: number; name: string }[] = [];
     const claim = (start: number, end: number, name: string, pointer: string) => {
       const clash = occupied.find((o) => start < o.end && o.start < end);
@@ -83,18 +83,17 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
         );
       occupied.push({ start, end, name });
     };
-    // Keys as leafFields gives them: a union member's field may share a name taken outside its member.
-    const checkField = (
-      f: FieldDef,
-      pointer: string,
-      limit: { start: number; end: number },
-      member?: { name: string; names: Set<string> },
-    ) => {
-      const key = member && names.has(f.name) ? `${member.name}.${f.name}` : f.name;
-      if (names.has(key) || member?.names.has(f.name))
-        report(file, `${pointer}/name`, `field name ${f.name} is used twice`);
-      names.add(key);
-      member?.names.add(f.name);
+    // Names: every key leafFields gives must be new (a union member's field may share a name taken outside
+    // its member, and is keyed member.field), and no member may name two fields alike.
+    const memberFields = new Set<string>();
+    for (const f of leafFields(layout.fields)) {
+      const inMember = f.union && `${f.union.name}/${f.union.member}/${f.name}`;
+      if (keys.has(f.key) || (inMember !== undefined && memberFields.has(inMember)))
+        report(file, `${base}${f.jsonPointer}/name`, `field name ${f.name} is used twice`);
+      keys.add(f.key);
+      if (inMember !== undefined) memberFields.add(inMember);
+    }
+    const checkField = (f: FieldDef, pointer: string, limit: { start: number; end: number }) => {
       const size = fieldBytes(f);
       if (f.offset % scalarSize[f.type] !== 0)
         report(
@@ -123,10 +122,9 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
           report(file, pointer, `union ${m.union} ends beyond the struct size ${layout.size}`);
         m.members.forEach((member, mi) => {
           const inner: { start: number; end: number; name: string }[] = [];
-          const own = { name: member.name, names: new Set<string>() };
           member.fields.forEach((f, ffi) => {
             const fp = `${pointer}/members/${mi}/fields/${ffi}`;
-            checkField(f, fp, { start: m.offset, end: m.offset + m.size }, own);
+            checkField(f, fp, { start: m.offset, end: m.offset + m.size });
             const end = f.offset + fieldBytes(f);
             const clash = inner.find((o) => f.offset < o.end && o.start < end);
             if (clash)

@@ -38,22 +38,31 @@ export const UPSTREAM = 'upstream';
 /**
  * A scalar field of a layout and the key cases name it by: its own name, or `member.name` for a union
  * member's field whose name an earlier field of the struct already has (kvm_run has a `flags` of its own,
- * and another in the system-event and hypercall exits; C reaches each through its path).
+ * and another in the system-event and hypercall exits; C reaches each through its path). With it, where it
+ * sits: its JSON pointer within the layout and, inside a union, the union and member names.
  */
-export type KeyedField = FieldDef & { readonly key: string };
+export type KeyedField = FieldDef & {
+  readonly key: string;
+  readonly jsonPointer: string;
+  readonly union?: { readonly name: string; readonly member: string };
+};
 
 /** Yields every scalar field of a layout, union members included, each with its key. */
 export function* leafFields(members: MemberDef[]): Generator<KeyedField> {
   const taken = new Set<string>();
-  const keyed = (f: FieldDef, member?: string): KeyedField => {
-    const key = member !== undefined && taken.has(f.name) ? `${member}.${f.name}` : f.name;
-    taken.add(key);
-    return { ...f, key };
-  };
-  for (const m of members) {
-    if ('union' in m)
-      for (const member of m.members) for (const f of member.fields) yield keyed(f, member.name);
-    else yield keyed(m);
+  for (const [i, m] of members.entries()) {
+    if (!('union' in m)) {
+      taken.add(m.name);
+      yield { ...m, key: m.name, jsonPointer: `/fields/${i}` };
+      continue;
+    }
+    for (const [mi, member] of m.members.entries())
+      for (const [fi, f] of member.fields.entries()) {
+        const key = taken.has(f.name) ? `${member.name}.${f.name}` : f.name;
+        taken.add(key);
+        const union = { name: m.union, member: member.name };
+        yield { ...f, key, jsonPointer: `/fields/${i}/members/${mi}/fields/${fi}`, union };
+      }
   }
 }
 

@@ -1,7 +1,7 @@
 import { compareVersions, toBigInt } from '../../spec/int.ts';
 import { fieldBytes } from '../../spec/semantics.ts';
-import { leafFields, UPSTREAM, type SpecTree } from '../../spec/tree.ts';
-import type { Arch, FieldDef, IoctlDoc, MemberDef, StructDoc, StructLayout } from '../../spec/types.ts';
+import { leafFields, UPSTREAM, type KeyedField, type SpecTree } from '../../spec/tree.ts';
+import type { Arch, IoctlDoc, StructDoc, StructLayout } from '../../spec/types.ts';
 
 /** Why an item is not compared with a header, or `compare` when it is. */
 export type Disposition =
@@ -43,38 +43,15 @@ function layoutDisposition(layout: StructLayout, target: HeaderTarget): Disposit
  * is reached by the bare name, named ones need their prefix; a field keyed `member.field` (its name is taken
  * by an earlier field) never by the bare name, which is the other field's.
  */
-function fieldPaths(field: FieldDef, union?: { name: string; member: string; qualified: boolean }): string[] {
-  if (!union) return [field.name];
+function fieldPaths(f: KeyedField): string[] {
+  if (!f.union) return [f.name];
+  const { name: union, member } = f.union;
   return [
-    ...(union.qualified ? [] : [field.name]),
-    `${union.member}.${field.name}`,
-    `${union.name}.${field.name}`,
-    `${union.name}.${union.member}.${field.name}`,
+    ...(f.key === f.name ? [f.name] : []),
+    `${member}.${f.name}`,
+    `${union}.${f.name}`,
+    `${union}.${member}.${f.name}`,
   ];
-}
-
-function* layoutFields(
-  members: MemberDef[],
-): Generator<{ field: FieldDef; pointer: string; paths: string[] }> {
-  // leafFields walks the fields in this same order and says which keys are qualified.
-  const keys = [...leafFields(members)].map((f) => f.key);
-  let next = 0;
-  for (const [i, m] of members.entries()) {
-    if ('union' in m) {
-      for (const [mi, member] of m.members.entries())
-        for (const [fi, field] of member.fields.entries()) {
-          const qualified = keys[next++] !== field.name;
-          yield {
-            field,
-            pointer: `/fields/${i}/members/${mi}/fields/${fi}`,
-            paths: fieldPaths(field, { name: m.union, member: member.name, qualified }),
-          };
-        }
-    } else {
-      next++;
-      yield { field: m, pointer: `/fields/${i}`, paths: fieldPaths(m) };
-    }
-  }
 }
 
 /** The arches whose headers hold a file: all for a generic header, one kernel arch for arch/<name>/... */
@@ -106,7 +83,9 @@ function structItems(spec: SpecTree, target: HeaderTarget): CheckItem[] {
         expected: BigInt(layout.size),
         probe: { kind: 'expr', candidates: [`sizeof(${type})`] },
       });
-      for (const { field, pointer, paths } of layoutFields(layout.fields)) {
+      for (const field of leafFields(layout.fields)) {
+        const pointer = field.jsonPointer;
+        const paths = fieldPaths(field);
         items.push({
           ...common,
           label: `offsetof(${type}, ${field.name})`,
