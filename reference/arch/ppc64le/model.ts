@@ -186,9 +186,11 @@ class PpcVcpu implements ArchVcpu {
   }
 }
 
+const HV_REGS_BY_ID = new Map(HV_REGS.map((r) => [r.id, r]));
+
 /** The register an id names, or EINVAL (kvmppc_get_one_reg_hv's default). */
 function find(id: bigint): PpcReg {
-  return HV_REGS.find((x) => x.id === id) ?? fail('EINVAL');
+  return HV_REGS_BY_ID.get(id) ?? fail('EINVAL');
 }
 
 export function ppc64leModel(spec: SpecTree): ArchModel {
