@@ -9,7 +9,7 @@ import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, GenerateContext, GeneratedCase } from '../harness/plan/types.ts';
 import type { Buf, CallOptions } from '../harness/session.ts';
 import { bytesToHex, toBigInt } from '../harness/spec/int.ts';
-import { memslot, psci02, vcpuInitArg } from './fixtures.ts';
+import { mapRun, memslot, psci02, vcpuInitArg } from './fixtures.ts';
 
 /** Guest RAM: 64 KiB at 1 GiB (a multiple of 4 KiB and 64 KiB host pages). */
 export const RAM_GPA = 0x4000_0000n;
@@ -106,9 +106,8 @@ export async function setupGuest(ctx: CaseContext, fixture = 'vcpu-initialized')
   if (fds.vm === undefined || fds.vcpu === undefined) throw new Error(`fixture ${fixture} opened no vCPU`);
   const ram = await ctx.kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
   await ctx.kvm.setup(fds.vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, RAM_GPA, BigInt(RAM_SIZE), ram));
-  const size = await ctx.kvm.setup(fds.system, 'KVM_GET_VCPU_MMAP_SIZE');
-  const run = await ctx.kvm.mmap(fds.vcpu, Number(size.ret));
-  return { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram, run };
+  const guest = { system: fds.system, vm: fds.vm, vcpu: fds.vcpu, ram };
+  return { ...guest, run: await mapRun(ctx, guest, fds.vcpu) };
 }
 
 /**
@@ -180,9 +179,9 @@ export async function getReg64(
   return readUint(bytes, 0, 8, ctx.kvm.endian);
 }
 
-/** KVM_RUN (which must return 0), then kvm_run decoded. */
-export async function runOnce(ctx: CaseContext, g: Guest, vcpu = g.vcpu): Promise<RunState> {
-  const r = await ctx.kvm.call(vcpu, 'KVM_RUN', 0n);
+/** KVM_RUN of the guest's vCPU (which must return 0), then its kvm_run decoded. */
+export async function runOnce(ctx: CaseContext, g: Guest): Promise<RunState> {
+  const r = await ctx.kvm.call(g.vcpu, 'KVM_RUN', 0n);
   assertOutcome(r, { ret: 0 }, 'KVM_RUN');
   const layout = ctx.spec.layout('kvm_run', { arch: ctx.arch, revision: ctx.revision });
   const bytes = await ctx.kvm.read(g.run, 0, layout.size);
@@ -190,26 +189,26 @@ export async function runOnce(ctx: CaseContext, g: Guest, vcpu = g.vcpu): Promis
 }
 
 function exitName(ctx: CaseContext, reason: bigint): string {
-  for (const name of ['KVM_EXIT_MMIO', 'KVM_EXIT_SYSTEM_EVENT', 'KVM_EXIT_INTERNAL_ERROR'])
+  for (const name of [
+    'KVM_EXIT_MMIO',
+    'KVM_EXIT_SYSTEM_EVENT',
+    'KVM_EXIT_HYPERCALL',
+    'KVM_EXIT_INTERNAL_ERROR',
+  ])
     if (ctx.spec.constant(name, 'arm64') === reason) return name;
   return `exit reason ${reason}`;
 }
 
-function assertExit(ctx: CaseContext, s: RunState, name: string, what: string): void {
+/** The exit KVM_RUN ended with must be `name`; a failure names the exit it was. */
+export function assertExit(ctx: CaseContext, s: RunState, name: string, what: string): void {
   const reason = s.exit_reason as bigint;
   if (reason !== ctx.spec.constant(name, 'arm64'))
     assertValue(reason, ctx.spec.constant(name, 'arm64'), `${what}: exit reason (${exitName(ctx, reason)})`);
 }
 
 /** Runs until the guest's next MMIO store; checks it is an 8-byte write to MMIO_GPA + 8 * slot; returns the data. */
-export async function nextReport(
-  ctx: CaseContext,
-  g: Guest,
-  what: string,
-  slot = 0,
-  vcpu = g.vcpu,
-): Promise<bigint> {
-  const s = await runOnce(ctx, g, vcpu);
+export async function nextReport(ctx: CaseContext, g: Guest, what: string, slot = 0): Promise<bigint> {
+  const s = await runOnce(ctx, g);
   assertExit(ctx, s, 'KVM_EXIT_MMIO', what);
   assertValue(s.phys_addr as bigint, MMIO_GPA + 8n * BigInt(slot), `${what}: MMIO address`);
   assertValue(s.len as bigint, 8n, `${what}: MMIO length`);
@@ -247,9 +246,9 @@ export async function expectSystemEvent(
   g: Guest,
   type: 'KVM_SYSTEM_EVENT_SHUTDOWN' | 'KVM_SYSTEM_EVENT_RESET',
   what: string,
-  { vcpu = g.vcpu, flags = 0n }: { vcpu?: number; flags?: bigint } = {},
+  flags = 0n,
 ): Promise<void> {
-  const s = await runOnce(ctx, g, vcpu);
+  const s = await runOnce(ctx, g);
   assertExit(ctx, s, 'KVM_EXIT_SYSTEM_EVENT', what);
   assertValue(s.type as bigint, ctx.spec.constant(type, 'arm64'), `${what}: system event type`);
   assertValue(s.ndata as bigint, 1n, `${what}: system event ndata (one flags word)`);
@@ -257,8 +256,8 @@ export async function expectSystemEvent(
 }
 
 /** Runs until PSCI SYSTEM_OFF: KVM_EXIT_SYSTEM_EVENT with type SHUTDOWN. */
-export function expectSystemOff(ctx: CaseContext, g: Guest, what: string, vcpu = g.vcpu): Promise<void> {
-  return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SHUTDOWN', what, { vcpu });
+export function expectSystemOff(ctx: CaseContext, g: Guest, what: string): Promise<void> {
+  return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SHUTDOWN', what);
 }
 
 /** PSCI SYSTEM_OFF from the guest. */

@@ -27,7 +27,7 @@ import {
   type Guest,
 } from './arm64-guest.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
-import { psci02 } from './fixtures.ts';
+import { mapRun, psci02 } from './fixtures.ts';
 
 /** PSCI return values (include/uapi/linux/psci.h) and AFFINITY_INFO's answers, as x0 holds them. */
 const SUCCESS = 0n;
@@ -187,8 +187,7 @@ const cpuOn: CaseGenerator = () => [
         ['CPU_ON of vCPU 1 again', ALREADY_ON],
       ],
     );
-    const size = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
-    const target = { ...g, vcpu, run: await ctx.kvm.mmap(vcpu, Number(size.ret)) };
+    const target = { ...g, vcpu, run: await mapRun(ctx, g, vcpu) };
     assertValue(await nextReport(ctx, target, 'vCPU 1: x0 at its entry address', 3), CONTEXT_ID, 'vCPU 1 x0');
   }),
 ];
@@ -308,7 +307,7 @@ async function expectReset(
 ) {
   if ('flags' in outcome) {
     await loadProgram(ctx, g, g.vcpu, [...call, ...report(0, 0)]);
-    return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_RESET', what, { flags: outcome.flags });
+    return expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_RESET', what, outcome.flags);
   }
   await expectReports(ctx, g, callsReporting([call]), [[`x0 after ${what}`, outcome.refusal]]);
 }

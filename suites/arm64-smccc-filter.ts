@@ -11,6 +11,7 @@ import type { PointerArg } from '../harness/session.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import {
   arm64Constant as c,
+  assertExit,
   expectReports,
   getReg64,
   loadProgram,
@@ -223,7 +224,7 @@ const deny: CaseGenerator = () => [
 /** Runs until the guest's forwarded call: KVM_EXIT_HYPERCALL with the function id and no flags. */
 async function expectForwarded(ctx: CaseContext, g: Guest, fid: bigint, what: string): Promise<void> {
   const s = await runOnce(ctx, g);
-  assertValue(s.exit_reason as bigint, c(ctx, 'KVM_EXIT_HYPERCALL'), `${what}: exit reason`);
+  assertExit(ctx, s, 'KVM_EXIT_HYPERCALL', what);
   assertValue(s.nr as bigint, fid, `${what}: hypercall.nr`);
   assertValue(s['hypercall.flags'] as bigint, 0n, `${what}: hypercall.flags (an AArch64 HVC)`);
 }

@@ -12,6 +12,12 @@ export async function vcpuInitArg(ctx: CaseContext, vm: number, features: bigint
   };
 }
 
+/** A vCPU's kvm_run, mapped as a VMM maps it (KVM_GET_VCPU_MMAP_SIZE on /dev/kvm, then mmap of the vCPU fd). */
+export async function mapRun(ctx: CaseContext, fds: { system: number }, vcpu: number): Promise<Buf> {
+  const size = await ctx.kvm.setup(fds.system, 'KVM_GET_VCPU_MMAP_SIZE');
+  return ctx.kvm.mmap(vcpu, Number(size.ret));
+}
+
 const system: Fixture = async (ctx) => ({ system: await ctx.kvm.openSystem() });
 
 const vm: Fixture = async (ctx) => {

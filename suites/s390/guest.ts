@@ -1,4 +1,4 @@
-import { memslot } from '../fixtures.ts';
+import { mapRun, memslot } from '../fixtures.ts';
 import { decodeStruct, uintToBytes } from '../../harness/abi/codec.ts';
 import { assertOutcome } from '../../harness/plan/outcome.ts';
 import type { CaseContext } from '../../harness/plan/types.ts';
@@ -170,11 +170,8 @@ export async function enterPsw(ctx: CaseContext, g: Guest, mask: bigint, addr: b
     );
 }
 
-/** The vCPU's kvm_run, mapped as a VMM maps it (KVM_GET_VCPU_MMAP_SIZE, then mmap of the vCPU fd). */
-async function runArea(ctx: CaseContext, g: Guest): Promise<Buf> {
-  const mmap = await ctx.kvm.setup(g.system, 'KVM_GET_VCPU_MMAP_SIZE');
-  return ctx.kvm.mmap(g.vcpu, Number(mmap.ret));
-}
+/** The vCPU's kvm_run. */
+const runArea = (ctx: CaseContext, g: Guest): Promise<Buf> => mapRun(ctx, g, g.vcpu);
 
 /** Writes 64-bit kvm_run fields by name (the prefix and kvm_dirty_regs a KVM_RUN loads, for instance). */
 export async function writeRun(ctx: CaseContext, g: Guest, fields: Record<string, bigint>): Promise<void> {
