@@ -123,6 +123,11 @@ const writeBack: CaseGenerator = (g) =>
     },
   );
 
+/** A register's value through KVM_GET_ONE_REG, as a number in the vCPU's byte order. */
+async function readValue(ctx: CaseContext, vcpu: number, id: bigint, hostDependent = false): Promise<bigint> {
+  return bytesToUint((await getReg(ctx, vcpu, id, hostDependent)).value, ctx.kvm.endian);
+}
+
 const writeChanged: CaseGenerator = (g) =>
   perRegister(
     g,
@@ -137,17 +142,11 @@ const writeChanged: CaseGenerator = (g) =>
         ruleExpect(g),
         `KVM_SET_ONE_REG ${r.name}`,
       );
-      const { value } = await getReg(ctx, vcpu, id);
-      assertValue(bytesToUint(value, ctx.kvm.endian), wanted, `${r.name} read back`);
+      assertValue(await readValue(ctx, vcpu, id), wanted, `${r.name} read back`);
     },
   );
 
 const ALL_64 = (1n << 64n) - 1n;
-
-/** A register's value through KVM_GET_ONE_REG, as a number in the vCPU's byte order. */
-async function readValue(ctx: CaseContext, vcpu: number, id: bigint, hostDependent = false): Promise<bigint> {
-  return bytesToUint((await getReg(ctx, vcpu, id, hostDependent)).value, ctx.kvm.endian);
-}
 
 /** KVM_SET_ONE_REG of a number, which must succeed (`what` names the register in a failure). */
 async function writeValue(ctx: CaseContext, vcpu: number, id: bigint, value: bigint, what: string) {
@@ -397,8 +396,7 @@ const randomRoundTrip: CaseGenerator = (g) => {
             ruleExpect(g),
             `KVM_SET_ONE_REG ${r.name}`,
           );
-          const { value: back } = await getReg(ctx, vcpu, id);
-          assertValue(bytesToUint(back, ctx.kvm.endian), value, `${r.name} read back`);
+          assertValue(await readValue(ctx, vcpu, id), value, `${r.name} read back`);
         });
       },
     },
