@@ -21,7 +21,18 @@ import { PvLock, PvRegion, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from '../re
 import { ID_VALUES, modelSysregs, STATE_VALUES, VCPU_ID_VALUES } from '../reference/arch/arm64/sysregs.ts';
 import type { VmFile } from '../reference/kernel.ts';
 import { families } from '../suites/index.ts';
-import { a64, mov, MMIO_GPA, PVTIME_GPA, RAM_GPA, RAM_SIZE, report, smccc } from '../suites/arm64-guest.ts';
+import {
+  a64,
+  mov,
+  MMIO_GPA,
+  programBytes,
+  PVTIME_GPA,
+  RAM_GPA,
+  RAM_SIZE,
+  report,
+  smccc,
+} from '../suites/arm64-guest.ts';
+import { withIoctl } from './gallery/faulty.ts';
 
 const spec = loadSpec();
 
@@ -225,9 +236,7 @@ async function runProgram(words: number[]): Promise<{ run: Record<string, unknow
     });
     const ram = await kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
     await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, RAM_GPA, BigInt(RAM_SIZE), ram));
-    const code = new Uint8Array(words.length * 4);
-    words.forEach((w, i) => writeUint(code, i * 4, 4, BigInt(w), 'little'));
-    await kvm.write(ram, code);
+    await kvm.write(ram, programBytes(words));
     const le = (v: bigint) => `0x${Buffer.from(uintToBytes(v, 8, 'little')).toString('hex')}`;
     await kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
       struct: { id: 0x6030_0000_0010_0040n, addr: { buffer: { size: 8, init: le(RAM_GPA) } } },
@@ -283,6 +292,51 @@ describe('arm64 reference: KVM_RUN', () => {
     const { run } = await runProgram(new Array<number>(MAX_GUEST_STEPS + 8).fill(a64.movz(9, 0, 0, true)));
     expect(run.exit_reason).to.equal(17n);
   });
+
+  // The kernel parks a powered-off vCPU in KVM_RUN until a CPU_ON; the model, single-threaded, ends the run
+  // with KVM_EXIT_INTERNAL_ERROR instead (docs/arm64.md). No conformance case can run into that sleep.
+  it('ends the KVM_RUN of a powered-off vCPU at once: one initialised so, and every vCPU after a SYSTEM_OFF', async () => {
+    const kvm = new KvmSession(createReferenceBackend(spec, 'arm64'), spec, 'arm64', 'upstream');
+    try {
+      const system = await kvm.openSystem();
+      const vm = await kvm.setupHandle(system, 'KVM_CREATE_VM', 0n);
+      const ram = await kvm.alloc(RAM_SIZE, { alignment: RAM_SIZE });
+      await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, RAM_GPA, BigInt(RAM_SIZE), ram));
+      const PSCI_0_2 = 4n;
+      const POWER_OFF = 1n;
+      // vCPU 0 powers the machine off; vCPU 2, at RAM_GPA + 0x100, would report to MMIO if it ran.
+      await kvm.write(ram, programBytes(smccc(spec.constant('PSCI_0_2_FN_SYSTEM_OFF', 'arm64'))));
+      await kvm.write(ram, programBytes(report(0)), 0x100);
+      const vcpus: number[] = [];
+      for (const [id, features] of [
+        [0n, PSCI_0_2],
+        [1n, PSCI_0_2 | POWER_OFF],
+        [2n, PSCI_0_2],
+      ] as const) {
+        const vcpu = await kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
+        await kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
+          struct: { target: 5n, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
+        });
+        const pc = RAM_GPA + (id === 2n ? 0x100n : 0n);
+        const le = `0x${Buffer.from(uintToBytes(pc, 8, 'little')).toString('hex')}`;
+        await kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
+          struct: { id: 0x6030_0000_0010_0040n, addr: { buffer: { size: 8, init: le } } },
+        });
+        vcpus.push(vcpu);
+      }
+      const layout = spec.layout('kvm_run', { arch: 'arm64' });
+      const exitOf = async (vcpu: number) => {
+        const area = await kvm.mmap(vcpu, 8192);
+        await kvm.setup(vcpu, 'KVM_RUN', 0n);
+        return decodeStruct(layout, await kvm.read(area, 0, layout.size), 'little').exit_reason;
+      };
+      expect(await exitOf(vcpus[1]!), 'vCPU 1, initialised powered off').to.equal(17n);
+      expect(await exitOf(vcpus[0]!), 'vCPU 0, SYSTEM_OFF').to.equal(24n);
+      expect(await exitOf(vcpus[2]!), 'vCPU 2, after the SYSTEM_OFF').to.equal(17n);
+    } finally {
+      await kvm.release();
+    }
+  });
 });
 
 function faulty(name: string, make: (arch: Arch) => Backend): BackendFactory {
@@ -291,11 +345,7 @@ function faulty(name: string, make: (arch: Arch) => Backend): BackendFactory {
 
 /** A backend that rewrites the argument of one request before the reference sees it. */
 function rewriteArg(inner: Backend, request: bigint, rewrite: (arg: IoctlArg) => IoctlArg): Backend {
-  return Object.assign(Object.create(inner) as Backend, {
-    profile: inner.profile,
-    ioctl: (h: number, req: bigint, arg: IoctlArg) =>
-      inner.ioctl(h, req, req === request ? rewrite(arg) : arg),
-  });
+  return withIoctl(inner, (next, h, req, arg) => next(h, req, req === request ? rewrite(arg) : arg));
 }
 
 async function outcomes(factory: BackendFactory, filter: string[], revision = 'upstream') {
