@@ -43,6 +43,16 @@ describe('spec coverage', () => {
     expect(uncovered(c)).to.deep.equal([]);
   });
 
+  it('names a rule by its own API where it has one, in the matrix and in its test IDs', () => {
+    // The SMCCC filter's rules live in the device-attribute ioctl files, whose API is VCPU_ATTR.
+    const spec = loadSpec();
+    const row = coverage(spec, families, []).rows.find((r) => r.rule === 'SMCCC_FILTER-ERR-001');
+    expect(row?.api).to.equal('SMCCC_FILTER');
+    const ids = planIdsByRule(spec, families).get('SMCCC_FILTER-ERR-001') ?? [];
+    expect(ids.length).to.be.greaterThan(0);
+    expect(ids.filter((id) => !id.startsWith('SMCCC_FILTER/'))).to.deep.equal([]);
+  });
+
   it('prints the matrix and exits 0 when every rule has a case', async () => {
     const { code, out } = await cli(['spec', 'coverage', '--spec', FIXTURE, ...files]);
     expect(code).to.equal(0);
