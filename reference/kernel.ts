@@ -38,6 +38,8 @@ export interface ArchVm {
   admitVcpuId?(id: bigint, existing: readonly VcpuFile[]): void;
   /** Arch checks on a new memslot (s390's 1 MiB alignment). */
   prepareMemoryRegion?(slot: Memslot): void;
+  /** KVM_ENABLE_CAP of a capability generic KVM left to the arch: whether the arch enabled it. */
+  enableCap?(cap: bigint): boolean;
 }
 
 export interface ArchVcpu {
@@ -105,11 +107,23 @@ export class VmFile extends KernelFile {
         return this.createVcpu(arg);
       case 'KVM_SET_USER_MEMORY_REGION':
         return this.setMemoryRegion(arg);
+      case 'KVM_ENABLE_CAP':
+        return this.enableCap(arg);
       default: {
         const handled = name === undefined ? undefined : this.arch.ioctl?.(name, arg);
         return handled ?? fail(model.unknownIoctl.vm);
       }
     }
+  }
+
+  /**
+   * Generic KVM copies the struct in and keeps the capabilities it enables itself (none modelled here); the
+   * rest go to the arch, and every arch refuses flags before it looks at the capability.
+   */
+  private enableCap(arg: bigint): bigint {
+    const c = this.kernel.abi.readStruct(this.kernel.mem, arg, 'kvm_enable_cap');
+    if (u64(c, 'flags') !== 0n) fail('EINVAL');
+    return this.arch.enableCap?.(u64(c, 'cap')) ? 0n : fail('EINVAL');
   }
 
   private createVcpu(id: bigint): bigint {

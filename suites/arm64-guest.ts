@@ -238,19 +238,24 @@ export async function answerLoad(
 }
 
 /**
- * Runs until a system event (PSCI SYSTEM_OFF, SYSTEM_RESET): KVM_EXIT_SYSTEM_EVENT of the given type, with
- * one flags word.
+ * Runs until a system event (PSCI SYSTEM_OFF, SYSTEM_RESET, SYSTEM_SUSPEND): KVM_EXIT_SYSTEM_EVENT of the
+ * given type and data.
  */
 export async function expectSystemEvent(
   ctx: CaseContext,
   g: Guest,
-  type: 'KVM_SYSTEM_EVENT_SHUTDOWN' | 'KVM_SYSTEM_EVENT_RESET',
+  type: 'KVM_SYSTEM_EVENT_SHUTDOWN' | 'KVM_SYSTEM_EVENT_RESET' | 'KVM_SYSTEM_EVENT_SUSPEND',
   what: string,
-  flags = 0n,
+  /** SHUTDOWN and RESET events carry one data word, their flags; a SUSPEND event carries none. */
+  flags: bigint | 'no-data' = 0n,
 ): Promise<void> {
   const s = await runOnce(ctx, g);
   assertExit(ctx, s, 'KVM_EXIT_SYSTEM_EVENT', what);
   assertValue(s.type as bigint, ctx.spec.constant(type, 'arm64'), `${what}: system event type`);
+  if (flags === 'no-data') {
+    assertValue(s.ndata as bigint, 0n, `${what}: system event ndata (no data words)`);
+    return;
+  }
   assertValue(s.ndata as bigint, 1n, `${what}: system event ndata (one flags word)`);
   assertValue(s['system_event.flags'] as bigint, flags, `${what}: system event flags`);
 }

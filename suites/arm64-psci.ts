@@ -1,8 +1,8 @@
 /**
- * The PSCI calls a guest makes about its vCPUs (arch/arm64/kvm/psci.c): AFFINITY_INFO, CPU_ON (PSCI 0.2's
- * and KVM's own 0.1 id), MIGRATE_INFO_TYPE and the migration calls, and PSCI_FEATURES. Each case runs a
- * short guest program on vCPU 0, which reports x0 after every call; a second vCPU, initialised powered off,
- * is the target where a case needs one.
+ * The PSCI calls a guest makes about its vCPUs and the machine (arch/arm64/kvm/psci.c): AFFINITY_INFO, CPU_ON
+ * (PSCI 0.2's and KVM's own 0.1 id), MIGRATE_INFO_TYPE and the migration calls, PSCI_FEATURES, the system
+ * resets and SYSTEM_SUSPEND. Each case runs a short guest program on vCPU 0, which reports x0 after every
+ * call; a second vCPU, initialised powered off, is the target where a case needs one.
  */
 import type { CaseContext, CaseGenerator, GeneratedCase, SuiteFamily } from '../harness/plan/types.ts';
 import {
@@ -255,19 +255,32 @@ const IMPLEMENTED = [
   'ARM_SMCCC_VERSION_FUNC_ID',
 ];
 const RESET2 = ['PSCI_1_1_FN_SYSTEM_RESET2', 'PSCI_1_1_FN64_SYSTEM_RESET2'];
+const SUSPEND = ['PSCI_1_0_FN_SYSTEM_SUSPEND', 'PSCI_1_0_FN64_SYSTEM_SUSPEND'];
+/** Not implemented under any version, SYSTEM_SUSPEND unless the VM enabled it. */
 const NOT_IMPLEMENTED = [
-  'PSCI_1_0_FN_SYSTEM_SUSPEND',
-  'PSCI_1_0_FN64_SYSTEM_SUSPEND',
+  ...SUSPEND,
   'PSCI_0_2_FN_MIGRATE',
   'PSCI_1_0_FN_CPU_FREEZE',
   'ARM_SMCCC_ARCH_FEATURES_FUNC_ID',
 ];
 
-/** `highWord`: x1 carries the id with its upper half set, which PSCI_FEATURES never looks at. */
-const FEATURE_CASES: { version: PsciVersion; fn: string; expected: bigint; highWord?: boolean }[] = [
+/**
+ * `highWord`: x1 carries the id with its upper half set, which PSCI_FEATURES never looks at. `suspend`: the
+ * VM has KVM_CAP_ARM_SYSTEM_SUSPEND enabled.
+ */
+const FEATURE_CASES: {
+  version: PsciVersion;
+  fn: string;
+  expected: bigint;
+  highWord?: boolean;
+  suspend?: boolean;
+}[] = [
   ...IMPLEMENTED.map((fn) => ({ version: '1.1' as const, fn, expected: SUCCESS })),
   ...RESET2.map((fn) => ({ version: '1.1' as const, fn, expected: SUCCESS })),
   ...RESET2.map((fn) => ({ version: '1.0' as const, fn, expected: SMCCC_NOT_SUPPORTED })),
+  ...(['1.1', '1.0'] as const).flatMap((version) =>
+    SUSPEND.map((fn) => ({ version, fn, expected: SUCCESS, suspend: true })),
+  ),
   { version: '1.0', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SUCCESS },
   ...NOT_IMPLEMENTED.map((fn) => ({ version: '1.1' as const, fn, expected: SMCCC_NOT_SUPPORTED })),
   { version: '1.1', fn: 'PSCI_0_2_FN_PSCI_VERSION', expected: SUCCESS, highWord: true },
@@ -277,16 +290,35 @@ const FEATURE_CASES: { version: PsciVersion; fn: string; expected: bigint; highW
 const HIGH_WORD = 0xffff_ffff_0000_0000n;
 
 const features: CaseGenerator = () =>
-  FEATURE_CASES.flatMap(({ version, fn, expected, highWord }) =>
-    oneCase({ psci: version, function: highWord ? `${fn}+high-word` : fn }, async (ctx) => {
-      const g = await setupGuest(ctx);
-      await selectVersion(ctx, g, version);
-      const x1 = c(ctx, fn) | (highWord ? HIGH_WORD : 0n);
-      await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'PSCI_1_0_FN_PSCI_FEATURES'), x1)]), [
-        [`PSCI_FEATURES(0x${x1.toString(16)}) under PSCI ${version}`, expected],
-      ]);
-    }),
+  FEATURE_CASES.flatMap(({ version, fn, expected, highWord, suspend }) =>
+    oneCase(
+      {
+        psci: version,
+        function: highWord ? `${fn}+high-word` : fn,
+        ...(suspend ? { cap: 'system-suspend' } : {}),
+      },
+      async (ctx) => {
+        const g = await setupGuest(ctx);
+        await selectVersion(ctx, g, version);
+        if (suspend) await enableSystemSuspend(ctx, g, 0n);
+        const x1 = c(ctx, fn) | (highWord ? HIGH_WORD : 0n);
+        await expectReports(ctx, g, callsReporting([smccc(c(ctx, 'PSCI_1_0_FN_PSCI_FEATURES'), x1)]), [
+          [`PSCI_FEATURES(0x${x1.toString(16)}) under PSCI ${version}`, expected],
+        ]);
+      },
+    ),
   );
+
+/**
+ * KVM_ENABLE_CAP of KVM_CAP_ARM_SYSTEM_SUSPEND on the guest's VM, which must succeed with flags 0 and fail
+ * with EINVAL with any other.
+ */
+async function enableSystemSuspend(ctx: CaseContext, g: Guest, flags: bigint): Promise<void> {
+  const cap = c(ctx, 'KVM_CAP_ARM_SYSTEM_SUSPEND');
+  const r = await ctx.kvm.call(g.vm, 'KVM_ENABLE_CAP', { struct: { cap, flags } });
+  const what = `KVM_ENABLE_CAP KVM_CAP_ARM_SYSTEM_SUSPEND, flags 0x${flags.toString(16)}`;
+  assertOutcome(r, flags === 0n ? { ret: 0 } : { errno: 'EINVAL' }, what);
+}
 
 /** Selects a PSCI version through the VM-wide firmware register. */
 async function selectVersion(ctx: CaseContext, g: Guest, version: PsciVersion): Promise<void> {
@@ -384,6 +416,74 @@ const systemReset2: CaseGenerator = () =>
     }),
   );
 
+/** What user space did about KVM_CAP_ARM_SYSTEM_SUSPEND: nothing, enabled it, or asked with flags 1. */
+type SuspendCap = 'off' | 'enabled' | 'refused';
+
+const SUSPEND_CASES: {
+  name: string;
+  version: PsciVersion;
+  fn: string;
+  cap: SuspendCap;
+  /** x1's upper half is set too (the context id in x2 always has one). */
+  highWord?: boolean;
+  /** vCPU 1 exists and is on, which KVM does not check. */
+  otherVcpuOn?: boolean;
+}[] = [
+  { name: 'smc64', version: '1.1', fn: 'PSCI_1_0_FN64_SYSTEM_SUSPEND', cap: 'enabled' },
+  { name: 'smc32', version: '1.1', fn: 'PSCI_1_0_FN_SYSTEM_SUSPEND', cap: 'enabled', highWord: true },
+  { name: 'psci-1.0', version: '1.0', fn: 'PSCI_1_0_FN64_SYSTEM_SUSPEND', cap: 'enabled' },
+  {
+    name: 'other-vcpu-on',
+    version: '1.1',
+    fn: 'PSCI_1_0_FN64_SYSTEM_SUSPEND',
+    cap: 'enabled',
+    otherVcpuOn: true,
+  },
+  { name: 'psci-0.2', version: '0.2', fn: 'PSCI_1_0_FN64_SYSTEM_SUSPEND', cap: 'enabled' },
+  { name: 'cap-off', version: '1.1', fn: 'PSCI_1_0_FN64_SYSTEM_SUSPEND', cap: 'off' },
+  { name: 'cap-off-smc32', version: '1.1', fn: 'PSCI_1_0_FN_SYSTEM_SUSPEND', cap: 'off' },
+  { name: 'cap-refused', version: '1.1', fn: 'PSCI_1_0_FN64_SYSTEM_SUSPEND', cap: 'refused' },
+];
+
+const LOW_WORD = 0xffff_ffffn;
+
+/**
+ * SYSTEM_SUSPEND either ends the run with a SUSPEND event and every register as the guest left it (x1..x3
+ * narrowed by the SMC32 form), from where a plain KVM_RUN resumes after the HVC; or answers NOT_SUPPORTED.
+ */
+const systemSuspend: CaseGenerator = () =>
+  SUSPEND_CASES.flatMap(({ name, version, fn, cap, highWord, otherVcpuOn }) =>
+    oneCase({ case: name }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await selectVersion(ctx, g, version);
+      if (cap !== 'off') await enableSystemSuspend(ctx, g, cap === 'refused' ? 1n : 0n);
+      if (otherVcpuOn) await initVcpu(ctx, g.vm, await ctx.kvm.setupHandle(g.vm, 'KVM_CREATE_VCPU', 1n));
+      const fid = c(ctx, fn);
+      const args = [RAM_GPA + ENTRY_OFFSET + (highWord ? HIGH_WORD : 0n), CONTEXT_ID];
+      const what = `${fn}(${args.map((a) => `0x${a.toString(16)}`).join(', ')}) under PSCI ${version}, capability ${cap}`;
+      if (cap !== 'enabled' || version === '0.2') {
+        await expectReports(ctx, g, callsReporting([smccc(fid, ...args)]), [
+          [`x0 after ${what}`, SMCCC_NOT_SUPPORTED],
+        ]);
+        return;
+      }
+      await loadProgram(ctx, g, g.vcpu, [...smccc(fid, ...args), ...report(0, 0)]);
+      await expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SUSPEND', what, 'no-data');
+      const kept = fid === c(ctx, 'PSCI_1_0_FN_SYSTEM_SUSPEND') ? args.map((a) => a & LOW_WORD) : args;
+      for (const [reg, value] of [
+        ['X0', fid],
+        ['X1', kept[0]!],
+        ['X2', kept[1]!],
+      ] as const)
+        assertValue(
+          await getReg64(ctx, g.vcpu, regId(ctx, reg), reg),
+          value,
+          `${reg} at the exit of ${what}`,
+        );
+      assertValue(await nextReport(ctx, g, `x0 after resuming ${what}`), fid, `x0 after resuming ${what}`);
+    }),
+  );
+
 export const arm64Psci: SuiteFamily = {
   generators: {
     'arm64-psci.affinity-info': affinityInfo,
@@ -393,5 +493,6 @@ export const arm64Psci: SuiteFamily = {
     'arm64-psci.features': features,
     'arm64-psci.system-reset': systemReset,
     'arm64-psci.system-reset2': systemReset2,
+    'arm64-psci.system-suspend': systemSuspend,
   },
 };

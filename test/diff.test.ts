@@ -164,6 +164,7 @@ describe('claimed profiles are checked against probes', function () {
       KVM_CAP_ONE_REG: 1,
       KVM_CAP_USER_MEMORY: 1,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1,
+      KVM_CAP_ARM_SYSTEM_SUSPEND: 1,
       KVM_CAP_ARM_VM_IPA_SIZE: 52,
       KVM_CAP_MAX_VCPU_ID: 512,
     };

@@ -43,6 +43,7 @@ KVM_GET_VCPU_MMAP_SIZE = _ioc(NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(NONE, 0x41, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
+KVM_ENABLE_CAP = _ioc(WRITE, 0xA3, 104)  # struct kvm_enable_cap
 KVM_GET_ONE_REG = _ioc(WRITE, 0xAB, 16)  # struct kvm_one_reg
 KVM_SET_ONE_REG = _ioc(WRITE, 0xAC, 16)
 KVM_GET_REG_LIST = _ioc(READ | WRITE, 0xB0, 8)  # struct kvm_reg_list
@@ -249,6 +250,11 @@ class Vm:
             return self.kernel.install(Vcpu(self.kernel))
         if request == KVM_SET_USER_MEMORY_REGION:
             return self.set_memory_region(arg)
+        if request == KVM_ENABLE_CAP:
+            # The struct is copied in first (EFAULT); this example enables no capability, and x86 refuses
+            # non-zero flags with the same EINVAL.
+            self.kernel.mem.copy_from_user(arg, 104)
+            fail("EINVAL")
         fail("ENOTTY")
 
     def set_memory_region(self, arg):

@@ -96,6 +96,8 @@ class Arm64Vm implements ArchVm {
   readonly fwBitmaps = [...FW_BITMAP_SUPPORTED];
   /** The PSCI version user space chose is VM-wide too (kvm->arch.psci_version), kept across vCPU resets. */
   psciVersion = PSCI_LATEST;
+  /** KVM_CAP_ARM_SYSTEM_SUSPEND is enabled: SYSTEM_SUSPEND exits to user space. */
+  systemSuspend = false;
   /** The feature set of the VM's first KVM_ARM_VCPU_INIT (kvm->arch.vcpu_features), POWER_OFF left out. */
   features: bigint | undefined;
   readonly smccc: SmcccIds;
@@ -161,6 +163,12 @@ class Arm64Vm implements ArchVm {
   finalizeIdRegs(): void {
     const pfr0 = this.idRegs.get('ID_AA64PFR0_EL1');
     if (pfr0 !== undefined) this.idRegs.set('ID_AA64PFR0_EL1', pfr0 & ~PFR0_GIC);
+  }
+
+  enableCap(cap: bigint): boolean {
+    if (cap !== this.vm.kernel.abi.constant('KVM_CAP_ARM_SYSTEM_SUSPEND')) return false;
+    this.systemSuspend = true;
+    return true;
   }
 
   createVcpu(vcpu: VcpuFile): ArchVcpu {
@@ -324,6 +332,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
       pvTimeAllowed: ((this.vm.fwBitmaps[STD_HYP_BMAP] ?? 0n) & STD_HYP_PV_TIME) !== 0n,
       psciVersion: this.psciVersion,
       vcpus: () => this.vm.vcpus,
+      systemSuspend: this.vm.systemSuspend,
       workaroundLevel: (n) => WORKAROUND_LEVELS.get(BigInt(n)) ?? 0n,
       stolenTimeSet: () => this.stolenTime.base !== INVALID_GPA,
       stolenTimeInit: () => this.stolenTime.init(vm, this.runDelay),
@@ -383,6 +392,16 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
             // KVM answers nothing: user space does, through the registers, before the next KVM_RUN.
             this.put(false);
             return this.exit('KVM_EXIT_HYPERCALL', { nr: outcome.forwarded, 'hypercall.flags': 0n });
+          }
+          if (typeof outcome === 'object' && 'suspend' in outcome) {
+            // kvm_psci_system_suspend: the registers stay for user space to read; nothing stops. With ndata 0
+            // no data word means anything, so none is written.
+            outcome.suspend.forEach((value, i) => this.setX(i + 1, value));
+            this.put(false);
+            return this.exit('KVM_EXIT_SYSTEM_EVENT', {
+              type: this.vcpu.kernel.abi.constant('KVM_SYSTEM_EVENT_SUSPEND'),
+              ndata: 0n,
+            });
           }
           if (typeof outcome !== 'bigint') {
             // kvm_prepare_system_event: every vCPU of the VM stops until user space resets it.
@@ -642,6 +661,7 @@ export function arm64Model(spec: SpecTree): ArchModel {
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1n,
+      KVM_CAP_ARM_SYSTEM_SUSPEND: 1n,
       KVM_CAP_ARM_VM_IPA_SIZE: MAX_IPA_BITS,
       KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPUS),
     }),

@@ -2,9 +2,10 @@ import type { Abi } from '../../abi.ts';
 
 /**
  * KVM's PSCI (arch/arm64/kvm/psci.c): the calls of the standard secure service, answered by the version the
- * calling vCPU has — KVM's own 0.1 ids, PSCI 0.2, or 1.0/1.1, which add PSCI_FEATURES and SYSTEM_RESET2.
- * CPU_SUSPEND and CPU_OFF, which park the vCPU until an interrupt or a CPU_ON, and SYSTEM_SUSPEND are not
- * modelled; they answer NOT_SUPPORTED here (PSCI_FEATURES still reports what KVM implements).
+ * calling vCPU has — KVM's own 0.1 ids, PSCI 0.2, or 1.0/1.1, which add PSCI_FEATURES, SYSTEM_RESET2 and
+ * (when user space asks for it) SYSTEM_SUSPEND. CPU_SUSPEND and CPU_OFF, which park the vCPU until an
+ * interrupt or a CPU_ON, are not modelled; they answer NOT_SUPPORTED here (PSCI_FEATURES still reports what
+ * KVM implements).
  */
 
 /** KVM_ARM_PSCI_0_1 and KVM_ARM_PSCI_1_0 (include/kvm/arm_psci.h): major << 16 | minor. */
@@ -38,6 +39,8 @@ export interface PsciCaller {
   readonly psciVersion: bigint;
   /** Every vCPU of the VM, in creation order (kvm_for_each_vcpu). */
   vcpus(): readonly PsciVcpu[];
+  /** User space enabled KVM_CAP_ARM_SYSTEM_SUSPEND on the VM (KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED). */
+  readonly systemSuspend: boolean;
 }
 
 /** A call that ends in a system event returns nothing to the guest: KVM_RUN exits with it instead. */
@@ -47,8 +50,16 @@ export interface SystemEvent {
   flags: bigint;
 }
 
-/** x0 for the guest, or a system event. */
-export type PsciOutcome = bigint | SystemEvent;
+/**
+ * SYSTEM_SUSPEND, left to user space: KVM_RUN exits with a SUSPEND event and no data, the guest's registers
+ * as it set them but for x1..x3, which the SMC32 form narrows first (`args`); no vCPU is stopped.
+ */
+export interface SuspendEvent {
+  suspend: readonly bigint[];
+}
+
+/** x0 for the guest, a system event, or a suspend. */
+export type PsciOutcome = bigint | SystemEvent | SuspendEvent;
 
 /** PSCI function ids by their spec constant names. */
 export class PsciIds {
@@ -62,6 +73,8 @@ export class PsciIds {
   readonly systemReset: bigint;
   readonly features: bigint;
   readonly reset2: readonly bigint[];
+  /** SYSTEM_SUSPEND's SMC32 and SMC64 ids. */
+  readonly suspend: readonly [bigint, bigint];
   readonly kvmCpuOn: bigint;
   /** kvm_run.system_event.flags of a SYSTEM_RESET2 reset. */
   readonly reset2Flag: bigint;
@@ -83,6 +96,7 @@ export class PsciIds {
     this.vendorResetTypes = id('PSCI_1_1_RESET_TYPE_VENDOR_START');
     this.features = id('PSCI_1_0_FN_PSCI_FEATURES');
     this.reset2 = [id('PSCI_1_1_FN_SYSTEM_RESET2'), id('PSCI_1_1_FN64_SYSTEM_RESET2')];
+    this.suspend = [id('PSCI_1_0_FN_SYSTEM_SUSPEND'), id('PSCI_1_0_FN64_SYSTEM_SUSPEND')];
     this.kvmCpuOn = id('KVM_PSCI_FN_CPU_ON');
     this.reset2Flag = id('KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2');
     this.implemented = new Set(
@@ -128,11 +142,17 @@ function affinityInfo(caller: PsciCaller, [target, level]: readonly bigint[]): b
   return matching.some((v) => !v.poweredOff) ? AFFINITY_ON : AFFINITY_OFF;
 }
 
-/** PSCI_FEATURES of a function id (its low 32 bits): SYSTEM_RESET2 from 1.1 on. */
-function features(ids: PsciIds, version: bigint, fid: bigint): bigint {
+/** PSCI_FEATURES of a function id (its low 32 bits): SYSTEM_RESET2 from 1.1 on, SYSTEM_SUSPEND once enabled. */
+function features(ids: PsciIds, caller: PsciCaller, fid: bigint): bigint {
   const id = fid & LOW_WORD;
   if (ids.implemented.has(id)) return SUCCESS;
-  return ids.reset2.includes(id) && version > PSCI_1_0 ? SUCCESS : NOT_SUPPORTED;
+  if (ids.suspend.includes(id)) return caller.systemSuspend ? SUCCESS : NOT_SUPPORTED;
+  return ids.reset2.includes(id) && caller.psciVersion > PSCI_1_0 ? SUCCESS : NOT_SUPPORTED;
+}
+
+/** SYSTEM_SUSPEND (PSCI 1.0 on): user space's to carry out, and only once it enabled the capability. */
+function systemSuspend(caller: PsciCaller, args: readonly bigint[]): PsciOutcome {
+  return caller.psciVersion >= PSCI_1_0 && caller.systemSuspend ? { suspend: args } : NOT_SUPPORTED;
 }
 
 /** SYSTEM_RESET2 (PSCI 1.1): a warm or vendor reset type in x1's low 32 bits resets, others are refused. */
@@ -145,7 +165,8 @@ function systemReset2(ids: PsciIds, type: bigint): PsciOutcome {
 
 /**
  * A call the SMCCC handler passed on to PSCI: `fid` is x0's low 32 bits, `args` x1..x3. The SMC32 forms of
- * CPU_ON and AFFINITY_INFO look at the low halves of their arguments only (kvm_psci_narrow_to_32bit).
+ * CPU_ON, AFFINITY_INFO and SYSTEM_SUSPEND look at the low halves of their arguments only
+ * (kvm_psci_narrow_to_32bit).
  */
 export function psciCall(
   ids: PsciIds,
@@ -160,7 +181,7 @@ export function psciCall(
     case ids.version:
       return version;
     case ids.features:
-      return version >= PSCI_1_0 ? features(ids, version, args[0]!) : NOT_SUPPORTED;
+      return version >= PSCI_1_0 ? features(ids, caller, args[0]!) : NOT_SUPPORTED;
     case ids.cpuOn:
       return cpuOn(caller, narrowed());
     case ids.cpuOn64:
@@ -178,6 +199,10 @@ export function psciCall(
     case ids.reset2[0]:
     case ids.reset2[1]:
       return version > PSCI_1_0 ? systemReset2(ids, args[0]!) : NOT_SUPPORTED;
+    case ids.suspend[0]:
+      return systemSuspend(caller, narrowed());
+    case ids.suspend[1]:
+      return systemSuspend(caller, args);
     default:
       return NOT_SUPPORTED;
   }
