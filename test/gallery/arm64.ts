@@ -1,4 +1,5 @@
-// Gallery entries in the arm64 APIs: ID-register writes, reg_mask_range, PV time and PSCI's view of vCPUs.
+// Gallery entries in the arm64 APIs: ID-register writes, reg_mask_range, PV time, PSCI's view of vCPUs, the
+// SMCCC filter and enabling SYSTEM_SUSPEND.
 import { createReferenceBackend } from '../../adapters/reference.ts';
 import { StructView, droppingBits, pretendSuccess, withIoctl, type FaultyBackend } from './faulty.ts';
 
@@ -143,5 +144,26 @@ export const smcccFilterPadIgnored: FaultyBackend = {
   caughtBy: [
     'SMCCC_FILTER/SMCCC_FILTER-ERR-001/arm64/case=pad',
     'SMCCC_FILTER/SMCCC_FILTER-ERR-003/arm64/filter=pad',
+  ],
+};
+
+export const enableCapFlagsIgnored: FaultyBackend = {
+  name: 'enable-cap-flags-ignored',
+  bug: 'KVM_ENABLE_CAP reads the capability and never kvm_enable_cap.flags, so a request with flags set enables SYSTEM_SUSPEND instead of failing',
+  arches: ['arm64'],
+  requires: ['KVM_ENABLE_CAP'],
+  filter: ['VM/**', 'PSCI/**'],
+  make: (spec, arch) =>
+    droppingBits(
+      createReferenceBackend(spec, arch),
+      spec.ioctlNumber('KVM_ENABLE_CAP', arch),
+      { offset: spec.field('kvm_enable_cap', 'flags', { arch }).offset, size: 4 },
+      0xffff_ffffn,
+      spec.archInfo(arch).endian,
+    ),
+  caughtBy: [
+    'VM/VM-ERR-008/arm64/cap=system-suspend,flags=1',
+    'VM/VM-ERR-008/arm64/cap=system-suspend,flags=0x80000000',
+    'PSCI/PSCI-VAL-012/arm64/case=cap-refused',
   ],
 };

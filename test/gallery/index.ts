@@ -1,4 +1,5 @@
 import {
+  enableCapFlagsIgnored,
   idRegisterAcceptsRaisedField,
   powerOffIgnored,
   pvTimeIpaTwice,
@@ -25,6 +26,7 @@ export const gallery: FaultyBackend[] = [
   pvTimeIpaTwice,
   powerOffIgnored,
   smcccFilterPadIgnored,
+  enableCapFlagsIgnored,
   memopMaxSizeOffByOne,
   cmpxchgWritesOnMismatch,
   checkOnlySkipsKeyCheck,
