@@ -30,6 +30,7 @@ export const a64 = {
   movk: (rd: number, imm16: number, hw: number, wide: boolean): number =>
     ((wide ? 0xf280_0000 : 0x7280_0000) | (hw << 21) | (imm16 << 5) | rd) >>> 0,
   hvc: (imm16 = 0): number => (0xd400_0002 | (imm16 << 5)) >>> 0,
+  smc: (imm16 = 0): number => (0xd400_0003 | (imm16 << 5)) >>> 0,
   /** STR/LDR Xt (or Wt), [Xn, #offset]: unsigned offset, scaled by the access size. */
   str: (rt: number, rn: number, offset = 0, wide = true): number =>
     ((wide ? 0xf900_0000 : 0xb900_0000) | ((offset / (wide ? 8 : 4)) << 10) | (rn << 5) | rt) >>> 0,
@@ -54,7 +55,12 @@ export function mov(rd: number, value: bigint): number[] {
 
 /** An SMCCC call through HVC #0: x0 = function id, x1.. = arguments. */
 export function smccc(fid: bigint, ...args: bigint[]): number[] {
-  return [...mov(0, fid), ...args.flatMap((a, i) => mov(i + 1, a)), a64.hvc(0)];
+  return callThrough(a64.hvc(0), fid, ...args);
+}
+
+/** The registers of an SMCCC call loaded, then `insn`: an HVC or an SMC (which KVM traps, HCR_EL2.TSC). */
+export function callThrough(insn: number, fid: bigint, ...args: bigint[]): number[] {
+  return [...mov(0, fid), ...args.flatMap((a, i) => mov(i + 1, a)), insn];
 }
 
 /** Loads register `reg` (X or W) from MMIO_GPA + 8 * slot: one KVM_EXIT_MMIO that user space answers. */

@@ -12,6 +12,7 @@ import { toBigInt } from '../harness/spec/int.ts';
 import {
   a64,
   answerLoad,
+  callThrough,
   expectSystemOff,
   fetch,
   initVcpu,
@@ -135,6 +136,55 @@ const unknown: CaseGenerator = () =>
         [`x0 after function 0x${fid.toString(16)}`, NOT_SUPPORTED],
       ]);
     }),
+  );
+
+/**
+ * The conduits: SMC #0 answers as HVC #0 does (SMCCC_VERSION, PSCI_VERSION, NOT_SUPPORTED for an id KVM does
+ * not know, x1..x3 zeroed each time); an SMC with a non-zero immediate gets NOT_SUPPORTED in x0 alone; an
+ * HVC's immediate plays no part.
+ */
+const CONDUITS: {
+  conduit: 'hvc' | 'smc';
+  imm: number;
+  fn: string | bigint;
+  answer: 'smccc-1.1' | 'psci-version' | 'not-supported';
+}[] = [
+  { conduit: 'smc', imm: 0, fn: 'ARM_SMCCC_VERSION_FUNC_ID', answer: 'smccc-1.1' },
+  { conduit: 'smc', imm: 0, fn: 'PSCI_0_2_FN_PSCI_VERSION', answer: 'psci-version' },
+  { conduit: 'smc', imm: 0, fn: 0xc500_00ffn, answer: 'not-supported' },
+  { conduit: 'smc', imm: 1, fn: 'ARM_SMCCC_VERSION_FUNC_ID', answer: 'not-supported' },
+  { conduit: 'smc', imm: 0xffff, fn: 'PSCI_0_2_FN_PSCI_VERSION', answer: 'not-supported' },
+  { conduit: 'hvc', imm: 1, fn: 'ARM_SMCCC_VERSION_FUNC_ID', answer: 'smccc-1.1' },
+  { conduit: 'hvc', imm: 0xffff, fn: 'PSCI_0_2_FN_PSCI_VERSION', answer: 'psci-version' },
+];
+
+const conduits: CaseGenerator = () =>
+  CONDUITS.flatMap(({ conduit, imm, fn, answer }) =>
+    one(
+      { insn: `${conduit}-${imm}`, fn: typeof fn === 'string' ? fn : `0x${fn.toString(16)}` },
+      async (ctx) => {
+        const g = await setupGuest(ctx);
+        const fid = typeof fn === 'bigint' ? fn : c(ctx, fn);
+        const args = [1n, 2n, 3n].map((n) => 0x1111_2222_3333_0000n | n);
+        const what = `${conduit.toUpperCase()} #${imm} with x0 = 0x${fid.toString(16)}`;
+        const expected =
+          answer === 'smccc-1.1'
+            ? c(ctx, 'ARM_SMCCC_VERSION_1_1')
+            : answer === 'psci-version'
+              ? await getReg64(ctx, g.vcpu, regId(ctx, 'KVM_REG_ARM_PSCI_VERSION'), 'PSCI_VERSION')
+              : NOT_SUPPORTED;
+        // Only a reserved SMC leaves x1..x3 alone; every call KVM answers zeroes them.
+        const reserved = conduit === 'smc' && imm !== 0;
+        const words = [
+          ...callThrough(a64[conduit](imm), fid, ...args),
+          ...[0, 1, 2, 3].flatMap((r) => report(r, r)),
+        ];
+        await expectReports(ctx, g, words, [
+          [`x0 after ${what}`, expected],
+          ...args.map((a, i): [string, bigint] => [`x${i + 1} after ${what}`, reserved ? a : 0n]),
+        ]);
+      },
+    ),
   );
 
 /** Guest STR and LDR inside the memslot: the bytes land in user memory, neighbours untouched, and read back. */
@@ -831,6 +881,7 @@ export const arm64Hypercalls: SuiteFamily = {
   generators: {
     'arm64-hypercalls.version': version,
     'arm64-hypercalls.unknown': unknown,
+    'arm64-hypercalls.conduits': conduits,
     'arm64-hypercalls.mmio-report': mmioReport,
     'arm64-hypercalls.ram-access': ramAccess,
     'arm64-hypercalls.arch-features': archFeatures,

@@ -10,8 +10,10 @@ import type { CaseContext, CaseGenerator, GeneratedCase, SuiteFamily } from '../
 import type { PointerArg } from '../harness/session.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import {
+  a64,
   arm64Constant as c,
   assertExit,
+  callThrough,
   expectReports,
   getReg64,
   loadProgram,
@@ -22,7 +24,6 @@ import {
   runOnce,
   setReg64,
   setupGuest,
-  smccc,
   SMCCC_NOT_SUPPORTED,
   systemOff,
   type Guest,
@@ -181,9 +182,13 @@ const setAfterRun: CaseGenerator = () =>
 const psciVersion = (ctx: CaseContext, g: Guest) =>
   getReg64(ctx, g.vcpu, regId(ctx, 'KVM_REG_ARM_PSCI_VERSION'), 'PSCI_VERSION');
 
-/** A filter of one function id, then the guest's call of it: `denied` calls answer NOT_SUPPORTED. */
-const DENIALS: { name: string; fn: string; action: Action; denied: boolean }[] = [
+/**
+ * A filter of one function id, then the guest's call of it (through HVC #0 unless `smc`): `denied` calls
+ * answer NOT_SUPPORTED.
+ */
+const DENIALS: { name: string; fn: string; action: Action; denied: boolean; smc?: boolean }[] = [
   { name: 'psci-version-denied', fn: 'PSCI_0_2_FN_PSCI_VERSION', action: DENY, denied: true },
+  { name: 'psci-version-denied-smc', fn: 'PSCI_0_2_FN_PSCI_VERSION', action: DENY, denied: true, smc: true },
   // MIGRATE_INFO_TYPE answers 2 when KVM handles it (PSCI-VAL-008).
   { name: 'migrate-info-type-denied', fn: 'PSCI_0_2_FN_MIGRATE_INFO_TYPE', action: DENY, denied: true },
   {
@@ -194,22 +199,30 @@ const DENIALS: { name: string; fn: string; action: Action; denied: boolean }[] =
   },
 ];
 
-async function guestCall(ctx: CaseContext, g: Guest, fid: bigint, expected: bigint, what: string) {
+async function guestCall(
+  ctx: CaseContext,
+  g: Guest,
+  fid: bigint,
+  expected: bigint,
+  what: string,
+  insn = a64.hvc(0),
+) {
   const dirty = [1n, 2n, 3n];
   await expectReports(
     ctx,
     g,
-    [...smccc(fid, ...dirty), ...[0, 1, 2, 3].flatMap((r) => report(r, r))],
+    [...callThrough(insn, fid, ...dirty), ...[0, 1, 2, 3].flatMap((r) => report(r, r))],
     [[`x0 after ${what}`, expected], ...[1, 2, 3].map((r): [string, bigint] => [`x${r} after ${what}`, 0n])],
   );
 }
 
 const deny: CaseGenerator = () => [
-  ...DENIALS.flatMap(({ name, fn, action, denied }) =>
+  ...DENIALS.flatMap(({ name, fn, action, denied, smc }) =>
     oneCase({ case: name }, async (ctx) => {
       const g = await setupGuest(ctx);
       await setFilterOk(ctx, g.vm, { base: c(ctx, fn), nr: 1n, action });
-      await guestCall(ctx, g, c(ctx, fn), denied ? SMCCC_NOT_SUPPORTED : await psciVersion(ctx, g), fn);
+      const expected = denied ? SMCCC_NOT_SUPPORTED : await psciVersion(ctx, g);
+      await guestCall(ctx, g, c(ctx, fn), expected, fn, smc ? a64.smc(0) : a64.hvc(0));
     }),
   ),
   // A filter elsewhere leaves PSCI_VERSION to KVM.
@@ -221,26 +234,43 @@ const deny: CaseGenerator = () => [
   }),
 ];
 
-/** Runs until the guest's forwarded call: KVM_EXIT_HYPERCALL with the function id and no flags. */
-async function expectForwarded(ctx: CaseContext, g: Guest, fid: bigint, what: string): Promise<void> {
+/**
+ * Runs until the guest's forwarded call: KVM_EXIT_HYPERCALL with the function id, and flags that say the
+ * conduit (KVM_HYPERCALL_EXIT_SMC for an SMC; an AArch64 instruction is never 16-bit).
+ */
+async function expectForwarded(
+  ctx: CaseContext,
+  g: Guest,
+  fid: bigint,
+  what: string,
+  conduit: 'hvc' | 'smc' = 'hvc',
+): Promise<void> {
   const s = await runOnce(ctx, g);
   assertExit(ctx, s, 'KVM_EXIT_HYPERCALL', what);
   assertValue(s.nr as bigint, fid, `${what}: hypercall.nr`);
-  assertValue(s['hypercall.flags'] as bigint, 0n, `${what}: hypercall.flags (an AArch64 HVC)`);
+  const flags = conduit === 'smc' ? c(ctx, 'KVM_HYPERCALL_EXIT_SMC') : 0n;
+  assertValue(s['hypercall.flags'] as bigint, flags, `${what}: hypercall.flags (an AArch64 ${conduit})`);
 }
 
 const forward: CaseGenerator = (): GeneratedCase[] => [
-  ...oneCase({ case: 'vendor-call' }, async (ctx) => {
-    const g = await setupGuest(ctx);
-    await setFilterOk(ctx, g.vm, { base: VENDOR_ID, nr: 1n, action: FORWARD });
-    // The guest calls with x1 = 0x11, then reports x0 and x1: user space answered x0, x1 is untouched.
-    await loadProgram(ctx, g, g.vcpu, [...smccc(VENDOR_ID, 0x11n), ...report(0, 0), ...report(1, 1)]);
-    await expectForwarded(ctx, g, VENDOR_ID, 'the forwarded call');
-    const answer = 0x1234_5678n;
-    assertOutcome(await setReg64(ctx, g.vcpu, regId(ctx, 'X0'), answer), { ret: 0 }, 'KVM_SET_ONE_REG X0');
-    assertValue(await nextReport(ctx, g, 'x0 after the forwarded call', 0), answer, 'x0 user space set');
-    assertValue(await nextReport(ctx, g, 'x1 after the forwarded call', 1), 0x11n, 'x1 as the guest left it');
-  }),
+  ...(['hvc', 'smc'] as const).flatMap((conduit) =>
+    oneCase({ case: conduit === 'hvc' ? 'vendor-call' : 'vendor-call-smc' }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      await setFilterOk(ctx, g.vm, { base: VENDOR_ID, nr: 1n, action: FORWARD });
+      // The guest calls with x1 = 0x11, then reports x0 and x1: user space answered x0, x1 is untouched.
+      const call = callThrough(a64[conduit](0), VENDOR_ID, 0x11n);
+      await loadProgram(ctx, g, g.vcpu, [...call, ...report(0, 0), ...report(1, 1)]);
+      await expectForwarded(ctx, g, VENDOR_ID, 'the forwarded call', conduit);
+      const answer = 0x1234_5678n;
+      assertOutcome(await setReg64(ctx, g.vcpu, regId(ctx, 'X0'), answer), { ret: 0 }, 'KVM_SET_ONE_REG X0');
+      assertValue(await nextReport(ctx, g, 'x0 after the forwarded call', 0), answer, 'x0 user space set');
+      assertValue(
+        await nextReport(ctx, g, 'x1 after the forwarded call', 1),
+        0x11n,
+        'x1 as the guest left it',
+      );
+    }),
+  ),
   ...oneCase({ case: 'system-off' }, async (ctx) => {
     const g = await setupGuest(ctx);
     const off = c(ctx, 'PSCI_0_2_FN_SYSTEM_OFF');

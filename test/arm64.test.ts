@@ -94,7 +94,7 @@ describe('arm64 reference: the AArch64 interpreter', () => {
       a64.hvc(0),
     ]);
     const { stop } = execute(cpu, memoryOf(ram), 100);
-    expect(stop).to.deep.equal({ kind: 'hvc', imm: 0 });
+    expect(stop).to.deep.equal({ kind: 'call', conduit: 'hvc', imm: 0 });
     expect(regs[0]).to.equal(0x1122_3344_5566_7788n);
     expect(regs[1]).to.equal(0xffff_beefn);
     expect(regs[2]).to.equal(0x8000_0000n);

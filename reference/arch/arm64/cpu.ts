@@ -1,7 +1,7 @@
 /**
  * A deliberately tiny AArch64 interpreter: enough for a case to drive a guest with the same instruction
  * words it would write for real arm64 KVM. It knows MOVZ/MOVK (W and X), LDR/STR with an unsigned
- * immediate offset (W and X) and HVC. Everything else stops the run with an error exit, where real hardware
+ * immediate offset (W and X), HVC and SMC. Everything else stops the run with an error exit, where real hardware
  * would raise an exception inside the guest — the suite never relies on that.
  */
 import { bytesToUint, uintToBytes } from '../../../harness/abi/codec.ts';
@@ -31,7 +31,8 @@ export interface MmioAccess {
 }
 
 export type GuestStop =
-  | { kind: 'hvc'; imm: number }
+  /** An HVC, or an SMC that KVM traps (HCR_EL2.TSC), with its 16-bit immediate. */
+  | { kind: 'call'; conduit: 'hvc' | 'smc'; imm: number }
   | { kind: 'mmio'; access: MmioAccess }
   | { kind: 'error'; reason: string }
   | { kind: 'budget' };
@@ -79,12 +80,14 @@ const LDST_UNSIGNED_MASK = 0xbf80_0000;
 const LDST_UNSIGNED = 0xb900_0000; // STR/LDR W and X, unsigned immediate (bit 30 picks X, bit 22 picks LDR)
 const MOVE_WIDE_MASK = 0x1f80_0000;
 const MOVE_WIDE = 0x1280_0000;
-const HVC_MASK = 0xffe0_001f;
+const CALL_MASK = 0xffe0_001f;
 const HVC = 0xd400_0002;
+const SMC = 0xd400_0003;
 
 /**
  * Runs from PC until the guest needs the hypervisor or user space, or `budget` instructions have run.
- * HVC leaves PC after the instruction (as the trap's return address does); an MMIO access leaves it on
+ * HVC and SMC leave PC after the instruction (an HVC's return address is there, and KVM steps past a
+ * trapped SMC before it handles it); an MMIO access leaves it on
  * the access, which completes on the next KVM_RUN.
  */
 export function execute(cpu: GuestCpu, mem: GuestMemory, budget: number): { stop: GuestStop; steps: number } {
@@ -92,9 +95,11 @@ export function execute(cpu: GuestCpu, mem: GuestMemory, budget: number): { stop
     const fetched = mem.view(cpu.pc, 4);
     if (!fetched) return { stop: { kind: 'error', reason: 'instruction fetch outside RAM' }, steps };
     const insn = Number(bytesToUint(fetched, 'little'));
-    if ((insn & HVC_MASK) >>> 0 === HVC) {
+    const call = (insn & CALL_MASK) >>> 0;
+    if (call === HVC || call === SMC) {
       cpu.pc += 4n;
-      return { stop: { kind: 'hvc', imm: (insn >>> 5) & 0xffff }, steps: steps + 1 };
+      const conduit = call === HVC ? 'hvc' : 'smc';
+      return { stop: { kind: 'call', conduit, imm: (insn >>> 5) & 0xffff }, steps: steps + 1 };
     }
     if ((insn & MOVE_WIDE_MASK) >>> 0 === MOVE_WIDE && moveWide(cpu, insn)) {
       cpu.pc += 4n;

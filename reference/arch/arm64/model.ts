@@ -15,7 +15,7 @@ import {
 } from './idregs.ts';
 import { INVALID_GPA, PvLock, RUN_DELAY_PER_PREEMPTION_NS, StolenTime } from './pv.ts';
 import { AFFINITY_FIELDS, PSCI_0_1, type PsciVcpu } from './psci.ts';
-import { smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
+import { NOT_SUPPORTED as SMCCC_NOT_SUPPORTED, smcccCall, SmcccIds, type SmcccCaller } from './smccc.ts';
 import { SmcccFilter } from './smccc-filter.ts';
 import { modelSysregs, type SysregDesc } from './sysregs.ts';
 
@@ -385,13 +385,20 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
       remaining -= steps;
       slice += steps;
       switch (stop.kind) {
-        case 'hvc': {
+        case 'call': {
+          // SMCCC reserves the non-zero SMC immediates: KVM answers NOT_SUPPORTED in x0 alone (handle_smc).
+          if (stop.conduit === 'smc' && stop.imm !== 0) {
+            this.setX(0, SMCCC_NOT_SUPPORTED);
+            break;
+          }
           const args = [0, 1, 2, 3].map((n) => this.x(n));
           const outcome = smcccCall(this.vm.smccc, this.smcccCaller(), args);
           if (typeof outcome === 'object' && 'forwarded' in outcome) {
             // KVM answers nothing: user space does, through the registers, before the next KVM_RUN.
             this.put(false);
-            return this.exit('KVM_EXIT_HYPERCALL', { nr: outcome.forwarded, 'hypercall.flags': 0n });
+            const flags =
+              stop.conduit === 'smc' ? this.vcpu.kernel.abi.constant('KVM_HYPERCALL_EXIT_SMC') : 0n;
+            return this.exit('KVM_EXIT_HYPERCALL', { nr: outcome.forwarded, 'hypercall.flags': flags });
           }
           if (typeof outcome === 'object' && 'suspend' in outcome) {
             // kvm_psci_system_suspend: the registers stay for user space to read; nothing stops. With ndata 0

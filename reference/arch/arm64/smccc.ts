@@ -24,7 +24,8 @@ export interface SmcccCaller extends PsciCaller {
  */
 export type SmcccOutcome = PsciOutcome | { forwarded: bigint };
 
-const NOT_SUPPORTED = (1n << 64n) - 1n;
+/** SMCCC_RET_NOT_SUPPORTED (-1) as x0 holds it. */
+export const NOT_SUPPORTED = (1n << 64n) - 1n;
 const SUCCESS = 0n;
 
 /** SMCCC_ARCH_WORKAROUND_RET_UNAFFECTED and SMCCC_RET_NOT_REQUIRED, as x0 holds them. */
@@ -72,8 +73,9 @@ export class SmcccIds {
 }
 
 /**
- * One HVC from the guest: x0 is the function id (its low 32 bits), x1..x3 the arguments; the HVC immediate
- * plays no part (arch/arm64/kvm/handle_exit.c hands every HVC to the SMCCC handler). Every call KVM answers
+ * One HVC or SMC #0 from the guest: x0 is the function id (its low 32 bits), x1..x3 the arguments; the HVC
+ * immediate plays no part (arch/arm64/kvm/handle_exit.c hands every HVC, and every SMC #0, to the SMCCC
+ * handler). Every call KVM answers
  * sets x0 and zeroes x1..x3. What the handler does not know itself goes to PSCI, which answers
  * NOT_SUPPORTED for an id it does not know either.
  */
