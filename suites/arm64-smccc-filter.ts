@@ -182,13 +182,21 @@ const setAfterRun: CaseGenerator = () =>
 const psciVersion = (ctx: CaseContext, g: Guest) =>
   getReg64(ctx, g.vcpu, regId(ctx, 'KVM_REG_ARM_PSCI_VERSION'), 'PSCI_VERSION');
 
+type Conduit = 'hvc' | 'smc';
+
 /**
- * A filter of one function id, then the guest's call of it (through HVC #0 unless `smc`): `denied` calls
- * answer NOT_SUPPORTED.
+ * A filter of one function id, then the guest's call of it (through HVC #0 unless the conduit says SMC #0):
+ * `denied` calls answer NOT_SUPPORTED.
  */
-const DENIALS: { name: string; fn: string; action: Action; denied: boolean; smc?: boolean }[] = [
+const DENIALS: { name: string; fn: string; action: Action; denied: boolean; conduit?: Conduit }[] = [
   { name: 'psci-version-denied', fn: 'PSCI_0_2_FN_PSCI_VERSION', action: DENY, denied: true },
-  { name: 'psci-version-denied-smc', fn: 'PSCI_0_2_FN_PSCI_VERSION', action: DENY, denied: true, smc: true },
+  {
+    name: 'psci-version-denied-smc',
+    fn: 'PSCI_0_2_FN_PSCI_VERSION',
+    action: DENY,
+    denied: true,
+    conduit: 'smc',
+  },
   // MIGRATE_INFO_TYPE answers 2 when KVM handles it (PSCI-VAL-008).
   { name: 'migrate-info-type-denied', fn: 'PSCI_0_2_FN_MIGRATE_INFO_TYPE', action: DENY, denied: true },
   {
@@ -205,24 +213,24 @@ async function guestCall(
   fid: bigint,
   expected: bigint,
   what: string,
-  insn = a64.hvc(0),
+  conduit: Conduit,
 ) {
   const dirty = [1n, 2n, 3n];
   await expectReports(
     ctx,
     g,
-    [...callThrough(insn, fid, ...dirty), ...[0, 1, 2, 3].flatMap((r) => report(r, r))],
+    [...callThrough(a64[conduit](0), fid, ...dirty), ...[0, 1, 2, 3].flatMap((r) => report(r, r))],
     [[`x0 after ${what}`, expected], ...[1, 2, 3].map((r): [string, bigint] => [`x${r} after ${what}`, 0n])],
   );
 }
 
 const deny: CaseGenerator = () => [
-  ...DENIALS.flatMap(({ name, fn, action, denied, smc }) =>
+  ...DENIALS.flatMap(({ name, fn, action, denied, conduit = 'hvc' }) =>
     oneCase({ case: name }, async (ctx) => {
       const g = await setupGuest(ctx);
       await setFilterOk(ctx, g.vm, { base: c(ctx, fn), nr: 1n, action });
       const expected = denied ? SMCCC_NOT_SUPPORTED : await psciVersion(ctx, g);
-      await guestCall(ctx, g, c(ctx, fn), expected, fn, smc ? a64.smc(0) : a64.hvc(0));
+      await guestCall(ctx, g, c(ctx, fn), expected, fn, conduit);
     }),
   ),
   // A filter elsewhere leaves PSCI_VERSION to KVM.
@@ -230,7 +238,7 @@ const deny: CaseGenerator = () => [
     const g = await setupGuest(ctx);
     await setFilterOk(ctx, g.vm, { base: VENDOR_ID, nr: 1n, action: DENY });
     const fn = 'PSCI_0_2_FN_PSCI_VERSION';
-    await guestCall(ctx, g, c(ctx, fn), await psciVersion(ctx, g), fn);
+    await guestCall(ctx, g, c(ctx, fn), await psciVersion(ctx, g), fn, 'hvc');
   }),
 ];
 
@@ -243,7 +251,7 @@ async function expectForwarded(
   g: Guest,
   fid: bigint,
   what: string,
-  conduit: 'hvc' | 'smc' = 'hvc',
+  conduit: Conduit = 'hvc',
 ): Promise<void> {
   const s = await runOnce(ctx, g);
   assertExit(ctx, s, 'KVM_EXIT_HYPERCALL', what);

@@ -1,8 +1,8 @@
 /**
  * A deliberately tiny AArch64 interpreter: enough for a case to drive a guest with the same instruction
  * words it would write for real arm64 KVM. It knows MOVZ/MOVK (W and X), LDR/STR with an unsigned
- * immediate offset (W and X), HVC and SMC. Everything else stops the run with an error exit, where real hardware
- * would raise an exception inside the guest — the suite never relies on that.
+ * immediate offset (W and X), HVC and SMC. Everything else stops the run with an error exit, where real
+ * hardware would raise an exception inside the guest — the suite never relies on that.
  */
 import { bytesToUint, uintToBytes } from '../../../harness/abi/codec.ts';
 
@@ -87,8 +87,8 @@ const SMC = 0xd400_0003;
 /**
  * Runs from PC until the guest needs the hypervisor or user space, or `budget` instructions have run.
  * HVC and SMC leave PC after the instruction (an HVC's return address is there, and KVM steps past a
- * trapped SMC before it handles it); an MMIO access leaves it on
- * the access, which completes on the next KVM_RUN.
+ * trapped SMC before it handles it); an MMIO access leaves it on the access, which completes on the next
+ * KVM_RUN.
  */
 export function execute(cpu: GuestCpu, mem: GuestMemory, budget: number): { stop: GuestStop; steps: number } {
   for (let steps = 0; steps < budget; steps++) {

@@ -75,9 +75,8 @@ export class SmcccIds {
 /**
  * One HVC or SMC #0 from the guest: x0 is the function id (its low 32 bits), x1..x3 the arguments; the HVC
  * immediate plays no part (arch/arm64/kvm/handle_exit.c hands every HVC, and every SMC #0, to the SMCCC
- * handler). Every call KVM answers
- * sets x0 and zeroes x1..x3. What the handler does not know itself goes to PSCI, which answers
- * NOT_SUPPORTED for an id it does not know either.
+ * handler). Every call KVM answers sets x0 and zeroes x1..x3. What the handler does not know itself goes to
+ * PSCI, which answers NOT_SUPPORTED for an id it does not know either.
  */
 export function smcccCall(
   ids: SmcccIds,
