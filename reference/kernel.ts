@@ -44,6 +44,13 @@ export interface ArchVm {
 
 export interface ArchVcpu {
   ioctl(name: string, arg: bigint): bigint | undefined;
+  /**
+   * kvm_arch_vcpu_ioctl_get_mpstate: the state to copy out, or a non-zero value that generic KVM returns as it
+   * is (s390's states). An arch without MP states (ppc) leaves both hooks out: EINVAL.
+   */
+  getMpState?(): { state: bigint } | { ret: bigint };
+  /** kvm_arch_vcpu_ioctl_set_mpstate of the state generic KVM copied in. */
+  setMpState?(state: bigint): void;
 }
 
 export interface Memslot {
@@ -221,8 +228,26 @@ export class VcpuFile extends KernelFile {
     const name = this.kernel.abi.ioctlName(request);
     // Generic KVM checks the argument before any arch code runs (virt/kvm/kvm_main.c).
     if (name === 'KVM_RUN' && arg !== 0n) fail('EINVAL');
+    if (name === 'KVM_GET_MP_STATE') return this.getMpState(arg);
+    if (name === 'KVM_SET_MP_STATE') return this.setMpState(arg);
     const handled = name === undefined ? undefined : this.arch.ioctl(name, arg);
     return handled ?? fail(this.kernel.model.unknownIoctl.vcpu);
+  }
+
+  /** The arch answers first; generic KVM copies the state out only when the arch returned 0. */
+  private getMpState(arg: bigint): bigint {
+    const got = this.arch.getMpState?.() ?? fail('EINVAL');
+    if ('ret' in got) return got.ret;
+    this.kernel.abi.writeStruct(this.kernel.mem, arg, 'kvm_mp_state', { mp_state: got.state });
+    return 0n;
+  }
+
+  /** Generic KVM copies the state in before the arch looks at it. */
+  private setMpState(arg: bigint): bigint {
+    const s = this.kernel.abi.readStruct(this.kernel.mem, arg, 'kvm_mp_state');
+    if (!this.arch.setMpState) fail('EINVAL');
+    this.arch.setMpState(u64(s, 'mp_state'));
+    return 0n;
   }
 }
 

@@ -19,6 +19,7 @@ import {
   RAM_GPA,
   regId,
   report,
+  runToPowerOff,
   setReg64,
   setupGuest,
   smccc,
@@ -484,6 +485,92 @@ const systemSuspend: CaseGenerator = () =>
     }),
   );
 
+type MpState = 'RUNNABLE' | 'STOPPED' | 'SUSPENDED';
+
+/** KVM_GET_MP_STATE of a vCPU, which must succeed; the struct goes in all ones, so KVM must write it. */
+async function mpStateOf(ctx: CaseContext, vcpu: number, what: string): Promise<bigint> {
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_MP_STATE', { struct: { mp_state: 0xffff_ffffn } });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_MP_STATE of ${what}`);
+  return r.fields.mp_state as bigint;
+}
+
+async function expectMpState(ctx: CaseContext, vcpu: number, state: MpState, what: string): Promise<void> {
+  assertValue(await mpStateOf(ctx, vcpu, what), c(ctx, `KVM_MP_STATE_${state}`), `mp_state of ${what}`);
+}
+
+async function setMpState(ctx: CaseContext, vcpu: number, state: MpState, what: string): Promise<void> {
+  const r = await ctx.kvm.call(vcpu, 'KVM_SET_MP_STATE', {
+    struct: { mp_state: c(ctx, `KVM_MP_STATE_${state}`) },
+  });
+  assertOutcome(r, { ret: 0 }, `KVM_SET_MP_STATE ${state} on ${what}`);
+}
+
+/**
+ * vCPU 1, initialised (powered off with `off`), set to `state`; then vCPU 0 asks AFFINITY_INFO and CPU_ON
+ * about it, and vCPU 1's state is read again.
+ */
+const MP_STATE_PSCI: { name: string; off: boolean; state: MpState; on: boolean; after: MpState }[] = [
+  { name: 'stopped-is-off', off: false, state: 'STOPPED', on: false, after: 'RUNNABLE' },
+  { name: 'runnable-is-on', off: true, state: 'RUNNABLE', on: true, after: 'RUNNABLE' },
+  { name: 'suspended-is-on', off: false, state: 'SUSPENDED', on: true, after: 'SUSPENDED' },
+];
+
+const mpState: CaseGenerator = () => [
+  ...(['RUNNABLE', 'STOPPED', 'SUSPENDED'] as const).flatMap((state) =>
+    oneCase({ case: `set-${state.toLowerCase()}` }, async (ctx) => {
+      const { vcpu } = await ctx.fixture('vcpu-initialized');
+      if (vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+      await setMpState(ctx, vcpu, state, 'vCPU 0');
+      await expectMpState(ctx, vcpu, state, `vCPU 0 after KVM_SET_MP_STATE ${state}`);
+    }),
+  ),
+  ...oneCase({ case: 'init-power-off' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const vcpu = await poweredOffVcpu(ctx, g, psci02(ctx));
+    await expectMpState(ctx, vcpu, 'STOPPED', 'vCPU 1, initialised with KVM_ARM_VCPU_POWER_OFF');
+    await expectMpState(ctx, g.vcpu, 'RUNNABLE', 'vCPU 0, initialised without it');
+  }),
+  ...MP_STATE_PSCI.flatMap(({ name, off, state, on, after }) =>
+    oneCase({ case: name }, async (ctx) => {
+      const g = await setupGuest(ctx);
+      const vcpu = off
+        ? await poweredOffVcpu(ctx, g, psci02(ctx))
+        : await ctx.kvm.setupHandle(g.vm, 'KVM_CREATE_VCPU', 1n);
+      if (!off) await initVcpu(ctx, g.vm, vcpu);
+      await setMpState(ctx, vcpu, state, 'vCPU 1');
+      const { affinity } = await affinityOf(ctx, vcpu);
+      await expectReports(
+        ctx,
+        g,
+        callsReporting([
+          smccc(c(ctx, AFFINITY_INFO), affinity, 0n),
+          smccc(c(ctx, CPU_ON), ...onArgs(affinity)),
+        ]),
+        [
+          [`AFFINITY_INFO of vCPU 1 set ${state}`, on ? AFFINITY_ON : AFFINITY_OFF],
+          [`CPU_ON of vCPU 1 set ${state}`, on ? ALREADY_ON : SUCCESS],
+        ],
+      );
+      await expectMpState(ctx, vcpu, after, `vCPU 1 set ${state}, after CPU_ON`);
+    }),
+  ),
+  ...oneCase({ case: 'system-off' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const vcpu = await ctx.kvm.setupHandle(g.vm, 'KVM_CREATE_VCPU', 1n);
+    await initVcpu(ctx, g.vm, vcpu);
+    await runToPowerOff(ctx, g);
+    await expectMpState(ctx, g.vcpu, 'STOPPED', 'vCPU 0 after its SYSTEM_OFF');
+    await expectMpState(ctx, vcpu, 'STOPPED', "vCPU 1 after vCPU 0's SYSTEM_OFF");
+  }),
+  ...oneCase({ case: 'system-suspend' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await enableSystemSuspend(ctx, g, 0n);
+    await loadProgram(ctx, g, g.vcpu, smccc(c(ctx, 'PSCI_1_0_FN64_SYSTEM_SUSPEND'), RAM_GPA, 0n));
+    await expectSystemEvent(ctx, g, 'KVM_SYSTEM_EVENT_SUSPEND', 'SYSTEM_SUSPEND', 'no-data');
+    await expectMpState(ctx, g.vcpu, 'RUNNABLE', 'vCPU 0 at its SYSTEM_SUSPEND exit');
+  }),
+];
+
 export const arm64Psci: SuiteFamily = {
   generators: {
     'arm64-psci.affinity-info': affinityInfo,
@@ -494,5 +581,6 @@ export const arm64Psci: SuiteFamily = {
     'arm64-psci.system-reset': systemReset,
     'arm64-psci.system-reset2': systemReset2,
     'arm64-psci.system-suspend': systemSuspend,
+    'arm64-psci.mp-state': mpState,
   },
 };

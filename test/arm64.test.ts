@@ -293,9 +293,10 @@ describe('arm64 reference: KVM_RUN', () => {
     expect(run.exit_reason).to.equal(17n);
   });
 
-  // The kernel parks a powered-off vCPU in KVM_RUN until a CPU_ON; the model, single-threaded, ends the run
-  // with KVM_EXIT_INTERNAL_ERROR instead (docs/arm64.md). No conformance case can run into that sleep.
-  it('ends the KVM_RUN of a powered-off vCPU at once: one initialised so, and every vCPU after a SYSTEM_OFF', async () => {
+  // The kernel parks a powered-off vCPU in KVM_RUN until a CPU_ON, a suspended one until a wakeup event; the
+  // model, single-threaded, ends the run with KVM_EXIT_INTERNAL_ERROR instead (docs/arm64.md). No
+  // conformance case can run into that sleep.
+  it('ends the KVM_RUN of a powered-off or suspended vCPU at once: one initialised off, one set SUSPENDED, and every vCPU after a SYSTEM_OFF', async () => {
     const kvm = new KvmSession(createReferenceBackend(spec, 'arm64'), spec, 'arm64', 'upstream');
     try {
       const system = await kvm.openSystem();
@@ -304,7 +305,7 @@ describe('arm64 reference: KVM_RUN', () => {
       await kvm.setup(vm, 'KVM_SET_USER_MEMORY_REGION', memslot(0, RAM_GPA, BigInt(RAM_SIZE), ram));
       const PSCI_0_2 = 4n;
       const POWER_OFF = 1n;
-      // vCPU 0 powers the machine off; vCPU 2, at RAM_GPA + 0x100, would report to MMIO if it ran.
+      // vCPU 0 powers the machine off; vCPUs 2 and 3, at RAM_GPA + 0x100, would report to MMIO if they ran.
       await kvm.write(ram, programBytes(smccc(spec.constant('PSCI_0_2_FN_SYSTEM_OFF', 'arm64'))));
       await kvm.write(ram, programBytes(report(0)), 0x100);
       const vcpus: number[] = [];
@@ -312,12 +313,13 @@ describe('arm64 reference: KVM_RUN', () => {
         [0n, PSCI_0_2],
         [1n, PSCI_0_2 | POWER_OFF],
         [2n, PSCI_0_2],
+        [3n, PSCI_0_2],
       ] as const) {
         const vcpu = await kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
         await kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', {
           struct: { target: 5n, features: [features, 0n, 0n, 0n, 0n, 0n, 0n] },
         });
-        const pc = RAM_GPA + (id === 2n ? 0x100n : 0n);
+        const pc = RAM_GPA + (id >= 2n ? 0x100n : 0n);
         const le = `0x${Buffer.from(uintToBytes(pc, 8, 'little')).toString('hex')}`;
         await kvm.setup(vcpu, 'KVM_SET_ONE_REG', {
           struct: { id: 0x6030_0000_0010_0040n, addr: { buffer: { size: 8, init: le } } },
@@ -331,6 +333,9 @@ describe('arm64 reference: KVM_RUN', () => {
         return decodeStruct(layout, await kvm.read(area, 0, layout.size), 'little').exit_reason;
       };
       expect(await exitOf(vcpus[1]!), 'vCPU 1, initialised powered off').to.equal(17n);
+      const SUSPENDED = spec.constant('KVM_MP_STATE_SUSPENDED', 'arm64');
+      await kvm.setup(vcpus[3]!, 'KVM_SET_MP_STATE', { struct: { mp_state: SUSPENDED } });
+      expect(await exitOf(vcpus[3]!), 'vCPU 3, set SUSPENDED').to.equal(17n);
       expect(await exitOf(vcpus[0]!), 'vCPU 0, SYSTEM_OFF').to.equal(24n);
       expect(await exitOf(vcpus[2]!), 'vCPU 2, after the SYSTEM_OFF').to.equal(17n);
     } finally {

@@ -163,6 +163,7 @@ describe('claimed profiles are checked against probes', function () {
     const claims = {
       KVM_CAP_ONE_REG: 1,
       KVM_CAP_USER_MEMORY: 1,
+      KVM_CAP_MP_STATE: 1,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1,
       KVM_CAP_ARM_SYSTEM_SUSPEND: 1,
       KVM_CAP_ARM_VM_IPA_SIZE: 52,

@@ -43,6 +43,8 @@ KVM_GET_VCPU_MMAP_SIZE = _ioc(NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(NONE, 0x41, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
+KVM_GET_MP_STATE = _ioc(READ, 0x98, 4)  # struct kvm_mp_state
+KVM_SET_MP_STATE = _ioc(WRITE, 0x99, 4)
 KVM_ENABLE_CAP = _ioc(WRITE, 0xA3, 104)  # struct kvm_enable_cap
 KVM_GET_ONE_REG = _ioc(WRITE, 0xAB, 16)  # struct kvm_one_reg
 KVM_SET_ONE_REG = _ioc(WRITE, 0xAC, 16)
@@ -57,8 +59,9 @@ VCPU_MMAP_SIZE = 3 * 4096
 MAX_VCPU_ID = 4096
 MAX_MEMSLOTS = 32764
 MAX_CPUID_ENTRIES = 256
-# KVM_CAP_USER_MEMORY, KVM_CAP_ONE_REG, KVM_CAP_MAX_VCPU_ID; every other capability is 0
-CAPABILITIES = {3: 1, 70: 1, 128: MAX_VCPU_ID}
+# KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_ONE_REG, KVM_CAP_MAX_VCPU_ID; every other capability is 0
+CAPABILITIES = {3: 1, 14: 1, 70: 1, 128: MAX_VCPU_ID}
+MP_STATE_RUNNABLE = 0
 PAGE = 4096
 U64 = (1 << 64) - 1
 
@@ -307,6 +310,13 @@ class Vcpu:
             return self.set_cpuid(arg)
         if request in (KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR):
             return self.device_attr(request, arg)
+        if request == KVM_GET_MP_STATE:
+            self.kernel.mem.copy_to_user(arg, struct.pack("<I", MP_STATE_RUNNABLE))
+            return 0
+        if request == KVM_SET_MP_STATE:
+            # Without an in-kernel LAPIC a vCPU is RUNNABLE and can be set to nothing else.
+            (state,) = struct.unpack("<I", self.kernel.mem.copy_from_user(arg, 4))
+            return 0 if state == MP_STATE_RUNNABLE else fail("EINVAL")
         fail("EINVAL")
 
     def device_attr(self, request, arg):

@@ -1,7 +1,19 @@
 import { assertBytes, assertOutcome, assertValue } from '../../harness/plan/outcome.ts';
-import type { CaseGenerator } from '../../harness/plan/types.ts';
+import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import type { PointerArg } from '../../harness/session.ts';
-import { buffer, DIAG_501, getKeys, guest, MiB, PAGE, readRun, runOnce, s390, setKeys } from './guest.ts';
+import {
+  buffer,
+  DIAG_501,
+  getKeys,
+  guest,
+  MiB,
+  PAGE,
+  readRun,
+  runOnce,
+  s390,
+  setKeys,
+  type Guest,
+} from './guest.ts';
 import { cases, expectOf, hex } from './plan.ts';
 
 /** Storage-key bits user space sets and reads back: ACC and fetch protection (R and C are hardware's). */
@@ -215,6 +227,99 @@ const runDiag: CaseGenerator = (g) =>
     },
   );
 
+type MpState = 'STOPPED' | 'OPERATING' | 'CHECK_STOP';
+
+/**
+ * KVM_GET_MP_STATE on s390: the state is the call's return value and the struct, sent as all ones, stays
+ * as it was (or the pointer is not even looked at).
+ */
+async function expectMpState(
+  ctx: CaseContext,
+  vcpu: number,
+  state: MpState,
+  arg: PointerArg | 'struct',
+  what: string,
+) {
+  const r = await ctx.kvm.call(
+    vcpu,
+    'KVM_GET_MP_STATE',
+    arg === 'struct' ? { struct: { mp_state: 0xffff_ffffn } } : { pointer: arg },
+  );
+  assertOutcome(r, { ret: Number(s390(ctx, `KVM_MP_STATE_${state}`)) }, `KVM_GET_MP_STATE of ${what}`);
+  if (arg === 'struct') assertValue(r.fields.mp_state as bigint, 0xffff_ffffn, 'kvm_mp_state after the call');
+}
+
+function setMpState(ctx: CaseContext, vcpu: number, state: MpState) {
+  return ctx.kvm.call(vcpu, 'KVM_SET_MP_STATE', { struct: { mp_state: s390(ctx, `KVM_MP_STATE_${state}`) } });
+}
+
+/** A DIAGNOSE 0x501 at 0x1000 and a 64-bit PSW pointing at it: a KVM_RUN that runs exits there. */
+async function diagnoseGuest(ctx: CaseContext) {
+  const gu = await guest(ctx);
+  await ctx.kvm.write(gu.ram, DIAG_501, 0x1000);
+  await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask: PSW_64(ctx), addr: 0x1000n } });
+  return gu;
+}
+
+/** KVM_RUN, which either runs to the DIAGNOSE or, for a stopped vCPU under user control, fails with EINVAL. */
+async function expectRun(ctx: CaseContext, gu: Guest, runs: boolean, what: string): Promise<void> {
+  const r = await ctx.kvm.call(gu.vcpu, 'KVM_RUN', 0n);
+  assertOutcome(r, runs ? { ret: 0 } : { errno: 'EINVAL' }, `KVM_RUN ${what}`);
+  if (runs)
+    assertValue((await readRun(ctx, gu)).icptcode as bigint, 4n, `interception code of KVM_RUN ${what}`);
+}
+
+const mpState: CaseGenerator = () => [
+  ...cases(
+    ['struct', 'invalid'] as const,
+    (arg) => ({ vcpu: 'new', arg }),
+    async (ctx, arg) => {
+      const gu = await guest(ctx);
+      await expectMpState(ctx, gu.vcpu, 'STOPPED', arg === 'struct' ? 'struct' : 'invalid', 'a new vCPU');
+    },
+  ),
+  ...cases(
+    ['run-starts', 'set-operating', 'set-stopped', 'refused-set', 'other-vcpu'] as const,
+    (name) => ({ case: name }),
+    async (ctx, name) => {
+      const gu = await diagnoseGuest(ctx);
+      switch (name) {
+        case 'run-starts':
+          // Without KVM_SET_MP_STATE, KVM_RUN starts the vCPU, which stays OPERATING.
+          await expectRun(ctx, gu, true, 'of a new vCPU');
+          return expectMpState(ctx, gu.vcpu, 'OPERATING', 'struct', 'a vCPU that ran');
+        case 'set-operating':
+          assertOutcome(
+            await setMpState(ctx, gu.vcpu, 'OPERATING'),
+            { ret: 0 },
+            'KVM_SET_MP_STATE OPERATING',
+          );
+          await expectMpState(ctx, gu.vcpu, 'OPERATING', 'struct', 'a vCPU set OPERATING');
+          return expectRun(ctx, gu, true, 'of a vCPU set OPERATING');
+        case 'set-stopped':
+          await expectRun(ctx, gu, true, 'of a new vCPU');
+          assertOutcome(await setMpState(ctx, gu.vcpu, 'STOPPED'), { ret: 0 }, 'KVM_SET_MP_STATE STOPPED');
+          await expectMpState(ctx, gu.vcpu, 'STOPPED', 'struct', 'a vCPU set STOPPED');
+          return expectRun(ctx, gu, false, 'of a vCPU set STOPPED');
+        case 'refused-set':
+          // The refused call still hands the CPU states to user space: the new vCPU stays stopped.
+          assertOutcome(
+            await setMpState(ctx, gu.vcpu, 'CHECK_STOP'),
+            { errno: 'ENXIO' },
+            'KVM_SET_MP_STATE CHECK_STOP',
+          );
+          return expectRun(ctx, gu, false, 'of a new vCPU after a refused KVM_SET_MP_STATE');
+        case 'other-vcpu': {
+          // User control is the VM's: a call on vCPU 1 leaves new vCPU 0 stopped.
+          const other = await ctx.kvm.setupHandle(gu.vm, 'KVM_CREATE_VCPU', 1n);
+          assertOutcome(await setMpState(ctx, other, 'OPERATING'), { ret: 0 }, 'KVM_SET_MP_STATE on vCPU 1');
+          return expectRun(ctx, gu, false, 'of vCPU 0 after KVM_SET_MP_STATE on vCPU 1');
+        }
+      }
+    },
+  ),
+];
+
 export const stateGenerators: Record<string, CaseGenerator> = {
   'skeys-roundtrip': skeysRoundtrip,
   'skeys-einval': skeysEinval,
@@ -225,4 +330,5 @@ export const stateGenerators: Record<string, CaseGenerator> = {
   'psw-initial': pswInitial,
   'psw-busy': pswBusy,
   'run-diag': runDiag,
+  'mp-state': mpState,
 };

@@ -194,10 +194,10 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
   /** A guest access to an address outside every memslot, completed by the next KVM_RUN. */
   private pendingMmio: MmioAccess | undefined;
   /**
-   * Powered off: initialised with KVM_ARM_VCPU_POWER_OFF, or by any vCPU's SYSTEM_OFF, until a CPU_ON or
-   * the next KVM_ARM_VCPU_INIT.
+   * STOPPED is powered off: initialised with KVM_ARM_VCPU_POWER_OFF, by any vCPU's SYSTEM_OFF or by
+   * KVM_SET_MP_STATE, until a CPU_ON, KVM_SET_MP_STATE or the next KVM_ARM_VCPU_INIT. SUSPENDED waits in WFI.
    */
-  poweredOff = false;
+  mpState: 'runnable' | 'stopped' | 'suspended' = 'runnable';
   /** Where a CPU_ON told the vCPU to start, applied with a reset at its next KVM_RUN (KVM_REQ_VCPU_RESET). */
   private pendingStart: { entry: bigint; context: bigint } | undefined;
 
@@ -211,9 +211,28 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
     return (this.sysregs.get('MPIDR_EL1') ?? 0n) & AFFINITY_FIELDS;
   }
 
+  /** PSCI's off (kvm_arm_vcpu_stopped): SUSPENDED counts as on. */
+  get poweredOff(): boolean {
+    return this.mpState === 'stopped';
+  }
+
   powerOn(entry: bigint, context: bigint): void {
     this.pendingStart = { entry, context };
-    this.poweredOff = false;
+    this.mpState = 'runnable';
+  }
+
+  getMpState(): { state: bigint } {
+    const name = { runnable: 'RUNNABLE', stopped: 'STOPPED', suspended: 'SUSPENDED' }[this.mpState];
+    return { state: this.vcpu.kernel.abi.constant(`KVM_MP_STATE_${name}`) };
+  }
+
+  /** RUNNABLE is written as it is, with no reset; STOPPED powers the vCPU off as PSCI does. */
+  setMpState(state: bigint): void {
+    const { abi } = this.vcpu.kernel;
+    if (state === abi.constant('KVM_MP_STATE_RUNNABLE')) this.mpState = 'runnable';
+    else if (state === abi.constant('KVM_MP_STATE_STOPPED')) this.mpState = 'stopped';
+    else if (state === abi.constant('KVM_MP_STATE_SUSPENDED')) this.mpState = 'suspended';
+    else fail('EINVAL');
   }
 
   constructor(
@@ -263,7 +282,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
     if (first) this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn));
     this.pendingMmio = undefined;
     this.pendingStart = undefined;
-    this.poweredOff = false;
+    this.mpState = 'runnable';
   }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
@@ -362,7 +381,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
     const vm = this.vcpu.vm;
     if (!vm.hasRun) this.vm.finalizeIdRegs();
     vm.hasRun = true;
-    if (this.poweredOff) return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+    if (this.mpState !== 'runnable') return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
     const start = this.pendingStart;
     if (start) {
       this.reset();
@@ -412,7 +431,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
           }
           if (typeof outcome !== 'bigint') {
             // kvm_prepare_system_event: every vCPU of the VM stops until user space resets it.
-            for (const v of this.vm.vcpus) v.poweredOff = true;
+            for (const v of this.vm.vcpus) v.mpState = 'stopped';
             this.put(false);
             return this.exit('KVM_EXIT_SYSTEM_EVENT', {
               type: this.vcpu.kernel.abi.constant(outcome.type),
@@ -476,7 +495,7 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
     this.vm.features = set;
     this.psci02 = (f0 & (1n << BigInt(FEATURE_PSCI_0_2))) !== 0n;
     this.reset();
-    this.poweredOff = (f0 & (1n << BigInt(FEATURE_POWER_OFF))) !== 0n;
+    this.mpState = (f0 & (1n << BigInt(FEATURE_POWER_OFF))) !== 0n ? 'stopped' : 'runnable';
     this.initialized = true;
     return 0n;
   }
@@ -666,6 +685,7 @@ export function arm64Model(spec: SpecTree): ArchModel {
     unknownIoctl: { system: 'EINVAL', vm: 'EINVAL', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'arm64', {
       KVM_CAP_USER_MEMORY: 1n,
+      KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1n,
       KVM_CAP_ARM_SYSTEM_SUSPEND: 1n,

@@ -42,6 +42,11 @@ const ONE_REGS: readonly { id: bigint; size: number; reset: bigint }[] = [
 class S390Vm implements ArchVm {
   readonly storage: GuestStorage;
   readonly pv = new ProtectedVirtualization();
+  /**
+   * User space controls the CPU states (kvm->arch.user_cpu_state_ctrl): set by any KVM_SET_MP_STATE on the
+   * VM, after which KVM_RUN no longer starts a stopped vCPU.
+   */
+  userCpuStateCtrl = false;
 
   constructor(private readonly vm: VmFile) {
     this.storage = new GuestStorage(vm);
@@ -95,7 +100,7 @@ class S390Vm implements ArchVm {
   createVcpu(vcpu: VcpuFile): ArchVcpu {
     const cpu = new S390Cpu();
     this.pv.adopt(cpu);
-    return new S390Vcpu(vcpu, cpu, this.storage);
+    return new S390Vcpu(vcpu, cpu, this);
   }
 }
 
@@ -105,8 +110,27 @@ class S390Vcpu implements ArchVcpu {
   constructor(
     readonly vcpu: VcpuFile,
     private readonly cpu: S390Cpu,
-    private readonly storage: GuestStorage,
+    private readonly vm: S390Vm,
   ) {}
+
+  private get storage(): GuestStorage {
+    return this.vm.storage;
+  }
+
+  /** s390 hands the state back as the ioctl's value, not through the struct (kvm_arch_vcpu_ioctl_get_mpstate). */
+  getMpState(): { ret: bigint } {
+    const { abi } = this.vcpu.kernel;
+    return { ret: abi.constant(this.cpu.stopped ? 'KVM_MP_STATE_STOPPED' : 'KVM_MP_STATE_OPERATING') };
+  }
+
+  /** Any call, refused or not, hands the VM's CPU states to user space first. */
+  setMpState(state: bigint): void {
+    const { abi } = this.vcpu.kernel;
+    this.vm.userCpuStateCtrl = true;
+    if (state === abi.constant('KVM_MP_STATE_STOPPED')) this.cpu.stopped = true;
+    else if (state === abi.constant('KVM_MP_STATE_OPERATING')) this.cpu.stopped = false;
+    else fail('ENXIO');
+  }
 
   /**
    * A protected vCPU's SIDA is one page. Otherwise the SIDA designation shares its SIE-block field with
@@ -139,6 +163,7 @@ class S390Vcpu implements ArchVcpu {
       case 'KVM_S390_GET_IRQ_STATE':
         return getIrqState(kernel, this.cpu, arg);
       case 'KVM_RUN':
+        if (this.vm.userCpuStateCtrl && this.cpu.stopped) fail('EINVAL');
         return runVcpu(this.vcpu, this.cpu, this.storage);
       case 'KVM_GET_ONE_REG':
       case 'KVM_SET_ONE_REG':
@@ -169,6 +194,7 @@ export function s390xModel(spec: SpecTree): ArchModel {
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'ENOTTY' },
     checkExtension: capabilityTable(spec, 's390x', {
       KVM_CAP_USER_MEMORY: 1n,
+      KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPU_ID),
       KVM_CAP_S390_MEM_OP: 65536n,

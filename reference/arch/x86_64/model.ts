@@ -38,6 +38,15 @@ class X86Vcpu implements ArchVcpu {
 
   constructor(readonly vcpu: VcpuFile) {}
 
+  /** Without an in-kernel irqchip every vCPU is RUNNABLE from creation, and no other state can be set. */
+  getMpState(): { state: bigint } {
+    return { state: this.vcpu.kernel.abi.constant('KVM_MP_STATE_RUNNABLE') };
+  }
+
+  setMpState(state: bigint): void {
+    if (state !== this.vcpu.kernel.abi.constant('KVM_MP_STATE_RUNNABLE')) fail('EINVAL');
+  }
+
   ioctl(name: string, arg: bigint): bigint | undefined {
     const { kernel } = this.vcpu;
     switch (name) {
@@ -155,6 +164,7 @@ export function x86_64Model(spec: SpecTree): ArchModel {
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'x86_64', {
       KVM_CAP_USER_MEMORY: 1n,
+      KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPU_IDS),
     }),
