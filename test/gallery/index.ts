@@ -13,6 +13,7 @@ import {
   cmpxchgWritesOnMismatch,
   edatIgnored,
   memopMaxSizeOffByOne,
+  mpStateWrittenOut,
   runIgnoresDirtyPrefix,
 } from './s390.ts';
 import type { FaultyBackend } from './faulty.ts';
@@ -32,5 +33,6 @@ export const gallery: FaultyBackend[] = [
   checkOnlySkipsKeyCheck,
   runIgnoresDirtyPrefix,
   edatIgnored,
+  mpStateWrittenOut,
   fprApartFromVsr,
 ];

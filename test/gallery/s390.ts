@@ -1,4 +1,5 @@
-// Gallery entries in KVM_S390_MEM_OP: its size limit, cmpxchg, CHECK_ONLY, the prefix and the enhanced DAT it applies.
+// Gallery entries in KVM_S390_MEM_OP (its size limit, cmpxchg, CHECK_ONLY, the prefix and the enhanced DAT it
+// applies) and in the s390 vCPU's MP state.
 import type { IoctlArg } from '../../adapters/backend.ts';
 import { createReferenceBackend } from '../../adapters/reference.ts';
 import { fieldSpan } from '../../harness/abi/codec.ts';
@@ -151,5 +152,33 @@ export const edatIgnored: FaultyBackend = {
     'MEM_OP/MEM_OP-DAT-006/s390x/case=region-protected-store',
     'MEM_OP/MEM_OP-DAT-007/s390x/case=region-frame',
     'MEM_OP/MEM_OP-DAT-007/s390x/case=common-region-private-space',
+  ],
+};
+
+export const mpStateWrittenOut: FaultyBackend = {
+  name: 'mp-state-written-out',
+  bug: 'KVM_GET_MP_STATE on s390 writes the state into struct kvm_mp_state and returns 0, as api.rst describes for every arch, where KVM returns the state itself and writes nothing',
+  arches: ['s390x'],
+  requires: ['KVM_GET_MP_STATE'],
+  filter: ['MP_STATE/**'],
+  make: (spec, arch) => {
+    const inner = createReferenceBackend(spec, arch);
+    const get = spec.ioctlNumber('KVM_GET_MP_STATE', arch);
+    const view = new StructView(spec, 'kvm_mp_state', arch);
+    return withIoctl(inner, async (next, h, req, arg) => {
+      const r = await next(h, req, arg);
+      if (req !== get || r.ret <= 0n) return r;
+      if (arg.kind !== 'struct') return failed('EFAULT');
+      const image = arg.image.slice();
+      view.set(image, 'mp_state', r.ret);
+      return { ret: 0n, errno: null, image, spans: [] };
+    });
+  },
+  caughtBy: [
+    'MP_STATE/MP_STATE-VAL-004/s390x/vcpu=new,arg=struct',
+    'MP_STATE/MP_STATE-VAL-004/s390x/vcpu=new,arg=invalid',
+    'MP_STATE/MP_STATE-VAL-004/s390x/case=run-starts',
+    'MP_STATE/MP_STATE-VAL-004/s390x/case=set-operating',
+    'MP_STATE/MP_STATE-VAL-004/s390x/case=set-stopped',
   ],
 };
