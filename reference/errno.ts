@@ -3,6 +3,7 @@ export type ErrnoName =
   | 'EPERM'
   | 'ENOENT'
   | 'ENXIO'
+  | 'EINTR'
   | 'E2BIG'
   | 'ENOEXEC'
   | 'EBADF'

@@ -234,6 +234,17 @@ export class VcpuFile extends KernelFile {
     return handled ?? fail(this.kernel.model.unknownIoctl.vcpu);
   }
 
+  /**
+   * kvm_run.immediate_exit, which generic KVM turns into wants_to_run for the arch: set, KVM_RUN returns EINTR
+   * without entering the guest, once the arch has done what it does first.
+   */
+  get immediateExit(): boolean {
+    const { offset } = this.kernel.abi.spec.field('kvm_run', 'immediate_exit', {
+      arch: this.kernel.model.arch,
+    });
+    return this.run[offset] !== 0;
+  }
+
   /** The arch answers first; generic KVM copies the state out only when the arch returned 0. */
   private getMpState(arg: bigint): bigint {
     const got = this.arch.getMpState?.() ?? fail('EINVAL');

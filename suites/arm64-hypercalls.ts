@@ -41,7 +41,7 @@ import {
   SMCCC_NOT_SUPPORTED,
   smcccReg,
 } from './arm64-guest.ts';
-import { memslot, psci02 } from './fixtures.ts';
+import { mapRun, memslot, psci02, setImmediateExit, vcpuInitArg } from './fixtures.ts';
 
 const NOT_SUPPORTED = SMCCC_NOT_SUPPORTED;
 const INVALID_GPA = NOT_SUPPORTED;
@@ -877,11 +877,66 @@ const getCases: CaseGenerator = (g) => {
   ];
 };
 
+/** KVM_RUN with immediate_exit set, which must return EINTR. */
+async function runInterrupted(ctx: CaseContext, vcpu: number, what: string): Promise<void> {
+  assertOutcome(
+    await ctx.kvm.call(vcpu, 'KVM_RUN', 0n),
+    { errno: 'EINTR' },
+    `KVM_RUN with immediate_exit ${what}`,
+  );
+}
+
+/** What a KVM_RUN with immediate_exit still does before it returns EINTR. */
+const immediateExit: CaseGenerator = () => [
+  ...one({ case: 'mmio-load' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    const load = fetch(4, 3);
+    await loadProgram(ctx, g, g.vcpu, [...load, ...report(4, 0)]);
+    const value = 0x0123_4567_89ab_cdefn;
+    await answerLoad(ctx, g, 'LDR X4 from MMIO', 3, 8, value);
+    await setImmediateExit(ctx, g.run, 1);
+    await runInterrupted(ctx, g.vcpu, 'after the MMIO load exit');
+    assertValue(
+      await getReg64(ctx, g.vcpu, regId(ctx, 'X4'), 'X4'),
+      value,
+      'X4 after the interrupted KVM_RUN',
+    );
+    const pastLoad = RAM_GPA + 4n * BigInt(load.length);
+    assertValue(
+      await getReg64(ctx, g.vcpu, regId(ctx, 'PC'), 'PC'),
+      pastLoad,
+      'PC after the interrupted KVM_RUN',
+    );
+    await setImmediateExit(ctx, g.run, 0);
+    assertValue(await nextReport(ctx, g, 'X4 after the next KVM_RUN', 0), value, 'X4 the guest reports');
+  }),
+  // The hypercall bitmaps lock at the VM's first run (PV_TIME-ERR-002): an interrupted first KVM_RUN is one.
+  ...one({ case: 'first-run' }, async (ctx) => {
+    const g = await setupGuest(ctx);
+    await setImmediateExit(ctx, g.run, 1);
+    await runInterrupted(ctx, g.vcpu, "as the VM's first KVM_RUN");
+    assertOutcome(
+      await stdHypBitmap(ctx, g.vcpu, 0n),
+      { errno: 'EBUSY' },
+      'KVM_SET_ONE_REG STD_HYP bitmap after it',
+    );
+  }),
+  ...one({ case: 'powered-off' }, async (ctx) => {
+    const fds = await ctx.fixture('vm');
+    const vcpu = await ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n);
+    const off = 1n << c(ctx, 'KVM_ARM_VCPU_POWER_OFF');
+    await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, fds.vm!, psci02(ctx) | off));
+    await setImmediateExit(ctx, await mapRun(ctx, fds, vcpu), 1);
+    await runInterrupted(ctx, vcpu, 'of a vCPU initialised powered off');
+  }),
+];
+
 export const arm64Hypercalls: SuiteFamily = {
   generators: {
     'arm64-hypercalls.version': version,
     'arm64-hypercalls.unknown': unknown,
     'arm64-hypercalls.conduits': conduits,
+    'arm64-hypercalls.immediate-exit': immediateExit,
     'arm64-hypercalls.mmio-report': mmioReport,
     'arm64-hypercalls.ram-access': ramAccess,
     'arm64-hypercalls.arch-features': archFeatures,

@@ -18,6 +18,12 @@ export async function mapRun(ctx: CaseContext, fds: { system: number }, vcpu: nu
   return ctx.kvm.mmap(vcpu, Number(size.ret));
 }
 
+/** Writes kvm_run.immediate_exit in a vCPU's mapped kvm_run: any non-zero byte sets it. */
+export async function setImmediateExit(ctx: CaseContext, run: Buf, value: number): Promise<void> {
+  const { offset } = ctx.spec.field('kvm_run', 'immediate_exit', { arch: ctx.arch, revision: ctx.revision });
+  await ctx.kvm.write(run, Uint8Array.of(value), offset);
+}
+
 const system: Fixture = async (ctx) => ({ system: await ctx.kvm.openSystem() });
 
 const vm: Fixture = async (ctx) => {

@@ -1,6 +1,6 @@
 import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
-import { memslot, psci02, vcpuInitArg } from './fixtures.ts';
+import { mapRun, memslot, psci02, setImmediateExit, vcpuInitArg } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
 
@@ -339,6 +339,22 @@ const armFeaturesFixed: CaseGenerator = (g) =>
     })),
   );
 
+/** A vCPU ready to run (initialised on arm64), kvm_run mapped, immediate_exit set: KVM_RUN is EINTR. */
+const immediateExit: CaseGenerator = () =>
+  [1, 0xff].map((value) => ({
+    params: { immediate_exit: String(value) },
+    run: async (ctx: CaseContext) => {
+      const fds = await ctx.fixture('vcpu-initialized');
+      const run = await mapRun(ctx, fds, fds.vcpu!);
+      await setImmediateExit(ctx, run, value);
+      assertOutcome(
+        await ctx.kvm.call(fds.vcpu!, 'KVM_RUN', 0n),
+        { errno: 'EINTR' },
+        `KVM_RUN with immediate_exit ${value}`,
+      );
+    },
+  }));
+
 export const vmFamily: SuiteFamily = {
   generators: {
     'memslot.bad-flags': badFlags,
@@ -351,6 +367,7 @@ export const vmFamily: SuiteFamily = {
     'memslot.slot-limit': slotLimit,
     'memslot.unmapped-ram': unmappedRam,
     'vm.duplicate-vcpu': duplicateVcpu,
+    'vm.immediate-exit': immediateExit,
     'vm.vcpu-id-limit': vcpuIdLimit,
     'vm.ipa-limit': ipaLimit,
     'vm.arm64-features-fixed': armFeaturesFixed,

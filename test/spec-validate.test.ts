@@ -57,11 +57,11 @@ describe('kvmspec spec validate', () => {
       'a field name used twice within one union member',
       'structs/kvm_run.json',
       editJson((d) => {
-        const exit = (d.layouts as { fields: { members?: { fields: { name: string }[] }[] }[] }[])[0]!
-          .fields[7]!;
+        type Field = { union?: string; members?: { fields: { name: string }[] }[] };
+        const exit = (d.layouts as { fields: Field[] }[])[0]!.fields.find((f) => f.union === 'exit')!;
         exit.members![0]!.fields[2]!.name = 'phys_addr';
       }),
-      /kvm_run\.json#\/layouts\/0\/fields\/7\/members\/0\/fields\/2\/name: field name phys_addr is used twice/,
+      /kvm_run\.json#\/layouts\/0\/fields\/8\/members\/0\/fields\/2\/name: field name phys_addr is used twice/,
     ],
     [
       'overlapping struct fields',

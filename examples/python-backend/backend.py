@@ -41,6 +41,7 @@ KVM_GET_MSR_INDEX_LIST = _ioc(READ | WRITE, 0x02, 4)  # struct kvm_msr_list
 KVM_CHECK_EXTENSION = _ioc(NONE, 0x03, 0)
 KVM_GET_VCPU_MMAP_SIZE = _ioc(NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(NONE, 0x41, 0)
+KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
 KVM_GET_MP_STATE = _ioc(READ, 0x98, 4)  # struct kvm_mp_state
@@ -56,6 +57,7 @@ VCPU_TSC_CTRL, VCPU_TSC_OFFSET = 0, 0  # the only vCPU attribute group and attri
 
 API_VERSION = 12
 VCPU_MMAP_SIZE = 3 * 4096
+RUN_IMMEDIATE_EXIT = 1  # offset of kvm_run.immediate_exit
 MAX_VCPU_ID = 4096
 MAX_MEMSLOTS = 32764
 MAX_CPUID_ENTRIES = 256
@@ -310,6 +312,11 @@ class Vcpu:
             return self.set_cpuid(arg)
         if request in (KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR):
             return self.device_attr(request, arg)
+        if request == KVM_RUN:
+            # This example runs no guest: KVM_RUN answers its argument check and kvm_run.immediate_exit only.
+            if arg != 0:
+                fail("EINVAL")
+            fail("EINTR" if self.run[RUN_IMMEDIATE_EXIT] else "EINVAL")
         if request == KVM_GET_MP_STATE:
             self.kernel.mem.copy_to_user(arg, struct.pack("<I", MP_STATE_RUNNABLE))
             return 0

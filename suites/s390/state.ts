@@ -12,8 +12,10 @@ import {
   runOnce,
   s390,
   setKeys,
+  writeRun,
   type Guest,
 } from './guest.ts';
+import { mapRun, setImmediateExit } from '../fixtures.ts';
 import { cases, expectOf, hex } from './plan.ts';
 
 /** Storage-key bits user space sets and reads back: ACC and fetch protection (R and C are hardware's). */
@@ -253,11 +255,13 @@ function setMpState(ctx: CaseContext, vcpu: number, state: MpState) {
   return ctx.kvm.call(vcpu, 'KVM_SET_MP_STATE', { struct: { mp_state: s390(ctx, `KVM_MP_STATE_${state}`) } });
 }
 
-/** A DIAGNOSE 0x501 at 0x1000 and a 64-bit PSW pointing at it: a KVM_RUN that runs exits there. */
-async function diagnoseGuest(ctx: CaseContext) {
+/** A DIAGNOSE 0x501 at `addr` and a 64-bit PSW pointing at it: a KVM_RUN that runs exits there. */
+async function diagnoseGuest(ctx: CaseContext, addr = 0x1000) {
   const gu = await guest(ctx);
-  await ctx.kvm.write(gu.ram, DIAG_501, 0x1000);
-  await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', { struct: { mask: PSW_64(ctx), addr: 0x1000n } });
+  await ctx.kvm.write(gu.ram, DIAG_501, addr);
+  await ctx.kvm.setup(gu.vcpu, 'KVM_S390_SET_INITIAL_PSW', {
+    struct: { mask: PSW_64(ctx), addr: BigInt(addr) },
+  });
   return gu;
 }
 
@@ -320,6 +324,36 @@ const mpState: CaseGenerator = () => [
   ),
 ];
 
+/** immediate_exit comes first on s390: before the stopped-vCPU check and before the dirty registers sync. */
+const immediateExit: CaseGenerator = () =>
+  cases(
+    ['stopped-user-control', 'dirty-prefix'] as const,
+    (name) => ({ case: name }),
+    async (ctx, name) => {
+      // The DIAGNOSE lies outside both prefix areas, so the prefix the second case loads does not move it.
+      const gu = await diagnoseGuest(ctx, 0x8000);
+      const run = await mapRun(ctx, gu, gu.vcpu);
+      const syncPrefix = s390(ctx, 'KVM_SYNC_PREFIX');
+      if (name === 'stopped-user-control')
+        assertOutcome(await setMpState(ctx, gu.vcpu, 'STOPPED'), { ret: 0 }, 'KVM_SET_MP_STATE STOPPED');
+      else await writeRun(ctx, gu, { prefix: 0x2_0000n, kvm_dirty_regs: syncPrefix });
+      await setImmediateExit(ctx, run, 1);
+      const r = await ctx.kvm.call(gu.vcpu, 'KVM_RUN', 0n);
+      assertOutcome(r, { errno: 'EINTR' }, 'KVM_RUN with immediate_exit');
+      await setImmediateExit(ctx, run, 0);
+      if (name === 'stopped-user-control') return expectRun(ctx, gu, false, 'of the stopped vCPU without it');
+      assertValue(
+        (await readRun(ctx, gu)).kvm_dirty_regs as bigint,
+        syncPrefix,
+        'kvm_dirty_regs after EINTR',
+      );
+      await expectRun(ctx, gu, true, 'without immediate_exit');
+      const after = await readRun(ctx, gu);
+      assertValue(after.kvm_dirty_regs as bigint, 0n, 'kvm_dirty_regs after the run');
+      assertValue(after.prefix as bigint, 0x2_0000n, 'the prefix the run loaded');
+    },
+  );
+
 export const stateGenerators: Record<string, CaseGenerator> = {
   'skeys-roundtrip': skeysRoundtrip,
   'skeys-einval': skeysEinval,
@@ -331,4 +365,5 @@ export const stateGenerators: Record<string, CaseGenerator> = {
   'psw-busy': pswBusy,
   'run-diag': runDiag,
   'mp-state': mpState,
+  'immediate-exit': immediateExit,
 };

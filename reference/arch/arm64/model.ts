@@ -373,27 +373,29 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
   }
 
   /**
-   * KVM_RUN: complete a pending MMIO access, then execute guest instructions until the guest needs user
-   * space. The first KVM_RUN of any vCPU marks the VM as having run (ID registers lock).
+   * KVM_RUN: complete a pending MMIO access, then (unless immediate_exit) execute guest instructions until the
+   * guest needs user space. The first KVM_RUN of any vCPU marks the VM as having run (ID registers lock).
    */
   private run(): bigint {
     if (!this.initialized) fail('ENOEXEC');
     const vm = this.vcpu.vm;
     if (!vm.hasRun) this.vm.finalizeIdRegs();
     vm.hasRun = true;
-    if (this.mpState !== 'runnable') return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
-    const start = this.pendingStart;
-    if (start) {
-      this.reset();
-      this.pc = start.entry;
-      this.setX(0, start.context);
-    }
     const pending = this.pendingMmio;
     if (pending) {
       // A load takes what user space left in kvm_run; the zero register discards it.
       if (!pending.isWrite && pending.rt !== 31) this.setX(pending.rt, this.mmioData(pending.len));
       this.pendingMmio = undefined;
       this.pc += 4n;
+    }
+    // Only now immediate_exit: the first run and the MMIO completion above happen either way.
+    if (this.vcpu.immediateExit) fail('EINTR');
+    if (this.mpState !== 'runnable') return this.exit('KVM_EXIT_INTERNAL_ERROR', {});
+    const start = this.pendingStart;
+    if (start) {
+      this.reset();
+      this.pc = start.entry;
+      this.setX(0, start.context);
     }
     this.load();
     let remaining = MAX_GUEST_STEPS;

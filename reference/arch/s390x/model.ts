@@ -163,6 +163,8 @@ class S390Vcpu implements ArchVcpu {
       case 'KVM_S390_GET_IRQ_STATE':
         return getIrqState(kernel, this.cpu, arg);
       case 'KVM_RUN':
+        // immediate_exit is the first thing s390 looks at: before the stopped check and the register sync.
+        if (this.vcpu.immediateExit) fail('EINTR');
         if (this.vm.userCpuStateCtrl && this.cpu.stopped) fail('EINVAL');
         return runVcpu(this.vcpu, this.cpu, this.storage);
       case 'KVM_GET_ONE_REG':

@@ -62,6 +62,9 @@ class X86Vcpu implements ArchVcpu {
       case 'KVM_GET_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':
         return this.deviceAttr(name, arg);
+      case 'KVM_RUN':
+        // The model runs no x86 guest: of KVM_RUN it answers only the immediate exit.
+        return this.vcpu.immediateExit ? fail('EINTR') : undefined;
     }
     return undefined;
   }
