@@ -524,6 +524,16 @@ const mpState: CaseGenerator = () => [
       await expectMpState(ctx, vcpu, state, `vCPU 0 after KVM_SET_MP_STATE ${state}`);
     }),
   ),
+  // KVM_ARM_VCPU_INIT sets the state afresh: RUNNABLE, or STOPPED with KVM_ARM_VCPU_POWER_OFF.
+  ...(['STOPPED', 'SUSPENDED'] as const).flatMap((state) =>
+    oneCase({ case: `reinit-${state.toLowerCase()}` }, async (ctx) => {
+      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+      if (vm === undefined || vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+      await setMpState(ctx, vcpu, state, 'vCPU 0');
+      await initVcpu(ctx, vm, vcpu);
+      await expectMpState(ctx, vcpu, 'RUNNABLE', `vCPU 0 set ${state}, then initialised again`);
+    }),
+  ),
   ...oneCase({ case: 'init-power-off' }, async (ctx) => {
     const g = await setupGuest(ctx);
     const vcpu = await poweredOffVcpu(ctx, g, psci02(ctx));
