@@ -20,7 +20,8 @@ interface Mapping {
  * faults exactly where a real kernel would (unmapped → EFAULT, read-only on write → EFAULT).
  */
 export class UserMemory {
-  private readonly maps: Mapping[] = [];
+  /** By base address: a mapping is unmapped by the address map() returned for it. */
+  private readonly maps = new Map<number, Mapping>();
   private next = MAP_BASE;
 
   map(bytes: Uint8Array, options: { alignment?: number; readonly?: boolean } = {}): bigint {
@@ -29,19 +30,12 @@ export class UserMemory {
     // A guard page after every mapping keeps an overrun from landing in a neighbour.
     const span = Math.ceil(Math.max(bytes.length, 1) / PAGE_SIZE) * PAGE_SIZE;
     this.next = base + span + PAGE_SIZE;
-    this.maps.push({ base, end: base + bytes.length, bytes, readonly: options.readonly ?? false });
+    this.maps.set(base, { base, end: base + bytes.length, bytes, readonly: options.readonly ?? false });
     return BigInt(base);
   }
 
   unmap(base: bigint): void {
-    const at = Number(base);
-    // Newest first: a struct image is mapped for one call and unmapped right after.
-    for (let i = this.maps.length - 1; i >= 0; i--) {
-      if (this.maps[i]!.base === at) {
-        this.maps.splice(i, 1);
-        return;
-      }
-    }
+    this.maps.delete(Number(base));
   }
 
   /**
@@ -51,7 +45,7 @@ export class UserMemory {
   private find(addr: bigint, len: number): Mapping | undefined {
     const start = Number(addr);
     const end = start + len;
-    for (const m of this.maps) if (start >= m.base && end <= m.end) return m;
+    for (const m of this.maps.values()) if (start >= m.base && end <= m.end) return m;
     return undefined;
   }
 
