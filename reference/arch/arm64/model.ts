@@ -282,7 +282,6 @@ class Arm64Vcpu implements ArchVcpu, GuestCpu, PsciVcpu {
     if (first) this.sysregs.set('MPIDR_EL1', 0x8000_0000n | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn));
     this.pendingMmio = undefined;
     this.pendingStart = undefined;
-    this.mpState = 'runnable';
   }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
