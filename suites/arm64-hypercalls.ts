@@ -41,7 +41,7 @@ import {
   SMCCC_NOT_SUPPORTED,
   smcccReg,
 } from './arm64-guest.ts';
-import { mapRun, memslot, psci02, setImmediateExit, vcpuInitArg } from './fixtures.ts';
+import { mapRun, memslot, psci02, setImmediateExit, vmOf } from './fixtures.ts';
 
 const NOT_SUPPORTED = SMCCC_NOT_SUPPORTED;
 const INVALID_GPA = NOT_SUPPORTED;
@@ -922,11 +922,10 @@ const immediateExit: CaseGenerator = () => [
     );
   }),
   ...one({ case: 'powered-off' }, async (ctx) => {
-    const fds = await ctx.fixture('vm');
-    const vcpu = await ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n);
-    const off = 1n << c(ctx, 'KVM_ARM_VCPU_POWER_OFF');
-    await ctx.kvm.setup(vcpu, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, fds.vm!, psci02(ctx) | off));
-    await setImmediateExit(ctx, await mapRun(ctx, fds, vcpu), 1);
+    const vm = await vmOf(ctx);
+    const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 0n);
+    await initVcpu(ctx, vm, vcpu, psci02(ctx) | (1n << c(ctx, 'KVM_ARM_VCPU_POWER_OFF')));
+    await setImmediateExit(ctx, await mapRun(ctx, await ctx.fixture('system'), vcpu), 1);
     await runInterrupted(ctx, vcpu, 'of a vCPU initialised powered off');
   }),
 ];

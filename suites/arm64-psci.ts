@@ -28,7 +28,7 @@ import {
   type Guest,
 } from './arm64-guest.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
-import { mapRun, psci02 } from './fixtures.ts';
+import { mapRun, psci02, vcpuOf } from './fixtures.ts';
 
 /** PSCI return values (include/uapi/linux/psci.h) and AFFINITY_INFO's answers, as x0 holds them. */
 const SUCCESS = 0n;
@@ -518,8 +518,7 @@ const MP_STATE_PSCI: { name: string; off: boolean; state: MpState; on: boolean; 
 const mpState: CaseGenerator = () => [
   ...(['RUNNABLE', 'STOPPED', 'SUSPENDED'] as const).flatMap((state) =>
     oneCase({ case: `set-${state.toLowerCase()}` }, async (ctx) => {
-      const { vcpu } = await ctx.fixture('vcpu-initialized');
-      if (vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+      const vcpu = await vcpuOf(ctx);
       await setMpState(ctx, vcpu, state, 'vCPU 0');
       await expectMpState(ctx, vcpu, state, `vCPU 0 after KVM_SET_MP_STATE ${state}`);
     }),

@@ -9,6 +9,7 @@ import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GeneratedCase, SuiteFamily } from '../harness/plan/types.ts';
 import type { PointerArg } from '../harness/session.ts';
 import type { Outcome } from '../harness/spec/types.ts';
+import { vmOf } from './fixtures.ts';
 import {
   a64,
   arm64Constant as c,
@@ -57,13 +58,6 @@ function setAttr(ctx: CaseContext, vm: number, addr: PointerArg, attr = c(ctx, '
   return ctx.kvm.call(vm, 'KVM_SET_DEVICE_ATTR', {
     struct: { group: c(ctx, 'KVM_ARM_VM_SMCCC_CTRL'), attr, addr },
   });
-}
-
-/** A VM without vCPUs: all the attribute checks need. */
-async function vmOf(ctx: CaseContext): Promise<number> {
-  const { vm } = await ctx.fixture('vm');
-  if (vm === undefined) throw new Error('the vm fixture opened no VM');
-  return vm;
 }
 
 const setFilter = (ctx: CaseContext, vm: number, f: Filter) =>

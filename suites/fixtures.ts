@@ -18,6 +18,20 @@ export async function mapRun(ctx: CaseContext, fds: { system: number }, vcpu: nu
   return ctx.kvm.mmap(vcpu, Number(size.ret));
 }
 
+/** The VM the `vm` fixture opened. */
+export async function vmOf(ctx: CaseContext): Promise<number> {
+  const { vm } = await ctx.fixture('vm');
+  if (vm === undefined) throw new Error('fixture vm opened no VM');
+  return vm;
+}
+
+/** The vCPU a fixture opened: `vcpu-initialized` (ready for register access on arm64) unless named. */
+export async function vcpuOf(ctx: CaseContext, fixture = 'vcpu-initialized'): Promise<number> {
+  const { vcpu } = await ctx.fixture(fixture);
+  if (vcpu === undefined) throw new Error(`fixture ${fixture} opened no vCPU`);
+  return vcpu;
+}
+
 /** Writes kvm_run.immediate_exit in a vCPU's mapped kvm_run: any non-zero byte sets it. */
 export async function setImmediateExit(ctx: CaseContext, run: Buf, value: number): Promise<void> {
   const { offset } = ctx.spec.field('kvm_run', 'immediate_exit', { arch: ctx.arch, revision: ctx.revision });

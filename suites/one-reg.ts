@@ -12,6 +12,7 @@ import type {
 import type { Buf } from '../harness/session.ts';
 import { bytesToHex, hex, toBigInt } from '../harness/spec/int.ts';
 import type { Outcome, RegisterDef } from '../harness/spec/types.ts';
+import { vcpuOf } from './fixtures.ts';
 
 const SIZE_SHIFT = 52n;
 const SIZE_MASK = 0xfn << SIZE_SHIFT;
@@ -80,12 +81,6 @@ async function setReg(ctx: CaseContext, vcpu: number, id: bigint, value: Uint8Ar
     },
     { hostDependent },
   );
-}
-
-async function vcpuOf(ctx: CaseContext): Promise<number> {
-  const fds = await ctx.fixture('vcpu-initialized');
-  if (fds.vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
-  return fds.vcpu;
 }
 
 function perRegister(

@@ -1,6 +1,6 @@
 import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
-import { mapRun, memslot, psci02, setImmediateExit, vcpuInitArg } from './fixtures.ts';
+import { mapRun, memslot, psci02, setImmediateExit, vcpuInitArg, vcpuOf, vmOf } from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
 
@@ -13,12 +13,6 @@ function expectOf(g: GenerateContext): Outcome {
   const e = g.ref.rule.expect;
   if (!e) throw new Error(`${g.ref.rule.id}: derived cases need the rule's "expect"`);
   return e;
-}
-
-async function vmOf(ctx: CaseContext): Promise<number> {
-  const { vm } = await ctx.fixture('vm');
-  if (vm === undefined) throw new Error('fixture vm opened no VM');
-  return vm;
 }
 
 const duplicateVcpu: CaseGenerator = (g) => [
@@ -344,11 +338,11 @@ const immediateExit: CaseGenerator = () =>
   [1, 0xff].map((value) => ({
     params: { immediate_exit: String(value) },
     run: async (ctx: CaseContext) => {
-      const fds = await ctx.fixture('vcpu-initialized');
-      const run = await mapRun(ctx, fds, fds.vcpu!);
+      const vcpu = await vcpuOf(ctx);
+      const run = await mapRun(ctx, await ctx.fixture('system'), vcpu);
       await setImmediateExit(ctx, run, value);
       assertOutcome(
-        await ctx.kvm.call(fds.vcpu!, 'KVM_RUN', 0n),
+        await ctx.kvm.call(vcpu, 'KVM_RUN', 0n),
         { errno: 'EINTR' },
         `KVM_RUN with immediate_exit ${value}`,
       );

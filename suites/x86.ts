@@ -2,6 +2,7 @@ import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import { bytesToHex } from '../harness/spec/int.ts';
+import { vcpuOf } from './fixtures.ts';
 
 const X86_REG_MSR = 0x2030_0002_0000_0000n;
 /** KVM_X86_REG_KVM(KVM_REG_GUEST_SSP) and the next, undefined, KVM register. */
@@ -31,12 +32,6 @@ function cpuidWords(entries: CpuidEntry[]): bigint[] {
     w[5] = e.ecx ?? 0n;
     return w;
   });
-}
-
-async function vcpuOf(ctx: CaseContext): Promise<number> {
-  const { vcpu } = await ctx.fixture('vcpu');
-  if (vcpu === undefined) throw new Error('fixture vcpu opened no vCPU');
-  return vcpu;
 }
 
 function setCpuid(ctx: CaseContext, vcpu: number, entries: CpuidEntry[]) {
@@ -126,7 +121,7 @@ const cpuidMax: CaseGenerator = () => [
     run: async (ctx) => {
       const entries = Array.from({ length: 256 }, (_, i) => ({ fn: 0x4000_0100n + BigInt(i) }));
       assertOutcome(
-        await setCpuid(ctx, await vcpuOf(ctx), entries),
+        await setCpuid(ctx, await vcpuOf(ctx, 'vcpu'), entries),
         { ret: 0 },
         'KVM_SET_CPUID2 of 256 entries',
       );
@@ -148,7 +143,7 @@ const sspAbsent: CaseGenerator = () =>
   ).map(([table, entries]) => ({
     params: { table },
     run: async (ctx: CaseContext) => {
-      const vcpu = await vcpuOf(ctx);
+      const vcpu = await vcpuOf(ctx, 'vcpu');
       assertOutcome(await setCpuid(ctx, vcpu, [...entries]), { ret: 0 }, `KVM_SET_CPUID2 (${table})`);
       assertValue(BigInt((await regList(ctx, vcpu)).length), 0n, 'registers listed');
       assertOutcome(await oneReg(ctx, vcpu, 'get', GUEST_SSP), { errno: 'EINVAL' }, 'GET GUEST_SSP');
@@ -161,7 +156,7 @@ const sspPresent: CaseGenerator = () => [
   {
     params: { table: 'shstk' },
     run: async (ctx) => {
-      const vcpu = await vcpuOf(ctx);
+      const vcpu = await vcpuOf(ctx, 'vcpu');
       const shstk = [{ fn: 7n, flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX, ecx: SHSTK }];
       assertOutcome(await setCpuid(ctx, vcpu, shstk), { ret: 0 }, 'KVM_SET_CPUID2 with SHSTK');
       const listed = await regList(ctx, vcpu);
@@ -196,7 +191,7 @@ const msrCanonicalized: CaseGenerator = () =>
   ).map(([name, index]) => ({
     params: { msr: name },
     run: async (ctx: CaseContext) => {
-      const vcpu = await vcpuOf(ctx);
+      const vcpu = await vcpuOf(ctx, 'vcpu');
       const id = X86_REG_MSR | index;
       // Bit 63 alone: not canonical at 48 or 57 bits, and both sign extensions give 0.
       assertOutcome(await oneReg(ctx, vcpu, 'set', id, 1n << 63n), { ret: 0 }, `SET ${name}`);
@@ -209,7 +204,7 @@ const eferLma: CaseGenerator = () => [
   {
     params: { value: 'lme-lma' },
     run: async (ctx) => {
-      const vcpu = await vcpuOf(ctx);
+      const vcpu = await vcpuOf(ctx, 'vcpu');
       const id = X86_REG_MSR | 0xc000_0080n;
       assertOutcome(await oneReg(ctx, vcpu, 'set', id, 0x500n), { ret: 0 }, 'SET EFER = LME|LMA');
       const efer = await readReg(ctx, vcpu, id, 'EFER');
@@ -248,7 +243,7 @@ const tscOffset: CaseGenerator = () => [
   {
     params: { case: 'set-get' },
     run: async (ctx) => {
-      const vcpu = await vcpuOf(ctx);
+      const vcpu = await vcpuOf(ctx, 'vcpu');
       const set = await tscAttr(ctx, vcpu, 'KVM_SET_DEVICE_ATTR', { value: 0xffff_ff00_1234_5000n });
       assertOutcome(set, { ret: 0 }, 'SET TSC offset');
       assertOutcome(await tscAttr(ctx, vcpu, 'KVM_GET_DEVICE_ATTR'), { ret: 0 }, 'GET TSC offset');
@@ -258,14 +253,14 @@ const tscOffset: CaseGenerator = () => [
     {
       params: { case: 'other-attr', op: op.slice(4, 7).toLowerCase() },
       run: async (ctx: CaseContext) => {
-        const r = await tscAttr(ctx, await vcpuOf(ctx), op, { attr: 1n, value: 0n });
+        const r = await tscAttr(ctx, await vcpuOf(ctx, 'vcpu'), op, { attr: 1n, value: 0n });
         assertOutcome(r, { errno: 'ENXIO' }, `${op} of TSC attribute 1`);
       },
     },
     {
       params: { case: 'bad-addr', op: op.slice(4, 7).toLowerCase() },
       run: async (ctx: CaseContext) => {
-        const r = await tscAttr(ctx, await vcpuOf(ctx), op, { addr: 'invalid' });
+        const r = await tscAttr(ctx, await vcpuOf(ctx, 'vcpu'), op, { addr: 'invalid' });
         assertOutcome(r, { errno: 'EFAULT' }, `${op} of the TSC offset through an invalid addr`);
       },
     },
