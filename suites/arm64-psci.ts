@@ -28,7 +28,7 @@ import {
   type Guest,
 } from './arm64-guest.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
-import { mapRun, psci02, vcpuOf } from './fixtures.ts';
+import { expectMpState, mapRun, psci02, setMpState, vcpuOf } from './fixtures.ts';
 
 /** PSCI return values (include/uapi/linux/psci.h) and AFFINITY_INFO's answers, as x0 holds them. */
 const SUCCESS = 0n;
@@ -486,24 +486,6 @@ const systemSuspend: CaseGenerator = () =>
   );
 
 type MpState = 'RUNNABLE' | 'STOPPED' | 'SUSPENDED';
-
-/** KVM_GET_MP_STATE of a vCPU, which must succeed; the struct goes in all ones, so KVM must write it. */
-async function mpStateOf(ctx: CaseContext, vcpu: number, what: string): Promise<bigint> {
-  const r = await ctx.kvm.call(vcpu, 'KVM_GET_MP_STATE', { struct: { mp_state: 0xffff_ffffn } });
-  assertOutcome(r, { ret: 0 }, `KVM_GET_MP_STATE of ${what}`);
-  return r.fields.mp_state as bigint;
-}
-
-async function expectMpState(ctx: CaseContext, vcpu: number, state: MpState, what: string): Promise<void> {
-  assertValue(await mpStateOf(ctx, vcpu, what), c(ctx, `KVM_MP_STATE_${state}`), `mp_state of ${what}`);
-}
-
-async function setMpState(ctx: CaseContext, vcpu: number, state: MpState, what: string): Promise<void> {
-  const r = await ctx.kvm.call(vcpu, 'KVM_SET_MP_STATE', {
-    struct: { mp_state: c(ctx, `KVM_MP_STATE_${state}`) },
-  });
-  assertOutcome(r, { ret: 0 }, `KVM_SET_MP_STATE ${state} on ${what}`);
-}
 
 /**
  * vCPU 1, initialised (powered off with `off`), set to `state`; then vCPU 0 asks AFFINITY_INFO and CPU_ON

@@ -1,4 +1,5 @@
 import type { CaseContext, Fds, Fixture } from '../harness/plan/types.ts';
+import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { Buf, CallArg } from '../harness/session.ts';
 
 /** KVM_ARM_VCPU_PSCI_0_2 as a feature-word bit: the feature every VMM sets when initialising an arm64 vCPU. */
@@ -18,10 +19,10 @@ export async function mapRun(ctx: CaseContext, fds: { system: number }, vcpu: nu
   return ctx.kvm.mmap(vcpu, Number(size.ret));
 }
 
-/** The VM the `vm` fixture opened. */
-export async function vmOf(ctx: CaseContext): Promise<number> {
-  const { vm } = await ctx.fixture('vm');
-  if (vm === undefined) throw new Error('fixture vm opened no VM');
+/** The VM a fixture opened: `vm` unless named. */
+export async function vmOf(ctx: CaseContext, fixture = 'vm'): Promise<number> {
+  const { vm } = await ctx.fixture(fixture);
+  if (vm === undefined) throw new Error(`fixture ${fixture} opened no VM`);
   return vm;
 }
 
@@ -38,6 +39,27 @@ export async function setImmediateExit(ctx: CaseContext, run: Buf, value: number
   await ctx.kvm.write(run, Uint8Array.of(value), offset);
 }
 
+/** KVM_GET_MP_STATE of a vCPU, which must succeed; the struct goes in all ones, so KVM must write it. */
+async function mpStateOf(ctx: CaseContext, vcpu: number, what: string): Promise<bigint> {
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_MP_STATE', { struct: { mp_state: 0xffff_ffffn } });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_MP_STATE of ${what}`);
+  return r.fields.mp_state as bigint;
+}
+
+/** `state` names a KVM_MP_STATE_* constant without its prefix: RUNNABLE, STOPPED, HALTED… */
+export async function expectMpState(ctx: CaseContext, vcpu: number, state: string, what: string) {
+  const expected = ctx.spec.constant(`KVM_MP_STATE_${state}`, ctx.arch);
+  assertValue(await mpStateOf(ctx, vcpu, what), expected, `mp_state of ${what}`);
+}
+
+/** KVM_SET_MP_STATE, which must succeed. */
+export async function setMpState(ctx: CaseContext, vcpu: number, state: string, what: string) {
+  const r = await ctx.kvm.call(vcpu, 'KVM_SET_MP_STATE', {
+    struct: { mp_state: ctx.spec.constant(`KVM_MP_STATE_${state}`, ctx.arch) },
+  });
+  assertOutcome(r, { ret: 0 }, `KVM_SET_MP_STATE ${state} on ${what}`);
+}
+
 const system: Fixture = async (ctx) => ({ system: await ctx.kvm.openSystem() });
 
 const vm: Fixture = async (ctx) => {
@@ -45,10 +67,20 @@ const vm: Fixture = async (ctx) => {
   return { system: sys, vm: await ctx.kvm.setupHandle(sys, 'KVM_CREATE_VM', 0n) };
 };
 
-const vcpu: Fixture = async (ctx) => {
+/** x86: a VM given an in-kernel irqchip (PIC, IOAPIC, and a local APIC for each vCPU created later). */
+const vmIrqchip: Fixture = async (ctx) => {
   const fds = await ctx.fixture('vm');
-  return { ...fds, vcpu: await ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n) };
+  await ctx.kvm.setup(fds.vm!, 'KVM_CREATE_IRQCHIP');
+  return fds;
 };
+
+/** vCPU 0 of the VM fixture `vmFixture` opened. */
+const vcpuIn =
+  (vmFixture: string): Fixture =>
+  async (ctx) => {
+    const fds = await ctx.fixture(vmFixture);
+    return { ...fds, vcpu: await ctx.kvm.setupHandle(fds.vm!, 'KVM_CREATE_VCPU', 0n) };
+  };
 
 /**
  * A vCPU ready for register access: on arm64 that takes KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT, with
@@ -85,8 +117,11 @@ export function memslot(slot: number, gpa: bigint, size: bigint, ram: Buf, offse
 export const fixtures: Record<string, Fixture> = {
   system,
   vm,
-  vcpu,
+  vcpu: vcpuIn('vm'),
   'vcpu-initialized': vcpuInitializedWith(psci02),
   /** An arm64 vCPU initialised without KVM_ARM_VCPU_PSCI_0_2: it has KVM's PSCI 0.1. */
   'vcpu-psci-0.1': vcpuInitializedWith(() => 0n),
+  'vm-irqchip': vmIrqchip,
+  /** x86: vCPU 0, the boot processor, of a VM with an in-kernel irqchip. */
+  'vcpu-irqchip': vcpuIn('vm-irqchip'),
 };

@@ -2,7 +2,7 @@ import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
 import { assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import { bytesToHex } from '../harness/spec/int.ts';
-import { vcpuOf } from './fixtures.ts';
+import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 
 const X86_REG_MSR = 0x2030_0002_0000_0000n;
 /** KVM_X86_REG_KVM(KVM_REG_GUEST_SSP) and the next, undefined, KVM register. */
@@ -267,6 +267,86 @@ const tscOffset: CaseGenerator = () => [
   ]),
 ];
 
+/** MP_STATE-VAL-005: with an in-kernel irqchip, vCPU 0 (the boot processor) runs and vCPU 1 waits for INIT. */
+const irqchipMpInitial: CaseGenerator = () => [
+  {
+    params: { vcpus: '0+1' },
+    run: async (ctx) => {
+      const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vcpu-irqchip'), 'KVM_CREATE_VCPU', 1n);
+      await expectMpState(ctx, await vcpuOf(ctx, 'vcpu-irqchip'), 'RUNNABLE', 'vCPU 0');
+      await expectMpState(ctx, ap, 'UNINITIALIZED', 'vCPU 1');
+    },
+  },
+];
+
+/** The states a vCPU with an in-kernel local APIC keeps as set. */
+const APIC_STATES = ['UNINITIALIZED', 'INIT_RECEIVED', 'HALTED', 'AP_RESET_HOLD', 'RUNNABLE'];
+
+/** MP_STATE-VAL-006: each state set reads back, after a different state was set first. */
+const irqchipMpSet: CaseGenerator = () =>
+  APIC_STATES.map((state, i) => ({
+    params: { state: state.toLowerCase().replaceAll('_', '-') },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu-irqchip');
+      const before = APIC_STATES[(i + 1) % APIC_STATES.length]!;
+      await setMpState(ctx, vcpu, before, 'vCPU 0');
+      await setMpState(ctx, vcpu, state, 'vCPU 0');
+      await expectMpState(ctx, vcpu, state, `vCPU 0 set ${before}, then ${state}`);
+    },
+  }));
+
+/** States set after SIPI_RECEIVED, and what the next GET reads. */
+const AFTER_SIPI: { then: string[]; reads: string }[] = [
+  { then: [], reads: 'RUNNABLE' },
+  { then: ['INIT_RECEIVED'], reads: 'RUNNABLE' },
+  { then: ['HALTED'], reads: 'HALTED' },
+  { then: ['HALTED', 'INIT_RECEIVED'], reads: 'RUNNABLE' },
+];
+
+/**
+ * MP_STATE-VAL-007: SIPI_RECEIVED is taken, and the SIPI stays pending across other SETs until the next GET,
+ * which starts the vCPU (RUNNABLE) if it is in INIT_RECEIVED and drops the SIPI otherwise.
+ */
+const irqchipMpSipi: CaseGenerator = () =>
+  AFTER_SIPI.map(({ then, reads }) => ({
+    params: { then: then.map((t) => t.toLowerCase().replaceAll('_', '-')).join('+') || 'nothing' },
+    run: async (ctx: CaseContext) => {
+      const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
+      const sets = ['SIPI_RECEIVED', ...then];
+      for (const state of sets) await setMpState(ctx, ap, state, 'vCPU 1');
+      await expectMpState(ctx, ap, reads, `vCPU 1 set ${sets.join(', ')}`);
+      if (reads !== 'RUNNABLE') {
+        // That GET dropped the SIPI, so INIT_RECEIVED now stays.
+        await setMpState(ctx, ap, 'INIT_RECEIVED', 'vCPU 1');
+        await expectMpState(
+          ctx,
+          ap,
+          'INIT_RECEIVED',
+          `vCPU 1 set ${sets.join(', ')}, read, set INIT_RECEIVED`,
+        );
+      }
+    },
+  }));
+
+/** States of other arches, and the first number no arch uses. */
+const NOT_X86_STATES = ['STOPPED', 'CHECK_STOP', 'OPERATING', 'LOAD', 'SUSPENDED', '11'];
+
+/** MP_STATE-ERR-004: refused with EINVAL even with a local APIC, and the vCPU stays HALTED. */
+const irqchipMpRefused: CaseGenerator = () =>
+  NOT_X86_STATES.map((state) => ({
+    params: { state: state.toLowerCase().replaceAll('_', '-') },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu-irqchip');
+      await setMpState(ctx, vcpu, 'HALTED', 'vCPU 0');
+      const value = /^\d+$/.test(state)
+        ? BigInt(state)
+        : ctx.spec.constant(`KVM_MP_STATE_${state}`, ctx.arch);
+      const r = await ctx.kvm.call(vcpu, 'KVM_SET_MP_STATE', { struct: { mp_state: value } });
+      assertOutcome(r, { errno: 'EINVAL' }, `KVM_SET_MP_STATE ${state}`);
+      await expectMpState(ctx, vcpu, 'HALTED', `vCPU 0 after the refused ${state}`);
+    },
+  }));
+
 export const x86Family: SuiteFamily = {
   generators: {
     'x86.msr-list-too-small': tooSmall,
@@ -277,5 +357,9 @@ export const x86Family: SuiteFamily = {
     'x86.msr-canonicalized': msrCanonicalized,
     'x86.efer-lma': eferLma,
     'x86.tsc-offset': tscOffset,
+    'x86.irqchip-mp-initial': irqchipMpInitial,
+    'x86.irqchip-mp-set': irqchipMpSet,
+    'x86.irqchip-mp-sipi': irqchipMpSipi,
+    'x86.irqchip-mp-refused': irqchipMpRefused,
   },
 };

@@ -41,6 +41,7 @@ KVM_GET_MSR_INDEX_LIST = _ioc(READ | WRITE, 0x02, 4)  # struct kvm_msr_list
 KVM_CHECK_EXTENSION = _ioc(NONE, 0x03, 0)
 KVM_GET_VCPU_MMAP_SIZE = _ioc(NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(NONE, 0x41, 0)
+KVM_CREATE_IRQCHIP = _ioc(NONE, 0x60, 0)
 KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
@@ -61,9 +62,12 @@ RUN_IMMEDIATE_EXIT = 1  # offset of kvm_run.immediate_exit
 MAX_VCPU_ID = 4096
 MAX_MEMSLOTS = 32764
 MAX_CPUID_ENTRIES = 256
-# KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_ONE_REG, KVM_CAP_MAX_VCPU_ID; every other capability is 0
-CAPABILITIES = {3: 1, 14: 1, 70: 1, 128: MAX_VCPU_ID}
-MP_STATE_RUNNABLE = 0
+# KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_ONE_REG, KVM_CAP_MAX_VCPU_ID; others are 0
+CAPABILITIES = {0: 1, 3: 1, 14: 1, 70: 1, 128: MAX_VCPU_ID}
+MP_RUNNABLE, MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED = 0, 1, 2, 3, 4
+MP_AP_RESET_HOLD = 9
+# The states only a vCPU with an in-kernel local APIC takes
+MP_APIC_STATES = {MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED, MP_AP_RESET_HOLD}
 PAGE = 4096
 U64 = (1 << 64) - 1
 
@@ -242,6 +246,7 @@ class Vm:
         self.kernel = kernel
         self.vcpu_ids = set()
         self.memslots = {}  # slot -> (gpa, size, hva, flags)
+        self.irqchip = False
 
     def ioctl(self, request, arg):
         if request == KVM_CHECK_EXTENSION:
@@ -252,7 +257,15 @@ class Vm:
             if arg in self.vcpu_ids:
                 fail("EEXIST")
             self.vcpu_ids.add(arg)
-            return self.kernel.install(Vcpu(self.kernel))
+            return self.kernel.install(Vcpu(self.kernel, lapic=self.irqchip, bsp=arg == 0))
+        if request == KVM_CREATE_IRQCHIP:
+            # The argument is ignored; an existing irqchip is checked before the vCPUs.
+            if self.irqchip:
+                fail("EEXIST")
+            if self.vcpu_ids:
+                fail("EINVAL")
+            self.irqchip = True
+            return 0
         if request == KVM_SET_USER_MEMORY_REGION:
             return self.set_memory_region(arg)
         if request == KVM_ENABLE_CAP:
@@ -294,8 +307,12 @@ class Vm:
 
 
 class Vcpu:
-    def __init__(self, kernel):
+    def __init__(self, kernel, lapic, bsp):
         self.kernel = kernel
+        self.lapic = lapic
+        # With a local APIC, an AP waits for INIT and SIPI; the boot processor (vCPU 0) runs.
+        self.mp_state = MP_UNINITIALIZED if lapic and not bsp else MP_RUNNABLE
+        self.sipi_pending = False
         self.run = bytearray(VCPU_MMAP_SIZE)
         self.msrs = {index: reset for index, (_, reset, _) in MSRS.items()}
         self.guest_ssp = 0
@@ -318,12 +335,23 @@ class Vcpu:
                 fail("EINVAL")
             fail("EINTR" if self.run[RUN_IMMEDIATE_EXIT] else "EINVAL")
         if request == KVM_GET_MP_STATE:
-            self.kernel.mem.copy_to_user(arg, struct.pack("<I", MP_STATE_RUNNABLE))
+            # A SIPI left pending by SET_MP_STATE starts a vCPU in INIT_RECEIVED, and is dropped otherwise.
+            if self.sipi_pending:
+                self.sipi_pending = False
+                if self.mp_state == MP_INIT_RECEIVED:
+                    self.mp_state = MP_RUNNABLE
+            self.kernel.mem.copy_to_user(arg, struct.pack("<I", self.mp_state))
             return 0
         if request == KVM_SET_MP_STATE:
-            # Without an in-kernel LAPIC a vCPU is RUNNABLE and can be set to nothing else.
             (state,) = struct.unpack("<I", self.kernel.mem.copy_from_user(arg, 4))
-            return 0 if state == MP_STATE_RUNNABLE else fail("EINVAL")
+            if state != MP_RUNNABLE and (state not in MP_APIC_STATES or not self.lapic):
+                fail("EINVAL")
+            # SIPI_RECEIVED is not kept: the vCPU waits in INIT_RECEIVED with a SIPI pending until the next GET.
+            if state == MP_SIPI_RECEIVED:
+                self.sipi_pending = True
+                state = MP_INIT_RECEIVED
+            self.mp_state = state
+            return 0
         fail("EINVAL")
 
     def device_attr(self, request, arg):

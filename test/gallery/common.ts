@@ -1,4 +1,4 @@
-// Gallery entries in APIs every arch has (ONE_REG) and in x86's CPUID table.
+// Gallery entries in APIs every arch has (ONE_REG), in x86's CPUID table and in x86's in-kernel irqchip.
 import { createReferenceBackend } from '../../adapters/reference.ts';
 import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
 
@@ -70,4 +70,20 @@ export const oneRegHostByteOrder: FaultyBackend = {
     'ONE_REG/ONE_REG-VAL-003/s390x/reg=KVM_REG_S390_GBEA',
     'ONE_REG/ONE_REG-VAL-004/s390x/registers=any-value',
   ],
+};
+
+export const irqchipAfterVcpus: FaultyBackend = {
+  name: 'irqchip-after-vcpus',
+  bug: 'KVM_CREATE_IRQCHIP checks only for an existing irqchip, not for vCPUs already created, so it succeeds and leaves those vCPUs without a local APIC',
+  arches: ['x86_64'],
+  requires: ['KVM_CREATE_IRQCHIP'],
+  filter: ['IRQCHIP/**'],
+  make: (spec, arch) => {
+    const create = spec.ioctlNumber('KVM_CREATE_IRQCHIP', arch);
+    return withIoctl(createReferenceBackend(spec, arch), async (next, h, req, arg) => {
+      const r = await next(h, req, arg);
+      return req === create && r.errno === 'EINVAL' ? { ret: 0n, errno: null, spans: [] } : r;
+    });
+  },
+  caughtBy: ['IRQCHIP/IRQCHIP-ERR-002/x86_64/vcpus=one'],
 };

@@ -6,7 +6,7 @@ import {
   regMaskReservedIgnored,
   smcccFilterPadIgnored,
 } from './arm64.ts';
-import { copiesBeforeLookup, cpuidLimitOffByOne, oneRegHostByteOrder } from './common.ts';
+import { copiesBeforeLookup, cpuidLimitOffByOne, irqchipAfterVcpus, oneRegHostByteOrder } from './common.ts';
 import { fprApartFromVsr } from './ppc64.ts';
 import {
   checkOnlySkipsKeyCheck,
@@ -22,6 +22,7 @@ export const gallery: FaultyBackend[] = [
   copiesBeforeLookup,
   cpuidLimitOffByOne,
   oneRegHostByteOrder,
+  irqchipAfterVcpus,
   idRegisterAcceptsRaisedField,
   regMaskReservedIgnored,
   pvTimeIpaTwice,

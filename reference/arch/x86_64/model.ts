@@ -24,9 +24,26 @@ const CPUID_FLAG_SIGNIFICANT_INDEX = 1n;
 /** CPUID.(EAX=7,ECX=0):ECX[7], CET shadow stacks. */
 const CPUID_7_ECX_SHSTK = 1n << 7n;
 
+/** The boot processor's vCPU id: 0 unless KVM_SET_BOOT_CPU_ID (not modelled) moves it. */
+const BSP_VCPU_ID = 0n;
+
 class X86Vm implements ArchVm {
+  /** KVM_CREATE_IRQCHIP: a PIC and an IOAPIC, and a local APIC in every vCPU created after it. */
+  irqchip = false;
+
+  constructor(private readonly vm: VmFile) {}
+
+  ioctl(name: string): bigint | undefined {
+    if (name !== 'KVM_CREATE_IRQCHIP') return undefined;
+    // The argument is never read. An existing irqchip is checked before the vCPUs.
+    if (this.irqchip) fail('EEXIST');
+    if (this.vm.vcpus.length > 0) fail('EINVAL');
+    this.irqchip = true;
+    return 0n;
+  }
+
   createVcpu(vcpu: VcpuFile): ArchVcpu {
-    return new X86Vcpu(vcpu);
+    return new X86Vcpu(vcpu, this.irqchip);
   }
 }
 
@@ -36,15 +53,46 @@ class X86Vcpu implements ArchVcpu {
   private guestHasShstk = false;
   private tscOffset = 0n;
 
-  constructor(readonly vcpu: VcpuFile) {}
+  private mpState: bigint;
+  /** A SIPI that KVM_SET_MP_STATE left pending, delivered when the APIC's events are next accepted. */
+  private sipiPending = false;
 
-  /** Without an in-kernel irqchip every vCPU is RUNNABLE from creation, and no other state can be set. */
-  getMpState(): { state: bigint } {
-    return { state: this.vcpu.kernel.abi.constant('KVM_MP_STATE_RUNNABLE') };
+  /** `lapic`: the VM had an in-kernel irqchip when this vCPU was created, so it has a local APIC. */
+  constructor(
+    readonly vcpu: VcpuFile,
+    private readonly lapic: boolean,
+  ) {
+    // kvm_arch_vcpu_create: with a local APIC, an AP waits for INIT and SIPI; the boot processor runs.
+    this.mpState = this.state(lapic && vcpu.id !== BSP_VCPU_ID ? 'UNINITIALIZED' : 'RUNNABLE');
   }
 
+  private state(name: string): bigint {
+    return this.vcpu.kernel.abi.constant(`KVM_MP_STATE_${name}`);
+  }
+
+  /**
+   * kvm_apic_accept_events first: a pending SIPI starts a vCPU in INIT_RECEIVED (the model keeps no CS or
+   * RIP to move to the vector) and is dropped otherwise. No PV unhalt is modelled, so HALTED reads HALTED.
+   */
+  getMpState(): { state: bigint } {
+    if (this.sipiPending) {
+      this.sipiPending = false;
+      if (this.mpState === this.state('INIT_RECEIVED')) this.mpState = this.state('RUNNABLE');
+    }
+    return { state: this.mpState };
+  }
+
+  /** The local APIC's states need an in-kernel local APIC; SIPI_RECEIVED becomes INIT_RECEIVED and a SIPI. */
   setMpState(state: bigint): void {
-    if (state !== this.vcpu.kernel.abi.constant('KVM_MP_STATE_RUNNABLE')) fail('EINVAL');
+    const apicStates = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEIVED', 'SIPI_RECEIVED'];
+    const known = state === this.state('RUNNABLE') || apicStates.some((n) => this.state(n) === state);
+    if (!known || (state !== this.state('RUNNABLE') && !this.lapic)) fail('EINVAL');
+    if (state === this.state('SIPI_RECEIVED')) {
+      this.mpState = this.state('INIT_RECEIVED');
+      this.sipiPending = true;
+    } else {
+      this.mpState = state;
+    }
   }
 
   ioctl(name: string, arg: bigint): bigint | undefined {
@@ -166,12 +214,13 @@ export function x86_64Model(spec: SpecTree): ArchModel {
     vcpuMmapSize: 3 * 4096,
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'x86_64', {
+      KVM_CAP_IRQCHIP: 1n,
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,
       KVM_CAP_MAX_VCPU_ID: BigInt(MAX_VCPU_IDS),
     }),
-    createVm: (type, _vm: VmFile) => (type === 0n ? new X86Vm() : fail('EINVAL')),
+    createVm: (type, vm: VmFile) => (type === 0n ? new X86Vm(vm) : fail('EINVAL')),
     systemIoctl: (name, arg, kernel) =>
       name === 'KVM_GET_MSR_INDEX_LIST' ? msrIndexList(arg, kernel) : undefined,
   };
