@@ -24,6 +24,9 @@ const CPUID_FLAG_SIGNIFICANT_INDEX = 1n;
 /** CPUID.(EAX=7,ECX=0):ECX[7], CET shadow stacks. */
 const CPUID_7_ECX_SHSTK = 1n << 7n;
 
+/** The MP states besides RUNNABLE that x86 takes, all of them the local APIC's. */
+const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEIVED', 'SIPI_RECEIVED'];
+
 /** The boot processor's vCPU id: 0 unless KVM_SET_BOOT_CPU_ID (not modelled) moves it. */
 const BSP_VCPU_ID = 0n;
 
@@ -84,9 +87,8 @@ class X86Vcpu implements ArchVcpu {
 
   /** The local APIC's states need an in-kernel local APIC; SIPI_RECEIVED becomes INIT_RECEIVED and a SIPI. */
   setMpState(state: bigint): void {
-    const apicStates = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEIVED', 'SIPI_RECEIVED'];
-    const known = state === this.state('RUNNABLE') || apicStates.some((n) => this.state(n) === state);
-    if (!known || (state !== this.state('RUNNABLE') && !this.lapic)) fail('EINVAL');
+    const apicState = LAPIC_MP_STATES.some((n) => this.state(n) === state);
+    if (state !== this.state('RUNNABLE') && !(apicState && this.lapic)) fail('EINVAL');
     if (state === this.state('SIPI_RECEIVED')) {
       this.mpState = this.state('INIT_RECEIVED');
       this.sipiPending = true;
