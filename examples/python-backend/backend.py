@@ -42,6 +42,8 @@ KVM_CHECK_EXTENSION = _ioc(NONE, 0x03, 0)
 KVM_GET_VCPU_MMAP_SIZE = _ioc(NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(NONE, 0x41, 0)
 KVM_CREATE_IRQCHIP = _ioc(NONE, 0x60, 0)
+KVM_GET_IRQCHIP = _ioc(READ | WRITE, 0x62, 520)  # struct kvm_irqchip
+KVM_SET_IRQCHIP = _ioc(READ, 0x63, 520)  # _IOR although the struct only goes in, as upstream numbers it
 KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
@@ -66,6 +68,7 @@ MAX_CPUID_ENTRIES = 256
 CAPABILITIES = {0: 1, 3: 1, 14: 1, 70: 1, 128: MAX_VCPU_ID}
 MP_RUNNABLE, MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED = 0, 1, 2, 3, 4
 MP_AP_RESET_HOLD = 9
+IRQCHIP_SIZE, IRQCHIP_STATE = 520, 8  # struct kvm_irqchip, and where the chip's state starts in it
 # The states only a vCPU with an in-kernel local APIC takes
 MP_APIC_STATES = {MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED, MP_AP_RESET_HOLD}
 PAGE = 4096
@@ -246,7 +249,7 @@ class Vm:
         self.kernel = kernel
         self.vcpu_ids = set()
         self.memslots = {}  # slot -> (gpa, size, hva, flags)
-        self.irqchip = False
+        self.chips = None  # after KVM_CREATE_IRQCHIP: PIC master, PIC slave and IOAPIC states, by chip_id
 
     def ioctl(self, request, arg):
         if request == KVM_CHECK_EXTENSION:
@@ -257,15 +260,20 @@ class Vm:
             if arg in self.vcpu_ids:
                 fail("EEXIST")
             self.vcpu_ids.add(arg)
-            return self.kernel.install(Vcpu(self.kernel, lapic=self.irqchip, bsp=arg == 0))
+            return self.kernel.install(Vcpu(self.kernel, lapic=self.chips is not None, bsp=arg == 0))
         if request == KVM_CREATE_IRQCHIP:
             # The argument is ignored; an existing irqchip is checked before the vCPUs.
-            if self.irqchip:
+            if self.chips is not None:
                 fail("EEXIST")
             if self.vcpu_ids:
                 fail("EINVAL")
-            self.irqchip = True
+            # PICs are zero until the guest initialises them, but for their ELCR masks; the IOAPIC sits at
+            # its default base with every pin masked.
+            ioapic = struct.pack("<QIIII", 0xFEC0_0000, 0, 0, 0, 0) + struct.pack("<Q", 1 << 16) * 24
+            self.chips = [bytearray(15) + b"\xf8", bytearray(15) + b"\xde", bytearray(ioapic)]
             return 0
+        if request in (KVM_GET_IRQCHIP, KVM_SET_IRQCHIP):
+            return self.irqchip_state(request == KVM_SET_IRQCHIP, arg)
         if request == KVM_SET_USER_MEMORY_REGION:
             return self.set_memory_region(arg)
         if request == KVM_ENABLE_CAP:
@@ -274,6 +282,22 @@ class Vm:
             self.kernel.mem.copy_from_user(arg, 104)
             fail("EINVAL")
         fail("ENOTTY")
+
+    def irqchip_state(self, is_set, arg):
+        """The struct is copied in whole first; GET copies it all back with the chip's state in place."""
+        data = bytearray(self.kernel.mem.copy_from_user(arg, IRQCHIP_SIZE))
+        if self.chips is None:
+            fail("ENXIO")
+        (chip_id,) = struct.unpack_from("<I", data)
+        if chip_id >= len(self.chips):
+            fail("EINVAL")
+        chip = self.chips[chip_id]
+        if is_set:
+            chip[:] = data[IRQCHIP_STATE : IRQCHIP_STATE + len(chip)]
+        else:
+            data[IRQCHIP_STATE : IRQCHIP_STATE + len(chip)] = chip
+            self.kernel.mem.copy_to_user(arg, bytes(data))
+        return 0
 
     def set_memory_region(self, arg):
         """virt/kvm/kvm_main.c's checks, in its order; the user range is never checked to be mapped."""

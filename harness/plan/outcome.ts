@@ -1,6 +1,7 @@
 import { AssertionError } from 'chai';
 import type { CallResult } from '../session.ts';
 import { describeByteDifference } from '../abi/bytes.ts';
+import type { FieldValue } from '../abi/codec.ts';
 import { hex, toBigInt } from '../spec/int.ts';
 import type { Outcome } from '../spec/types.ts';
 
@@ -52,6 +53,23 @@ export function assertValue(actual: bigint, expected: bigint, what: string): voi
  * Asserts that two byte strings are equal. Compared as bytes (cases compare up to megabytes of guest
  * memory); only a mismatch is rendered (see `describeByteDifference`).
  */
+/**
+ * A decoded struct field against its expected value: an integer, or one per element of an array field. A
+ * field of another shape than expected is the case's mistake, not the backend's: a plain Error.
+ */
+export function assertField(actual: FieldValue | undefined, expected: FieldValue, what: string): void {
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(actual) || actual.length !== expected.length)
+      throw new Error(
+        `${what}: expected ${expected.length} elements, and the struct's field is not that array`,
+      );
+    expected.forEach((e, i) => assertValue(actual[i]!, e, `${what}, element ${i}`));
+    return;
+  }
+  if (typeof actual !== 'bigint') throw new Error(`${what}: the struct has no such scalar field`);
+  assertValue(actual, expected, what);
+}
+
 export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
   if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)) return;
   const d = describeByteDifference(actual, expected);

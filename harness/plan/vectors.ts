@@ -2,7 +2,7 @@ import { hexToBytes, toBigInt } from '../spec/int.ts';
 import type { CallArg, StructArg } from '../session.ts';
 import type { RuleRef } from '../spec/tree.ts';
 import type { FdKind, Vector } from '../spec/types.ts';
-import { assertBytes, assertOutcome, assertValue } from './outcome.ts';
+import { assertBytes, assertField, assertOutcome } from './outcome.ts';
 import type { CaseBody, CaseContext } from './types.ts';
 
 function toCallArg(v: Vector): CallArg {
@@ -47,19 +47,8 @@ export function vectorBody(ref: RuleRef, v: Vector): CaseBody {
     assertOutcome(r, outcome, name);
     if (absent) return;
     for (const [field, value] of Object.entries(v.expect.fields ?? {})) {
-      const got = r.fields[field];
-      const what = `${name} field ${field} after the call`;
-      if (Array.isArray(value)) {
-        if (!Array.isArray(got) || got.length !== value.length)
-          throw new Error(
-            `vector checks ${value.length} elements of field ${field}, which ${name} does not return`,
-          );
-        value.forEach((element, i) => assertValue(got[i]!, toBigInt(element), `${what}, element ${i}`));
-        continue;
-      }
-      if (typeof got !== 'bigint')
-        throw new Error(`vector checks field ${field}, which ${name} does not return`);
-      assertValue(got, toBigInt(value), what);
+      const expected = Array.isArray(value) ? value.map(toBigInt) : toBigInt(value);
+      assertField(r.fields[field], expected, `${name} field ${field} after the call`);
     }
     for (const [field, bytes] of Object.entries(v.expect.buffers ?? {})) {
       const got = r.spans[field];

@@ -87,3 +87,27 @@ export const irqchipAfterVcpus: FaultyBackend = {
   },
   caughtBy: ['IRQCHIP/IRQCHIP-ERR-002/x86_64/vcpus=one'],
 };
+
+export const getIrqchipFreshStruct: FaultyBackend = {
+  name: 'get-irqchip-fresh-struct',
+  bug: 'KVM_GET_IRQCHIP fills in a zeroed struct of its own instead of the one it copied in, so pad and the union past the chip state come back zero',
+  arches: ['x86_64'],
+  requires: ['KVM_GET_IRQCHIP'],
+  filter: ['IRQCHIP/**'],
+  make: (spec, arch) => {
+    const get = spec.ioctlNumber('KVM_GET_IRQCHIP', arch);
+    const irqchip = new StructView(spec, 'kvm_irqchip', arch);
+    return withIoctl(createReferenceBackend(spec, arch), async (next, h, req, arg) => {
+      const r = await next(h, req, arg);
+      if (req !== get || !r.image || r.errno !== null) return r;
+      const fresh = new Uint8Array(r.image.length);
+      const chipId = irqchip.get(r.image, 'chip_id');
+      // The chip_id and the state (16 bytes of a PIC, 216 of the IOAPIC) are all it writes.
+      const state = chipId === 2n ? 216 : 16;
+      fresh.set(r.image.subarray(0, 4));
+      fresh.set(r.image.subarray(8, 8 + state), 8);
+      return { ...r, image: fresh };
+    });
+  },
+  caughtBy: ['IRQCHIP/IRQCHIP-VAL-003/x86_64/chip=pic-master', 'IRQCHIP/IRQCHIP-VAL-003/x86_64/chip=ioapic'],
+};

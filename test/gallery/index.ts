@@ -6,7 +6,13 @@ import {
   regMaskReservedIgnored,
   smcccFilterPadIgnored,
 } from './arm64.ts';
-import { copiesBeforeLookup, cpuidLimitOffByOne, irqchipAfterVcpus, oneRegHostByteOrder } from './common.ts';
+import {
+  copiesBeforeLookup,
+  cpuidLimitOffByOne,
+  getIrqchipFreshStruct,
+  irqchipAfterVcpus,
+  oneRegHostByteOrder,
+} from './common.ts';
 import { fprApartFromVsr } from './ppc64.ts';
 import {
   checkOnlySkipsKeyCheck,
@@ -23,6 +29,7 @@ export const gallery: FaultyBackend[] = [
   cpuidLimitOffByOne,
   oneRegHostByteOrder,
   irqchipAfterVcpus,
+  getIrqchipFreshStruct,
   idRegisterAcceptsRaisedField,
   regMaskReservedIgnored,
   pvTimeIpaTwice,

@@ -1,5 +1,5 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
-import { readUint } from '../../../harness/abi/codec.ts';
+import { readUint, writeUint } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
@@ -30,18 +30,72 @@ const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEI
 /** The boot processor's vCPU id: 0 unless KVM_SET_BOOT_CPU_ID (not modelled) moves it. */
 const BSP_VCPU_ID = 0n;
 
+/** struct kvm_irqchip: chip_id, pad, then the chip's state in a 512-byte union. */
+const IRQCHIP_STATE_OFFSET = 8;
+const PIC_STATE_SIZE = 16;
+const IOAPIC_STATE_SIZE = 216;
+const IOAPIC_PINS = 24;
+const IOAPIC_REDIRTBL_OFFSET = 24;
+const IOAPIC_DEFAULT_BASE = 0xfec0_0000n;
+const REDIR_MASKED = 1n << 16n;
+
+/** A PIC as kvm_pic_init leaves it: zeroed until the guest initialises it, but for the ELCR bits it has. */
+function picState(elcrMask: number): Uint8Array {
+  const state = new Uint8Array(PIC_STATE_SIZE);
+  state[PIC_STATE_SIZE - 1] = elcrMask;
+  return state;
+}
+
+/** kvm_ioapic_reset: the default base address and every pin masked. */
+function ioapicState(): Uint8Array {
+  const state = new Uint8Array(IOAPIC_STATE_SIZE);
+  writeUint(state, 0, 8, IOAPIC_DEFAULT_BASE, 'little');
+  for (let pin = 0; pin < IOAPIC_PINS; pin++)
+    writeUint(state, IOAPIC_REDIRTBL_OFFSET + 8 * pin, 8, REDIR_MASKED, 'little');
+  return state;
+}
+
 class X86Vm implements ArchVm {
-  /** KVM_CREATE_IRQCHIP: a PIC and an IOAPIC, and a local APIC in every vCPU created after it. */
-  irqchip = false;
+  /**
+   * KVM_CREATE_IRQCHIP: a PIC and an IOAPIC, and a local APIC in every vCPU created after it. The chips'
+   * states by chip_id (PIC master, PIC slave, IOAPIC); pending requests are kept as set, never delivered.
+   */
+  private chips: Uint8Array[] | undefined;
 
   constructor(private readonly vm: VmFile) {}
 
-  ioctl(name: string): bigint | undefined {
-    if (name !== 'KVM_CREATE_IRQCHIP') return undefined;
-    // The argument is never read. An existing irqchip is checked before the vCPUs.
-    if (this.irqchip) fail('EEXIST');
-    if (this.vm.vcpus.length > 0) fail('EINVAL');
-    this.irqchip = true;
+  get irqchip(): boolean {
+    return this.chips !== undefined;
+  }
+
+  ioctl(name: string, arg: bigint): bigint | undefined {
+    switch (name) {
+      case 'KVM_CREATE_IRQCHIP':
+        // The argument is never read. An existing irqchip is checked before the vCPUs.
+        if (this.irqchip) fail('EEXIST');
+        if (this.vm.vcpus.length > 0) fail('EINVAL');
+        this.chips = [picState(0xf8), picState(0xde), ioapicState()];
+        return 0n;
+      case 'KVM_GET_IRQCHIP':
+      case 'KVM_SET_IRQCHIP':
+        return this.irqchipState(name === 'KVM_SET_IRQCHIP', arg);
+    }
+    return undefined;
+  }
+
+  /** The struct is copied in whole first; GET copies it all back with the chip's state in place. */
+  private irqchipState(isSet: boolean, arg: bigint): bigint {
+    const { mem, abi } = this.vm.kernel;
+    const bytes = mem.copyFromUser(arg, abi.structSize('kvm_irqchip'));
+    if (!this.chips) fail('ENXIO');
+    const chip = this.chips[Number(readUint(bytes, 0, 4, 'little'))] ?? fail('EINVAL');
+    const state = bytes.subarray(IRQCHIP_STATE_OFFSET, IRQCHIP_STATE_OFFSET + chip.length);
+    if (isSet) {
+      chip.set(state);
+    } else {
+      state.set(chip);
+      mem.copyToUser(arg, bytes);
+    }
     return 0n;
   }
 
