@@ -685,6 +685,8 @@ export function arm64Model(spec: SpecTree): ArchModel {
     vcpuMmapSize: 2 * 4096,
     unknownIoctl: { system: 'EINVAL', vm: 'EINVAL', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'arm64', {
+      // The machine has a GIC, so the vGIC is present.
+      KVM_CAP_IRQCHIP: 1n,
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,
