@@ -1,11 +1,12 @@
 // The mocha spec Stryker runs for each mutant of reference/: the whole conformance plan against the
 // in-process reference, one mocha test per case and per revision, so per-test coverage lets Stryker run
-// only the cases that reach a mutant. A mutant is killed when any case stops passing.
+// only the cases that reach a mutant. A mutant is killed when any case stops passing, whatever it ends as.
 import type { Backend } from '../../adapters/backend.ts';
 import { createReferenceBackend } from '../../adapters/reference.ts';
 import { buildPlan } from '../../harness/plan/plan.ts';
-import type { Fixture } from '../../harness/plan/types.ts';
+import type { Fixture, PlannedCase } from '../../harness/plan/types.ts';
 import { executeCase } from '../../harness/run/execute.ts';
+import type { CaseResult } from '../../harness/run/results.ts';
 import { declarePlan } from '../../harness/run/mocha-tree.ts';
 import { DEFAULT_TIMEOUT_MS } from '../../harness/run/runner.ts';
 import { loadSpec } from '../../harness/spec/loader.ts';
@@ -33,6 +34,12 @@ for (const revision of revisions) {
     };
     const plan = buildPlan(spec, families, { arches: [...ARCHES], revision });
     const execution = { spec, revision, fixtures, seed: 0, provider };
-    declarePlan(this, plan, (c) => executeCase(c, execution), new Map(), DEFAULT_TIMEOUT_MS);
+    // The reference passes every case (Stryker's first, unmutated run checks that), so any other status is
+    // the mutant's doing: a case that now finds a feature absent (not applicable) kills it, as a failure does.
+    const mustPass = async (c: PlannedCase): Promise<CaseResult> => {
+      const r = await executeCase(c, execution);
+      return r.status === 'pass' ? r : { ...r, status: 'fail', message: `${r.status}: ${r.message ?? ''}` };
+    };
+    declarePlan(this, plan, mustPass, new Map(), DEFAULT_TIMEOUT_MS);
   });
 }
