@@ -161,6 +161,7 @@ describe('claimed profiles are checked against probes', function () {
 
   it('accepts a truthful claim', async () => {
     const claims = {
+      KVM_CAP_IRQCHIP: 1,
       KVM_CAP_ONE_REG: 1,
       KVM_CAP_USER_MEMORY: 1,
       KVM_CAP_MP_STATE: 1,
