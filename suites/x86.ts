@@ -2,6 +2,7 @@ import { bytesToUint, uintToBytes, type StructValues } from '../harness/abi/code
 import { assertField, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import { bytesToHex } from '../harness/spec/int.ts';
+import { fieldBytes } from '../harness/spec/semantics.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
 import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 
@@ -280,13 +281,16 @@ const irqchipMpInitial: CaseGenerator = () => [
   },
 ];
 
+/** A KVM_MP_STATE_* suffix as a test-ID parameter: INIT_RECEIVED → init-received. */
+const stateParam = (state: string) => state.toLowerCase().replaceAll('_', '-');
+
 /** The states a vCPU with an in-kernel local APIC keeps as set. */
 const APIC_STATES = ['UNINITIALIZED', 'INIT_RECEIVED', 'HALTED', 'AP_RESET_HOLD', 'RUNNABLE'];
 
 /** MP_STATE-VAL-006: each state set reads back, after a different state was set first. */
 const irqchipMpSet: CaseGenerator = () =>
   APIC_STATES.map((state, i) => ({
-    params: { state: state.toLowerCase().replaceAll('_', '-') },
+    params: { state: stateParam(state) },
     run: async (ctx: CaseContext) => {
       const vcpu = await vcpuOf(ctx, 'vcpu-irqchip');
       const before = APIC_STATES[(i + 1) % APIC_STATES.length]!;
@@ -310,7 +314,7 @@ const AFTER_SIPI: { then: string[]; reads: string }[] = [
  */
 const irqchipMpSipi: CaseGenerator = () =>
   AFTER_SIPI.map(({ then, reads }) => ({
-    params: { then: then.map((t) => t.toLowerCase().replaceAll('_', '-')).join('+') || 'nothing' },
+    params: { then: then.map(stateParam).join('+') || 'nothing' },
     run: async (ctx: CaseContext) => {
       const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
       const sets = ['SIPI_RECEIVED', ...then];
@@ -335,7 +339,7 @@ const NOT_X86_STATES = ['STOPPED', 'CHECK_STOP', 'OPERATING', 'LOAD', 'SUSPENDED
 /** MP_STATE-ERR-004: refused with EINVAL even with a local APIC, and the vCPU stays HALTED. */
 const irqchipMpRefused: CaseGenerator = () =>
   NOT_X86_STATES.map((state) => ({
-    params: { state: state.toLowerCase().replaceAll('_', '-') },
+    params: { state: stateParam(state) },
     run: async (ctx: CaseContext) => {
       const vcpu = await vcpuOf(ctx, 'vcpu-irqchip');
       await setMpState(ctx, vcpu, 'HALTED', 'vCPU 0');
@@ -363,9 +367,19 @@ const REDIR_MASKED = 1n << 16n;
  * field's name with its member's only where another member used the name first (ioapic.irr).
  */
 function memberKeys(ctx: CaseContext, member: string): Map<string, string> {
+  return new Map(memberFieldDefs(ctx, member).map((f) => [f.name, f.key]));
+}
+
+function memberFieldDefs(ctx: CaseContext, member: string) {
   const layout = ctx.spec.layout('kvm_irqchip', { arch: ctx.arch, revision: ctx.revision });
-  const fields = fieldIndex(layout).list.filter((f) => f.union?.member === member);
-  return new Map(fields.map((f) => [f.name, f.key]));
+  return fieldIndex(layout).list.filter((f) => f.union?.member === member);
+}
+
+/** The bytes a union member's state takes, from the start of the union (16 for a PIC, 216 for the IOAPIC). */
+function memberBytes(ctx: CaseContext, member: string): number {
+  const fields = memberFieldDefs(ctx, member);
+  const start = Math.min(...fields.map((f) => f.offset));
+  return Math.max(...fields.map((f) => f.offset + fieldBytes(f))) - start;
 }
 
 /** A union member's state, by field name, from decoded kvm_irqchip fields. */
@@ -409,8 +423,9 @@ const irqchipUntouched: CaseGenerator = () =>
       const fields = await getIrqchip(ctx, await vmOf(ctx, 'vm-irqchip'), chip.id, 0xa5n);
       assertValue(fields.chip_id as bigint, chip.id, 'chip_id');
       assertValue(fields.pad as bigint, 0xa5a5_a5a5n, 'pad');
-      const stateBytes = chip.member === 'pic' ? 16 : 216;
-      const after = (memberFields(ctx, fields, 'dummy').dummy as bigint[]).slice(stateBytes);
+      const after = (memberFields(ctx, fields, 'dummy').dummy as bigint[]).slice(
+        memberBytes(ctx, chip.member),
+      );
       assertTrue(
         after.every((b) => b === 0xa5n),
         `the union's ${after.length} bytes past the ${chip.name} state come back as passed`,
