@@ -360,7 +360,8 @@ const IRQCHIPS = [
 ] as const;
 
 const IOAPIC_PINS = 24;
-const REDIR_MASKED = 1n << 16n;
+/** Bit 16 masks an IOAPIC redirection entry and a local APIC LVT entry alike. */
+const MASKED = 1n << 16n;
 
 /**
  * The keys of a kvm_irqchip union member's fields, by the fields' own names: a decoded struct prefixes a
@@ -409,7 +410,7 @@ const irqchipInitial: CaseGenerator = () =>
           ? Object.fromEntries(Object.keys(state).map((k) => [k, 0n]))
           : { base_address: 0xfec0_0000n, ioregsel: 0n, id: 0n, irr: 0n };
       if (chip.member === 'pic') expected.elcr_mask = chip.id === 0n ? 0xf8n : 0xden;
-      else expected.redirtbl = new Array<bigint>(IOAPIC_PINS).fill(REDIR_MASKED);
+      else expected.redirtbl = new Array<bigint>(IOAPIC_PINS).fill(MASKED);
       for (const [field, value] of Object.entries(expected))
         assertField(state[field], value, `${chip.name} ${field}`);
     },
@@ -458,7 +459,7 @@ const IRQCHIP_STATES: Record<string, StructValues> = {
       { length: IOAPIC_PINS },
       (_, pin) =>
         // Masked and unmasked, edge (bit 15 clear) and level; a vector per pin; remote IRR never set.
-        (pin % 2 === 0 ? REDIR_MASKED : 0n) | (pin % 3 === 0 ? 1n << 15n : 0n) | BigInt(0x30 + pin),
+        (pin % 2 === 0 ? MASKED : 0n) | (pin % 3 === 0 ? 1n << 15n : 0n) | BigInt(0x30 + pin),
     ),
   },
 };
@@ -480,6 +481,91 @@ const irqchipSetGet: CaseGenerator = () =>
     },
   }));
 
+/** A local APIC register page as 32-bit registers by xAPIC offset, to and from kvm_lapic_state's bytes. */
+const LAPIC_REGISTERS = 1024 / 16;
+const lapicRegisters = (regs: bigint[]) =>
+  Array.from({ length: LAPIC_REGISTERS }, (_, i) =>
+    bytesToUint(Uint8Array.from(regs.slice(i * 16, i * 16 + 4), Number), 'little'),
+  );
+const lapicBytes = (registers: bigint[]) =>
+  registers.flatMap((r) => [...uintToBytes(r, 4, 'little'), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].map(BigInt));
+
+/** KVM_GET_LAPIC, which must succeed, into a struct of 0xaa bytes: its registers by index (offset / 16). */
+async function getLapic(ctx: CaseContext, vcpu: number, what: string): Promise<bigint[]> {
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_LAPIC', {
+    struct: { regs: new Array<bigint>(1024).fill(0xaan) },
+  });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_LAPIC of ${what}`);
+  const regs = r.fields.regs as bigint[];
+  // Each register takes the first 4 bytes of its 16; KVM writes the rest of the page too, as zeros.
+  const gaps = regs.filter((_, i) => i % 16 >= 4);
+  assertTrue(
+    gaps.every((b) => b === 0n),
+    `KVM_GET_LAPIC of ${what} writes the bytes between registers`,
+  );
+  return lapicRegisters(regs);
+}
+
+/** Registers by xAPIC offset, as the hex the assertion messages name them by. */
+const apicReg = (offset: number) => `APIC register 0x${offset.toString(16)}`;
+
+/** LAPIC-VAL-001: the page of a new vCPU: the boot processor, an AP, and one whose id has more than 8 bits. */
+const lapicInitial: CaseGenerator = () =>
+  [0n, 5n, 300n].map((id) => ({
+    params: { vcpu: String(id) },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx, 'vm-irqchip');
+      const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
+      const got = await getLapic(ctx, vcpu, `vCPU ${id}`);
+      const expected = new Array<bigint>(LAPIC_REGISTERS).fill(0n);
+      expected[0x20 / 16] = (id & 0xffn) << 24n;
+      expected[0x30 / 16] = 0x5_0014n;
+      expected[0xe0 / 16] = 0xffff_ffffn;
+      expected[0xf0 / 16] = 0xffn;
+      for (const lvt of [0x320, 0x330, 0x340, 0x350, 0x360, 0x370]) expected[lvt / 16] = MASKED;
+      if (id === 0n) expected[0x350 / 16] = 0x700n;
+      expected.forEach((value, i) => assertValue(got[i]!, value, `${apicReg(i * 16)} of vCPU ${id}`));
+    },
+  }));
+
+/** Registers written by LAPIC-VAL-002's case, and what each must read back as (the written value unless given). */
+const LAPIC_WRITES: { offset: number; value: bigint; reads?: bigint }[] = [
+  { offset: 0x20, value: 7n << 24n },
+  { offset: 0x30, value: 0x1_2345n, reads: 0x5_0014n },
+  { offset: 0x80, value: 0x20n },
+  { offset: 0xa0, value: 0x99n, reads: 0x20n },
+  { offset: 0xd0, value: 3n << 24n },
+  { offset: 0xe0, value: 0x0fff_ffffn },
+  { offset: 0xf0, value: 0x1ffn },
+  { offset: 0x280, value: 0x40n },
+  { offset: 0x300, value: 0x4041n },
+  { offset: 0x310, value: 2n << 24n },
+  { offset: 0x360, value: 0x1_0040n },
+  { offset: 0x390, value: 0x1234n, reads: 0n },
+  { offset: 0x3e0, value: 0xbn },
+];
+
+/** LAPIC-VAL-002: a page written with KVM_SET_LAPIC reads back as written, but for the version and PPR. */
+const lapicSetGet: CaseGenerator = () => [
+  {
+    params: { vcpu: '5' },
+    run: async (ctx) => {
+      const vcpu = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 5n);
+      const page = await getLapic(ctx, vcpu, 'vCPU 5');
+      for (const { offset, value } of LAPIC_WRITES) page[offset / 16] = value;
+      const set = await ctx.kvm.call(vcpu, 'KVM_SET_LAPIC', { struct: { regs: lapicBytes(page) } });
+      assertOutcome(set, { ret: 0 }, 'KVM_SET_LAPIC');
+      const got = await getLapic(ctx, vcpu, 'vCPU 5 after KVM_SET_LAPIC');
+      for (const { offset, value, reads } of LAPIC_WRITES)
+        assertValue(
+          got[offset / 16]!,
+          reads ?? value,
+          `${apicReg(offset)} written as 0x${value.toString(16)}`,
+        );
+    },
+  },
+];
+
 export const x86Family: SuiteFamily = {
   generators: {
     'x86.msr-list-too-small': tooSmall,
@@ -497,5 +583,7 @@ export const x86Family: SuiteFamily = {
     'x86.irqchip-initial': irqchipInitial,
     'x86.irqchip-untouched': irqchipUntouched,
     'x86.irqchip-set-get': irqchipSetGet,
+    'x86.lapic-initial': lapicInitial,
+    'x86.lapic-set-get': lapicSetGet,
   },
 };

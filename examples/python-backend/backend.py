@@ -49,6 +49,8 @@ KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memor
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
 KVM_GET_MP_STATE = _ioc(READ, 0x98, 4)  # struct kvm_mp_state
 KVM_SET_MP_STATE = _ioc(WRITE, 0x99, 4)
+KVM_GET_LAPIC = _ioc(READ, 0x8E, 1024)  # struct kvm_lapic_state
+KVM_SET_LAPIC = _ioc(WRITE, 0x8F, 1024)
 KVM_ENABLE_CAP = _ioc(WRITE, 0xA3, 104)  # struct kvm_enable_cap
 KVM_GET_ONE_REG = _ioc(WRITE, 0xAB, 16)  # struct kvm_one_reg
 KVM_SET_ONE_REG = _ioc(WRITE, 0xAC, 16)
@@ -69,6 +71,11 @@ CAPABILITIES = {0: 1, 3: 1, 14: 1, 70: 1, 128: MAX_VCPU_ID}
 MP_RUNNABLE, MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED = 0, 1, 2, 3, 4
 MP_AP_RESET_HOLD = 9
 IRQCHIP_SIZE, IRQCHIP_STATE = 520, 8  # struct kvm_irqchip, and where the chip's state starts in it
+# Local APIC registers (xAPIC offsets into the 1024-byte page) and their values after reset
+APIC_ID, APIC_LVR, APIC_TASKPRI, APIC_PROCPRI, APIC_DFR, APIC_SPIV, APIC_LVT0, APIC_TMCCT = (
+    0x20, 0x30, 0x80, 0xA0, 0xE0, 0xF0, 0x350, 0x390)
+APIC_LVTS = (0x320, 0x330, 0x340, 0x350, 0x360, 0x370)  # timer, thermal, perf, LINT0, LINT1, error
+APIC_VERSION = 0x14 | (len(APIC_LVTS) - 1) << 16
 # The states only a vCPU with an in-kernel local APIC takes
 MP_APIC_STATES = {MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED, MP_AP_RESET_HOLD}
 PAGE = 4096
@@ -260,7 +267,7 @@ class Vm:
             if arg in self.vcpu_ids:
                 fail("EEXIST")
             self.vcpu_ids.add(arg)
-            return self.kernel.install(Vcpu(self.kernel, lapic=self.chips is not None, bsp=arg == 0))
+            return self.kernel.install(Vcpu(self.kernel, arg, lapic=self.chips is not None))
         if request == KVM_CREATE_IRQCHIP:
             # The argument is ignored; an existing irqchip is checked before the vCPUs.
             if self.chips is not None:
@@ -331,12 +338,12 @@ class Vm:
 
 
 class Vcpu:
-    def __init__(self, kernel, lapic, bsp):
+    def __init__(self, kernel, vcpu_id, lapic):
         self.kernel = kernel
-        self.lapic = lapic
         # With a local APIC, an AP waits for INIT and SIPI; the boot processor (vCPU 0) runs.
-        self.mp_state = MP_UNINITIALIZED if lapic and not bsp else MP_RUNNABLE
+        self.mp_state = MP_UNINITIALIZED if lapic and vcpu_id != 0 else MP_RUNNABLE
         self.sipi_pending = False
+        self.apic = self.reset_apic(vcpu_id) if lapic else None
         self.run = bytearray(VCPU_MMAP_SIZE)
         self.msrs = {index: reset for index, (_, reset, _) in MSRS.items()}
         self.guest_ssp = 0
@@ -351,6 +358,8 @@ class Vcpu:
             return self.reg_list(arg, [GUEST_SSP_ID] if self.guest_has_shstk else [])
         if request == KVM_SET_CPUID2:
             return self.set_cpuid(arg)
+        if request in (KVM_GET_LAPIC, KVM_SET_LAPIC):
+            return self.lapic_state(request == KVM_SET_LAPIC, arg)
         if request in (KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR):
             return self.device_attr(request, arg)
         if request == KVM_RUN:
@@ -368,7 +377,7 @@ class Vcpu:
             return 0
         if request == KVM_SET_MP_STATE:
             (state,) = struct.unpack("<I", self.kernel.mem.copy_from_user(arg, 4))
-            if state != MP_RUNNABLE and (state not in MP_APIC_STATES or not self.lapic):
+            if state != MP_RUNNABLE and (state not in MP_APIC_STATES or self.apic is None):
                 fail("EINVAL")
             # SIPI_RECEIVED is not kept: the vCPU waits in INIT_RECEIVED with a SIPI pending until the next GET.
             if state == MP_SIPI_RECEIVED:
@@ -377,6 +386,35 @@ class Vcpu:
             self.mp_state = state
             return 0
         fail("EINVAL")
+
+    @staticmethod
+    def reset_apic(vcpu_id):
+        page = bytearray(1024)
+        set_reg = lambda offset, value: struct.pack_into("<I", page, offset, value & 0xFFFF_FFFF)
+        set_reg(APIC_ID, vcpu_id << 24)  # the xAPIC ID: the low 8 bits of the vCPU id
+        set_reg(APIC_LVR, APIC_VERSION)
+        set_reg(APIC_DFR, 0xFFFF_FFFF)
+        set_reg(APIC_SPIV, 0xFF)
+        for lvt in APIC_LVTS:
+            set_reg(lvt, 0x1_0000)  # masked
+        if vcpu_id == 0:
+            set_reg(APIC_LVT0, 0x700)  # the boot processor's LINT0 takes ExtINT
+        return page
+
+    def lapic_state(self, is_set, arg):
+        """GET writes the page without reading it; SET copies it in, then sets the version again and
+        recomputes PPR (TPR, with nothing in service) and the timer's current count (0, no timer runs)."""
+        if self.apic is None:
+            fail("EINVAL")
+        if not is_set:
+            self.kernel.mem.copy_to_user(arg, bytes(self.apic))
+            return 0
+        self.apic[:] = self.kernel.mem.copy_from_user(arg, 1024)
+        (tpr,) = struct.unpack_from("<I", self.apic, APIC_TASKPRI)
+        struct.pack_into("<I", self.apic, APIC_LVR, APIC_VERSION)
+        struct.pack_into("<I", self.apic, APIC_PROCPRI, tpr & 0xFF)
+        struct.pack_into("<I", self.apic, APIC_TMCCT, 0)
+        return 0
 
     def device_attr(self, request, arg):
         """vCPU attributes: x86 knows only the TSC group; every other group (arm64's PV time) is ENXIO."""

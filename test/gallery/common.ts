@@ -1,4 +1,5 @@
-// Gallery entries in APIs every arch has (ONE_REG), in x86's CPUID table and in x86's in-kernel irqchip.
+// Gallery entries in APIs every arch has (ONE_REG), in x86's CPUID table and in x86's in-kernel irqchip and
+// local APIC.
 import { createReferenceBackend } from '../../adapters/reference.ts';
 import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
 
@@ -110,4 +111,29 @@ export const getIrqchipFreshStruct: FaultyBackend = {
     });
   },
   caughtBy: ['IRQCHIP/IRQCHIP-VAL-003/x86_64/chip=pic-master', 'IRQCHIP/IRQCHIP-VAL-003/x86_64/chip=ioapic'],
+};
+
+export const setLapicKeepsVersion: FaultyBackend = {
+  name: 'set-lapic-keeps-version',
+  bug: 'KVM_SET_LAPIC copies the register page in whole and keeps the version register it was given, instead of setting the version KVM reports',
+  arches: ['x86_64'],
+  requires: ['KVM_SET_LAPIC'],
+  filter: ['LAPIC/**'],
+  make: (spec, arch) => {
+    const [get, set] = ['KVM_GET_LAPIC', 'KVM_SET_LAPIC'].map((n) => spec.ioctlNumber(n, arch));
+    const APIC_LVR = 0x30;
+    // The version each vCPU was last given, shown by its later reads as the buggy page would hold it.
+    const written = new Map<number, Uint8Array>();
+    return withIoctl(createReferenceBackend(spec, arch), async (next, h, req, arg) => {
+      const r = await next(h, req, arg);
+      if (r.errno !== null || arg.kind !== 'struct') return r;
+      if (req === set) written.set(h, arg.image.slice(APIC_LVR, APIC_LVR + 4));
+      const version = written.get(h);
+      if (req !== get || !r.image || !version) return r;
+      const image = r.image.slice();
+      image.set(version, APIC_LVR);
+      return { ...r, image };
+    });
+  },
+  caughtBy: ['LAPIC/LAPIC-VAL-002/x86_64/vcpu=5'],
 };

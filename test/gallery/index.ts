@@ -12,6 +12,7 @@ import {
   getIrqchipFreshStruct,
   irqchipAfterVcpus,
   oneRegHostByteOrder,
+  setLapicKeepsVersion,
 } from './common.ts';
 import { fprApartFromVsr } from './ppc64.ts';
 import {
@@ -30,6 +31,7 @@ export const gallery: FaultyBackend[] = [
   oneRegHostByteOrder,
   irqchipAfterVcpus,
   getIrqchipFreshStruct,
+  setLapicKeepsVersion,
   idRegisterAcceptsRaisedField,
   regMaskReservedIgnored,
   pvTimeIpaTwice,

@@ -104,6 +104,38 @@ class X86Vm implements ArchVm {
   }
 }
 
+/** The local APIC page KVM_{GET,SET}_LAPIC pass, and the registers the model gives values (xAPIC offsets). */
+const LAPIC_PAGE_BYTES = 1024;
+const APIC_ID = 0x20;
+const APIC_LVR = 0x30;
+const APIC_TASKPRI = 0x80;
+const APIC_PROCPRI = 0xa0;
+const APIC_DFR = 0xe0;
+const APIC_SPIV = 0xf0;
+const APIC_LVT0 = 0x350;
+const APIC_TMCCT = 0x390;
+/** Timer, thermal, performance counter, LINT0, LINT1, error: six LVT entries (no CMCI without MCG_CMCI_P). */
+const APIC_LVTS = [0x320, 0x330, 0x340, 0x350, 0x360, 0x370];
+/** APIC version 0x14 with the number of LVT entries less one in bits 23:16. */
+const APIC_VERSION = 0x14 | ((APIC_LVTS.length - 1) << 16);
+const APIC_LVT_MASKED = 0x1_0000;
+const APIC_DM_EXTINT = 0x700;
+
+/** kvm_lapic_reset: what a new vCPU's local APIC holds. */
+function lapicPage(vcpuId: bigint): Uint8Array {
+  const page = new Uint8Array(LAPIC_PAGE_BYTES);
+  const view = new DataView(page.buffer);
+  const set = (offset: number, value: number) => view.setUint32(offset, value >>> 0, true);
+  set(APIC_ID, Number(vcpuId) << 24); // bits 31:24 hold the xAPIC ID: a larger vCPU id keeps its low 8 bits
+  set(APIC_LVR, APIC_VERSION);
+  set(APIC_DFR, 0xffff_ffff);
+  set(APIC_SPIV, 0xff);
+  for (const lvt of APIC_LVTS) set(lvt, APIC_LVT_MASKED);
+  // KVM_X86_QUIRK_LINT0_REENABLED: the boot processor's LINT0 takes ExtINT, as a PC's BIOS leaves it.
+  if (vcpuId === BSP_VCPU_ID) set(APIC_LVT0, APIC_DM_EXTINT);
+  return page;
+}
+
 class X86Vcpu implements ArchVcpu {
   private readonly msrs = new Map<number, bigint>(MSRS.map((m) => [m.index, m.reset]));
   private guestSsp = 0n;
@@ -114,13 +146,37 @@ class X86Vcpu implements ArchVcpu {
   /** A SIPI that KVM_SET_MP_STATE left pending, delivered when the APIC's events are next accepted. */
   private sipiPending = false;
 
+  /** The local APIC's register page; only a vCPU created after KVM_CREATE_IRQCHIP has one. */
+  private readonly lapicRegs: Uint8Array | undefined;
+
   /** `lapic`: the VM had an in-kernel irqchip when this vCPU was created, so it has a local APIC. */
   constructor(
     readonly vcpu: VcpuFile,
-    private readonly lapic: boolean,
+    lapic: boolean,
   ) {
     // kvm_arch_vcpu_create: with a local APIC, an AP waits for INIT and SIPI; the boot processor runs.
     this.mpState = this.state(lapic && vcpu.id !== BSP_VCPU_ID ? 'UNINITIALIZED' : 'RUNNABLE');
+    this.lapicRegs = lapic ? lapicPage(vcpu.id) : undefined;
+  }
+
+  /**
+   * KVM_GET_LAPIC writes the page out without reading it; KVM_SET_LAPIC copies it in, then sets the version
+   * again and recomputes PPR, which is TPR while nothing is in service (the model delivers no interrupt),
+   * and the current timer count, which is 0 with no timer running.
+   */
+  private lapicState(isSet: boolean, arg: bigint): bigint {
+    const regs = this.lapicRegs ?? fail('EINVAL');
+    const { mem } = this.vcpu.kernel;
+    if (!isSet) {
+      mem.copyToUser(arg, regs);
+      return 0n;
+    }
+    regs.set(mem.copyFromUser(arg, LAPIC_PAGE_BYTES));
+    const view = new DataView(regs.buffer);
+    view.setUint32(APIC_LVR, APIC_VERSION, true);
+    view.setUint32(APIC_PROCPRI, view.getUint32(APIC_TASKPRI, true) & 0xff, true);
+    view.setUint32(APIC_TMCCT, 0, true);
+    return 0n;
   }
 
   private state(name: string): bigint {
@@ -142,7 +198,7 @@ class X86Vcpu implements ArchVcpu {
   /** The local APIC's states need an in-kernel local APIC; SIPI_RECEIVED becomes INIT_RECEIVED and a SIPI. */
   setMpState(state: bigint): void {
     const apicState = LAPIC_MP_STATES.some((n) => this.state(n) === state);
-    if (state !== this.state('RUNNABLE') && !(apicState && this.lapic)) fail('EINVAL');
+    if (state !== this.state('RUNNABLE') && !(apicState && this.lapicRegs)) fail('EINVAL');
     if (state === this.state('SIPI_RECEIVED')) {
       this.mpState = this.state('INIT_RECEIVED');
       this.sipiPending = true;
@@ -162,6 +218,9 @@ class X86Vcpu implements ArchVcpu {
         return copyRegList(kernel, arg, this.guestHasShstk ? [GUEST_SSP_ID] : []);
       case 'KVM_SET_CPUID2':
         return this.setCpuid(arg);
+      case 'KVM_GET_LAPIC':
+      case 'KVM_SET_LAPIC':
+        return this.lapicState(name === 'KVM_SET_LAPIC', arg);
       case 'KVM_HAS_DEVICE_ATTR':
       case 'KVM_GET_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':
