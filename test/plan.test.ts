@@ -1,6 +1,6 @@
-import { expect } from 'chai';
+import { AssertionError, expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { assertBytes } from '../harness/plan/outcome.ts';
+import { assertBytes, assertField } from '../harness/plan/outcome.ts';
 import { buildPlan, uncoveredRules } from '../harness/plan/plan.ts';
 import { allErrata } from '../harness/render/errata.ts';
 import { loadSpec } from '../harness/spec/loader.ts';
@@ -104,5 +104,30 @@ describe('plan', () => {
       `ram: expected 1048576 bytes, at +0x1234: ${'07'.repeat(16)}, got 1048576 bytes, at +0x1234: 08${'07'.repeat(15)}`,
     );
     expect(() => assertBytes(same.subarray(0, 100), same, 'ram')).to.throw('got 100 bytes, at +0x64: ');
+  });
+
+  it('assertField fails a wrong value as an assertion, and a field of the wrong shape as a mistake of the case', () => {
+    expect(() => assertField(5n, 5n, 'id')).not.to.throw();
+    expect(() => assertField([1n, 2n], [1n, 2n], 'regs')).not.to.throw();
+    expect(() => assertField(4n, 5n, 'id')).to.throw(AssertionError, 'id: expected 0x5, got 0x4');
+    expect(() => assertField([1n, 3n], [1n, 2n], 'regs')).to.throw(AssertionError, 'regs, element 1');
+    const errorOf = (f: () => void): unknown => {
+      try {
+        f();
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    const shapes: [bigint | bigint[] | undefined, bigint | bigint[]][] = [
+      [[1n], [1n, 2n]],
+      [5n, [5n]],
+      [[5n], 5n],
+      [undefined, 5n],
+    ];
+    for (const [actual, expected] of shapes) {
+      const err = errorOf(() => assertField(actual, expected, 'f'));
+      expect(err).to.be.an('error').and.not.to.be.instanceOf(AssertionError);
+    }
   });
 });

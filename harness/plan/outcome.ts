@@ -50,10 +50,6 @@ export function assertValue(actual: bigint, expected: bigint, what: string): voi
 }
 
 /**
- * Asserts that two byte strings are equal. Compared as bytes (cases compare up to megabytes of guest
- * memory); only a mismatch is rendered (see `describeByteDifference`).
- */
-/**
  * A decoded struct field against its expected value: an integer, or one per element of an array field. A
  * field of another shape than expected is the case's mistake, not the backend's: a plain Error.
  */
@@ -70,6 +66,10 @@ export function assertField(actual: FieldValue | undefined, expected: FieldValue
   assertValue(actual, expected, what);
 }
 
+/**
+ * Asserts that two byte strings are equal. Compared as bytes (cases compare up to megabytes of guest
+ * memory); only a mismatch is rendered (see `describeByteDifference`).
+ */
 export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
   if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)) return;
   const d = describeByteDifference(actual, expected);
