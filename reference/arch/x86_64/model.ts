@@ -1,10 +1,11 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
-import { readUint, writeUint } from '../../../harness/abi/codec.ts';
+import { readUint } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
 import type { ArchModel, ArchVcpu, ArchVm, ReferenceKernel, VcpuFile, VmFile } from '../../kernel.ts';
 import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg.ts';
+import { IRQCHIP_STATE_OFFSET, irqchipStates, LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './irqchip.ts';
 import { MSRS, signExtend } from './msrs.ts';
 
 // ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
@@ -30,31 +31,6 @@ const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEI
 /** The boot processor's vCPU id: 0 unless KVM_SET_BOOT_CPU_ID (not modelled) moves it. */
 const BSP_VCPU_ID = 0n;
 
-/** struct kvm_irqchip: chip_id, pad, then the chip's state in a 512-byte union. */
-const IRQCHIP_STATE_OFFSET = 8;
-const PIC_STATE_SIZE = 16;
-const IOAPIC_STATE_SIZE = 216;
-const IOAPIC_PINS = 24;
-const IOAPIC_REDIRTBL_OFFSET = 24;
-const IOAPIC_DEFAULT_BASE = 0xfec0_0000n;
-const REDIR_MASKED = 1n << 16n;
-
-/** A PIC as kvm_pic_init leaves it: zeroed until the guest initialises it, but for the ELCR bits it has. */
-function picState(elcrMask: number): Uint8Array {
-  const state = new Uint8Array(PIC_STATE_SIZE);
-  state[PIC_STATE_SIZE - 1] = elcrMask;
-  return state;
-}
-
-/** kvm_ioapic_reset: the default base address and every pin masked. */
-function ioapicState(): Uint8Array {
-  const state = new Uint8Array(IOAPIC_STATE_SIZE);
-  writeUint(state, 0, 8, IOAPIC_DEFAULT_BASE, 'little');
-  for (let pin = 0; pin < IOAPIC_PINS; pin++)
-    writeUint(state, IOAPIC_REDIRTBL_OFFSET + 8 * pin, 8, REDIR_MASKED, 'little');
-  return state;
-}
-
 class X86Vm implements ArchVm {
   /**
    * KVM_CREATE_IRQCHIP: a PIC and an IOAPIC, and a local APIC in every vCPU created after it. The chips'
@@ -74,7 +50,7 @@ class X86Vm implements ArchVm {
         // The argument is never read. An existing irqchip is checked before the vCPUs.
         if (this.irqchip) fail('EEXIST');
         if (this.vm.vcpus.length > 0) fail('EINVAL');
-        this.chips = [picState(0xf8), picState(0xde), ioapicState()];
+        this.chips = irqchipStates();
         return 0n;
       case 'KVM_GET_IRQCHIP':
       case 'KVM_SET_IRQCHIP':
@@ -104,38 +80,6 @@ class X86Vm implements ArchVm {
   }
 }
 
-/** The local APIC page KVM_{GET,SET}_LAPIC pass, and the registers the model gives values (xAPIC offsets). */
-const LAPIC_PAGE_BYTES = 1024;
-const APIC_ID = 0x20;
-const APIC_LVR = 0x30;
-const APIC_TASKPRI = 0x80;
-const APIC_PROCPRI = 0xa0;
-const APIC_DFR = 0xe0;
-const APIC_SPIV = 0xf0;
-const APIC_LVT0 = 0x350;
-const APIC_TMCCT = 0x390;
-/** Timer, thermal, performance counter, LINT0, LINT1, error: six LVT entries (no CMCI without MCG_CMCI_P). */
-const APIC_LVTS = [0x320, 0x330, 0x340, 0x350, 0x360, 0x370];
-/** APIC version 0x14 with the number of LVT entries less one in bits 23:16. */
-const APIC_VERSION = 0x14 | ((APIC_LVTS.length - 1) << 16);
-const APIC_LVT_MASKED = 0x1_0000;
-const APIC_DM_EXTINT = 0x700;
-
-/** kvm_lapic_reset: what a new vCPU's local APIC holds. */
-function lapicPage(vcpuId: bigint): Uint8Array {
-  const page = new Uint8Array(LAPIC_PAGE_BYTES);
-  const view = new DataView(page.buffer);
-  const set = (offset: number, value: number) => view.setUint32(offset, value >>> 0, true);
-  set(APIC_ID, Number(vcpuId) << 24); // bits 31:24 hold the xAPIC ID: a larger vCPU id keeps its low 8 bits
-  set(APIC_LVR, APIC_VERSION);
-  set(APIC_DFR, 0xffff_ffff);
-  set(APIC_SPIV, 0xff);
-  for (const lvt of APIC_LVTS) set(lvt, APIC_LVT_MASKED);
-  // KVM_X86_QUIRK_LINT0_REENABLED: the boot processor's LINT0 takes ExtINT, as a PC's BIOS leaves it.
-  if (vcpuId === BSP_VCPU_ID) set(APIC_LVT0, APIC_DM_EXTINT);
-  return page;
-}
-
 class X86Vcpu implements ArchVcpu {
   private readonly msrs = new Map<number, bigint>(MSRS.map((m) => [m.index, m.reset]));
   private guestSsp = 0n;
@@ -156,26 +100,15 @@ class X86Vcpu implements ArchVcpu {
   ) {
     // kvm_arch_vcpu_create: with a local APIC, an AP waits for INIT and SIPI; the boot processor runs.
     this.mpState = this.state(lapic && vcpu.id !== BSP_VCPU_ID ? 'UNINITIALIZED' : 'RUNNABLE');
-    this.lapicRegs = lapic ? lapicPage(vcpu.id) : undefined;
+    this.lapicRegs = lapic ? lapicPage(vcpu.id, vcpu.id === BSP_VCPU_ID) : undefined;
   }
 
-  /**
-   * KVM_GET_LAPIC writes the page out without reading it; KVM_SET_LAPIC copies it in, then sets the version
-   * again and recomputes PPR, which is TPR while nothing is in service (the model delivers no interrupt),
-   * and the current timer count, which is 0 with no timer running.
-   */
+  /** KVM_GET_LAPIC writes the page out without reading it; KVM_SET_LAPIC restores it (`restoreLapic`). */
   private lapicState(isSet: boolean, arg: bigint): bigint {
     const regs = this.lapicRegs ?? fail('EINVAL');
     const { mem } = this.vcpu.kernel;
-    if (!isSet) {
-      mem.copyToUser(arg, regs);
-      return 0n;
-    }
-    regs.set(mem.copyFromUser(arg, LAPIC_PAGE_BYTES));
-    const view = new DataView(regs.buffer);
-    view.setUint32(APIC_LVR, APIC_VERSION, true);
-    view.setUint32(APIC_PROCPRI, view.getUint32(APIC_TASKPRI, true) & 0xff, true);
-    view.setUint32(APIC_TMCCT, 0, true);
+    if (isSet) restoreLapic(regs, mem.copyFromUser(arg, LAPIC_PAGE_BYTES));
+    else mem.copyToUser(arg, regs);
     return 0n;
   }
 
