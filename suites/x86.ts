@@ -481,29 +481,26 @@ const irqchipSetGet: CaseGenerator = () =>
     },
   }));
 
-/** A local APIC register page as 32-bit registers by xAPIC offset, to and from kvm_lapic_state's bytes. */
-const LAPIC_REGISTERS = 1024 / 16;
-const lapicRegisters = (regs: bigint[]) =>
-  Array.from({ length: LAPIC_REGISTERS }, (_, i) =>
-    bytesToUint(Uint8Array.from(regs.slice(i * 16, i * 16 + 4), Number), 'little'),
-  );
-const lapicBytes = (registers: bigint[]) =>
-  registers.flatMap((r) => [...uintToBytes(r, 4, 'little'), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].map(BigInt));
+/** The local APIC page kvm_lapic_state carries: a 32-bit register every 16 bytes, at its xAPIC offset. */
+const LAPIC_PAGE_BYTES = 1024;
+const LAPIC_REGISTER_STRIDE = 16;
 
-/** KVM_GET_LAPIC, which must succeed, into a struct of 0xaa bytes: its registers by index (offset / 16). */
-async function getLapic(ctx: CaseContext, vcpu: number, what: string): Promise<bigint[]> {
+/** A register of the page, by xAPIC offset. */
+const apicRegister = (page: DataView, offset: number) => BigInt(page.getUint32(offset, true));
+
+/** KVM_GET_LAPIC, which must succeed, into a struct of 0xaa bytes: the page it wrote. */
+async function getLapic(ctx: CaseContext, vcpu: number, what: string): Promise<DataView> {
   const r = await ctx.kvm.call(vcpu, 'KVM_GET_LAPIC', {
-    struct: { regs: new Array<bigint>(1024).fill(0xaan) },
+    struct: { regs: new Array<bigint>(LAPIC_PAGE_BYTES).fill(0xaan) },
   });
   assertOutcome(r, { ret: 0 }, `KVM_GET_LAPIC of ${what}`);
-  const regs = r.fields.regs as bigint[];
+  const page = Uint8Array.from(r.fields.regs as bigint[], Number);
   // Each register takes the first 4 bytes of its 16; KVM writes the rest of the page too, as zeros.
-  const gaps = regs.filter((_, i) => i % 16 >= 4);
   assertTrue(
-    gaps.every((b) => b === 0n),
+    page.every((b, i) => i % LAPIC_REGISTER_STRIDE < 4 || b === 0),
     `KVM_GET_LAPIC of ${what} writes the bytes between registers`,
   );
-  return lapicRegisters(regs);
+  return new DataView(page.buffer);
 }
 
 /** Registers by xAPIC offset, as the hex the assertion messages name them by. */
@@ -517,14 +514,21 @@ const lapicInitial: CaseGenerator = () =>
       const vm = await vmOf(ctx, 'vm-irqchip');
       const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
       const got = await getLapic(ctx, vcpu, `vCPU ${id}`);
-      const expected = new Array<bigint>(LAPIC_REGISTERS).fill(0n);
-      expected[0x20 / 16] = (id & 0xffn) << 24n;
-      expected[0x30 / 16] = 0x5_0014n;
-      expected[0xe0 / 16] = 0xffff_ffffn;
-      expected[0xf0 / 16] = 0xffn;
-      for (const lvt of [0x320, 0x330, 0x340, 0x350, 0x360, 0x370]) expected[lvt / 16] = MASKED;
-      if (id === 0n) expected[0x350 / 16] = 0x700n;
-      expected.forEach((value, i) => assertValue(got[i]!, value, `${apicReg(i * 16)} of vCPU ${id}`));
+      // By xAPIC offset; every register not named reads 0.
+      const expected = new Map<number, bigint>([
+        [0x20, (id & 0xffn) << 24n],
+        [0x30, 0x5_0014n],
+        [0xe0, 0xffff_ffffn],
+        [0xf0, 0xffn],
+      ]);
+      for (const lvt of [0x320, 0x330, 0x340, 0x350, 0x360, 0x370]) expected.set(lvt, MASKED);
+      if (id === 0n) expected.set(0x350, 0x700n);
+      for (let offset = 0; offset < LAPIC_PAGE_BYTES; offset += LAPIC_REGISTER_STRIDE)
+        assertValue(
+          apicRegister(got, offset),
+          expected.get(offset) ?? 0n,
+          `${apicReg(offset)} of vCPU ${id}`,
+        );
     },
   }));
 
@@ -552,13 +556,14 @@ const lapicSetGet: CaseGenerator = () => [
     run: async (ctx) => {
       const vcpu = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 5n);
       const page = await getLapic(ctx, vcpu, 'vCPU 5');
-      for (const { offset, value } of LAPIC_WRITES) page[offset / 16] = value;
-      const set = await ctx.kvm.call(vcpu, 'KVM_SET_LAPIC', { struct: { regs: lapicBytes(page) } });
+      for (const { offset, value } of LAPIC_WRITES) page.setUint32(offset, Number(value), true);
+      const regs = Array.from(new Uint8Array(page.buffer), BigInt);
+      const set = await ctx.kvm.call(vcpu, 'KVM_SET_LAPIC', { struct: { regs } });
       assertOutcome(set, { ret: 0 }, 'KVM_SET_LAPIC');
       const got = await getLapic(ctx, vcpu, 'vCPU 5 after KVM_SET_LAPIC');
       for (const { offset, value, reads } of LAPIC_WRITES)
         assertValue(
-          got[offset / 16]!,
+          apicRegister(got, offset),
           reads ?? value,
           `${apicReg(offset)} written as 0x${value.toString(16)}`,
         );
