@@ -41,7 +41,7 @@ import {
   SMCCC_NOT_SUPPORTED,
   smcccReg,
 } from './arm64-guest.ts';
-import { mapRun, memslot, psci02, setImmediateExit, vmOf } from './fixtures.ts';
+import { mapRun, memslot, psci02, runInterrupted, setImmediateExit, vmOf } from './fixtures.ts';
 
 const NOT_SUPPORTED = SMCCC_NOT_SUPPORTED;
 const INVALID_GPA = NOT_SUPPORTED;
@@ -876,15 +876,6 @@ const getCases: CaseGenerator = (g) => {
     }),
   ];
 };
-
-/** KVM_RUN with immediate_exit set, which must return EINTR. */
-async function runInterrupted(ctx: CaseContext, vcpu: number, what: string): Promise<void> {
-  assertOutcome(
-    await ctx.kvm.call(vcpu, 'KVM_RUN', 0n),
-    { errno: 'EINTR' },
-    `KVM_RUN with immediate_exit ${what}`,
-  );
-}
 
 /** What a KVM_RUN with immediate_exit still does before it returns EINTR. */
 const immediateExit: CaseGenerator = () => [

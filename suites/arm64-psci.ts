@@ -28,7 +28,7 @@ import {
   type Guest,
 } from './arm64-guest.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
-import { expectMpState, mapRun, psci02, setMpState, vcpuOf } from './fixtures.ts';
+import { expectMpState, mapRun, psci02, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 
 /** PSCI return values (include/uapi/linux/psci.h) and AFFINITY_INFO's answers, as x0 holds them. */
 const SUCCESS = 0n;
@@ -508,8 +508,7 @@ const mpState: CaseGenerator = () => [
   // KVM_ARM_VCPU_INIT sets the state afresh: RUNNABLE, or STOPPED with KVM_ARM_VCPU_POWER_OFF.
   ...(['STOPPED', 'SUSPENDED'] as const).flatMap((state) =>
     oneCase({ case: `reinit-${state.toLowerCase()}` }, async (ctx) => {
-      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
-      if (vm === undefined || vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+      const [vm, vcpu] = [await vmOf(ctx, 'vcpu-initialized'), await vcpuOf(ctx)];
       await setMpState(ctx, vcpu, state, 'vCPU 0');
       await initVcpu(ctx, vm, vcpu);
       await expectMpState(ctx, vcpu, 'RUNNABLE', `vCPU 0 set ${state}, then initialised again`);

@@ -39,6 +39,15 @@ export async function setImmediateExit(ctx: CaseContext, run: Buf, value: number
   await ctx.kvm.write(run, Uint8Array.of(value), offset);
 }
 
+/** KVM_RUN with immediate_exit set, which must return EINTR. */
+export async function runInterrupted(ctx: CaseContext, vcpu: number, what: string): Promise<void> {
+  assertOutcome(
+    await ctx.kvm.call(vcpu, 'KVM_RUN', 0n),
+    { errno: 'EINTR' },
+    `KVM_RUN with immediate_exit ${what}`,
+  );
+}
+
 /** KVM_GET_MP_STATE of a vCPU, which must succeed; the struct goes in all ones, so KVM must write it. */
 async function mpStateOf(ctx: CaseContext, vcpu: number, what: string): Promise<bigint> {
   const r = await ctx.kvm.call(vcpu, 'KVM_GET_MP_STATE', { struct: { mp_state: 0xffff_ffffn } });

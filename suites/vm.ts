@@ -1,6 +1,15 @@
 import { assertOutcome } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
-import { mapRun, memslot, psci02, setImmediateExit, vcpuInitArg, vcpuOf, vmOf } from './fixtures.ts';
+import {
+  mapRun,
+  memslot,
+  psci02,
+  runInterrupted,
+  setImmediateExit,
+  vcpuInitArg,
+  vcpuOf,
+  vmOf,
+} from './fixtures.ts';
 import type { Outcome } from '../harness/spec/types.ts';
 import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
 
@@ -341,11 +350,7 @@ const immediateExit: CaseGenerator = () =>
       const vcpu = await vcpuOf(ctx);
       const run = await mapRun(ctx, await ctx.fixture('system'), vcpu);
       await setImmediateExit(ctx, run, value);
-      assertOutcome(
-        await ctx.kvm.call(vcpu, 'KVM_RUN', 0n),
-        { errno: 'EINTR' },
-        `KVM_RUN with immediate_exit ${value}`,
-      );
+      await runInterrupted(ctx, vcpu, String(value));
     },
   }));
 

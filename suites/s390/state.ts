@@ -15,7 +15,7 @@ import {
   writeRun,
   type Guest,
 } from './guest.ts';
-import { mapRun, setImmediateExit } from '../fixtures.ts';
+import { mapRun, runInterrupted, setImmediateExit } from '../fixtures.ts';
 import { cases, expectOf, hex } from './plan.ts';
 
 /** Storage-key bits user space sets and reads back: ACC and fetch protection (R and C are hardware's). */
@@ -338,8 +338,11 @@ const immediateExit: CaseGenerator = () =>
         assertOutcome(await setMpState(ctx, gu.vcpu, 'STOPPED'), { ret: 0 }, 'KVM_SET_MP_STATE STOPPED');
       else await writeRun(ctx, gu, { prefix: 0x2_0000n, kvm_dirty_regs: syncPrefix });
       await setImmediateExit(ctx, run, 1);
-      const r = await ctx.kvm.call(gu.vcpu, 'KVM_RUN', 0n);
-      assertOutcome(r, { errno: 'EINTR' }, 'KVM_RUN with immediate_exit');
+      await runInterrupted(
+        ctx,
+        gu.vcpu,
+        name === 'stopped-user-control' ? 'of a stopped vCPU' : 'of a dirty prefix',
+      );
       await setImmediateExit(ctx, run, 0);
       if (name === 'stopped-user-control') return expectRun(ctx, gu, false, 'of the stopped vCPU without it');
       assertValue(
