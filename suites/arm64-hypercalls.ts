@@ -41,7 +41,7 @@ import {
   SMCCC_NOT_SUPPORTED,
   smcccReg,
 } from './arm64-guest.ts';
-import { mapRun, memslot, psci02, runInterrupted, setImmediateExit, vmOf } from './fixtures.ts';
+import { mapRun, memslot, psci02, runInterrupted, setImmediateExit, vcpuOf, vmOf } from './fixtures.ts';
 
 const NOT_SUPPORTED = SMCCC_NOT_SUPPORTED;
 const INVALID_GPA = NOT_SUPPORTED;
@@ -540,9 +540,9 @@ const psciVersionByFeature: CaseGenerator = () =>
     ] as const
   ).flatMap(([psci, op, value, outcome]) =>
     one({ psci, op: value === undefined ? op : `${op}-0x${value.toString(16)}` }, async (ctx) => {
-      const { vm } = await ctx.fixture('vm');
-      const vcpu = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 0n);
-      await initVcpu(ctx, vm!, vcpu, psci === '0.2' ? psci02(ctx) : 0n);
+      const vm = await vmOf(ctx);
+      const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 0n);
+      await initVcpu(ctx, vm, vcpu, psci === '0.2' ? psci02(ctx) : 0n);
       const id = regId(ctx, 'KVM_REG_ARM_PSCI_VERSION');
       const before = await getReg64(ctx, vcpu, id, `PSCI_VERSION of a PSCI ${psci} vCPU`);
       if (value === undefined) return assertValue(before, PSCI_0_1, `PSCI_VERSION of a PSCI ${psci} vCPU`);
@@ -586,9 +586,8 @@ function workaroundWrites(n: number, host: bigint): [bigint, boolean][] {
 const workaroundLevels: CaseGenerator = () =>
   [1, 2, 3].flatMap((n) =>
     one({ reg: `WORKAROUND_${n}` }, async (ctx) => {
-      const { vcpu } = await ctx.fixture('vcpu-initialized');
+      const vcpu = await vcpuOf(ctx);
       const name = `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_${n}`;
-      if (vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
       const id = regId(ctx, name);
       const level = (what: string) => getReg64(ctx, vcpu, id, `${name} ${what}`, { hostDependent: true });
       const host = await level('(the host level)');

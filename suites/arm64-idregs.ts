@@ -17,6 +17,7 @@ import { SetupError } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import type { FieldPolicy, Outcome, RegisterField } from '../harness/spec/types.ts';
 import { getReg64, initVcpu, regId, runToPowerOff, setReg64, setupGuest } from './arm64-guest.ts';
+import { vcpuOf, vmOf } from './fixtures.ts';
 
 type Field = RegisterField;
 
@@ -235,8 +236,8 @@ interface FieldState {
 
 /** The host's value and mask for the field; not-applicable when the host does not make it writable. */
 async function writableField(ctx: CaseContext, reg: IdReg, f: Field): Promise<FieldState> {
-  const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
-  if (vm === undefined || vcpu === undefined) throw new Error('fixture vcpu-initialized opened no vCPU');
+  const vm = await vmOf(ctx, 'vcpu-initialized');
+  const vcpu = await vcpuOf(ctx);
   const id = sysregId(reg.op1, reg.crm, reg.op2);
   // The masks and the value are asked for together: one round trip where the channel is slow.
   const [masks, value] = await Promise.all([readMasks(ctx, vm), getId(ctx, vcpu, id)]);
@@ -310,16 +311,17 @@ const outsideMask: CaseGenerator = (g) =>
     (['lowest', 'highest'] as const).map((which) => ({
       params: { reg: reg.name, bit: which },
       run: async (ctx: CaseContext) => {
-        const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
-        const mask = (await readMasks(ctx, vm!))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
+        const vm = await vmOf(ctx, 'vcpu-initialized');
+        const vcpu = await vcpuOf(ctx);
+        const mask = (await readMasks(ctx, vm))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
         const free = Array.from({ length: 64 }, (_, b) => b).filter((b) => ((mask >> BigInt(b)) & 1n) === 0n);
         const bit = which === 'lowest' ? free[0] : free[free.length - 1];
         if (bit === undefined) return ctx.notApplicable(`every bit of ${reg.name} is writable`);
         const id = sysregId(reg.op1, reg.crm, reg.op2);
-        const before = await getId(ctx, vcpu!, id);
-        const r = await setReg64(ctx, vcpu!, id, before ^ (1n << BigInt(bit)));
+        const before = await getId(ctx, vcpu, id);
+        const r = await setReg64(ctx, vcpu, id, before ^ (1n << BigInt(bit)));
         assertOutcome(r, expectOf(g), `${reg.name} with bit ${bit} (outside the mask) flipped`);
-        assertValue(await getId(ctx, vcpu!, id), before, `${reg.name} after the refused write`);
+        assertValue(await getId(ctx, vcpu, id), before, `${reg.name} after the refused write`);
       },
     })),
   );
@@ -330,15 +332,16 @@ async function firstSafeChange(
   reg: IdReg,
   policy?: FieldPolicy,
 ): Promise<{ f: Field; s: FieldState; v: number }> {
-  const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
-  const mask = (await readMasks(ctx, vm!))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
+  const vm = await vmOf(ctx, 'vcpu-initialized');
+  const vcpu = await vcpuOf(ctx);
+  const mask = (await readMasks(ctx, vm))[featureIdIndex(reg.op1, reg.crm, reg.op2)] ?? 0n;
   const id = sysregId(reg.op1, reg.crm, reg.op2);
-  const value = await getId(ctx, vcpu!, id);
+  const value = await getId(ctx, vcpu, id);
   for (const f of reg.fields) {
     if (policy && f.policy !== policy) continue;
     if ((mask & fieldBits(f)) !== fieldBits(f)) continue;
     const v = safeValue(f, fieldOf(value, f));
-    if (v !== undefined) return { f, s: { vm: vm!, vcpu: vcpu!, id, value, limit: fieldOf(value, f) }, v };
+    if (v !== undefined) return { f, s: { vm, vcpu, id, value, limit: fieldOf(value, f) }, v };
   }
   return ctx.notApplicable(`no writable ${policy ?? ''} field of ${reg.name} has a safe change on this host`);
 }
@@ -396,12 +399,12 @@ const busyAfterRun: CaseGenerator = (g) =>
 /** The value read after KVM_RUN: the first run may change it (PFR0.GIC without an in-kernel GICv3). */
 const sameAfterRun: CaseGenerator = (g) =>
   perRegister(g, (reg) => async (ctx) => {
-    const { vcpu } = await ctx.fixture('vcpu-initialized');
+    const vcpu = await vcpuOf(ctx);
     const id = sysregId(reg.op1, reg.crm, reg.op2);
     await runToPowerOff(ctx, await setupGuest(ctx));
-    const value = await getId(ctx, vcpu!, id);
+    const value = await getId(ctx, vcpu, id);
     assertOutcome(
-      await setReg64(ctx, vcpu!, id, value),
+      await setReg64(ctx, vcpu, id, value),
       expectOf(g),
       `${reg.name} with its own value after KVM_RUN`,
     );
@@ -438,14 +441,14 @@ const mpidrReset: CaseGenerator = () =>
   [0n, 1n, 7n, 17n].map((id) => ({
     params: { vcpu_id: String(id) },
     run: async (ctx: CaseContext) => {
-      const { vm } = await ctx.fixture('vm');
+      const vm = await vmOf(ctx);
       if (id >= 8n) {
         const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', 'arm64');
-        const limit = (await ctx.kvm.call(vm!, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
+        const limit = (await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
         if (id >= limit) return ctx.notApplicable(`the host's vCPU id limit is ${limit}`);
       }
-      const vcpu = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', id);
-      await initVcpu(ctx, vm!, vcpu);
+      const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
+      await initVcpu(ctx, vm, vcpu);
       const want = (1n << 31n) | (((id >> 4n) & 0xffn) << 8n) | (id & 0xfn);
       assertValue(await getId(ctx, vcpu, regId(ctx, 'MPIDR_EL1')), want, `MPIDR_EL1 of vCPU ${id}`);
     },
@@ -470,14 +473,15 @@ const vcpuScopedSurviveInit: CaseGenerator = () =>
   ).map(([name, change, kept]) => ({
     params: { reg: name },
     run: async (ctx: CaseContext) => {
-      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+      const vm = await vmOf(ctx, 'vcpu-initialized');
+      const vcpu = await vcpuOf(ctx);
       const id = regId(ctx, name);
-      const reset = await getId(ctx, vcpu!, id);
+      const reset = await getId(ctx, vcpu, id);
       const written = change(reset);
-      assertOutcome(await setReg64(ctx, vcpu!, id, written), { ret: 0 }, `KVM_SET_ONE_REG ${name}`);
-      await initVcpu(ctx, vm!, vcpu!);
+      assertOutcome(await setReg64(ctx, vcpu, id, written), { ret: 0 }, `KVM_SET_ONE_REG ${name}`);
+      await initVcpu(ctx, vm, vcpu);
       const what = `${name} after a second KVM_ARM_VCPU_INIT`;
-      assertValue(await getId(ctx, vcpu!, id), kept ? written : reset, what);
+      assertValue(await getId(ctx, vcpu, id), kept ? written : reset, what);
     },
   }));
 
@@ -486,17 +490,18 @@ const clidrPerVcpu: CaseGenerator = () => [
   {
     params: { via: 'vcpu-0' },
     run: async (ctx) => {
-      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
+      const vm = await vmOf(ctx, 'vcpu-initialized');
+      const vcpu = await vcpuOf(ctx);
       const id = regId(ctx, 'CLIDR_EL1');
-      const other = await secondVcpu(ctx, vm!);
+      const other = await secondVcpu(ctx, vm);
       const theirs = await getId(ctx, other, id);
-      const written = otherClidr(await getId(ctx, vcpu!, id));
+      const written = otherClidr(await getId(ctx, vcpu, id));
       assertOutcome(
-        await setReg64(ctx, vcpu!, id, written),
+        await setReg64(ctx, vcpu, id, written),
         { ret: 0 },
         'KVM_SET_ONE_REG CLIDR_EL1 via vCPU 0',
       );
-      assertValue(await getId(ctx, vcpu!, id), written, 'CLIDR_EL1 of vCPU 0');
+      assertValue(await getId(ctx, vcpu, id), written, 'CLIDR_EL1 of vCPU 0');
       assertValue(await getId(ctx, other, id), theirs, 'CLIDR_EL1 of vCPU 1');
     },
   },
@@ -542,25 +547,25 @@ const clidrImpliesIdc: CaseGenerator = () =>
     ).map(([levels, cleared]) => ({
       params: { 'ctr-idc': idc, clidr: levels },
       run: async (ctx: CaseContext) => {
-        const { vcpu } = await ctx.fixture('vcpu-initialized');
+        const vcpu = await vcpuOf(ctx);
         const ctr = regId(ctx, 'CTR_EL0');
-        const held = await getId(ctx, vcpu!, ctr);
+        const held = await getId(ctx, vcpu, ctr);
         if ((held & CTR_IDC) === 0n) return ctx.notApplicable("the host's CTR_EL0 has no IDC to lower");
         if (idc === '0') {
           const lowered = held & ~CTR_IDC;
           assertOutcome(
-            await setReg64(ctx, vcpu!, ctr, lowered),
+            await setReg64(ctx, vcpu, ctr, lowered),
             { ret: 0 },
             'KVM_SET_ONE_REG CTR_EL0.IDC = 0',
           );
-          assertValue(await getId(ctx, vcpu!, ctr), lowered, 'CTR_EL0 read back');
+          assertValue(await getId(ctx, vcpu, ctr), lowered, 'CTR_EL0 read back');
         }
         const id = regId(ctx, 'CLIDR_EL1');
-        const before = await getId(ctx, vcpu!, id);
+        const before = await getId(ctx, vcpu, id);
         const written = before & ~cleared;
         const what = `KVM_SET_ONE_REG CLIDR_EL1 = 0x${written.toString(16)} (${levels}) with the VM's CTR_EL0.IDC ${idc}`;
-        assertOutcome(await setReg64(ctx, vcpu!, id, written), { ret: 0 }, what);
-        assertValue(await getId(ctx, vcpu!, id), written, 'CLIDR_EL1 read back');
+        assertOutcome(await setReg64(ctx, vcpu, id, written), { ret: 0 }, what);
+        assertValue(await getId(ctx, vcpu, id), written, 'CLIDR_EL1 read back');
       },
     })),
   );
@@ -573,19 +578,19 @@ const pmuVerImpDef: CaseGenerator = () =>
   (['ID_AA64DFR0_EL1', 'ID_AA64ISAR0_EL1'] as const).map((name) => ({
     params: { reg: name, 'bits-11-8': '0xf' },
     run: async (ctx: CaseContext) => {
-      const { vcpu } = await ctx.fixture('vcpu-initialized');
+      const vcpu = await vcpuOf(ctx);
       const id = regId(ctx, name);
-      const value = await getId(ctx, vcpu!, id);
+      const value = await getId(ctx, vcpu, id);
       const nibble = (value >> 8n) & 0xfn;
       const dfr0 = name === 'ID_AA64DFR0_EL1';
       if (dfr0 && nibble !== 0n) return ctx.notApplicable(`the vCPU has a PMU (PMUVer ${nibble})`);
-      const r = await setReg64(ctx, vcpu!, id, value | (0xfn << 8n));
+      const r = await setReg64(ctx, vcpu, id, value | (0xfn << 8n));
       assertOutcome(
         r,
         dfr0 ? { ret: 0 } : { errno: 'EINVAL' },
         `KVM_SET_ONE_REG ${name} with bits 11:8 at 0xf`,
       );
-      assertValue(await getId(ctx, vcpu!, id), value, `${name} read back`);
+      assertValue(await getId(ctx, vcpu, id), value, `${name} read back`);
     },
   }));
 
@@ -607,8 +612,8 @@ const masksLayout: CaseGenerator = () => [
   {
     params: { array: 'guarded' },
     run: async (ctx) => {
-      const { vm } = await ctx.fixture('vm');
-      const { r, bytes } = await callMasks(ctx, vm!);
+      const vm = await vmOf(ctx);
+      const { r, bytes } = await callMasks(ctx, vm);
       assertOutcome(r, { ret: 0 }, 'KVM_ARM_GET_REG_WRITABLE_MASKS');
       assertBytes(
         bytes.subarray(MASK_BYTES),
@@ -627,14 +632,15 @@ const masksNameRegisters: CaseGenerator = () => [
   {
     params: { entries: '192' },
     run: async (ctx) => {
-      const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
-      const masks = await readMasks(ctx, vm!);
+      const vm = await vmOf(ctx, 'vcpu-initialized');
+      const vcpu = await vcpuOf(ctx);
+      const masks = await readMasks(ctx, vm);
       let nonZero = 0;
       for (let i = 0; i < SPACE_SIZE; i++) {
         if (masks[i] === 0n) continue;
         nonZero++;
         const op1 = [0, 1, 3][i >> 6] ?? 0;
-        await getId(ctx, vcpu!, sysregId(op1, (i >> 3) & 7, i & 7));
+        await getId(ctx, vcpu, sysregId(op1, (i >> 3) & 7, i & 7));
       }
       assertValue(masks[featureIdIndex(0, 0, 5)] ?? 0n, 0n, 'mask of MPIDR_EL1 (index 5)');
       ctx.note('non-zero masks', String(nonZero));
@@ -646,12 +652,12 @@ const masksStatic: CaseGenerator = () => [
   {
     params: { when: 'no-vcpu+initialized+after-run' },
     run: async (ctx) => {
-      const { vm } = await ctx.fixture('vm');
-      const before = await readMasks(ctx, vm!);
+      const vm = await vmOf(ctx);
+      const before = await readMasks(ctx, vm);
       const guest = await setupGuest(ctx);
-      const initialized = await readMasks(ctx, vm!);
+      const initialized = await readMasks(ctx, vm);
       await runToPowerOff(ctx, guest);
-      const after = await readMasks(ctx, vm!);
+      const after = await readMasks(ctx, vm);
       for (let i = 0; i < SPACE_SIZE; i++) {
         assertValue(initialized[i] ?? 0n, before[i] ?? 0n, `mask ${i} once a vCPU exists`);
         assertValue(after[i] ?? 0n, before[i] ?? 0n, `mask ${i} after KVM_RUN`);
@@ -668,8 +674,8 @@ const masksIndex: CaseGenerator = (g) =>
       params: { reg: name },
       run: async (ctx: CaseContext) => {
         const index = Number(ctx.spec.constant(`KVM_ARM_FEATURE_ID_IDX_${name}`, 'arm64'));
-        const { vm } = await ctx.fixture('vm');
-        const mask = (await readMasks(ctx, vm!))[index] ?? 0n;
+        const vm = await vmOf(ctx);
+        const mask = (await readMasks(ctx, vm))[index] ?? 0n;
         assertTrue(mask !== 0n, `mask ${index} (${name}) is non-zero`);
         ctx.note('mask', `0x${mask.toString(16)}`);
       },
@@ -683,8 +689,8 @@ function refused(
   return {
     params,
     run: async (ctx) => {
-      const { vm } = await ctx.fixture('vm');
-      const { r, bytes } = await callMasks(ctx, vm!, extra);
+      const vm = await vmOf(ctx);
+      const { r, bytes } = await callMasks(ctx, vm, extra);
       assertOutcome(
         r,
         expectOf(g),
@@ -711,9 +717,9 @@ const masksFault: CaseGenerator = (g) =>
   (['null', 'invalid', 'readonly'] as const).map((addr) => ({
     params: { addr },
     run: async (ctx: CaseContext) => {
-      const { vm } = await ctx.fixture('vm');
+      const vm = await vmOf(ctx);
       const target = addr === 'readonly' ? { buffer: { size: MASK_BYTES, readonly: true } } : addr;
-      const r = await ctx.kvm.call(vm!, 'KVM_ARM_GET_REG_WRITABLE_MASKS', {
+      const r = await ctx.kvm.call(vm, 'KVM_ARM_GET_REG_WRITABLE_MASKS', {
         struct: { addr: target, range: 0n },
       });
       assertOutcome(r, expectOf(g), `KVM_ARM_GET_REG_WRITABLE_MASKS into a ${addr} array`);

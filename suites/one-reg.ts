@@ -12,7 +12,7 @@ import type {
 import type { Buf } from '../harness/session.ts';
 import { bytesToHex, hex, toBigInt } from '../harness/spec/int.ts';
 import type { Outcome, RegisterDef } from '../harness/spec/types.ts';
-import { vcpuOf } from './fixtures.ts';
+import { vcpuOf, vmOf } from './fixtures.ts';
 
 const SIZE_SHIFT = 52n;
 const SIZE_MASK = 0xfn << SIZE_SHIFT;
@@ -274,11 +274,12 @@ const ppcVmWide: CaseGenerator = (g) =>
     return {
       params: { reg: r.name },
       run: async (ctx: CaseContext) => {
-        const { vm, vcpu } = await ctx.fixture('vcpu-initialized');
-        const other = await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 1n);
+        const vm = await vmOf(ctx, 'vcpu-initialized');
+        const vcpu = await vcpuOf(ctx);
+        const other = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 1n);
         const id = toBigInt(r.id);
         const before = await readValue(ctx, other, id);
-        await writeValue(ctx, vcpu!, id, value, `${r.name} through vCPU 0`);
+        await writeValue(ctx, vcpu, id, value, `${r.name} through vCPU 0`);
         const seen = await readValue(ctx, other, id);
         assertValue(seen, shared ? value : before, `${r.name} through vCPU 1`);
       },

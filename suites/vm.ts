@@ -28,8 +28,8 @@ const duplicateVcpu: CaseGenerator = (g) => [
   {
     params: { id: '0' },
     run: async (ctx) => {
-      const { vm } = await ctx.fixture('vcpu');
-      const r = await ctx.kvm.call(vm!, 'KVM_CREATE_VCPU', 0n);
+      const vm = await vmOf(ctx, 'vcpu');
+      const r = await ctx.kvm.call(vm, 'KVM_CREATE_VCPU', 0n);
       assertOutcome(r, expectOf(g), 'second KVM_CREATE_VCPU with id 0');
     },
   },
@@ -329,13 +329,14 @@ const armFeaturesFixed: CaseGenerator = (g) =>
     (['without-psci-0.2', 'same', 'same+power-off'] as const).map((features) => ({
       params: { vcpu, features },
       run: async (ctx: CaseContext) => {
-        const { vm, vcpu: first } = await ctx.fixture('vcpu-initialized');
+        const vm = await vmOf(ctx, 'vcpu-initialized');
+        const first = await vcpuOf(ctx);
         // The fixture initialised vCPU 0 with PSCI 0.2 alone.
         const psci = psci02(ctx);
         const powerOff = 1n << ctx.spec.constant('KVM_ARM_VCPU_POWER_OFF', 'arm64');
         const set = { 'without-psci-0.2': 0n, same: psci, 'same+power-off': psci | powerOff }[features];
-        const which = vcpu === 'same-vcpu' ? first! : await ctx.kvm.setupHandle(vm!, 'KVM_CREATE_VCPU', 1n);
-        const r = await ctx.kvm.call(which, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, vm!, set));
+        const which = vcpu === 'same-vcpu' ? first : await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', 1n);
+        const r = await ctx.kvm.call(which, 'KVM_ARM_VCPU_INIT', await vcpuInitArg(ctx, vm, set));
         const what = `KVM_ARM_VCPU_INIT of the ${vcpu} with features 0x${set.toString(16)}`;
         assertOutcome(r, features === 'without-psci-0.2' ? expectOf(g) : { ret: 0 }, what);
       },

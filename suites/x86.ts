@@ -104,9 +104,9 @@ const readable: CaseGenerator = (g) => [
       });
       assertOutcome(list, { ret: 0 }, `KVM_GET_MSR_INDEX_LIST with nmsrs = ${count}`);
       assertValue(list.fields.nmsrs as bigint, count, 'nmsrs after the full call');
-      const { vcpu } = await ctx.fixture('vcpu');
+      const vcpu = await vcpuOf(ctx, 'vcpu');
       for (const index of (list.fields.indices as bigint[]).slice(0, Number(count))) {
-        const r = await ctx.kvm.call(vcpu!, 'KVM_GET_ONE_REG', {
+        const r = await ctx.kvm.call(vcpu, 'KVM_GET_ONE_REG', {
           struct: { id: X86_REG_MSR | index, addr: { buffer: { size: 8 } } },
         });
         assertOutcome(r, g.ref.rule.expect ?? { ret: 0 }, `KVM_GET_ONE_REG of MSR 0x${index.toString(16)}`);
