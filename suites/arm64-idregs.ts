@@ -5,7 +5,7 @@
  * MPIDR_EL1, the one identification register whose reset value KVM derives from the vCPU.
  */
 import { readUint } from '../harness/abi/codec.ts';
-import { assertBytes, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, assertTrue, assertValue, expectOf } from '../harness/plan/outcome.ts';
 import type {
   CaseContext,
   CaseGenerator,
@@ -15,7 +15,7 @@ import type {
 } from '../harness/plan/types.ts';
 import { SetupError } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
-import type { FieldPolicy, Outcome, RegisterField } from '../harness/spec/types.ts';
+import type { FieldPolicy, RegisterField } from '../harness/spec/types.ts';
 import { getReg64, initVcpu, regId, runToPowerOff, setReg64, setupGuest } from './arm64-guest.ts';
 import { vcpuOf, vmOf } from './fixtures.ts';
 
@@ -129,12 +129,6 @@ function sysregId(op1: number, crm: number, op2: number): bigint {
 export function featureIdIndex(op1: number, crm: number, op2: number): number {
   const folded = (op1 & 3) === 3 ? 2 : op1 & 3;
   return (folded << 6) | ((crm & 7) << 3) | op2;
-}
-
-function expectOf(g: GenerateContext): Outcome {
-  const e = g.ref.rule.expect;
-  if (!e) throw new Error(`${g.ref.rule.id}: derived cases need the rule's "expect"`);
-  return e;
 }
 
 /** Calls the ioctl into a guarded buffer; returns the result and the buffer's bytes after the call. */

@@ -1,5 +1,5 @@
-import { assertOutcome } from '../harness/plan/outcome.ts';
-import type { CaseContext, CaseGenerator, GenerateContext, SuiteFamily } from '../harness/plan/types.ts';
+import { assertOutcome, expectOf } from '../harness/plan/outcome.ts';
+import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import {
   mapRun,
   memslot,
@@ -10,19 +10,12 @@ import {
   vcpuOf,
   vmOf,
 } from './fixtures.ts';
-import type { Outcome } from '../harness/spec/types.ts';
 import { SetupError, type Buf, type StructArg } from '../harness/session.ts';
 
 const MiB = 1 << 20;
 /** 1 MiB-aligned RAM satisfies every arch (s390 maps guest memory in 1 MiB segments). */
 const RAM_ALIGN = MiB;
 const MEM_READONLY = 2n;
-
-function expectOf(g: GenerateContext): Outcome {
-  const e = g.ref.rule.expect;
-  if (!e) throw new Error(`${g.ref.rule.id}: derived cases need the rule's "expect"`);
-  return e;
-}
 
 const duplicateVcpu: CaseGenerator = (g) => [
   {

@@ -4,6 +4,7 @@ import { describeByteDifference } from '../abi/bytes.ts';
 import type { FieldValue } from '../abi/codec.ts';
 import { hex, toBigInt } from '../spec/int.ts';
 import type { Outcome } from '../spec/types.ts';
+import type { GenerateContext } from './types.ts';
 
 export function describeResult(r: Pick<CallResult, 'ret' | 'errno'>): string {
   return r.errno ? `ret -1, errno ${r.errno}` : `ret ${r.ret} (${hex(r.ret)})`;
@@ -82,4 +83,11 @@ export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: stri
 
 export function assertTrue(condition: boolean, what: string): asserts condition {
   if (!condition) throw new AssertionError(what);
+}
+
+/** The outcome a rule states for every case its generator derives (its "expect"). */
+export function expectOf(g: GenerateContext): Outcome {
+  const e = g.ref.rule.expect;
+  if (!e) throw new Error(`${g.ref.rule.id}: derived cases need the rule's "expect"`);
+  return e;
 }

@@ -1,4 +1,4 @@
-import { assertBytes, assertOutcome } from '../../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GeneratedCase } from '../../harness/plan/types.ts';
 import { memslot } from '../fixtures.ts';
 import type { CallResult } from '../../harness/session.ts';
@@ -17,7 +17,7 @@ import {
   type Guest,
   type OpName,
 } from './guest.ts';
-import { cases, expectOf, hex } from './plan.ts';
+import { cases, hex } from './plan.ts';
 
 type Path = 'vcpu' | 'vm';
 const opFor = (path: Path, write: boolean): OpName =>

@@ -1,4 +1,4 @@
-import { assertOutcome, assertTrue } from '../../harness/plan/outcome.ts';
+import { assertOutcome, assertTrue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, GenerateContext } from '../../harness/plan/types.ts';
 import type { StructArg } from '../../harness/session.ts';
 import {
@@ -13,7 +13,7 @@ import {
   type MemOpArgs,
   type OpName,
 } from './guest.ts';
-import { cases, expectOf, hex, inRevision, isWrite, memOps, VCPU_OPS, VM_OPS } from './plan.ts';
+import { cases, hex, inRevision, isWrite, memOps, VCPU_OPS, VM_OPS } from './plan.ts';
 
 const SIZE = 8;
 

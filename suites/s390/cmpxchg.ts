@@ -1,4 +1,4 @@
-import { assertBytes, assertOutcome, assertTrue, assertValue } from '../../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, assertTrue, assertValue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import type { CallResult, PointerArg } from '../../harness/session.ts';
 import {
@@ -13,7 +13,7 @@ import {
   type Guest,
   type OpName,
 } from './guest.ts';
-import { cases, expectOf, hex, requireCapability } from './plan.ts';
+import { cases, hex, requireCapability } from './plan.ts';
 
 const SIZES = [1, 2, 4, 8, 16];
 const TARGET = 0x2_0000n;

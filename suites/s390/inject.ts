@@ -1,4 +1,4 @@
-import { assertOutcome, assertTrue, assertValue } from '../../harness/plan/outcome.ts';
+import { assertOutcome, assertTrue, assertValue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import type { CallResult } from '../../harness/session.ts';
 import { read, write } from './access.ts';
@@ -16,7 +16,7 @@ import {
   type Guest,
   type OpName,
 } from './guest.ts';
-import { cases, expectOf, hex } from './plan.ts';
+import { cases, hex } from './plan.ts';
 
 const KEYED = 0x1_0000n;
 const FSI_STORE = 0x400n;

@@ -1,4 +1,4 @@
-import { assertBytes, assertOutcome, assertTrue, assertValue } from '../../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, assertTrue, assertValue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import { read, readBytes, write } from './access.ts';
 import {
@@ -13,7 +13,7 @@ import {
   setRegs,
   type Guest,
 } from './guest.ts';
-import { cases, expectOf, hex } from './plan.ts';
+import { cases, hex } from './plan.ts';
 
 type Path = 'vcpu' | 'vm';
 type Op = 'read' | 'write';

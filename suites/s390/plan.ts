@@ -1,13 +1,5 @@
 import type { CaseContext, GenerateContext, GeneratedCase } from '../../harness/plan/types.ts';
-import type { Outcome } from '../../harness/spec/types.ts';
 import type { OpName } from './guest.ts';
-
-/** The outcome the rule states for every case its generator derives. */
-export function expectOf(g: GenerateContext): Outcome {
-  const e = g.ref.rule.expect;
-  if (!e) throw new Error(`${g.ref.rule.id}: this generator needs the rule's "expect"`);
-  return e;
-}
 
 /** Whether a constant exists in the selected revision (ABSOLUTE_CMPXCHG upstream, F_CMPXCHG in the proposal). */
 export function inRevision(g: GenerateContext, name: string): boolean {

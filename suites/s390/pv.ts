@@ -1,9 +1,9 @@
-import { assertBytes, assertOutcome, assertValue } from '../../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, assertValue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import { encodeStruct } from '../../harness/abi/codec.ts';
 import type { CallResult } from '../../harness/session.ts';
 import { buffer, flagsOf, guest, memop, pattern, s390, type Guest, type OpName } from './guest.ts';
-import { cases, expectOf, hex, requireCapability } from './plan.ts';
+import { cases, hex, requireCapability } from './plan.ts';
 
 function pvCommand(ctx: CaseContext, g: Guest, cmd: 'KVM_PV_ENABLE' | 'KVM_PV_DISABLE'): Promise<CallResult> {
   return ctx.kvm.call(g.vm, 'KVM_S390_PV_COMMAND', { struct: { cmd: s390(ctx, cmd), flags: 0n } });

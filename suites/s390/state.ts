@@ -1,4 +1,4 @@
-import { assertBytes, assertOutcome, assertValue } from '../../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, assertValue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import type { PointerArg } from '../../harness/session.ts';
 import {
@@ -16,7 +16,7 @@ import {
   type Guest,
 } from './guest.ts';
 import { mapRun, runInterrupted, setImmediateExit } from '../fixtures.ts';
-import { cases, expectOf, hex } from './plan.ts';
+import { cases, hex } from './plan.ts';
 
 /** Storage-key bits user space sets and reads back: ACC and fetch protection (R and C are hardware's). */
 const ACC_F = 0xf8;

@@ -1,4 +1,4 @@
-import { assertBytes, assertOutcome, assertTrue, assertValue } from '../../harness/plan/outcome.ts';
+import { assertBytes, assertOutcome, assertTrue, assertValue, expectOf } from '../../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator } from '../../harness/plan/types.ts';
 import { read, readBytes, write } from './access.ts';
 import {
@@ -28,7 +28,7 @@ import {
   writeRun,
   type Guest,
 } from './guest.ts';
-import { cases, expectOf, hex } from './plan.ts';
+import { cases, hex } from './plan.ts';
 
 const ST = 0x4_0000;
 const PT = 0x4_4000;
