@@ -38,3 +38,14 @@ export class Errno extends Error {
 export function fail(errno: ErrnoName): never {
   throw new Errno(errno);
 }
+
+/**
+ * The call reached upstream behaviour the reference does not model. The reference backend reports it as a
+ * skip naming what is missing, never as an answer the model would have had to guess.
+ */
+export class NotModelled extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'NotModelled';
+  }
+}

@@ -36,7 +36,7 @@ for (const target of ioctlTargets(spec, arches)) {
   console.log(
     outcome.failure
       ? `FAIL ${label}: ${outcome.failure}`
-      : `ok   ${label}: ${outcome.runs} runs, ${outcome.errnoAnswers} errno answers with guest memory intact (${took} s)`,
+      : `ok   ${label}: ${outcome.runs} runs, ${outcome.errnoAnswers} errno answers with guest memory intact${outcome.notModelled ? `, ${outcome.notModelled} not modelled` : ''} (${took} s)`,
   );
 }
 const specOutcome = fuzzSpecFiles(defaultSpecRoot, specRuns, seed);

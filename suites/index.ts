@@ -8,6 +8,7 @@ import { oneReg } from './one-reg.ts';
 import { s390Memop } from './s390-memop.ts';
 import { vmFamily } from './vm.ts';
 import { x86Family } from './x86.ts';
+import { x86Irqchip } from './x86-irqchip.ts';
 
 /** Every family of case generators, plus the shared fixtures. Adding an API adds its family here. */
 export const families: SuiteFamily[] = [
@@ -15,6 +16,7 @@ export const families: SuiteFamily[] = [
   oneReg,
   vmFamily,
   x86Family,
+  x86Irqchip,
   arm64IdRegs,
   arm64Hypercalls,
   arm64Psci,

@@ -1,10 +1,9 @@
-import { bytesToUint, uintToBytes, type StructValues } from '../harness/abi/codec.ts';
-import { assertField, assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
+import { bytesToUint, uintToBytes } from '../harness/abi/codec.ts';
+import { assertOutcome, assertTrue, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import { bytesToHex } from '../harness/spec/int.ts';
-import { fieldBytes } from '../harness/spec/semantics.ts';
-import { fieldIndex } from '../harness/spec/tree.ts';
 import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
+import { MASKED } from './x86-irqchip.ts';
 
 const X86_REG_MSR = 0x2030_0002_0000_0000n;
 /** KVM_X86_REG_KVM(KVM_REG_GUEST_SSP) and the next, undefined, KVM register. */
@@ -352,135 +351,6 @@ const irqchipMpRefused: CaseGenerator = () =>
     },
   }));
 
-/** The chips of the x86 in-kernel irqchip, by chip_id, and the union member that holds each one's state. */
-const IRQCHIPS = [
-  { name: 'pic-master', id: 0n, member: 'pic' },
-  { name: 'pic-slave', id: 1n, member: 'pic' },
-  { name: 'ioapic', id: 2n, member: 'ioapic' },
-] as const;
-
-const IOAPIC_PINS = 24;
-/** Bit 16 masks an IOAPIC redirection entry and a local APIC LVT entry alike. */
-const MASKED = 1n << 16n;
-
-/**
- * The keys of a kvm_irqchip union member's fields, by the fields' own names: a decoded struct prefixes a
- * field's name with its member's only where another member used the name first (ioapic.irr).
- */
-function memberKeys(ctx: CaseContext, member: string): Map<string, string> {
-  return new Map(memberFieldDefs(ctx, member).map((f) => [f.name, f.key]));
-}
-
-function memberFieldDefs(ctx: CaseContext, member: string) {
-  const layout = ctx.spec.layout('kvm_irqchip', { arch: ctx.arch, revision: ctx.revision });
-  return fieldIndex(layout).list.filter((f) => f.union?.member === member);
-}
-
-/** The bytes a union member's state takes, from the start of the union (16 for a PIC, 216 for the IOAPIC). */
-function memberBytes(ctx: CaseContext, member: string): number {
-  const fields = memberFieldDefs(ctx, member);
-  const start = Math.min(...fields.map((f) => f.offset));
-  return Math.max(...fields.map((f) => f.offset + fieldBytes(f))) - start;
-}
-
-/** A union member's state, by field name, from decoded kvm_irqchip fields. */
-function memberFields(ctx: CaseContext, fields: StructValues, member: string): StructValues {
-  return Object.fromEntries([...memberKeys(ctx, member)].map(([name, key]) => [name, fields[key]!]));
-}
-
-/** KVM_GET_IRQCHIP of one chip, which must succeed; `fill` goes in every other byte of the struct. */
-async function getIrqchip(ctx: CaseContext, vm: number, id: bigint, fill = 0n) {
-  const dummy = memberKeys(ctx, 'dummy').get('dummy')!;
-  const r = await ctx.kvm.call(vm, 'KVM_GET_IRQCHIP', {
-    struct: { chip_id: id, pad: fill * 0x0101_0101n, [dummy]: new Array<bigint>(512).fill(fill) },
-  });
-  assertOutcome(r, { ret: 0 }, `KVM_GET_IRQCHIP of chip ${id}`);
-  return r.fields;
-}
-
-/** IRQCHIP-VAL-002: the chips as KVM_CREATE_IRQCHIP leaves them. */
-const irqchipInitial: CaseGenerator = () =>
-  IRQCHIPS.map((chip) => ({
-    params: { chip: chip.name },
-    run: async (ctx: CaseContext) => {
-      const fields = await getIrqchip(ctx, await vmOf(ctx, 'vm-irqchip'), chip.id);
-      const state = memberFields(ctx, fields, chip.member);
-      const expected: StructValues =
-        chip.member === 'pic'
-          ? Object.fromEntries(Object.keys(state).map((k) => [k, 0n]))
-          : { base_address: 0xfec0_0000n, ioregsel: 0n, id: 0n, irr: 0n };
-      if (chip.member === 'pic') expected.elcr_mask = chip.id === 0n ? 0xf8n : 0xden;
-      else expected.redirtbl = new Array<bigint>(IOAPIC_PINS).fill(MASKED);
-      for (const [field, value] of Object.entries(expected))
-        assertField(state[field], value, `${chip.name} ${field}`);
-    },
-  }));
-
-/** IRQCHIP-VAL-003: the bytes around the chip's state come back as they went in. */
-const irqchipUntouched: CaseGenerator = () =>
-  IRQCHIPS.map((chip) => ({
-    params: { chip: chip.name },
-    run: async (ctx: CaseContext) => {
-      const fields = await getIrqchip(ctx, await vmOf(ctx, 'vm-irqchip'), chip.id, 0xa5n);
-      assertValue(fields.chip_id as bigint, chip.id, 'chip_id');
-      assertValue(fields.pad as bigint, 0xa5a5_a5a5n, 'pad');
-      const after = (memberFields(ctx, fields, 'dummy').dummy as bigint[]).slice(
-        memberBytes(ctx, chip.member),
-      );
-      assertTrue(
-        after.every((b) => b === 0xa5n),
-        `the union's ${after.length} bytes past the ${chip.name} state come back as passed`,
-      );
-    },
-  }));
-
-/** A state per chip with nothing pending, every other field set to something other than its initial value. */
-const IRQCHIP_STATES: Record<string, StructValues> = {
-  pic: {
-    imr: 0x5an,
-    priority_add: 3n,
-    irq_base: 0x20n,
-    read_reg_select: 1n,
-    poll: 1n,
-    special_mask: 1n,
-    init_state: 2n,
-    auto_eoi: 1n,
-    rotate_on_auto_eoi: 1n,
-    special_fully_nested_mode: 1n,
-    init4: 1n,
-    elcr: 0x10n,
-    elcr_mask: 0x12n,
-  },
-  ioapic: {
-    base_address: 0x1000n,
-    ioregsel: 7n,
-    id: 5n,
-    redirtbl: Array.from(
-      { length: IOAPIC_PINS },
-      (_, pin) =>
-        // Masked and unmasked, edge (bit 15 clear) and level; a vector per pin; remote IRR never set.
-        (pin % 2 === 0 ? MASKED : 0n) | (pin % 3 === 0 ? 1n << 15n : 0n) | BigInt(0x30 + pin),
-    ),
-  },
-};
-
-/** IRQCHIP-VAL-004: a state set with nothing pending reads back as set. */
-const irqchipSetGet: CaseGenerator = () =>
-  IRQCHIPS.map((chip) => ({
-    params: { chip: chip.name },
-    run: async (ctx: CaseContext) => {
-      const vm = await vmOf(ctx, 'vm-irqchip');
-      const state = IRQCHIP_STATES[chip.member]!;
-      const keys = memberKeys(ctx, chip.member);
-      const struct = Object.fromEntries(Object.entries(state).map(([name, v]) => [keys.get(name)!, v]));
-      const set = await ctx.kvm.call(vm, 'KVM_SET_IRQCHIP', { struct: { chip_id: chip.id, ...struct } });
-      assertOutcome(set, { ret: 0 }, `KVM_SET_IRQCHIP of the ${chip.name}`);
-      const read = memberFields(ctx, await getIrqchip(ctx, vm, chip.id), chip.member);
-      for (const [field, value] of Object.entries(state))
-        assertField(read[field], value, `${chip.name} ${field} read back`);
-    },
-  }));
-
 /** The local APIC page kvm_lapic_state carries: a 32-bit register every 16 bytes, at its xAPIC offset. */
 const LAPIC_PAGE_BYTES = 1024;
 const LAPIC_REGISTER_STRIDE = 16;
@@ -585,9 +455,6 @@ export const x86Family: SuiteFamily = {
     'x86.irqchip-mp-set': irqchipMpSet,
     'x86.irqchip-mp-sipi': irqchipMpSipi,
     'x86.irqchip-mp-refused': irqchipMpRefused,
-    'x86.irqchip-initial': irqchipInitial,
-    'x86.irqchip-untouched': irqchipUntouched,
-    'x86.irqchip-set-get': irqchipSetGet,
     'x86.lapic-initial': lapicInitial,
     'x86.lapic-set-get': lapicSetGet,
   },

@@ -27,6 +27,10 @@ class Errno(Exception):
         self.name = name
 
 
+class NotModelled(Exception):
+    """Kernel behaviour this example leaves out: the harness skips the case, with this as the reason."""
+
+
 # --- ioctl numbers (asm-generic _IOC encoding, as on x86_64) -----------------------------------------
 
 
@@ -44,6 +48,8 @@ KVM_CREATE_VCPU = _ioc(NONE, 0x41, 0)
 KVM_CREATE_IRQCHIP = _ioc(NONE, 0x60, 0)
 KVM_GET_IRQCHIP = _ioc(READ | WRITE, 0x62, 520)  # struct kvm_irqchip
 KVM_SET_IRQCHIP = _ioc(READ, 0x63, 520)  # _IOR although the struct only goes in, as upstream numbers it
+KVM_IRQ_LINE = _ioc(WRITE, 0x61, 8)  # struct kvm_irq_level
+KVM_IRQ_LINE_STATUS = _ioc(READ | WRITE, 0x67, 8)
 KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
@@ -66,11 +72,16 @@ RUN_IMMEDIATE_EXIT = 1  # offset of kvm_run.immediate_exit
 MAX_VCPU_ID = 4096
 MAX_MEMSLOTS = 32764
 MAX_CPUID_ENTRIES = 256
-# KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_ONE_REG, KVM_CAP_MAX_VCPU_ID; others are 0
-CAPABILITIES = {0: 1, 3: 1, 14: 1, 70: 1, 128: MAX_VCPU_ID}
+# KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_IRQ_INJECT_STATUS, KVM_CAP_ONE_REG,
+# KVM_CAP_MAX_VCPU_ID; others are 0
+CAPABILITIES = {0: 1, 3: 1, 14: 1, 26: 1, 70: 1, 128: MAX_VCPU_ID}
 MP_RUNNABLE, MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED = 0, 1, 2, 3, 4
 MP_AP_RESET_HOLD = 9
 IRQCHIP_SIZE, IRQCHIP_STATE = 520, 8  # struct kvm_irqchip, and where the chip's state starts in it
+# struct kvm_pic_state bytes, struct kvm_ioapic_state offsets, redirection entry bits
+PIC_LAST_IRR, PIC_IRR, PIC_IMR, PIC_ISR, PIC_PRIORITY_ADD, PIC_ELCR = 0, 1, 2, 3, 4, 14
+IOAPIC_IRR, IOAPIC_REDIRTBL, IOAPIC_PINS = 16, 24, 24
+REDIR_REMOTE_IRR, REDIR_LEVEL, REDIR_MASKED = 1 << 14, 1 << 15, 1 << 16
 # Local APIC registers (xAPIC offsets into the 1024-byte page) and their values after reset
 APIC_ID, APIC_LVR, APIC_TASKPRI, APIC_PROCPRI, APIC_DFR, APIC_SPIV, APIC_LVT0, APIC_TMCCT = (
     0x20, 0x30, 0x80, 0xA0, 0xE0, 0xF0, 0x350, 0x390)
@@ -251,6 +262,115 @@ class System:
         return 0
 
 
+class Irqchip:
+    """The PICs and the IOAPIC of a VM, and GSIs driven through the default routing (0-15: a PIC input and
+    the IOAPIC pin of that number; 16-23: the IOAPIC). An unmasked IOAPIC pin delivers to nobody, which is
+    all this example models: with vCPUs present the case is skipped (NotModelled)."""
+
+    def __init__(self, has_vcpus):
+        self.has_vcpus = has_vcpus
+        # PICs are zero until the guest initialises them, but for their ELCR masks; the IOAPIC sits at its
+        # default base with every pin masked.
+        ioapic = struct.pack("<QIIII", 0xFEC0_0000, 0, 0, 0, 0) + struct.pack("<Q", REDIR_MASKED) * IOAPIC_PINS
+        self.chips = [bytearray(15) + b"\xf8", bytearray(15) + b"\xde", bytearray(ioapic)]
+        self.handed_on = 0  # edge requests delivered (to nobody): still in irr, hidden from GET
+
+    def state(self, chip_id):
+        out = bytearray(self.chips[chip_id])
+        if chip_id == 2:
+            struct.pack_into("<I", out, IOAPIC_IRR, self.irr & ~self.handed_on)
+        return out
+
+    def restore(self, chip_id, data):
+        chip = self.chips[chip_id]
+        chip[:] = data[: len(chip)]
+        if chip_id == 2:  # requests are raised again, pin by pin
+            requests, self.irr, self.handed_on = self.irr, 0, 0
+            for pin in range(IOAPIC_PINS):
+                if requests >> pin & 1:
+                    self.ioapic_input(pin, True)
+        self.signal_slave()
+
+    def drive_gsi(self, gsi, high):
+        """-1 if no chip took the request, else the sum of the answers that are not negative."""
+        if gsi >= IOAPIC_PINS:
+            return -1
+        answers = [self.ioapic_input(gsi, high)]
+        if gsi < 16:
+            answers.append(self.pic_input(self.chips[gsi >> 3], gsi & 7, high))
+            self.signal_slave()
+        taken = [a for a in answers if a >= 0]
+        return sum(taken) if taken else -1
+
+    @staticmethod
+    def pic_input(pic, n, high):
+        bit, answer = 1 << n, 1
+        if pic[PIC_ELCR] & bit:  # level-triggered: follows the line
+            if high:
+                answer = 0 if pic[PIC_IRR] & bit else 1
+                pic[PIC_IRR] |= bit
+                pic[PIC_LAST_IRR] |= bit
+            else:
+                pic[PIC_IRR] &= ~bit
+                pic[PIC_LAST_IRR] &= ~bit
+        elif high:  # edge-triggered: a request on a rising edge
+            if not pic[PIC_LAST_IRR] & bit:
+                answer = 0 if pic[PIC_IRR] & bit else 1
+                pic[PIC_IRR] |= bit
+            pic[PIC_LAST_IRR] |= bit
+        else:
+            pic[PIC_LAST_IRR] &= ~bit
+        return -1 if pic[PIC_IMR] & bit else answer
+
+    @staticmethod
+    def priority(pic, mask):
+        """0 for the highest priority among mask's bits, counted from the rotation; 8 for none."""
+        for p in range(8):
+            if mask >> ((p + pic[PIC_PRIORITY_ADD]) & 7) & 1:
+                return p
+        return 8
+
+    def signal_slave(self):
+        """A slave with a request above everything in service pulses the master's input 2."""
+        slave = self.chips[1]
+        wanted = self.priority(slave, slave[PIC_IRR] & ~slave[PIC_IMR])
+        if wanted < 8 and wanted < self.priority(slave, slave[PIC_ISR]):
+            self.pic_input(self.chips[0], 2, True)
+            self.pic_input(self.chips[0], 2, False)
+
+    def ioapic_input(self, pin, high):
+        bit = 1 << pin
+        if not high:
+            self.irr &= ~bit
+            return 1
+        before, entry = self.irr, self.entry(pin)
+        self.irr |= bit
+        if not entry & REDIR_LEVEL:
+            self.handed_on &= ~bit
+            if before == self.irr:
+                return 0  # coalesced with the request already there
+        if entry & REDIR_MASKED or (entry & REDIR_LEVEL and entry & REDIR_REMOTE_IRR):
+            return -1
+        if self.has_vcpus():
+            raise NotModelled("delivery of IOAPIC requests to local APICs")
+        if entry & REDIR_LEVEL:  # awaits an EOI that never comes
+            struct.pack_into("<Q", self.chips[2], IOAPIC_REDIRTBL + 8 * pin, entry | REDIR_REMOTE_IRR)
+        else:
+            self.handed_on |= bit
+        return -1
+
+    def entry(self, pin):
+        return struct.unpack_from("<Q", self.chips[2], IOAPIC_REDIRTBL + 8 * pin)[0]
+
+    @property
+    def irr(self):
+        return struct.unpack_from("<I", self.chips[2], IOAPIC_IRR)[0]
+
+    @irr.setter
+    def irr(self, value):
+        struct.pack_into("<I", self.chips[2], IOAPIC_IRR, value & 0xFFFF_FFFF)
+
+
 class Vm:
     def __init__(self, kernel):
         self.kernel = kernel
@@ -274,13 +394,22 @@ class Vm:
                 fail("EEXIST")
             if self.vcpu_ids:
                 fail("EINVAL")
-            # PICs are zero until the guest initialises them, but for their ELCR masks; the IOAPIC sits at
-            # its default base with every pin masked.
-            ioapic = struct.pack("<QIIII", 0xFEC0_0000, 0, 0, 0, 0) + struct.pack("<Q", 1 << 16) * 24
-            self.chips = [bytearray(15) + b"\xf8", bytearray(15) + b"\xde", bytearray(ioapic)]
+            self.chips = Irqchip(lambda: bool(self.vcpu_ids))
             return 0
         if request in (KVM_GET_IRQCHIP, KVM_SET_IRQCHIP):
             return self.irqchip_state(request == KVM_SET_IRQCHIP, arg)
+        if request in (KVM_IRQ_LINE, KVM_IRQ_LINE_STATUS):
+            # The struct is read before the irqchip is looked for; the status goes back over the GSI only
+            # with _STATUS, after the line was driven (a read-only struct: EFAULT, the request standing).
+            data = bytearray(self.kernel.mem.copy_from_user(arg, 8))
+            if self.chips is None:
+                fail("ENXIO")
+            gsi, level = struct.unpack("<II", data)
+            status = self.chips.drive_gsi(gsi, level != 0)
+            if request == KVM_IRQ_LINE_STATUS:
+                struct.pack_into("<i", data, 0, status)
+                self.kernel.mem.copy_to_user(arg, bytes(data))
+            return 0
         if request == KVM_SET_USER_MEMORY_REGION:
             return self.set_memory_region(arg)
         if request == KVM_ENABLE_CAP:
@@ -296,13 +425,13 @@ class Vm:
         if self.chips is None:
             fail("ENXIO")
         (chip_id,) = struct.unpack_from("<I", data)
-        if chip_id >= len(self.chips):
+        if chip_id > 2:
             fail("EINVAL")
-        chip = self.chips[chip_id]
         if is_set:
-            chip[:] = data[IRQCHIP_STATE : IRQCHIP_STATE + len(chip)]
+            self.chips.restore(chip_id, data[IRQCHIP_STATE:])
         else:
-            data[IRQCHIP_STATE : IRQCHIP_STATE + len(chip)] = chip
+            state = self.chips.state(chip_id)
+            data[IRQCHIP_STATE : IRQCHIP_STATE + len(state)] = state
             self.kernel.mem.copy_to_user(arg, bytes(data))
         return 0
 
@@ -623,7 +752,7 @@ def signed(text):
 
 
 def failure(seq, kind, message):
-    """kind "skip" would tell the harness to skip the case (a feature this backend lacks, with why)."""
+    """kind "skip" tells the harness to skip the case (a feature this backend lacks, with why)."""
     return {"seq": seq, "ok": False, "error": {"kind": kind, "message": message}}
 
 
@@ -661,6 +790,8 @@ def main():
                 respond(out, failure(seq, "unsupported", f"unknown op {msg['op']}"))
                 continue
             respond(out, {"seq": seq, "ok": True, **handler(msg)})
+        except NotModelled as e:
+            respond(out, failure(seq, "skip", f"the example does not model {e}"))
         except Exception as e:  # a bug here must not kill the session: report it and go on
             print(f"error handling {line.strip()[:200]}: {e!r}", file=sys.stderr)
             respond(out, failure(seq, "backend", f"{type(e).__name__}: {e}"))

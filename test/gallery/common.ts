@@ -1,5 +1,5 @@
-// Gallery entries in APIs every arch has (ONE_REG), in x86's CPUID table and in x86's in-kernel irqchip and
-// local APIC.
+// Gallery entries in APIs every arch has (ONE_REG), in x86's CPUID table and in x86's in-kernel irqchip, its
+// IRQ lines and the local APIC.
 import { createReferenceBackend } from '../../adapters/reference.ts';
 import { StructView, failed, withIoctl, type FaultyBackend } from './faulty.ts';
 
@@ -136,4 +136,37 @@ export const setLapicKeepsVersion: FaultyBackend = {
     });
   },
   caughtBy: ['LAPIC/LAPIC-VAL-002/x86_64/vcpu=5'],
+};
+
+export const picEdgeWithdrawn: FaultyBackend = {
+  name: 'pic-edge-withdrawn',
+  bug: 'the PIC treats every input as level-sensitive: lowering an edge-triggered line withdraws its pending request from irr, where an 8259 keeps the latched edge until it is acknowledged',
+  arches: ['x86_64'],
+  requires: ['KVM_IRQ_LINE'],
+  filter: ['IRQ_LINE/**'],
+  make: (spec, arch) => {
+    const number = (name: string) => spec.ioctlNumber(name, arch);
+    const lines = [number('KVM_IRQ_LINE'), number('KVM_IRQ_LINE_STATUS')];
+    const [get, set] = [number('KVM_GET_IRQCHIP'), number('KVM_SET_IRQCHIP')];
+    const level = new StructView(spec, 'kvm_irq_level', arch);
+    const irqchip = new StructView(spec, 'kvm_irqchip', arch);
+    const size = spec.layout('kvm_irqchip', { arch }).size;
+    return withIoctl(createReferenceBackend(spec, arch), async (next, h, req, arg) => {
+      const r = await next(h, req, arg);
+      if (!lines.includes(req) || arg.kind !== 'struct' || r.errno !== null) return r;
+      const gsi = level.get(arg.image, 'irq');
+      if (level.get(arg.image, 'level') !== 0n || gsi >= 16n) return r;
+      // Take the request back out of the PIC's irr unless its ELCR bit makes the input level-triggered.
+      const image = new Uint8Array(size);
+      irqchip.set(image, 'chip_id', gsi >> 3n);
+      const chip = await next(h, get, { kind: 'struct', image, pointers: [] });
+      const state = chip.image!;
+      const bit = 1n << (gsi & 7n);
+      if ((irqchip.get(state, 'elcr') & bit) === 0n)
+        irqchip.set(state, 'irr', irqchip.get(state, 'irr') & ~bit);
+      await next(h, set, { kind: 'struct', image: state, pointers: [] });
+      return r;
+    });
+  },
+  caughtBy: ['IRQ_LINE/IRQ_LINE-VAL-002/x86_64/gsi=3', 'IRQ_LINE/IRQ_LINE-VAL-002/x86_64/gsi=12'],
 };

@@ -12,6 +12,7 @@ import {
   getIrqchipFreshStruct,
   irqchipAfterVcpus,
   oneRegHostByteOrder,
+  picEdgeWithdrawn,
   setLapicKeepsVersion,
 } from './common.ts';
 import { fprApartFromVsr } from './ppc64.ts';
@@ -32,6 +33,7 @@ export const gallery: FaultyBackend[] = [
   irqchipAfterVcpus,
   getIrqchipFreshStruct,
   setLapicKeepsVersion,
+  picEdgeWithdrawn,
   idRegisterAcceptsRaisedField,
   regMaskReservedIgnored,
   pvTimeIpaTwice,

@@ -1,11 +1,12 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
-import { readUint } from '../../../harness/abi/codec.ts';
+import { readUint, writeUint } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
 import type { ArchModel, ArchVcpu, ArchVm, ReferenceKernel, VcpuFile, VmFile } from '../../kernel.ts';
 import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg.ts';
-import { IRQCHIP_STATE_OFFSET, irqchipStates, LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './irqchip.ts';
+import { IRQCHIP_STATE_OFFSET, X86Irqchip } from './irqchip.ts';
+import { LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './lapic.ts';
 import { MSRS, signExtend } from './msrs.ts';
 
 // ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
@@ -32,11 +33,8 @@ const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEI
 const BSP_VCPU_ID = 0n;
 
 class X86Vm implements ArchVm {
-  /**
-   * KVM_CREATE_IRQCHIP: a PIC and an IOAPIC, and a local APIC in every vCPU created after it. The chips'
-   * states by chip_id (PIC master, PIC slave, IOAPIC); pending requests are kept as set, never delivered.
-   */
-  private chips: Uint8Array[] | undefined;
+  /** KVM_CREATE_IRQCHIP: a PIC and an IOAPIC, and a local APIC in every vCPU created after it. */
+  private chips: X86Irqchip | undefined;
 
   constructor(private readonly vm: VmFile) {}
 
@@ -50,11 +48,14 @@ class X86Vm implements ArchVm {
         // The argument is never read. An existing irqchip is checked before the vCPUs.
         if (this.irqchip) fail('EEXIST');
         if (this.vm.vcpus.length > 0) fail('EINVAL');
-        this.chips = irqchipStates();
+        this.chips = new X86Irqchip(() => this.vm.vcpus.length > 0);
         return 0n;
       case 'KVM_GET_IRQCHIP':
       case 'KVM_SET_IRQCHIP':
         return this.irqchipState(name === 'KVM_SET_IRQCHIP', arg);
+      case 'KVM_IRQ_LINE':
+      case 'KVM_IRQ_LINE_STATUS':
+        return this.irqLine(name === 'KVM_IRQ_LINE_STATUS', arg);
     }
     return undefined;
   }
@@ -64,12 +65,33 @@ class X86Vm implements ArchVm {
     const { mem, abi } = this.vm.kernel;
     const bytes = mem.copyFromUser(arg, abi.structSize('kvm_irqchip'));
     if (!this.chips) fail('ENXIO');
-    const chip = this.chips[Number(readUint(bytes, 0, 4, 'little'))] ?? fail('EINVAL');
-    const state = bytes.subarray(IRQCHIP_STATE_OFFSET, IRQCHIP_STATE_OFFSET + chip.length);
+    const chipId = Number(readUint(bytes, 0, 4, 'little'));
+    if (!this.chips.has(chipId)) fail('EINVAL');
+    const state = bytes.subarray(IRQCHIP_STATE_OFFSET);
     if (isSet) {
-      chip.set(state);
+      this.chips.write(chipId, state);
     } else {
-      state.set(chip);
+      this.chips.read(chipId, state);
+      mem.copyToUser(arg, bytes);
+    }
+    return 0n;
+  }
+
+  /**
+   * KVM_IRQ_LINE(_STATUS): the struct is copied in before the irqchip is looked for; the status goes back
+   * over the GSI only with _STATUS, after the line was driven, so a struct that cannot be written back fails
+   * with EFAULT with the line already set.
+   */
+  private irqLine(withStatus: boolean, arg: bigint): bigint {
+    const { mem, abi } = this.vm.kernel;
+    const bytes = mem.copyFromUser(arg, abi.structSize('kvm_irq_level'));
+    if (!this.chips) fail('ENXIO');
+    const status = this.chips.driveGsi(
+      readUint(bytes, 0, 4, 'little'),
+      readUint(bytes, 4, 4, 'little') !== 0n,
+    );
+    if (withStatus) {
+      writeUint(bytes, 0, 4, BigInt.asUintN(32, BigInt(status)), 'little');
       mem.copyToUser(arg, bytes);
     }
     return 0n;
@@ -263,6 +285,7 @@ export function x86_64Model(spec: SpecTree): ArchModel {
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'x86_64', {
       KVM_CAP_IRQCHIP: 1n,
+      KVM_CAP_IRQ_INJECT_STATUS: 1n,
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,
