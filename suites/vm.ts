@@ -1,3 +1,4 @@
+import { encodeStruct } from '../harness/abi/codec.ts';
 import { assertOutcome, expectOf } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import {
@@ -45,6 +46,46 @@ const vcpuIdLimit: CaseGenerator = (g) =>
       const id = which === 'last' ? limit - 1n : which === 'limit' ? limit : (1n << 64n) - 1n;
       const r = await ctx.kvm.call(vm, 'KVM_CREATE_VCPU', id, { hostDependent: true });
       assertOutcome(r, which === 'last' ? { ret: { min: 0 } } : expectOf(g), `KVM_CREATE_VCPU ${id}`);
+    },
+  }));
+
+/**
+ * IRQ_LINE-VAL-010: arm64 packs vCPU ids of 256 and more into bits 28-31 of kvm_irq_level.irq. A VM whose
+ * only vCPU is 256 takes a CPU line to (0 + 1 * 256); the same line without those bits names vCPU 0.
+ */
+const irqLineHighVcpuId: CaseGenerator = () => [
+  {
+    params: { vcpu: '256' },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx);
+      const id = 256n;
+      const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', ctx.arch);
+      const limit = (await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
+      if (limit <= id) return ctx.notApplicable(`the host's vCPU id limit is ${limit}`);
+      await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
+      const shift = ctx.spec.constant('KVM_ARM_IRQ_VCPU2_SHIFT', ctx.arch);
+      const line = (irq: bigint) => ctx.kvm.call(vm, 'KVM_IRQ_LINE', { struct: { irq, level: 1n } });
+      assertOutcome(await line(1n << shift), { ret: 0 }, 'a CPU line to vCPU 0 + 1 * 256');
+      assertOutcome(await line(0n), { errno: 'EINVAL' }, 'a CPU line to vCPU 0, which the VM does not have');
+    },
+  },
+];
+
+/**
+ * IRQ_LINE-VAL-009: arm64's KVM_IRQ_LINE_STATUS copies the struct back although it sets no status, so a
+ * read-only struct fails with EFAULT there; KVM_IRQ_LINE never writes it.
+ */
+const irqLineReadOnly: CaseGenerator = () =>
+  (['KVM_IRQ_LINE', 'KVM_IRQ_LINE_STATUS'] as const).map((ioctl) => ({
+    params: { ioctl: ioctl === 'KVM_IRQ_LINE' ? 'line' : 'status', arg: 'read-only' },
+    run: async (ctx: CaseContext) => {
+      const vm = await vmOf(ctx, 'vcpu');
+      const layout = ctx.spec.layout('kvm_irq_level', { arch: ctx.arch, revision: ctx.revision });
+      const init = encodeStruct(layout, { irq: 0n, level: 1n }, ctx.kvm.endian);
+      const arg = await ctx.kvm.alloc(layout.size, { init, readonly: true });
+      const r = await ctx.kvm.call(vm, ioctl, { pointer: { buf: arg } });
+      const expected = ioctl === 'KVM_IRQ_LINE' ? { ret: 0 } : { errno: 'EFAULT' };
+      assertOutcome(r, expected, `${ioctl} of vCPU 0's IRQ input in read-only memory`);
     },
   }));
 
@@ -363,6 +404,8 @@ export const vmFamily: SuiteFamily = {
     'vm.immediate-exit': immediateExit,
     'vm.vcpu-id-limit': vcpuIdLimit,
     'vm.ipa-limit': ipaLimit,
+    'vm.arm64-irq-line-vcpu2': irqLineHighVcpuId,
+    'vm.arm64-irq-line-read-only': irqLineReadOnly,
     'vm.arm64-features-fixed': armFeaturesFixed,
     'memslot.valid': valid,
     'memslot.unaligned-size': unalignedSize,

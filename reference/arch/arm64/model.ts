@@ -125,9 +125,35 @@ class Arm64Vm implements ArchVm {
       case 'KVM_HAS_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':
         return this.vmAttr(name, arg);
+      case 'KVM_IRQ_LINE':
+      case 'KVM_IRQ_LINE_STATUS':
+        return this.irqLine(name === 'KVM_IRQ_LINE_STATUS', arg);
       default:
         return undefined;
     }
+  }
+
+  /**
+   * KVM_IRQ_LINE without an in-kernel GIC (the model has none): a type, a vCPU id and a number packed in
+   * `irq`, of which only a vCPU's own IRQ and FIQ inputs can be driven. The level lands in the vCPU's
+   * HCR_EL2.VI/VF, which the model does not keep: its guests run with interrupts masked. _STATUS copies the
+   * struct back as read, as arm64 sets no status.
+   */
+  private irqLine(withStatus: boolean, arg: bigint): bigint {
+    const { mem, abi } = this.vm.kernel;
+    const fields = abi.readStruct(mem, arg, 'kvm_irq_level');
+    const irq = fields.irq as bigint;
+    const part = (name: string) =>
+      (irq >> abi.constant(`KVM_ARM_IRQ_${name}_SHIFT`)) & abi.constant(`KVM_ARM_IRQ_${name}_MASK`);
+    const type = part('TYPE');
+    if (type === abi.constant('KVM_ARM_IRQ_TYPE_SPI') || type === abi.constant('KVM_ARM_IRQ_TYPE_PPI'))
+      fail('ENXIO');
+    if (type !== abi.constant('KVM_ARM_IRQ_TYPE_CPU')) fail('EINVAL');
+    const vcpuId = part('VCPU') + part('VCPU2') * (abi.constant('KVM_ARM_IRQ_VCPU_MASK') + 1n);
+    if (!this.vm.vcpus.some((v) => v.id === vcpuId)) fail('EINVAL');
+    if (part('NUM') > abi.constant('KVM_ARM_IRQ_CPU_FIQ')) fail('EINVAL');
+    if (withStatus) abi.writeStruct(mem, arg, 'kvm_irq_level', { irq, level: fields.level as bigint });
+    return 0n;
   }
 
   /** The VM's one attribute group, KVM_ARM_VM_SMCCC_CTRL, with its one attribute, the SMCCC filter. */

@@ -1,7 +1,7 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
-import type { ArchModel, ArchVcpu, ArchVm, VcpuFile } from '../../kernel.ts';
+import type { ArchModel, ArchVcpu, ArchVm, VcpuFile, VmFile } from '../../kernel.ts';
 import { getRegValue, putRegValue, readOneReg, regSize } from '../../one-reg.ts';
 
 /** union kvmppc_one_reg is 16 bytes: a larger id is refused before anything else. */
@@ -135,6 +135,16 @@ class PpcVm implements ArchVm {
     if (existing.some((v) => v.id === id)) fail('EINVAL');
   }
 
+  constructor(private readonly vm: VmFile) {}
+
+  /** KVM_IRQ_LINE goes to an in-kernel XICS or XIVE device, which the model never has: ENXIO once read. */
+  ioctl(name: string, arg: bigint): bigint | undefined {
+    if (name !== 'KVM_IRQ_LINE') return undefined;
+    const { mem, abi } = this.vm.kernel;
+    abi.readStruct(mem, arg, 'kvm_irq_level');
+    return fail('ENXIO');
+  }
+
   createVcpu(vcpu: VcpuFile): ArchVcpu {
     return new PpcVcpu(vcpu, this);
   }
@@ -204,10 +214,10 @@ export function ppc64leModel(spec: SpecTree): ArchModel {
     vcpuMmapSize: 65536,
     unknownIoctl: { system: 'EINVAL', vm: 'ENOTTY', vcpu: 'EINVAL' },
     checkExtension: capabilityTable(spec, 'ppc64le', { KVM_CAP_USER_MEMORY: 1n, KVM_CAP_ONE_REG: 1n }),
-    createVm: (type) => {
+    createVm: (type, vm) => {
       // Debian builds KVM-HV only: KVM_VM_PPC_PR and unknown types fail.
       if (type !== 0n && type !== KVM_VM_PPC_HV) fail('EINVAL');
-      return new PpcVm();
+      return new PpcVm(vm);
     },
   };
 }
