@@ -185,54 +185,53 @@ async function driveSteps(
 /** The PIC that takes GSI 0-7 (master) or 8-15 (slave), and the GSI's input bit on it. */
 const picOf = (gsi: number) => ({ chip: IRQCHIPS[gsi >> 3]!, bit: BigInt(1 << (gsi & 7)) });
 
-/** GSIs on the master and on the slave PIC, neither of them the cascade input. */
-const PIC_GSIS = [3, 12];
+/** Cases on PIC inputs: for each GSI, `changes` made to its PIC's state, then `steps` driven on the GSI. */
+const picInputCases =
+  (gsis: number[], changes: (bit: bigint) => StructValues, steps: (bit: bigint) => Step[]): CaseGenerator =>
+  () =>
+    gsis.map((gsi) => ({
+      params: { gsi: String(gsi) },
+      run: async (ctx: CaseContext) => {
+        const vm = await vmOf(ctx, 'vm-irqchip');
+        const { chip, bit } = picOf(gsi);
+        const change = changes(bit);
+        if (Object.keys(change).length > 0) await changeChip(ctx, vm, chip, change);
+        await driveSteps(ctx, vm, gsi, chip, steps(bit));
+      },
+    }));
 
 /** IRQ_LINE-VAL-002: an edge-triggered PIC input requests on rising edges; the IOAPIC pin is masked. */
-const picEdge: CaseGenerator = () =>
-  PIC_GSIS.map((gsi) => ({
-    params: { gsi: String(gsi) },
-    run: async (ctx: CaseContext) => {
-      const { chip, bit } = picOf(gsi);
-      await driveSteps(ctx, await vmOf(ctx, 'vm-irqchip'), gsi, chip, [
-        // The masked IOAPIC pin answers -1 (left out of the status), then 0 while its request stands.
-        { level: 1, status: 1n, fields: { irr: bit, last_irr: bit } },
-        { level: 1, status: 1n, fields: { irr: bit, last_irr: bit } },
-        // Both chips answer 1 for a lowered line; the PIC keeps the request.
-        { level: 0, status: 2n, fields: { irr: bit, last_irr: 0n } },
-        // A rising edge with the request still pending is coalesced.
-        { level: 1, status: 0n, fields: { irr: bit, last_irr: bit } },
-      ]);
-    },
-  }));
+const picEdge = picInputCases(
+  [3, 12], // one input of each PIC, neither the cascade input
+  () => ({}),
+  (bit) => [
+    // The masked IOAPIC pin answers -1 (left out of the status), then 0 while its request stands.
+    { level: 1, status: 1n, fields: { irr: bit, last_irr: bit } },
+    { level: 1, status: 1n, fields: { irr: bit, last_irr: bit } },
+    // Both chips answer 1 for a lowered line; the PIC keeps the request.
+    { level: 0, status: 2n, fields: { irr: bit, last_irr: 0n } },
+    // A rising edge with the request still pending is coalesced.
+    { level: 1, status: 0n, fields: { irr: bit, last_irr: bit } },
+  ],
+);
 
 /** IRQ_LINE-VAL-003: a level-triggered PIC input (ELCR) follows the line. */
-const picLevel: CaseGenerator = () =>
-  [5, 9].map((gsi) => ({
-    params: { gsi: String(gsi) },
-    run: async (ctx: CaseContext) => {
-      const vm = await vmOf(ctx, 'vm-irqchip');
-      const { chip, bit } = picOf(gsi);
-      await changeChip(ctx, vm, chip, { elcr: bit });
-      await driveSteps(ctx, vm, gsi, chip, [
-        { level: 1, status: 1n, fields: { irr: bit, last_irr: bit } },
-        { level: 1, status: 0n, fields: { irr: bit, last_irr: bit } },
-        { level: 0, status: 2n, fields: { irr: 0n, last_irr: 0n } },
-      ]);
-    },
-  }));
+const picLevel = picInputCases(
+  [5, 9],
+  (bit) => ({ elcr: bit }),
+  (bit) => [
+    { level: 1, status: 1n, fields: { irr: bit, last_irr: bit } },
+    { level: 1, status: 0n, fields: { irr: bit, last_irr: bit } },
+    { level: 0, status: 2n, fields: { irr: 0n, last_irr: 0n } },
+  ],
+);
 
 /** IRQ_LINE-VAL-004: an input masked in IMR records the request; both chips masked, the status is -1. */
-const picMasked: CaseGenerator = () =>
-  [1, 10].map((gsi) => ({
-    params: { gsi: String(gsi) },
-    run: async (ctx: CaseContext) => {
-      const vm = await vmOf(ctx, 'vm-irqchip');
-      const { chip, bit } = picOf(gsi);
-      await changeChip(ctx, vm, chip, { imr: bit });
-      await driveSteps(ctx, vm, gsi, chip, [{ level: 1, status: -1n, fields: { irr: bit, last_irr: bit } }]);
-    },
-  }));
+const picMasked = picInputCases(
+  [1, 10],
+  (bit) => ({ imr: bit }),
+  (bit) => [{ level: 1, status: -1n, fields: { irr: bit, last_irr: bit } }],
+);
 
 const CASCADE_BIT = 1n << 2n;
 
