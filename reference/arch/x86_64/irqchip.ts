@@ -117,7 +117,7 @@ export class X86Irqchip {
     const chip = this.chips[chipId]!;
     out.set(chip);
     if (chipId === CHIP_IOAPIC)
-      writeUint(out, IOAPIC_IRR, 4, BigInt(this.ioapicIrr & ~this.irrDelivered), 'little');
+      writeUint(out, IOAPIC_IRR, 4, BigInt((this.ioapicIrr & ~this.irrDelivered) >>> 0), 'little');
   }
 
   /**
