@@ -226,25 +226,29 @@ const picLevel = picInputCases(
   ],
 );
 
-/** IRQ_LINE-VAL-004: an input masked in IMR records the request; both chips masked, the status is -1. */
+/** IRQ_LINE-VAL-004: an input masked in IMR records the request but answers -1, left out of the status. */
 const picMasked = picInputCases(
   [1, 10],
   (bit) => ({ imr: bit }),
-  (bit) => [{ level: 1, status: -1n, fields: { irr: bit, last_irr: bit } }],
+  (bit) => [
+    { level: 1, status: -1n, fields: { irr: bit, last_irr: bit } },
+    // Lowered, the masked PIC's -1 is left out and the IOAPIC's 1 stands alone.
+    { level: 0, status: 1n, fields: { irr: bit, last_irr: 0n } },
+  ],
 );
 
 const CASCADE_BIT = 1n << 2n;
 
 /**
  * IRQ_LINE-VAL-005: GSI 12 (slave input 4) against slave states that do and do not let it through. Priority
- * counts from the input after `priority_add`'s: with 4, input 4 ranks first and input 0 fifth.
+ * counts from `priority_add`: with 3, input 3 ranks first, input 4 second and input 0 sixth.
  */
 const CASCADES: { name: string; slave: StructValues; signalled: boolean }[] = [
   { name: 'fresh', slave: {}, signalled: true },
   { name: 'masked', slave: { imr: 1n << 4n }, signalled: false },
   { name: 'higher-in-service', slave: { isr: 1n }, signalled: false },
   { name: 'same-in-service', slave: { isr: 1n << 4n }, signalled: false },
-  { name: 'rotated-lower-in-service', slave: { priority_add: 4n, isr: 1n }, signalled: true },
+  { name: 'rotated-lower-in-service', slave: { priority_add: 3n, isr: 1n }, signalled: true },
 ];
 
 const picCascade: CaseGenerator = () =>
@@ -333,17 +337,27 @@ const ioapicUndelivered: CaseGenerator = () =>
     },
   }));
 
-/** IRQCHIP-VAL-005: restored requests are raised again (IOAPIC) and the slave's output signalled (PIC). */
+/**
+ * IRQCHIP-VAL-005: restored requests are raised again (IOAPIC pins 0-23 only) and the slave's output
+ * signalled (PIC); a PIC's restore leaves the IOAPIC alone.
+ */
 const irqchipSetPending: CaseGenerator = () => [
   {
     params: { chip: 'pic-slave' },
     run: async (ctx: CaseContext) => {
       const vm = await vmOf(ctx, 'vm-irqchip');
-      const [master, slave] = IRQCHIPS;
+      const [master, slave, ioapic] = IRQCHIPS;
+      // An unmasked edge pin raised twice: the first request is handed on, the second shows in irr.
+      const pin = 17;
+      await setRedirections(ctx, vm, { [pin]: 0x30n });
+      for (const status of [-1n, 0n])
+        assertValue(await driveGsi(ctx, vm, pin, 1), status, `status of GSI ${pin} raised`);
       await changeChip(ctx, vm, slave, { irr: 1n << 4n });
       const state = memberFields(ctx, await getIrqchip(ctx, vm, master.id), master.member);
       assertValue(state.irr as bigint, CASCADE_BIT, 'master irr after a slave state with a request');
       assertValue(state.last_irr as bigint, 0n, 'master last_irr after a slave state with a request');
+      const pending = memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member);
+      assertValue(pending.irr as bigint, 1n << BigInt(pin), "IOAPIC irr after the slave's restore");
     },
   },
   {
@@ -356,10 +370,11 @@ const irqchipSetPending: CaseGenerator = () => [
       const table = [...(state.redirtbl as bigint[])];
       table[edge] = 0x30n;
       table[level] = 0x31n | REDIR_LEVEL;
-      const requests = [edge, level, masked].reduce((irr, pin) => irr | (1n << BigInt(pin)), 0n);
-      await setChip(ctx, vm, ioapic, { ...state, irr: requests, redirtbl: table });
+      const pins = (list: number[]) => list.reduce((irr, pin) => irr | (1n << BigInt(pin)), 0n);
+      // Bits 24 and 31 name no pin: the restore drops them.
+      await setChip(ctx, vm, ioapic, { ...state, irr: pins([edge, level, masked, 24, 31]), redirtbl: table });
       const read = memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member);
-      assertValue(read.irr as bigint, requests & ~(1n << BigInt(edge)), 'IOAPIC irr after the restore');
+      assertValue(read.irr as bigint, pins([level, masked]), 'IOAPIC irr after the restore');
       const entries = read.redirtbl as bigint[];
       assertValue(entries[edge]!, table[edge], `redirection entry ${edge} (edge) after the restore`);
       assertValue(entries[level]!, table[level] | REDIR_REMOTE_IRR, `redirection entry ${level} (level)`);

@@ -333,8 +333,7 @@ class Irqchip:
     def signal_slave(self):
         """A slave with a request above everything in service pulses the master's input 2."""
         slave = self.chips[1]
-        wanted = self.priority(slave, slave[PIC_IRR] & ~slave[PIC_IMR])
-        if wanted < 8 and wanted < self.priority(slave, slave[PIC_ISR]):
+        if self.priority(slave, slave[PIC_IRR] & ~slave[PIC_IMR]) < self.priority(slave, slave[PIC_ISR]):
             self.pic_input(self.chips[0], 2, True)
             self.pic_input(self.chips[0], 2, False)
 

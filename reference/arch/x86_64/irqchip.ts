@@ -60,13 +60,11 @@ function priority(pic: Uint8Array, mask: number): number {
 }
 
 /**
- * The input a PIC would signal now, or -1: a request not masked and above everything in service. (Only the
+ * Whether a PIC has an input to signal: a request not masked and above everything in service. (Only the
  * slave's is needed: the master's output goes to a vCPU, whose interrupt acceptance the model leaves out.)
  */
-function pendingInput(pic: Uint8Array): number {
-  const requested = priority(pic, pic[PIC_IRR]! & ~pic[PIC_IMR]!);
-  if (requested === 8) return -1;
-  return requested < priority(pic, pic[PIC_ISR]!) ? (requested + pic[PIC_PRIORITY_ADD]!) & 7 : -1;
+function signalling(pic: Uint8Array): boolean {
+  return priority(pic, pic[PIC_IRR]! & ~pic[PIC_IMR]!) < priority(pic, pic[PIC_ISR]!);
 }
 
 /**
@@ -156,7 +154,7 @@ export class X86Irqchip {
 
   /** pic_update_irq: a slave with an input to signal pulses the master's cascade input. */
   private cascade(): void {
-    if (pendingInput(this.chips[CHIP_PIC_SLAVE]!) < 0) return;
+    if (!signalling(this.chips[CHIP_PIC_SLAVE]!)) return;
     const master = this.chips[CHIP_PIC_MASTER]!;
     drivePicInput(master, CASCADE_PIN, true);
     drivePicInput(master, CASCADE_PIN, false);
