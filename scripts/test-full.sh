@@ -24,7 +24,7 @@ step "the same suite through the stdio protocol: kvmspec serve as a process back
 node bin/kvmspec.js run --backend process --junit reports/process/junit.xml --json reports/process/results.json \
   --tap reports/process/results.tap --bundles reports/process/bundles -- node bin/kvmspec.js serve --backend reference
 
-step "the Python example backend (x86_64 ONE_REG family)"
+step "the Python example backend (the x86_64 suite)"
 command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
 node bin/kvmspec.js run --backend process --arch x86_64 --junit reports/python/junit.xml --json reports/python/results.json \
   --tap reports/python/results.tap --bundles reports/python/bundles -- python3 examples/python-backend/backend.py
