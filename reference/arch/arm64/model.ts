@@ -142,7 +142,7 @@ class Arm64Vm implements ArchVm {
   private irqLine(withStatus: boolean, arg: bigint): bigint {
     const { mem, abi } = this.vm.kernel;
     const fields = abi.readStruct(mem, arg, 'kvm_irq_level');
-    const irq = fields.irq as bigint;
+    const irq = u64(fields, 'irq');
     const part = (name: string) =>
       (irq >> abi.constant(`KVM_ARM_IRQ_${name}_SHIFT`)) & abi.constant(`KVM_ARM_IRQ_${name}_MASK`);
     const type = part('TYPE');
@@ -152,7 +152,7 @@ class Arm64Vm implements ArchVm {
     const vcpuId = part('VCPU') + part('VCPU2') * (abi.constant('KVM_ARM_IRQ_VCPU_MASK') + 1n);
     if (!this.vm.vcpus.some((v) => v.id === vcpuId)) fail('EINVAL');
     if (part('NUM') > abi.constant('KVM_ARM_IRQ_CPU_FIQ')) fail('EINVAL');
-    if (withStatus) abi.writeStruct(mem, arg, 'kvm_irq_level', { irq, level: fields.level as bigint });
+    if (withStatus) abi.writeStruct(mem, arg, 'kvm_irq_level', { irq, level: u64(fields, 'level') });
     return 0n;
   }
 

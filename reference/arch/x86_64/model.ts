@@ -1,5 +1,5 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
-import { readUint, writeUint } from '../../../harness/abi/codec.ts';
+import { readUint } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
@@ -84,16 +84,11 @@ class X86Vm implements ArchVm {
    */
   private irqLine(withStatus: boolean, arg: bigint): bigint {
     const { mem, abi } = this.vm.kernel;
-    const bytes = mem.copyFromUser(arg, abi.structSize('kvm_irq_level'));
+    const fields = abi.readStruct(mem, arg, 'kvm_irq_level');
     if (!this.chips) fail('ENXIO');
-    const status = this.chips.driveGsi(
-      readUint(bytes, 0, 4, 'little'),
-      readUint(bytes, 4, 4, 'little') !== 0n,
-    );
-    if (withStatus) {
-      writeUint(bytes, 0, 4, BigInt.asUintN(32, BigInt(status)), 'little');
-      mem.copyToUser(arg, bytes);
-    }
+    const level = u64(fields, 'level');
+    const status = BigInt(this.chips.driveGsi(u64(fields, 'irq'), level !== 0n));
+    if (withStatus) abi.writeStruct(mem, arg, 'kvm_irq_level', { status, level });
     return 0n;
   }
 
