@@ -130,12 +130,12 @@ class PpcVm implements ArchVm {
   /** The VM-wide registers' values. */
   readonly values = new Map<bigint, bigint>();
 
+  constructor(private readonly vm: VmFile) {}
+
   /** POWER9 and later give each virtual core one vCPU: a second vCPU for the same id is refused (book3s_hv.c). */
   admitVcpuId(id: bigint, existing: readonly VcpuFile[]): void {
     if (existing.some((v) => v.id === id)) fail('EINVAL');
   }
-
-  constructor(private readonly vm: VmFile) {}
 
   /** KVM_IRQ_LINE goes to an in-kernel XICS or XIVE device, which the model never has: ENXIO once read. */
   ioctl(name: string, arg: bigint): bigint | undefined {
