@@ -17,7 +17,7 @@ import { SetupError } from '../harness/session.ts';
 import { toBigInt } from '../harness/spec/int.ts';
 import type { FieldPolicy, RegisterField } from '../harness/spec/types.ts';
 import { getReg64, initVcpu, regId, runToPowerOff, setReg64, setupGuest } from './arm64-guest.ts';
-import { vcpuOf, vmOf } from './fixtures.ts';
+import { vcpuIdLimitOf, vcpuOf, vmOf } from './fixtures.ts';
 
 type Field = RegisterField;
 
@@ -437,8 +437,7 @@ const mpidrReset: CaseGenerator = () =>
     run: async (ctx: CaseContext) => {
       const vm = await vmOf(ctx);
       if (id >= 8n) {
-        const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', 'arm64');
-        const limit = (await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
+        const limit = await vcpuIdLimitOf(ctx, vm);
         if (id >= limit) return ctx.notApplicable(`the host's vCPU id limit is ${limit}`);
       }
       const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);

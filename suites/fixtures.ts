@@ -1,3 +1,4 @@
+import { encodeStruct, type StructValues } from '../harness/abi/codec.ts';
 import type { CaseContext, Fds, Fixture } from '../harness/plan/types.ts';
 import { assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { Buf, CallArg } from '../harness/session.ts';
@@ -31,6 +32,26 @@ export async function vcpuOf(ctx: CaseContext, fixture = 'vcpu-initialized'): Pr
   const { vcpu } = await ctx.fixture(fixture);
   if (vcpu === undefined) throw new Error(`fixture ${fixture} opened no vCPU`);
   return vcpu;
+}
+
+/**
+ * The VM's vCPU id limit, KVM_CAP_MAX_VCPU_ID asked on the VM fd (arm64's follows the VM's GIC): a host
+ * value, so the call is marked host-dependent.
+ */
+export async function vcpuIdLimitOf(ctx: CaseContext, vm: number): Promise<bigint> {
+  const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', ctx.arch);
+  return (await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
+}
+
+/** A struct in the arch's layout in a buffer of its own, to pass by pointer; read-only with `readonly`. */
+export async function structBuffer(
+  ctx: CaseContext,
+  struct: string,
+  values: StructValues,
+  options: { readonly?: boolean } = {},
+): Promise<Buf> {
+  const layout = ctx.spec.layout(struct, { arch: ctx.arch, revision: ctx.revision });
+  return ctx.kvm.alloc(layout.size, { init: encodeStruct(layout, values, ctx.kvm.endian), ...options });
 }
 
 /** Writes kvm_run.immediate_exit in a vCPU's mapped kvm_run: any non-zero byte sets it. */

@@ -1,4 +1,3 @@
-import { encodeStruct } from '../harness/abi/codec.ts';
 import { assertOutcome, expectOf } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import {
@@ -7,6 +6,8 @@ import {
   psci02,
   runInterrupted,
   setImmediateExit,
+  structBuffer,
+  vcpuIdLimitOf,
   vcpuInitArg,
   vcpuOf,
   vmOf,
@@ -38,9 +39,7 @@ const vcpuIdLimit: CaseGenerator = (g) =>
     params: { id: which },
     run: async (ctx: CaseContext) => {
       const vm = await vmOf(ctx);
-      const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', ctx.arch);
-      const probe = await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true });
-      const limit = probe.ret;
+      const limit = await vcpuIdLimitOf(ctx, vm);
       if (limit <= 0n) throw new SetupError(`KVM_CAP_MAX_VCPU_ID answered ${limit}`);
       ctx.note('max_vcpu_id', String(limit));
       const id = which === 'last' ? limit - 1n : which === 'limit' ? limit : (1n << 64n) - 1n;
@@ -59,8 +58,7 @@ const irqLineHighVcpuId: CaseGenerator = () => [
     run: async (ctx: CaseContext) => {
       const vm = await vmOf(ctx);
       const id = 256n;
-      const cap = ctx.spec.constant('KVM_CAP_MAX_VCPU_ID', ctx.arch);
-      const limit = (await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
+      const limit = await vcpuIdLimitOf(ctx, vm);
       if (limit <= id) return ctx.notApplicable(`the host's vCPU id limit is ${limit}`);
       await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', id);
       const shift = ctx.spec.constant('KVM_ARM_IRQ_VCPU2_SHIFT', ctx.arch);
@@ -80,9 +78,7 @@ const irqLineReadOnly: CaseGenerator = () =>
     params: { ioctl: ioctl === 'KVM_IRQ_LINE' ? 'line' : 'status', arg: 'read-only' },
     run: async (ctx: CaseContext) => {
       const vm = await vmOf(ctx, 'vcpu');
-      const layout = ctx.spec.layout('kvm_irq_level', { arch: ctx.arch, revision: ctx.revision });
-      const init = encodeStruct(layout, { irq: 0n, level: 1n }, ctx.kvm.endian);
-      const arg = await ctx.kvm.alloc(layout.size, { init, readonly: true });
+      const arg = await structBuffer(ctx, 'kvm_irq_level', { irq: 0n, level: 1n }, { readonly: true });
       const r = await ctx.kvm.call(vm, ioctl, { pointer: { buf: arg } });
       const expected = ioctl === 'KVM_IRQ_LINE' ? { ret: 0 } : { errno: 'EFAULT' };
       assertOutcome(r, expected, `${ioctl} of vCPU 0's IRQ input in read-only memory`);

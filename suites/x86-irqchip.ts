@@ -1,11 +1,11 @@
 // The x86 in-kernel irqchip of a VM: its chips' states (KVM_{GET,SET}_IRQCHIP) and the GSIs KVM_IRQ_LINE and
 // KVM_IRQ_LINE_STATUS drive into them.
-import { encodeStruct, type StructValues } from '../harness/abi/codec.ts';
+import type { StructValues } from '../harness/abi/codec.ts';
 import { assertField, assertOutcome, assertTrue, assertValue, expectOf } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import { fieldBytes } from '../harness/spec/semantics.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
-import { vmOf } from './fixtures.ts';
+import { structBuffer, vmOf } from './fixtures.ts';
 
 /** The chips of the x86 in-kernel irqchip, by chip_id, and the union member that holds each one's state. */
 const IRQCHIPS = [
@@ -393,10 +393,9 @@ const readOnlyStruct =
       params: { arg: 'read-only' },
       run: async (ctx: CaseContext) => {
         const vm = await vmOf(ctx, 'vm-irqchip');
-        const layout = ctx.spec.layout('kvm_irq_level', { arch: ctx.arch, revision: ctx.revision });
         const gsi = 11;
-        const init = encodeStruct(layout, { irq: BigInt(gsi), level: 1n }, ctx.kvm.endian);
-        const arg = await ctx.kvm.alloc(layout.size, { init, readonly: true });
+        const values = { irq: BigInt(gsi), level: 1n };
+        const arg = await structBuffer(ctx, 'kvm_irq_level', values, { readonly: true });
         const r = await ctx.kvm.call(vm, ioctl, { pointer: { buf: arg } });
         assertOutcome(r, expectOf(g), `${ioctl} of GSI ${gsi} in read-only memory`);
         const { chip, bit } = picOf(gsi);
