@@ -17,6 +17,9 @@ const IRQCHIPS = [
 const IOAPIC_PINS = 24;
 /** Bit 16 masks an IOAPIC redirection entry and a local APIC LVT entry alike. */
 export const MASKED = 1n << 16n;
+/** A redirection entry's trigger mode (level when set) and its remote IRR (a level request awaiting EOI). */
+const REDIR_LEVEL = 1n << 15n;
+const REDIR_REMOTE_IRR = 1n << 14n;
 
 /**
  * The keys of a kvm_irqchip union member's fields, by the fields' own names: a decoded struct prefixes a
@@ -51,6 +54,13 @@ async function getIrqchip(ctx: CaseContext, vm: number, id: bigint, fill = 0n) {
   });
   assertOutcome(r, { ret: 0 }, `KVM_GET_IRQCHIP of chip ${id}`);
   return r.fields;
+}
+
+type Chip = (typeof IRQCHIPS)[number];
+
+/** One chip's state, by field name, as KVM_GET_IRQCHIP reads it. */
+async function readChip(ctx: CaseContext, vm: number, chip: Chip): Promise<StructValues> {
+  return memberFields(ctx, await getIrqchip(ctx, vm, chip.id), chip.member);
 }
 
 /** IRQCHIP-VAL-002: the chips as KVM_CREATE_IRQCHIP leaves them. */
@@ -113,8 +123,8 @@ const IRQCHIP_STATES: Record<string, StructValues> = {
     redirtbl: Array.from(
       { length: IOAPIC_PINS },
       (_, pin) =>
-        // Masked and unmasked, edge (bit 15 clear) and level; a vector per pin; remote IRR never set.
-        (pin % 2 === 0 ? MASKED : 0n) | (pin % 3 === 0 ? 1n << 15n : 0n) | BigInt(0x30 + pin),
+        // Masked and unmasked, edge and level; a vector per pin; remote IRR never set.
+        (pin % 2 === 0 ? MASKED : 0n) | (pin % 3 === 0 ? REDIR_LEVEL : 0n) | BigInt(0x30 + pin),
     ),
   },
 };
@@ -127,13 +137,11 @@ const irqchipSetGet: CaseGenerator = () =>
       const vm = await vmOf(ctx, 'vm-irqchip');
       const state = IRQCHIP_STATES[chip.member]!;
       await setChip(ctx, vm, chip, state);
-      const read = memberFields(ctx, await getIrqchip(ctx, vm, chip.id), chip.member);
+      const read = await readChip(ctx, vm, chip);
       for (const [field, value] of Object.entries(state))
         assertField(read[field], value, `${chip.name} ${field} read back`);
     },
   }));
-
-type Chip = (typeof IRQCHIPS)[number];
 
 /** KVM_SET_IRQCHIP of one chip, which must succeed, with its state given by field name. */
 async function setChip(ctx: CaseContext, vm: number, chip: Chip, state: StructValues): Promise<void> {
@@ -145,7 +153,7 @@ async function setChip(ctx: CaseContext, vm: number, chip: Chip, state: StructVa
 
 /** Changes some fields of a chip's state, by name, keeping the rest as KVM_GET_IRQCHIP reads it. */
 async function changeChip(ctx: CaseContext, vm: number, chip: Chip, changes: StructValues): Promise<void> {
-  const state = memberFields(ctx, await getIrqchip(ctx, vm, chip.id), chip.member);
+  const state = await readChip(ctx, vm, chip);
   await setChip(ctx, vm, chip, { ...state, ...changes });
 }
 
@@ -176,7 +184,7 @@ async function driveSteps(
   for (const [i, step] of steps.entries()) {
     const what = `step ${i + 1}: GSI ${gsi} driven ${step.level ? 'high' : 'low'}`;
     assertValue(await driveGsi(ctx, vm, gsi, step.level), step.status, `status after ${what}`);
-    const state = memberFields(ctx, await getIrqchip(ctx, vm, chip.id), chip.member);
+    const state = await readChip(ctx, vm, chip);
     for (const [field, value] of Object.entries(step.fields))
       assertField(state[field], value, `${chip.name} ${field} after ${what}`);
   }
@@ -259,21 +267,19 @@ const picCascade: CaseGenerator = () =>
       const [master, slaveChip] = IRQCHIPS;
       if (Object.keys(slave).length > 0) await changeChip(ctx, vm, slaveChip, slave);
       await driveGsi(ctx, vm, 12, 1);
-      const state = memberFields(ctx, await getIrqchip(ctx, vm, master.id), master.member);
+      const state = await readChip(ctx, vm, master);
       assertValue(state.irr as bigint, signalled ? CASCADE_BIT : 0n, 'master irr after GSI 12 was raised');
       assertValue(state.last_irr as bigint, 0n, 'master last_irr after GSI 12 was raised (a pulse)');
     },
   }));
 
-const REDIR_LEVEL = 1n << 15n;
-const REDIR_REMOTE_IRR = 1n << 14n;
-
 /** Changes IOAPIC redirection entries, by pin, keeping the rest of its state. */
 async function setRedirections(ctx: CaseContext, vm: number, entries: Record<number, bigint>): Promise<void> {
   const ioapic = IRQCHIPS[2];
-  const table = memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member).redirtbl as bigint[];
+  const state = await readChip(ctx, vm, ioapic);
+  const table = [...(state.redirtbl as bigint[])];
   for (const [pin, entry] of Object.entries(entries)) table[Number(pin)] = entry;
-  await changeChip(ctx, vm, ioapic, { redirtbl: table });
+  await setChip(ctx, vm, ioapic, { ...state, redirtbl: table });
 }
 
 /**
@@ -314,8 +320,7 @@ const ioapicUndelivered: CaseGenerator = () =>
       const entry = 0x30n | (trigger === 'level' ? REDIR_LEVEL : 0n);
       await setRedirections(ctx, vm, { [gsi]: entry });
       const ioapic = IRQCHIPS[2];
-      const redirection = async () =>
-        (memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member).redirtbl as bigint[])[gsi]!;
+      const redirection = async () => ((await readChip(ctx, vm, ioapic)).redirtbl as bigint[])[gsi]!;
       if (trigger === 'edge') {
         await driveSteps(ctx, vm, gsi, ioapic, [
           // Handed on for delivery: hidden from irr.
@@ -353,10 +358,10 @@ const irqchipSetPending: CaseGenerator = () => [
       for (const status of [-1n, 0n])
         assertValue(await driveGsi(ctx, vm, pin, 1), status, `status of GSI ${pin} raised`);
       await changeChip(ctx, vm, slave, { irr: 1n << 4n });
-      const state = memberFields(ctx, await getIrqchip(ctx, vm, master.id), master.member);
+      const state = await readChip(ctx, vm, master);
       assertValue(state.irr as bigint, CASCADE_BIT, 'master irr after a slave state with a request');
       assertValue(state.last_irr as bigint, 0n, 'master last_irr after a slave state with a request');
-      const pending = memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member);
+      const pending = await readChip(ctx, vm, ioapic);
       assertValue(pending.irr as bigint, 1n << BigInt(pin), "IOAPIC irr after the slave's restore");
     },
   },
@@ -366,14 +371,14 @@ const irqchipSetPending: CaseGenerator = () => [
       const vm = await vmOf(ctx, 'vm-irqchip');
       const ioapic = IRQCHIPS[2];
       const [edge, level, masked] = [17, 18, 20];
-      const state = memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member);
+      const state = await readChip(ctx, vm, ioapic);
       const table = [...(state.redirtbl as bigint[])];
       table[edge] = 0x30n;
       table[level] = 0x31n | REDIR_LEVEL;
       const pins = (list: number[]) => list.reduce((irr, pin) => irr | (1n << BigInt(pin)), 0n);
       // Bits 24 and 31 name no pin: the restore drops them.
       await setChip(ctx, vm, ioapic, { ...state, irr: pins([edge, level, masked, 24, 31]), redirtbl: table });
-      const read = memberFields(ctx, await getIrqchip(ctx, vm, ioapic.id), ioapic.member);
+      const read = await readChip(ctx, vm, ioapic);
       assertValue(read.irr as bigint, pins([level, masked]), 'IOAPIC irr after the restore');
       const entries = read.redirtbl as bigint[];
       assertValue(entries[edge]!, table[edge], `redirection entry ${edge} (edge) after the restore`);
@@ -399,7 +404,7 @@ const readOnlyStruct =
         const r = await ctx.kvm.call(vm, ioctl, { pointer: { buf: arg } });
         assertOutcome(r, expectOf(g), `${ioctl} of GSI ${gsi} in read-only memory`);
         const { chip, bit } = picOf(gsi);
-        const state = memberFields(ctx, await getIrqchip(ctx, vm, chip.id), chip.member);
+        const state = await readChip(ctx, vm, chip);
         assertValue(state.irr as bigint, bit, `${chip.name} irr: the request stands`);
       },
     },
