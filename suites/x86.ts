@@ -14,7 +14,7 @@ const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1n;
 const SHSTK = 1n << 7n;
 const CPUID_ENTRY_WORDS = 10;
 
-interface CpuidEntry {
+export interface CpuidEntry {
   fn: bigint;
   index?: bigint;
   flags?: bigint;
@@ -35,7 +35,7 @@ function cpuidWords(entries: CpuidEntry[]): bigint[] {
   });
 }
 
-function setCpuid(ctx: CaseContext, vcpu: number, entries: CpuidEntry[]) {
+export function setCpuid(ctx: CaseContext, vcpu: number, entries: CpuidEntry[]) {
   return ctx.kvm.call(vcpu, 'KVM_SET_CPUID2', {
     struct: { nent: BigInt(entries.length), entries: cpuidWords(entries) },
   });
@@ -356,10 +356,10 @@ const LAPIC_PAGE_BYTES = 1024;
 const LAPIC_REGISTER_STRIDE = 16;
 
 /** A register of the page, by xAPIC offset. */
-const apicRegister = (page: DataView, offset: number) => BigInt(page.getUint32(offset, true));
+export const apicRegister = (page: DataView, offset: number) => BigInt(page.getUint32(offset, true));
 
 /** KVM_GET_LAPIC, which must succeed, into a struct of 0xaa bytes: the page it wrote. */
-async function getLapic(ctx: CaseContext, vcpu: number, what: string): Promise<DataView> {
+export async function getLapic(ctx: CaseContext, vcpu: number, what: string): Promise<DataView> {
   const r = await ctx.kvm.call(vcpu, 'KVM_GET_LAPIC', {
     struct: { regs: new Array<bigint>(LAPIC_PAGE_BYTES).fill(0xaan) },
   });

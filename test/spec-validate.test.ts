@@ -64,6 +64,38 @@ describe('kvmspec spec validate', () => {
       /kvm_run\.json#\/layouts\/0\/fields\/8\/members\/0\/fields\/2\/name: field name phys_addr is used twice/,
     ],
     [
+      'a nested struct that is not in the spec',
+      'structs/kvm_sregs.json',
+      editJson(
+        (d) => ((d.layouts as { fields: { struct?: string }[] }[])[0]!.fields[0]!.struct = 'kvm_nothing'),
+      ),
+      /kvm_sregs\.json#\/layouts\/0\/fields\/0\/struct: no struct named kvm_nothing in the spec/,
+    ],
+    [
+      'a nested struct that holds a union',
+      'structs/kvm_sregs.json',
+      editJson(
+        (d) => ((d.layouts as { fields: { struct?: string }[] }[])[0]!.fields[0]!.struct = 'kvm_irq_level'),
+      ),
+      /kvm_sregs\.json#\/layouts\/0\/fields\/0\/struct: struct kvm_irq_level holds a union or flexible array/,
+    ],
+    [
+      'overlapping nested structs',
+      'structs/kvm_sregs.json',
+      editJson((d) => ((d.layouts as { fields: { offset: number }[] }[])[0]!.fields[1]!.offset = 8)),
+      /kvm_sregs\.json#\/layouts\/0\/fields\/1: ds \(bytes 8\.\.31\) overlaps cs \(bytes 0\.\.23\)/,
+    ],
+    [
+      'a struct that contains itself',
+      'structs/kvm_segment.json',
+      editJson((d) => {
+        const layout = (d.layouts as { size: number; fields: object[] }[])[0]!;
+        layout.fields.push({ name: 'inner', struct: 'kvm_segment', offset: 24 });
+        layout.size = 48;
+      }),
+      /kvm_segment\.json#\/layouts\/0: struct kvm_segment contains itself/,
+    ],
+    [
       'overlapping struct fields',
       'structs/kvm_one_reg.json',
       editJson((d) => ((d.layouts as { fields: { offset: number }[] }[])[0]!.fields[1]!.offset = 0)),

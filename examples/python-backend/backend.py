@@ -53,6 +53,8 @@ KVM_IRQ_LINE_STATUS = _ioc(READ | WRITE, 0x67, 8)
 KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
+KVM_GET_SREGS = _ioc(READ, 0x83, 312)  # struct kvm_sregs
+KVM_SET_SREGS = _ioc(WRITE, 0x84, 312)
 KVM_GET_MP_STATE = _ioc(READ, 0x98, 4)  # struct kvm_mp_state
 KVM_SET_MP_STATE = _ioc(WRITE, 0x99, 4)
 KVM_GET_LAPIC = _ioc(READ, 0x8E, 1024)  # struct kvm_lapic_state
@@ -465,6 +467,19 @@ class Vm:
         return 0
 
 
+# struct kvm_sregs: eight kvm_segment (u64 base, u32 limit, u16 selector, 9 attribute bytes, padding), GDTR and
+# IDTR (u64 base, u16 limit, padding), CR0, CR2, CR3, CR4, CR8, EFER, APIC base, and a 256-bit interrupt bitmap.
+SEGMENT = struct.Struct("<QIH9Bx")
+DTABLE = struct.Struct("<QH6x")
+SREGS_TAIL = struct.Struct("<7Q4Q")
+SREGS_SIZE = 8 * SEGMENT.size + 2 * DTABLE.size + SREGS_TAIL.size
+CR0_PE, CR0_NW, CR0_CD, CR0_PG = 1, 1 << 29, 1 << 30, 1 << 31
+CR4_PAE = 1 << 5
+CR4_ALLOWED = 0x7FF | 1 << 11 | 1 << 16 | 1 << 18 | 1 << 20 | 1 << 21 | 1 << 22  # as on the project's x86 host
+EFER_INDEX, EFER_LME, EFER_LMA = 0xC0000080, 1 << 8, 1 << 10
+APIC_BASE_EXTD, APIC_BASE_ENABLE = 1 << 10, 1 << 11
+
+
 class Vcpu:
     def __init__(self, kernel, vcpu_id, lapic):
         self.kernel = kernel
@@ -477,6 +492,16 @@ class Vcpu:
         self.guest_ssp = 0
         self.guest_has_shstk = False
         self.tsc_offset = 0
+        self.guest_x2apic = False
+        self.guest_phys_bits = 36  # without guest CPUID leaf 0x80000008
+        # Segments as (base, limit, selector, type, present, dpl, db, s, l, g, avl, unusable), as VMX resets them.
+        data = (0, 0xFFFF, 0, 3, 1, 0, 0, 1, 0, 0, 0, 0)
+        self.segments = [(0xFFFF_0000, 0xFFFF, 0xF000, 0xB, 1, 0, 0, 1, 0, 0, 0, 0)] + [data] * 5
+        self.segments += [(0, 0xFFFF, 0, 0xB, 1, 0, 0, 0, 0, 0, 0, 0), (0, 0xFFFF, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0)]
+        self.dtables = [(0, 0xFFFF), (0, 0xFFFF)]
+        self.crs = {"cr0": CR0_CD | CR0_NW | 0x10, "cr2": 0, "cr3": 0, "cr4": 0, "cr8": 0}
+        self.apic_base = 0xFEE0_0000 | APIC_BASE_ENABLE | (1 << 8 if vcpu_id == 0 else 0)
+        self.pending_vector = None
 
     def ioctl(self, request, arg):
         if request in (KVM_GET_ONE_REG, KVM_SET_ONE_REG):
@@ -488,6 +513,10 @@ class Vcpu:
             return self.set_cpuid(arg)
         if request in (KVM_GET_LAPIC, KVM_SET_LAPIC):
             return self.lapic_state(request == KVM_SET_LAPIC, arg)
+        if request == KVM_GET_SREGS:
+            return self.get_sregs(arg)
+        if request == KVM_SET_SREGS:
+            return self.set_sregs(arg)
         if request in (KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR):
             return self.device_attr(request, arg)
         if request == KVM_RUN:
@@ -542,6 +571,54 @@ class Vcpu:
         struct.pack_into("<I", self.apic, APIC_LVR, APIC_VERSION)
         struct.pack_into("<I", self.apic, APIC_PROCPRI, tpr & 0xFF)
         struct.pack_into("<I", self.apic, APIC_TMCCT, 0)
+        return 0
+
+    def get_sregs(self, arg):
+        """The registers into a zeroed struct; CR8 is the local APIC's TPR[7:4] when there is one."""
+        crs = dict(self.crs)
+        if self.apic is not None:
+            crs["cr8"] = (struct.unpack_from("<I", self.apic, APIC_TASKPRI)[0] >> 4) & 0xF
+        bitmap = [0, 0, 0, 0]
+        if self.pending_vector is not None:
+            bitmap[self.pending_vector // 64] = 1 << (self.pending_vector % 64)
+        data = b"".join(SEGMENT.pack(*seg) for seg in self.segments)
+        data += b"".join(DTABLE.pack(*dt) for dt in self.dtables)
+        cr0, cr2, cr3, cr4, cr8 = (crs[n] for n in ("cr0", "cr2", "cr3", "cr4", "cr8"))
+        data += SREGS_TAIL.pack(cr0, cr2, cr3, cr4, cr8, self.msrs[EFER_INDEX], self.apic_base, *bitmap)
+        self.kernel.mem.copy_to_user(arg, data)
+        return 0
+
+    def set_sregs(self, arg):
+        """kvm_is_valid_sregs and the APIC base checks on the whole struct, then everything is set at once."""
+        data = self.kernel.mem.copy_from_user(arg, SREGS_SIZE)
+        segments = [SEGMENT.unpack_from(data, i * SEGMENT.size) for i in range(8)]
+        dtables = [DTABLE.unpack_from(data, 8 * SEGMENT.size + i * DTABLE.size) for i in range(2)]
+        cr0, cr2, cr3, cr4, cr8, efer, apic_base, *bitmap = SREGS_TAIL.unpack_from(data, SREGS_SIZE - SREGS_TAIL.size)
+        above_width = U64 & ~((1 << self.guest_phys_bits) - 1)
+        if efer & EFER_LME and cr0 & CR0_PG:
+            if not cr4 & CR4_PAE or not efer & EFER_LMA or cr3 & above_width:
+                fail("EINVAL")
+        elif efer & EFER_LMA or segments[0][8]:  # LMA, or CS.L, outside 64-bit mode
+            fail("EINVAL")
+        if cr4 & ~CR4_ALLOWED or cr0 >> 32 or (cr0 & CR0_NW and not cr0 & CR0_CD) or (cr0 & CR0_PG and not cr0 & CR0_PE):
+            fail("EINVAL")
+        if apic_base != self.apic_base:
+            reserved = above_width | 0x2FF | (0 if self.guest_x2apic else APIC_BASE_EXTD)
+            if apic_base & reserved or apic_base & (APIC_BASE_EXTD | APIC_BASE_ENABLE) == APIC_BASE_EXTD:
+                fail("EINVAL")
+        self.segments, self.dtables = segments, dtables
+        self.crs.update(cr0=cr0, cr2=cr2, cr3=cr3, cr4=cr4)
+        self.msrs[EFER_INDEX] = efer
+        self.apic_base = apic_base
+        if cr8 <= 0xF:  # a larger CR8 is refused by kvm_set_cr8, which KVM_SET_SREGS ignores
+            if self.apic is None:
+                self.crs["cr8"] = cr8
+            else:
+                struct.pack_into("<I", self.apic, APIC_TASKPRI, cr8 << 4)
+                struct.pack_into("<I", self.apic, APIC_PROCPRI, cr8 << 4)
+        vectors = [v for v in range(256) if bitmap[v // 64] >> (v % 64) & 1]
+        if vectors:  # the lowest is queued; an empty bitmap leaves a queued one alone
+            self.pending_vector = vectors[0]
         return 0
 
     def device_attr(self, request, arg):
@@ -615,6 +692,10 @@ class Vcpu:
         if (find(0x8000_0008, 0)[0] >> 8) & 0xFF not in (0, 48, 57):
             fail("EINVAL")  # the canonical checks know only 48- and 57-bit virtual addresses
         self.guest_has_shstk = bool(find(7, 0)[1] & (1 << 7))
+        self.guest_x2apic = bool(find(1, 0)[1] & (1 << 21))
+        # The width is leaf 0x80000008's EAX[7:0] only when leaf 0x80000000 announces that leaf.
+        width = find(0x8000_0008, 0)[0] & 0xFF if find(0x8000_0000, 0)[0] >= 0x8000_0008 else 0
+        self.guest_phys_bits = width or 36
         return 0
 
     def mmap(self, length, offset):

@@ -3,7 +3,8 @@ import { proposalOnly, headerArches, structArches } from '../abi/check/items.ts'
 import { hex, toBigInt } from '../spec/int.ts';
 import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
 import { fieldIndex, leafFields, UPSTREAM, type SpecTree } from '../spec/tree.ts';
-import type { Arch, FieldDef, MemberDef, RegisterDef, StructLayout } from '../spec/types.ts';
+import { nestedLayout } from '../spec/nested.ts';
+import type { Arch, FieldDef, MemberDef, NestedDef, RegisterDef, StructLayout } from '../spec/types.ts';
 
 /** What the spec defines for one arch and revision: the input of every renderer. */
 export interface ArchView {
@@ -46,11 +47,29 @@ export function archView(spec: SpecTree, arch: Arch, revision = UPSTREAM): ArchV
   return {
     arch,
     revision,
-    structs,
+    structs: dependenciesFirst(structs),
     ioctls,
     constants: [...constants].map(([name, value]) => ({ name, value })),
     registers: spec.registers(arch),
   };
+}
+
+/** The structs in name order, except that a nested struct comes before the first struct that holds it. */
+function dependenciesFirst(structs: ArchView['structs']): ArchView['structs'] {
+  const byName = new Map(structs.map((s) => [s.name, s]));
+  const out: ArchView['structs'] = [];
+  const placed = new Set<string>();
+  const place = (s: ArchView['structs'][number]) => {
+    if (placed.has(s.name)) return;
+    placed.add(s.name);
+    for (const m of s.layout.fields) {
+      const inner = 'struct' in m ? byName.get(m.struct) : undefined;
+      if (inner) place(inner);
+    }
+    out.push(s);
+  };
+  structs.forEach(place);
+  return out;
 }
 
 /** A struct or union body in offset order, with the gaps between fields made explicit. */
@@ -109,8 +128,16 @@ function namedMembers(members: MemberDef[]): Set<string> {
 function cMembers(members: MemberDef[], size: number): string[] {
   let pads = 0;
   const padName = () => `kvmspec_pad${pads++}`;
-  const plain = members.filter((m): m is FieldDef => !('union' in m));
+  const plain = members.filter((m): m is FieldDef => !('union' in m) && !('struct' in m));
   const unions = members.flatMap((m) => ('union' in m ? [m] : []));
+  // A nested struct holds its place as bytes while the slots are laid out, then is named by its type.
+  const nested = members.flatMap((m) => ('struct' in m ? [m] : []));
+  const nestedSlot = (m: NestedDef) => ({
+    name: m.name,
+    type: 'u8' as const,
+    offset: m.offset,
+    count: nestedLayout(m).size,
+  });
   const lines: string[] = [];
   const named = namedMembers(members);
   const placeholder = (name: string) => `kvmspec_union_${name}`;
@@ -120,7 +147,12 @@ function cMembers(members: MemberDef[], size: number): string[] {
     offset: u.offset,
     count: u.size,
   }));
-  for (const slot of slots([...plain, ...placeholders], 0, size)) {
+  for (const slot of slots([...plain, ...placeholders, ...nested.map(nestedSlot)], 0, size)) {
+    const inner = 'field' in slot ? nested.find((m) => m.name === slot.field.name) : undefined;
+    if (inner) {
+      lines.push(`\tstruct ${inner.struct} ${inner.name};`);
+      continue;
+    }
     const union = 'field' in slot ? unions.find((u) => placeholder(u.union) === slot.field.name) : undefined;
     if (!union) {
       lines.push(...cSlots([slot], '\t', padName));

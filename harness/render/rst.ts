@@ -1,6 +1,7 @@
 import { proposalOnly } from '../abi/check/items.ts';
 import { ruleInRevision } from '../plan/plan.ts';
 import { revisionFor } from '../spec/diff.ts';
+import { nestedLayout } from '../spec/nested.ts';
 import { fieldBytes } from '../spec/semantics.ts';
 import { UPSTREAM, type SpecTree } from '../spec/tree.ts';
 import type {
@@ -128,6 +129,12 @@ function cMembers(members: MemberDef[], size: number): string[] {
   const lines: string[] = [];
   let at = 0;
   for (const m of members) {
+    if ('struct' in m) {
+      if (m.offset > at) lines.push(`\t/* ${m.offset - at} bytes of padding */`);
+      lines.push(`\tstruct ${m.struct} ${m.name};`);
+      at = m.offset + nestedLayout(m).size;
+      continue;
+    }
     if (!('union' in m)) {
       lines.push(...cBody([m], at, '\t'));
       at = Math.max(at, m.offset + fieldBytes(m));

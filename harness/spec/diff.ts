@@ -2,7 +2,8 @@ import { buildPlan, ruleInRevision } from '../plan/plan.ts';
 import type { PlannedCase, SuiteFamily } from '../plan/types.ts';
 import { archView } from '../render/c-header.ts';
 import { compareVersions, hex } from './int.ts';
-import { UPSTREAM, type RuleRef, type SpecTree } from './tree.ts';
+import { nestedLayout } from './nested.ts';
+import { leafFields, UPSTREAM, type RuleRef, type SpecTree } from './tree.ts';
 import type { Arch, FieldDef, Rule, StructLayout } from './types.ts';
 
 /** One side of a diff: a spec tree seen at one revision and, optionally, one kernel version. */
@@ -71,7 +72,13 @@ function snapshot(side: SpecSide, arch: Arch): Snapshot {
 function placedFields(layout: StructLayout): Map<string, { field: FieldDef; place: string }> {
   const out = new Map<string, { field: FieldDef; place: string }>();
   for (const m of layout.fields) {
-    if (!('union' in m)) out.set(m.name, { field: m, place: '' });
+    if ('struct' in m)
+      for (const f of leafFields(nestedLayout(m).fields))
+        out.set(`${m.name}.${f.name}`, {
+          field: { ...f, offset: m.offset + f.offset },
+          place: `struct ${m.struct} ${m.name}`,
+        });
+    else if (!('union' in m)) out.set(m.name, { field: m, place: '' });
     else
       for (const member of m.members)
         for (const field of member.fields)

@@ -1,4 +1,5 @@
 import type { SpecProblem } from '../errors.ts';
+import { linkNested, nestedLayout } from './nested.ts';
 import { fieldIndex, leafFields } from './tree.ts';
 import type { FieldDef, HypercallDoc, IoctlDoc, Located, MemberDef, SpecDoc, StructDoc } from './types.ts';
 
@@ -50,9 +51,13 @@ export function checkSemantics(docs: Located<SpecDoc>[], display: (file: string)
       for (const c of doc.constants) for (const n of [c.name, ...(c.aliases ?? [])]) constants.add(n);
   }
 
+  const unlinked = linkNested(docs);
+  for (const p of unlinked) report(p.file, p.pointer, p.message);
   const ruleIds = new Map<string, string>();
   for (const { file, doc } of docs) {
-    if (doc.kind === 'struct') checkStruct(doc, file, report);
+    // While a nested member does not link (or a struct contains itself), no nesting struct has fields to check.
+    const nests = doc.kind === 'struct' && doc.layouts.some((l) => l.fields.some((m) => 'struct' in m));
+    if (doc.kind === 'struct' && !(nests && unlinked.length > 0)) checkStruct(doc, file, report);
     if (doc.kind === 'ioctl' || doc.kind === 'hypercall') {
       checkRuled(doc, file, report, { structs, ioctls, constants });
       doc.rules.forEach((rule, i) => {
@@ -116,7 +121,22 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
     };
     layout.fields.forEach((m: MemberDef, fi) => {
       const pointer = `${base}/fields/${fi}`;
-      if ('union' in m) {
+      if ('struct' in m) {
+        const inner = nestedLayout(m);
+        claim(m.offset, m.offset + inner.size, m.name, pointer);
+        if (m.offset % inner.align !== 0)
+          report(
+            file,
+            `${pointer}/offset`,
+            `offset ${m.offset} is not aligned to struct ${m.struct} (${inner.align})`,
+          );
+        if (m.offset + inner.size > layout.size)
+          report(
+            file,
+            pointer,
+            `${m.name} (struct ${m.struct}, ${inner.size} bytes) ends beyond the struct size ${layout.size}`,
+          );
+      } else if ('union' in m) {
         claim(m.offset, m.offset + m.size, `union ${m.union}`, pointer);
         if (m.offset + m.size > layout.size)
           report(file, pointer, `union ${m.union} ends beyond the struct size ${layout.size}`);

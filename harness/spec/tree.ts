@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compareVersions, toBigInt } from './int.ts';
+import { linkNested, nestedLayout } from './nested.ts';
 import type {
   Arch,
   ArchInfo,
@@ -17,6 +18,7 @@ import type {
   StructDoc,
   StructLayout,
 } from './types.ts';
+import { UPSTREAM } from './types.ts';
 
 /** A rule with where it lives: the document that owns it and its JSON pointer there. */
 export interface RuleRef {
@@ -33,7 +35,7 @@ export interface LayoutSelector {
   kernel?: string;
 }
 
-export const UPSTREAM = 'upstream';
+export { UPSTREAM };
 
 /**
  * A scalar field of a layout and the key cases name it by: its own name, or `member.name` for a union
@@ -47,10 +49,22 @@ export type KeyedField = FieldDef & {
   readonly union?: { readonly name: string; readonly member: string };
 };
 
-/** Yields every scalar field of a layout, union members included, each with its key. */
+/**
+ * Yields every scalar field of a layout, union members and nested structs included, each with its key. A
+ * nested struct's field is named and keyed by its C path (`cs.base`) at its offset in the outer struct; its
+ * JSON pointer is the nested member's.
+ */
 export function* leafFields(members: MemberDef[]): Generator<KeyedField> {
   const taken = new Set<string>();
   for (const [i, m] of members.entries()) {
+    if ('struct' in m) {
+      for (const f of leafFields(nestedLayout(m).fields)) {
+        const path = `${m.name}.${f.name}`;
+        taken.add(path);
+        yield { ...f, name: path, key: path, offset: m.offset + f.offset, jsonPointer: `/fields/${i}` };
+      }
+      continue;
+    }
     if (!('union' in m)) {
       taken.add(m.name);
       yield { ...m, key: m.name, jsonPointer: `/fields/${i}` };
@@ -105,6 +119,8 @@ export class SpecTree {
     readonly root: string,
     readonly docs: Located<SpecDoc>[],
   ) {
+    // loadSpec has reported what does not link; a tree built by hand fails where an unlinked member is used.
+    linkNested(docs);
     let arches: Located<ArchesDoc> | undefined;
     for (const located of docs) {
       const { doc, file } = located;

@@ -2,6 +2,8 @@
 
 export type Arch = 'x86_64' | 'arm64' | 's390x' | 'ppc64le';
 export const ARCHES: readonly Arch[] = ['arm64', 's390x', 'x86_64', 'ppc64le'];
+/** The revision every spec element has: what upstream Linux merged. */
+export const UPSTREAM = 'upstream';
 export type FdKind = 'system' | 'vm' | 'vcpu';
 /** Hex strings ("0x1f", "-0x1") or plain integers, as written in the JSON. */
 export type IntLike = number | string;
@@ -121,7 +123,15 @@ export interface UnionDef {
   members: { name: string; fields: FieldDef[] }[];
 }
 
-export type MemberDef = FieldDef | UnionDef;
+/** A member that is itself a struct of the spec (kvm_sregs' segments): its fields are reached as `name.field`. */
+export interface NestedDef {
+  name: string;
+  struct: string;
+  offset: number;
+  doc?: string;
+}
+
+export type MemberDef = FieldDef | UnionDef | NestedDef;
 
 export interface StructLayout {
   revision: string;

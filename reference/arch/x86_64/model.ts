@@ -7,7 +7,8 @@ import type { ArchModel, ArchVcpu, ArchVm, ReferenceKernel, VcpuFile, VmFile } f
 import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg.ts';
 import { IRQCHIP_STATE_OFFSET, X86Irqchip } from './irqchip.ts';
 import { LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './lapic.ts';
-import { MSRS, signExtend } from './msrs.ts';
+import { MSRS, MSR_EFER, signExtend } from './msrs.ts';
+import { DEFAULT_MAXPHYADDR, X86SpecialRegisters, type SregsHost } from './sregs.ts';
 
 // ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
 const REG_X86 = 0x2000_0000_0000_0000n;
@@ -25,6 +26,8 @@ const CPUID_ENTRY_SIZE = 40;
 const CPUID_FLAG_SIGNIFICANT_INDEX = 1n;
 /** CPUID.(EAX=7,ECX=0):ECX[7], CET shadow stacks. */
 const CPUID_7_ECX_SHSTK = 1n << 7n;
+/** CPUID.1:ECX[21], x2APIC. */
+const CPUID_1_ECX_X2APIC = 1n << 21n;
 
 /** The MP states besides RUNNABLE that x86 takes, all of them the local APIC's. */
 const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEIVED', 'SIPI_RECEIVED'];
@@ -97,10 +100,14 @@ class X86Vm implements ArchVm {
   }
 }
 
-class X86Vcpu implements ArchVcpu {
+class X86Vcpu implements ArchVcpu, SregsHost {
   private readonly msrs = new Map<number, bigint>(MSRS.map((m) => [m.index, m.reset]));
   private guestSsp = 0n;
   private guestHasShstk = false;
+  /** From the guest CPUID (KVM_SET_CPUID2), for the APIC base and CR3 checks of KVM_SET_SREGS. */
+  x2apic = false;
+  maxPhysAddr = DEFAULT_MAXPHYADDR;
+  private readonly sregs: X86SpecialRegisters;
   private tscOffset = 0n;
 
   private mpState: bigint;
@@ -118,6 +125,29 @@ class X86Vcpu implements ArchVcpu {
     // kvm_arch_vcpu_create: with a local APIC, an AP waits for INIT and SIPI; the boot processor runs.
     this.mpState = this.state(lapic && vcpu.id !== BSP_VCPU_ID ? 'UNINITIALIZED' : 'RUNNABLE');
     this.lapicRegs = lapic ? lapicPage(vcpu.id, vcpu.id === BSP_VCPU_ID) : undefined;
+    this.sregs = new X86SpecialRegisters(this, vcpu.id === BSP_VCPU_ID);
+  }
+
+  /** For the special registers: EFER is the MSR's value whichever way it is set. */
+  get efer(): bigint {
+    return this.msrs.get(MSR_EFER) ?? 0n;
+  }
+
+  set efer(value: bigint) {
+    this.msrs.set(MSR_EFER, value);
+  }
+
+  /** For the special registers: CR8 is this page's TPR when the vCPU has a local APIC. */
+  get lapic(): Uint8Array | undefined {
+    return this.lapicRegs;
+  }
+
+  /** KVM_GET_SREGS writes the whole struct; KVM_SET_SREGS reads it whole before any check. */
+  private specialRegisters(isSet: boolean, arg: bigint): bigint {
+    const { kernel } = this.vcpu;
+    if (isSet) this.sregs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_sregs'));
+    else kernel.abi.writeStruct(kernel.mem, arg, 'kvm_sregs', this.sregs.get());
+    return 0n;
   }
 
   /** KVM_GET_LAPIC writes the page out without reading it; KVM_SET_LAPIC restores it (`restoreLapic`). */
@@ -171,6 +201,9 @@ class X86Vcpu implements ArchVcpu {
       case 'KVM_GET_LAPIC':
       case 'KVM_SET_LAPIC':
         return this.lapicState(name === 'KVM_SET_LAPIC', arg);
+      case 'KVM_GET_SREGS':
+      case 'KVM_SET_SREGS':
+        return this.specialRegisters(name === 'KVM_SET_SREGS', arg);
       case 'KVM_HAS_DEVICE_ATTR':
       case 'KVM_GET_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':
@@ -213,6 +246,11 @@ class X86Vcpu implements ArchVcpu {
     const vaBits = ((find(0x8000_0008n, 0n)?.eax ?? 0n) >> 8n) & 0xffn;
     if (vaBits !== 0n && vaBits !== 48n && vaBits !== 57n) fail('EINVAL');
     this.guestHasShstk = ((find(7n, 0n)?.ecx ?? 0n) & CPUID_7_ECX_SHSTK) !== 0n;
+    this.x2apic = ((find(1n, 0n)?.ecx ?? 0n) & CPUID_1_ECX_X2APIC) !== 0n;
+    // cpuid_query_maxphyaddr: leaf 0x80000008's EAX[7:0] if leaf 0x80000000 says it exists, else 36 bits.
+    const hasLeaf = (find(0x8000_0000n, 0n)?.eax ?? 0n) >= 0x8000_0008n;
+    const physBits = hasLeaf ? (find(0x8000_0008n, 0n)?.eax ?? 0n) & 0xffn : 0n;
+    this.maxPhysAddr = physBits === 0n ? DEFAULT_MAXPHYADDR : physBits;
     return 0n;
   }
 

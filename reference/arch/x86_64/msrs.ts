@@ -25,6 +25,7 @@ const canonicalized = (value: bigint) => signExtend(value);
 /** EFER bits KVM lets a guest own on the model host: SCE, LME, LMA, NXE. */
 const EFER_VALID = 0x1n | 0x100n | 0x400n | 0x800n;
 const EFER_LMA = 0x400n;
+export const MSR_EFER = 0xc0000080;
 /** A host-initiated EFER write cannot change LMA: KVM keeps the vCPU's own (set_efer). */
 const efer = (value: bigint, current: bigint) =>
   (value & ~EFER_VALID) === 0n ? (value & ~EFER_LMA) | (current & EFER_LMA) : undefined;
@@ -44,7 +45,7 @@ export const MSRS: readonly MsrDesc[] = [
   { index: 0x175, reset: 0n, store: canonicalized }, // IA32_SYSENTER_ESP
   { index: 0x176, reset: 0n, store: canonicalized }, // IA32_SYSENTER_EIP
   { index: 0x277, reset: 0x0007_0406_0007_0406n, store: pat }, // IA32_PAT
-  { index: 0xc0000080, reset: 0n, store: efer }, // EFER
+  { index: MSR_EFER, reset: 0n, store: efer }, // EFER
   { index: 0xc0000081, reset: 0n, store: any }, // STAR
   { index: 0xc0000082, reset: 0n, store: canonical }, // LSTAR
   { index: 0xc0000083, reset: 0n, store: canonical }, // CSTAR

@@ -1,0 +1,401 @@
+// x86 special registers through KVM_{GET,SET}_SREGS: the reset state, what a set reads back, the checks a
+// set passes before it changes anything, and the registers the struct shares with the local APIC.
+import type { StructValues } from '../harness/abi/codec.ts';
+import { assertField, assertOutcome, assertValue } from '../harness/plan/outcome.ts';
+import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
+import { fieldBytes } from '../harness/spec/semantics.ts';
+import { fieldIndex } from '../harness/spec/tree.ts';
+import { vcpuOf, vmOf } from './fixtures.ts';
+import { apicRegister, getLapic, setCpuid, type CpuidEntry } from './x86.ts';
+
+const SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'];
+const CR0_PE = 1n;
+const CR0_ET = 1n << 4n;
+const CR0_NE = 1n << 5n;
+const CR0_WP = 1n << 16n;
+const CR0_NW = 1n << 29n;
+const CR0_CD = 1n << 30n;
+const CR0_PG = 1n << 31n;
+const CR4_PAE = 1n << 5n;
+const CR4_PGE = 1n << 7n;
+const EFER_SCE = 1n;
+const EFER_LME = 1n << 8n;
+const EFER_LMA = 1n << 10n;
+/** Protected mode with paging, and what 64-bit mode adds to it. */
+const PAGED = CR0_PE | CR0_PG | CR0_ET;
+const LONG_MODE = { cr0: PAGED, cr4: CR4_PAE, efer: EFER_LME | EFER_LMA };
+const APIC_ENABLE = 1n << 11n;
+const APIC_EXTD = 1n << 10n;
+const APIC_BSP = 1n << 8n;
+const APIC_DEFAULT = 0xfee0_0000n;
+const TPR = 0x80;
+
+/** The struct's scalar fields: padding excluded, and the bitmap, which says what is pending, not what was set. */
+function registerKeys(ctx: CaseContext): string[] {
+  const layout = ctx.spec.layout('kvm_sregs', { arch: ctx.arch, revision: ctx.revision });
+  return fieldIndex(layout)
+    .list.filter((f) => !f.padding && f.key !== 'interrupt_bitmap')
+    .map((f) => f.key);
+}
+
+/** KVM_GET_SREGS, which must succeed, into a struct of all-ones bytes, so every field must be written. */
+async function getSregs(ctx: CaseContext, vcpu: number, what: string): Promise<StructValues> {
+  const layout = ctx.spec.layout('kvm_sregs', { arch: ctx.arch, revision: ctx.revision });
+  const ones: StructValues = {};
+  for (const f of fieldIndex(layout).list) {
+    const all = (1n << BigInt((fieldBytes(f) / (f.count ?? 1)) * 8)) - 1n;
+    ones[f.key] = f.count ? new Array<bigint>(f.count).fill(all) : all;
+  }
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_SREGS', { struct: ones });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_SREGS of ${what}`);
+  return r.fields;
+}
+
+function setSregs(ctx: CaseContext, vcpu: number, values: StructValues) {
+  return ctx.kvm.call(vcpu, 'KVM_SET_SREGS', { struct: values });
+}
+
+/** The fields `expected` names, compared one by one with what KVM_GET_SREGS returned. */
+function assertRegisters(got: StructValues, expected: StructValues, what: string): void {
+  for (const [key, value] of Object.entries(expected)) assertField(got[key], value, `${key} ${what}`);
+}
+
+const bitmapWith = (...vectors: number[]) => {
+  const words = [0n, 0n, 0n, 0n];
+  for (const v of vectors) words[v >> 6]! |= 1n << BigInt(v & 63);
+  return words;
+};
+
+/** SREGS-GET-002: a new vCPU's registers, the vendor-independent part of kvm_vcpu_reset. */
+const reset: CaseGenerator = () => [
+  {
+    params: { vcpu: '0' },
+    run: async (ctx) => {
+      const got = await getSregs(ctx, await vcpuOf(ctx, 'vcpu'), 'a new vCPU');
+      const expected: StructValues = {
+        'cs.selector': 0xf000n,
+        'cs.base': 0xffff_0000n,
+        'cs.limit': 0xffffn,
+        'gdt.base': 0n,
+        'gdt.limit': 0xffffn,
+        'gdt.padding': [0n, 0n, 0n],
+        'idt.base': 0n,
+        'idt.limit': 0xffffn,
+        'idt.padding': [0n, 0n, 0n],
+        cr0: CR0_CD | CR0_NW | CR0_ET,
+        cr2: 0n,
+        cr3: 0n,
+        cr4: 0n,
+        cr8: 0n,
+        efer: 0n,
+        interrupt_bitmap: bitmapWith(),
+      };
+      for (const seg of SEGMENTS) {
+        expected[`${seg}.present`] = 1n;
+        expected[`${seg}.s`] = seg === 'tr' || seg === 'ldt' ? 0n : 1n;
+        if (seg === 'cs') continue;
+        expected[`${seg}.limit`] = 0xffffn;
+        expected[`${seg}.base`] = 0n;
+        if (seg !== 'tr' && seg !== 'ldt') expected[`${seg}.selector`] = 0n;
+      }
+      assertRegisters(got, expected, 'of a new vCPU');
+    },
+  },
+];
+
+/** SREGS-GET-003: the APIC base of the boot processor and of another vCPU, with and without an irqchip. */
+const apicBaseReset: CaseGenerator = () =>
+  (['vm', 'vm-irqchip'] as const).flatMap((fixture) =>
+    [0n, 1n].map((id) => ({
+      params: { irqchip: fixture === 'vm' ? 'none' : 'in-kernel', vcpu: String(id) },
+      run: async (ctx: CaseContext) => {
+        const vcpu = await ctx.kvm.setupHandle(await vmOf(ctx, fixture), 'KVM_CREATE_VCPU', id);
+        const got = await getSregs(ctx, vcpu, `vCPU ${id}`);
+        const bsp = id === 0n ? APIC_BSP : 0n;
+        assertField(got.apic_base, APIC_DEFAULT | APIC_ENABLE | bsp, `apic_base of vCPU ${id}`);
+      },
+    })),
+  );
+
+/** A valid state unlike the reset one in every register the roundtrip case compares. */
+function longModeState(base: StructValues): StructValues {
+  const state: StructValues = { ...base, ...LONG_MODE };
+  const segment = (seg: string, values: Record<string, bigint>) => {
+    for (const [field, value] of Object.entries(values)) state[`${seg}.${field}`] = value;
+  };
+  const flat = {
+    base: 0n,
+    limit: 0xffff_ffffn,
+    present: 1n,
+    s: 1n,
+    dpl: 0n,
+    g: 1n,
+    avl: 0n,
+    l: 0n,
+    unusable: 0n,
+  };
+  segment('cs', { ...flat, selector: 0x8n, type: 0xbn, l: 1n, db: 0n });
+  for (const [i, seg] of ['ds', 'es', 'fs', 'gs', 'ss'].entries())
+    segment(seg, { ...flat, selector: 0x10n, type: 3n, db: 1n, base: BigInt(i) << 20n, avl: BigInt(i & 1) });
+  segment('tr', {
+    base: 0x1000n,
+    limit: 0x67n,
+    selector: 0x18n,
+    type: 0xbn,
+    present: 1n,
+    s: 0n,
+    db: 0n,
+    g: 0n,
+  });
+  segment('ldt', {
+    base: 0x2000n,
+    limit: 0xfffn,
+    selector: 0x20n,
+    type: 2n,
+    present: 1n,
+    s: 0n,
+    db: 0n,
+    g: 0n,
+  });
+  return Object.assign(state, {
+    'gdt.base': 0x3000n,
+    'gdt.limit': 0x27n,
+    'idt.base': 0x4000n,
+    'idt.limit': 0xfffn,
+    cr0: PAGED | CR0_NE | CR0_WP,
+    cr2: 0xdead_b000n,
+    cr3: 0x5000n,
+    cr4: CR4_PAE | CR4_PGE,
+    efer: EFER_SCE | EFER_LME | EFER_LMA,
+    apic_base: APIC_DEFAULT | APIC_ENABLE,
+  });
+}
+
+/** SREGS-SET-002: a 64-bit state set on vCPU 0 reads back register by register. */
+const roundtrip: CaseGenerator = () => [
+  {
+    params: { state: 'long-mode' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const state = longModeState(await getSregs(ctx, vcpu, 'vCPU 0'));
+      assertOutcome(await setSregs(ctx, vcpu, state), { ret: 0 }, 'KVM_SET_SREGS of a 64-bit state');
+      const got = await getSregs(ctx, vcpu, 'vCPU 0 after KVM_SET_SREGS');
+      const keys = registerKeys(ctx);
+      assertRegisters(got, Object.fromEntries(keys.map((k) => [k, state[k]!])), 'after KVM_SET_SREGS');
+    },
+  },
+];
+
+type Change = (s: StructValues) => void;
+const or =
+  (field: string, bits: bigint): Change =>
+  (s) => {
+    s[field] = (s[field] as bigint) | bits;
+  };
+
+/** How a `changes` case readies vCPU 0 before its change: a guest CPUID, and a state to start from. */
+interface Start {
+  cpuid?: { entries: CpuidEntry[]; what: string };
+  state?: Change;
+}
+
+/**
+ * Cases whose one change to vCPU 0's registers KVM_SET_SREGS refuses (EINVAL, nothing changed) or accepts
+ * (the change reads back), each starting from the reset state or the one `start` sets.
+ */
+function changes(
+  list: { name: string; change: Change; accepted?: boolean }[],
+  start: Start = {},
+): CaseGenerator {
+  return () =>
+    list.map(({ name, change, accepted }) => ({
+      params: { change: name },
+      run: async (ctx: CaseContext) => {
+        const vcpu = await vcpuOf(ctx, 'vcpu');
+        if (start.cpuid)
+          assertOutcome(await setCpuid(ctx, vcpu, start.cpuid.entries), { ret: 0 }, start.cpuid.what);
+        const before = await getSregs(ctx, vcpu, 'vCPU 0');
+        if (start.state) {
+          start.state(before);
+          assertOutcome(
+            await setSregs(ctx, vcpu, before),
+            { ret: 0 },
+            `KVM_SET_SREGS of the state before ${name}`,
+          );
+        }
+        const changed = { ...before };
+        change(changed);
+        const r = await setSregs(ctx, vcpu, changed);
+        assertOutcome(r, accepted ? { ret: 0 } : { errno: 'EINVAL' }, `KVM_SET_SREGS with ${name}`);
+        const expected = accepted ? changed : before;
+        const got = await getSregs(ctx, vcpu, `vCPU 0 after KVM_SET_SREGS with ${name}`);
+        assertRegisters(
+          got,
+          Object.fromEntries(registerKeys(ctx).map((k) => [k, expected[k]!])),
+          `after ${accepted ? 'the accepted' : 'the refused'} KVM_SET_SREGS with ${name}`,
+        );
+      },
+    }));
+}
+
+/** A guest CPUID with x2APIC (leaf 1 ECX bit 21) and 39 physical-address bits (leaf 0x80000008, announced). */
+const X2APIC_39_BITS: NonNullable<Start['cpuid']> = {
+  entries: [
+    { fn: 1n, ecx: 1n << 21n },
+    { fn: 0x8000_0000n, eax: 0x8000_0008n },
+    { fn: 0x8000_0008n, eax: 39n | (48n << 8n) },
+  ],
+  what: 'KVM_SET_CPUID2 with x2APIC and 39 physical-address bits',
+};
+
+/** SREGS-SET-003. */
+const cr0Invalid = changes([
+  { name: 'cr0-bit-32', change: or('cr0', 1n << 32n) },
+  { name: 'cr0-bit-63', change: or('cr0', 1n << 63n) },
+  { name: 'nw-without-cd', change: (s) => void (s.cr0 = (s.cr0 as bigint) & ~CR0_CD) },
+  { name: 'pg-without-pe', change: or('cr0', CR0_PG) },
+]);
+
+/** SREGS-SET-004. */
+const cr4Reserved = changes([{ name: 'cr4-bit-63', change: or('cr4', 1n << 63n) }]);
+
+const longModeOn: Change = (s) => Object.assign(s, LONG_MODE);
+
+/** SREGS-SET-005. */
+const longMode = changes([
+  { name: 'lma-without-paging', change: or('efer', EFER_LME | EFER_LMA) },
+  { name: 'paging-lme-without-lma', change: (s) => Object.assign(s, LONG_MODE, { efer: EFER_LME }) },
+  { name: 'paging-lme-lma-without-pae', change: (s) => Object.assign(s, LONG_MODE, { cr4: 0n }) },
+  { name: 'cs-l-outside-long-mode', change: or('cs.l', 1n) },
+]);
+
+/** SREGS-SET-006: CR3 in 64-bit mode, at the default width and at the one a guest CPUID gives; and outside it. */
+const cr3Width: CaseGenerator = (g) => [
+  ...changes(
+    [
+      { name: 'long-mode-cr3-bit-36', change: or('cr3', 1n << 36n) },
+      { name: 'long-mode-cr3-bit-35', change: or('cr3', 1n << 35n), accepted: true },
+    ],
+    { state: longModeOn },
+  )(g),
+  ...changes(
+    [
+      { name: 'width-39-cr3-bit-39', change: or('cr3', 1n << 39n) },
+      { name: 'width-39-cr3-bit-38', change: or('cr3', 1n << 38n), accepted: true },
+    ],
+    { state: longModeOn, cpuid: X2APIC_39_BITS },
+  )(g),
+  // Leaf 0x80000008 without leaf 0x80000000 reaching it is not looked at: the width stays 36.
+  ...changes([{ name: 'unannounced-width-39-cr3-bit-36', change: or('cr3', 1n << 36n) }], {
+    state: longModeOn,
+    cpuid: {
+      entries: X2APIC_39_BITS.entries.filter((e) => e.fn !== 0x8000_0000n),
+      what: 'KVM_SET_CPUID2 with leaf 0x80000008 (39 bits) but no leaf 0x80000000',
+    },
+  })(g),
+  ...changes([{ name: 'legacy-cr3-bit-62', change: or('cr3', 1n << 62n), accepted: true }])(g),
+];
+
+const setApicBase =
+  (value: bigint): Change =>
+  (s) =>
+    void (s.apic_base = value);
+
+/** SREGS-SET-007. */
+const apicBase = changes([
+  { name: 'bit-0', change: or('apic_base', 1n) },
+  { name: 'bit-9', change: or('apic_base', 1n << 9n) },
+  { name: 'x2apic-without-cpuid', change: or('apic_base', APIC_EXTD) },
+  { name: 'x2apic-without-enable', change: setApicBase(APIC_DEFAULT | APIC_EXTD) },
+  { name: 'bit-36', change: or('apic_base', 1n << 36n) },
+  { name: 'bit-35', change: or('apic_base', 1n << 35n), accepted: true },
+  { name: 'disabled', change: setApicBase(APIC_DEFAULT | APIC_BSP), accepted: true },
+  { name: 'moved', change: setApicBase(0xfed0_0000n | APIC_ENABLE | APIC_BSP), accepted: true },
+  { name: 'bsp-cleared', change: setApicBase(APIC_DEFAULT | APIC_ENABLE), accepted: true },
+]);
+
+/** SREGS-SET-007 with x2APIC and 39 physical-address bits in the guest CPUID. */
+const apicBaseWithCpuid = changes(
+  [
+    { name: 'x2apic', change: or('apic_base', APIC_EXTD), accepted: true },
+    { name: 'x2apic-without-enable', change: setApicBase(APIC_DEFAULT | APIC_EXTD) },
+    { name: 'width-39-bit-39', change: or('apic_base', 1n << 39n) },
+    { name: 'width-39-bit-38', change: or('apic_base', 1n << 38n), accepted: true },
+  ],
+  { cpuid: X2APIC_39_BITS },
+);
+
+/** SREGS-SET-008: CR8 alone, and CR8 as the local APIC's TPR. */
+const cr8: CaseGenerator = () => [
+  {
+    params: { lapic: 'none' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const state = await getSregs(ctx, vcpu, 'vCPU 0');
+      assertOutcome(await setSregs(ctx, vcpu, { ...state, cr8: 5n }), { ret: 0 }, 'KVM_SET_SREGS with CR8 5');
+      assertField((await getSregs(ctx, vcpu, 'vCPU 0')).cr8, 5n, 'CR8 set to 5');
+      assertOutcome(
+        await setSregs(ctx, vcpu, { ...state, cr8: 0x10n }),
+        { ret: 0 },
+        'KVM_SET_SREGS with CR8 0x10',
+      );
+      assertField((await getSregs(ctx, vcpu, 'vCPU 0')).cr8, 5n, 'CR8 after a set of 0x10');
+    },
+  },
+  {
+    params: { lapic: 'in-kernel' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu-irqchip');
+      const state = await getSregs(ctx, vcpu, 'vCPU 0');
+      assertOutcome(await setSregs(ctx, vcpu, { ...state, cr8: 3n }), { ret: 0 }, 'KVM_SET_SREGS with CR8 3');
+      const page = await getLapic(ctx, vcpu, 'vCPU 0 after CR8 3');
+      assertValue(apicRegister(page, TPR), 0x30n, 'the TPR after KVM_SET_SREGS with CR8 3');
+      page.setUint32(TPR, 0xa7, true);
+      const regs = Array.from(new Uint8Array(page.buffer), BigInt);
+      assertOutcome(
+        await ctx.kvm.call(vcpu, 'KVM_SET_LAPIC', { struct: { regs } }),
+        { ret: 0 },
+        'KVM_SET_LAPIC',
+      );
+      assertField((await getSregs(ctx, vcpu, 'vCPU 0')).cr8, 0xan, 'CR8 after KVM_SET_LAPIC with TPR 0xa7');
+    },
+  },
+];
+
+/** SREGS-SET-009: the queued interrupt, as three sets in a row leave it. */
+const interrupt: CaseGenerator = () => [
+  {
+    params: { vectors: '70-200.none.33' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const state = await getSregs(ctx, vcpu, 'vCPU 0');
+      const steps: [number[], number, string][] = [
+        [[70, 200], 70, 'vectors 70 and 200'],
+        [[], 70, 'an empty bitmap'],
+        [[33], 33, 'vector 33'],
+      ];
+      for (const [vectors, pending, what] of steps) {
+        const r = await setSregs(ctx, vcpu, { ...state, interrupt_bitmap: bitmapWith(...vectors) });
+        assertOutcome(r, { ret: 0 }, `KVM_SET_SREGS with ${what}`);
+        const got = await getSregs(ctx, vcpu, `vCPU 0 after ${what}`);
+        assertField(got.interrupt_bitmap, bitmapWith(pending), `interrupt_bitmap after ${what}`);
+      }
+    },
+  },
+];
+
+export const x86Sregs: SuiteFamily = {
+  generators: {
+    'x86-sregs.reset': reset,
+    'x86-sregs.apic-base-reset': apicBaseReset,
+    'x86-sregs.roundtrip': roundtrip,
+    'x86-sregs.cr0-invalid': cr0Invalid,
+    'x86-sregs.cr4-reserved': cr4Reserved,
+    'x86-sregs.long-mode': longMode,
+    'x86-sregs.cr3-width': cr3Width,
+    'x86-sregs.apic-base': apicBase,
+    'x86-sregs.apic-base-cpuid': apicBaseWithCpuid,
+    'x86-sregs.cr8': cr8,
+    'x86-sregs.interrupt': interrupt,
+  },
+};
