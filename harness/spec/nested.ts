@@ -12,7 +12,7 @@ import {
 
 const linked = new WeakMap<NestedDef, StructLayout>();
 
-/** The layout a nested member stands for; linkNested must have run over its documents (loadSpec does). */
+/** The layout a nested member stands for, once linkNested has run over its documents (loadSpec and SpecTree run it). */
 export function nestedLayout(m: NestedDef): StructLayout {
   const layout = linked.get(m);
   if (!layout) throw new Error(`nested member ${m.name} (struct ${m.struct}) is not linked to a layout`);
