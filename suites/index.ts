@@ -9,7 +9,7 @@ import { s390Memop } from './s390-memop.ts';
 import { vmFamily } from './vm.ts';
 import { x86Family } from './x86.ts';
 import { x86Irqchip } from './x86-irqchip.ts';
-import { x86Sregs } from './x86-sregs.ts';
+import { x86Registers } from './x86-registers.ts';
 
 /** Every family of case generators, plus the shared fixtures. Adding an API adds its family here. */
 export const families: SuiteFamily[] = [
@@ -18,7 +18,7 @@ export const families: SuiteFamily[] = [
   vmFamily,
   x86Family,
   x86Irqchip,
-  x86Sregs,
+  x86Registers,
   arm64IdRegs,
   arm64Hypercalls,
   arm64Psci,

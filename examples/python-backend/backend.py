@@ -53,6 +53,8 @@ KVM_IRQ_LINE_STATUS = _ioc(READ | WRITE, 0x67, 8)
 KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
+KVM_GET_REGS = _ioc(READ, 0x81, 144)  # struct kvm_regs
+KVM_SET_REGS = _ioc(WRITE, 0x82, 144)
 KVM_GET_SREGS = _ioc(READ, 0x83, 312)  # struct kvm_sregs
 KVM_SET_SREGS = _ioc(WRITE, 0x84, 312)
 KVM_GET_MP_STATE = _ioc(READ, 0x98, 4)  # struct kvm_mp_state
@@ -502,6 +504,8 @@ class Vcpu:
         self.crs = {"cr0": CR0_CD | CR0_NW | 0x10, "cr2": 0, "cr3": 0, "cr4": 0, "cr8": 0}
         self.apic_base = 0xFEE0_0000 | APIC_BASE_ENABLE | (1 << 8 if vcpu_id == 0 else 0)
         self.pending_vector = None
+        # RAX..R15, RIP, RFLAGS: RDX holds the processor signature (0x600 without CPUID), RIP the reset offset.
+        self.regs = [0, 0, 0, 0x600] + [0] * 12 + [0xFFF0, 0x2]
 
     def ioctl(self, request, arg):
         if request in (KVM_GET_ONE_REG, KVM_SET_ONE_REG):
@@ -513,6 +517,13 @@ class Vcpu:
             return self.set_cpuid(arg)
         if request in (KVM_GET_LAPIC, KVM_SET_LAPIC):
             return self.lapic_state(request == KVM_SET_LAPIC, arg)
+        if request == KVM_GET_REGS:
+            self.kernel.mem.copy_to_user(arg, struct.pack("<18Q", *self.regs))
+            return 0
+        if request == KVM_SET_REGS:
+            self.regs = list(struct.unpack("<18Q", self.kernel.mem.copy_from_user(arg, 144)))
+            self.regs[17] |= 0x2  # RFLAGS bit 1 is fixed
+            return 0
         if request == KVM_GET_SREGS:
             return self.get_sregs(arg)
         if request == KVM_SET_SREGS:
@@ -530,6 +541,9 @@ class Vcpu:
                 self.sipi_pending = False
                 if self.mp_state == MP_INIT_RECEIVED:
                     self.mp_state = MP_RUNNABLE
+                    # The SIPI's vector (0: no guest sent one) moves CS to vector << 8 : vector << 12, RIP to 0.
+                    self.segments[0] = (0, *self.segments[0][1:2], 0, *self.segments[0][3:])
+                    self.regs[16] = 0
             self.kernel.mem.copy_to_user(arg, struct.pack("<I", self.mp_state))
             return 0
         if request == KVM_SET_MP_STATE:

@@ -8,6 +8,7 @@ import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg
 import { IRQCHIP_STATE_OFFSET, X86Irqchip } from './irqchip.ts';
 import { LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './lapic.ts';
 import { MSRS, MSR_EFER, signExtend } from './msrs.ts';
+import { X86Registers } from './regs.ts';
 import { DEFAULT_MAXPHYADDR, X86SpecialRegisters, type SregsHost } from './sregs.ts';
 
 // ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
@@ -31,6 +32,9 @@ const CPUID_1_ECX_X2APIC = 1n << 21n;
 
 /** The MP states besides RUNNABLE that x86 takes, all of them the local APIC's. */
 const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEIVED', 'SIPI_RECEIVED'];
+
+/** The vector a SIPI carries: a guest's SIPI IPI sets it, and the reference runs no x86 guest. */
+const SIPI_VECTOR = 0n;
 
 /** The boot processor's vCPU id: 0 unless KVM_SET_BOOT_CPU_ID (not modelled) moves it. */
 const BSP_VCPU_ID = 0n;
@@ -108,6 +112,7 @@ class X86Vcpu implements ArchVcpu, SregsHost {
   x2apic = false;
   maxPhysAddr = DEFAULT_MAXPHYADDR;
   private readonly sregs: X86SpecialRegisters;
+  private readonly regs = new X86Registers();
   private tscOffset = 0n;
 
   private mpState: bigint;
@@ -164,13 +169,18 @@ class X86Vcpu implements ArchVcpu, SregsHost {
   }
 
   /**
-   * kvm_apic_accept_events first: a pending SIPI starts a vCPU in INIT_RECEIVED (the model keeps no CS or
-   * RIP to move to the vector) and is dropped otherwise. No PV unhalt is modelled, so HALTED reads HALTED.
+   * kvm_apic_accept_events first: a pending SIPI starts a vCPU in INIT_RECEIVED at the SIPI's vector and is
+   * dropped otherwise. No PV unhalt is modelled, so HALTED reads HALTED.
    */
   getMpState(): { state: bigint } {
     if (this.sipiPending) {
       this.sipiPending = false;
-      if (this.mpState === this.state('INIT_RECEIVED')) this.mpState = this.state('RUNNABLE');
+      if (this.mpState === this.state('INIT_RECEIVED')) {
+        this.mpState = this.state('RUNNABLE');
+        // kvm_vcpu_deliver_sipi_vector, with the local APIC's vector: 0, as no guest sends a SIPI here.
+        this.sregs.pointCsAt(SIPI_VECTOR);
+        this.regs.rip = 0n;
+      }
     }
     return { state: this.mpState };
   }
@@ -204,6 +214,12 @@ class X86Vcpu implements ArchVcpu, SregsHost {
       case 'KVM_GET_SREGS':
       case 'KVM_SET_SREGS':
         return this.specialRegisters(name === 'KVM_SET_SREGS', arg);
+      case 'KVM_GET_REGS':
+        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_regs', this.regs.get());
+        return 0n;
+      case 'KVM_SET_REGS':
+        this.regs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_regs'));
+        return 0n;
       case 'KVM_HAS_DEVICE_ATTR':
       case 'KVM_GET_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':

@@ -172,6 +172,12 @@ export class X86SpecialRegisters {
     if (vector !== undefined) this.pendingVector = vector;
   }
 
+  /** kvm_vcpu_deliver_sipi_vector: CS selector and base from the SIPI's vector, its other fields kept. */
+  pointCsAt(vector: bigint): void {
+    this.state.set('cs.selector', vector << 8n);
+    this.state.set('cs.base', vector << 12n);
+  }
+
   /** kvm_set_cr8: a value above 15 is refused, which KVM_SET_SREGS ignores; with a local APIC it is the TPR. */
   private setCr8(cr8: bigint): void {
     if (cr8 > 0xfn) return;

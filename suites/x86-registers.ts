@@ -1,11 +1,12 @@
-// x86 special registers through KVM_{GET,SET}_SREGS: the reset state, what a set reads back, the checks a
-// set passes before it changes anything, and the registers the struct shares with the local APIC.
+// x86 registers: the general-purpose ones, RIP and RFLAGS through KVM_{GET,SET}_REGS; the special ones through
+// KVM_{GET,SET}_SREGS — the reset state, what a set reads back, the checks a set passes before it changes
+// anything, and the registers the struct shares with the local APIC; and where a SIPI leaves a vCPU.
 import type { StructValues } from '../harness/abi/codec.ts';
 import { assertField, assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import { fieldBytes } from '../harness/spec/semantics.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
-import { vcpuOf, vmOf } from './fixtures.ts';
+import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 import { apicRegister, getLapic, setCpuid, type CpuidEntry } from './x86.ts';
 
 const SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'];
@@ -384,8 +385,101 @@ const interrupt: CaseGenerator = () => [
   },
 ];
 
-export const x86Sregs: SuiteFamily = {
+const GPRS = [
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rsp',
+  'rbp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+];
+
+/** KVM_GET_REGS, which must succeed, into a struct of all-ones registers, so every one must be written. */
+async function getRegs(ctx: CaseContext, vcpu: number, what: string): Promise<StructValues> {
+  const ones = Object.fromEntries([...GPRS, 'rip', 'rflags'].map((n) => [n, (1n << 64n) - 1n]));
+  const r = await ctx.kvm.call(vcpu, 'KVM_GET_REGS', { struct: ones });
+  assertOutcome(r, { ret: 0 }, `KVM_GET_REGS of ${what}`);
+  return r.fields;
+}
+
+/** REGS-GET-001: a new vCPU's registers, with RDX the signature KVM uses without CPUID leaf 1. */
+const regsReset: CaseGenerator = () => [
+  {
+    params: { vcpu: '0' },
+    run: async (ctx) => {
+      const got = await getRegs(ctx, await vcpuOf(ctx, 'vcpu'), 'a new vCPU');
+      const expected: StructValues = Object.fromEntries(GPRS.map((n) => [n, 0n]));
+      Object.assign(expected, { rdx: 0x600n, rip: 0xfff0n, rflags: 0x2n });
+      assertRegisters(got, expected, 'of a new vCPU');
+    },
+  },
+];
+
+/** REGS-SET-001: every register set reads back; RFLAGS written without its fixed bit 1 reads it set. */
+const regsRoundtrip: CaseGenerator = () =>
+  [
+    { name: 'rflags-0', rflags: 0n, reads: 0x2n },
+    { name: 'rflags-if-zf-pf', rflags: 0x246n, reads: 0x246n },
+  ].map(({ name, rflags, reads }) => ({
+    params: { values: name },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const values: StructValues = Object.fromEntries(
+        GPRS.map((n, i) => [n, 0x0101_0101_0101_0101n * BigInt(i + 1) + BigInt(i)]),
+      );
+      Object.assign(values, { rip: 0x8000_0000_0000_1234n, rflags });
+      assertOutcome(await ctx.kvm.call(vcpu, 'KVM_SET_REGS', { struct: values }), { ret: 0 }, 'KVM_SET_REGS');
+      const got = await getRegs(ctx, vcpu, 'vCPU 0 after KVM_SET_REGS');
+      assertRegisters(
+        got,
+        { ...values, rflags: reads },
+        `after KVM_SET_REGS with RFLAGS 0x${rflags.toString(16)}`,
+      );
+    },
+  }));
+
+/**
+ * MP_STATE-VAL-008: an AP taken from INIT_RECEIVED by a SIPI starts at the vector (0: no guest sent one),
+ * with RIP 0 and the registers set before it kept.
+ */
+const sipiRegisters: CaseGenerator = () => [
+  {
+    params: { vector: '0' },
+    run: async (ctx) => {
+      const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
+      await setMpState(ctx, ap, 'INIT_RECEIVED', 'vCPU 1');
+      const regs = { ...(await getRegs(ctx, ap, 'vCPU 1')), rax: 7n, rip: 0x1234n };
+      assertOutcome(await ctx.kvm.call(ap, 'KVM_SET_REGS', { struct: regs }), { ret: 0 }, 'KVM_SET_REGS');
+      const sregs = await getSregs(ctx, ap, 'vCPU 1 before the SIPI');
+      await setMpState(ctx, ap, 'SIPI_RECEIVED', 'vCPU 1');
+      await expectMpState(ctx, ap, 'RUNNABLE', 'vCPU 1 after the SIPI');
+      const after = await getSregs(ctx, ap, 'vCPU 1 after the SIPI');
+      const cs: StructValues = { ...sregs, 'cs.selector': 0n, 'cs.base': 0n };
+      assertRegisters(after, Object.fromEntries(registerKeys(ctx).map((k) => [k, cs[k]!])), 'after the SIPI');
+      assertRegisters(
+        await getRegs(ctx, ap, 'vCPU 1 after the SIPI'),
+        { ...regs, rip: 0n },
+        'after the SIPI',
+      );
+    },
+  },
+];
+
+export const x86Registers: SuiteFamily = {
   generators: {
+    'x86-regs.reset': regsReset,
+    'x86-regs.roundtrip': regsRoundtrip,
+    'x86-regs.sipi': sipiRegisters,
     'x86-sregs.reset': reset,
     'x86-sregs.apic-base-reset': apicBaseReset,
     'x86-sregs.roundtrip': roundtrip,
