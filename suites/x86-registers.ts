@@ -30,6 +30,7 @@ const APIC_EXTD = 1n << 10n;
 const APIC_BSP = 1n << 8n;
 const APIC_DEFAULT = 0xfee0_0000n;
 const TPR = 0x80;
+const PPR = 0xa0;
 
 /** The struct's scalar fields: padding excluded, and the bitmap, which says what is pending, not what was set. */
 function registerKeys(ctx: CaseContext): string[] {
@@ -268,6 +269,8 @@ const longMode = changes([
   { name: 'paging-lme-without-lma', change: (s) => Object.assign(s, LONG_MODE, { efer: EFER_LME }) },
   { name: 'paging-lme-lma-without-pae', change: (s) => Object.assign(s, LONG_MODE, { cr4: 0n }) },
   { name: 'cs-l-outside-long-mode', change: or('cs.l', 1n) },
+  { name: 'paging-lma-without-lme', change: (s) => Object.assign(s, LONG_MODE, { efer: EFER_LMA }) },
+  { name: 'lme-without-paging', change: or('efer', EFER_LME), accepted: true },
 ]);
 
 /** SREGS-SET-006: CR3 in 64-bit mode, at the default width and at the one a guest CPUID gives; and outside it. */
@@ -336,6 +339,13 @@ const cr8: CaseGenerator = () => [
       assertOutcome(await setSregs(ctx, vcpu, { ...state, cr8: 5n }), { ret: 0 }, 'KVM_SET_SREGS with CR8 5');
       assertField((await getSregs(ctx, vcpu, 'vCPU 0')).cr8, 5n, 'CR8 set to 5');
       assertOutcome(
+        await setSregs(ctx, vcpu, { ...state, cr8: 15n }),
+        { ret: 0 },
+        'KVM_SET_SREGS with CR8 15',
+      );
+      assertField((await getSregs(ctx, vcpu, 'vCPU 0')).cr8, 15n, 'CR8 set to 15');
+      assertOutcome(await setSregs(ctx, vcpu, { ...state, cr8: 5n }), { ret: 0 }, 'KVM_SET_SREGS with CR8 5');
+      assertOutcome(
         await setSregs(ctx, vcpu, { ...state, cr8: 0x10n }),
         { ret: 0 },
         'KVM_SET_SREGS with CR8 0x10',
@@ -351,6 +361,11 @@ const cr8: CaseGenerator = () => [
       assertOutcome(await setSregs(ctx, vcpu, { ...state, cr8: 3n }), { ret: 0 }, 'KVM_SET_SREGS with CR8 3');
       const page = await getLapic(ctx, vcpu, 'vCPU 0 after CR8 3');
       assertValue(apicRegister(page, TPR), 0x30n, 'the TPR after KVM_SET_SREGS with CR8 3');
+      assertValue(
+        apicRegister(page, PPR),
+        0x30n,
+        'the PPR after KVM_SET_SREGS with CR8 3 (nothing in service)',
+      );
       page.setUint32(TPR, 0xa7, true);
       const regs = Array.from(new Uint8Array(page.buffer), BigInt);
       assertOutcome(

@@ -82,10 +82,8 @@ export class X86SpecialRegisters {
     private readonly host: SregsHost,
     bootProcessor: boolean,
   ) {
-    for (const seg of SEGMENTS) {
-      const system = seg === 'tr' || seg === 'ldt';
-      this.setSegment(seg, { limit: 0xffffn, present: 1n, s: system ? 0n : 1n, type: 3n });
-    }
+    // Data segments; CS, TR and the LDT are set again below.
+    for (const seg of SEGMENTS) this.setSegment(seg, { limit: 0xffffn, present: 1n, s: 1n, type: 3n });
     this.setSegment('cs', {
       selector: 0xf000n,
       base: 0xffff_0000n,
