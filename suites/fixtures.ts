@@ -43,7 +43,7 @@ export async function vcpuIdLimitOf(ctx: CaseContext, vm: number): Promise<bigin
   return (await ctx.kvm.call(vm, 'KVM_CHECK_EXTENSION', cap, { hostDependent: true })).ret;
 }
 
-/** A struct in the arch's layout in a buffer of its own, to pass by pointer; read-only with `readonly`. */
+/** A struct in the arch's layout, with its flexible array if given, in a buffer of its own, to pass by pointer; read-only with `readonly`. */
 export async function structBuffer(
   ctx: CaseContext,
   struct: string,
@@ -51,7 +51,9 @@ export async function structBuffer(
   options: { readonly?: boolean } = {},
 ): Promise<Buf> {
   const layout = ctx.spec.layout(struct, { arch: ctx.arch, revision: ctx.revision });
-  return ctx.kvm.alloc(layout.size, { init: encodeStruct(layout, values, ctx.kvm.endian), ...options });
+  // The image's own length: a flexible array's elements follow the struct.
+  const image = encodeStruct(layout, values, ctx.kvm.endian);
+  return ctx.kvm.alloc(image.length, { init: image, ...options });
 }
 
 /** Writes kvm_run.immediate_exit in a vCPU's mapped kvm_run: any non-zero byte sets it. */

@@ -9,6 +9,7 @@ import { s390Memop } from './s390-memop.ts';
 import { vmFamily } from './vm.ts';
 import { x86Family } from './x86.ts';
 import { x86Irqchip } from './x86-irqchip.ts';
+import { x86Msrs } from './x86-msrs.ts';
 import { x86Registers } from './x86-registers.ts';
 
 /** Every family of case generators, plus the shared fixtures. Adding an API adds its family here. */
@@ -18,6 +19,7 @@ export const families: SuiteFamily[] = [
   vmFamily,
   x86Family,
   x86Irqchip,
+  x86Msrs,
   x86Registers,
   arm64IdRegs,
   arm64Hypercalls,

@@ -5,7 +5,7 @@ import { bytesToHex } from '../harness/spec/int.ts';
 import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 import { MASKED } from './x86-irqchip.ts';
 
-const X86_REG_MSR = 0x2030_0002_0000_0000n;
+export const X86_REG_MSR = 0x2030_0002_0000_0000n;
 /** KVM_X86_REG_KVM(KVM_REG_GUEST_SSP) and the next, undefined, KVM register. */
 const GUEST_SSP = 0x2030_0003_0000_0000n;
 const KVM_REG_AFTER_SSP = GUEST_SSP + 1n;
@@ -65,7 +65,7 @@ function oneReg(ctx: CaseContext, vcpu: number, op: 'get' | 'set', id: bigint, v
   });
 }
 
-async function readReg(ctx: CaseContext, vcpu: number, id: bigint, what: string): Promise<bigint> {
+export async function readReg(ctx: CaseContext, vcpu: number, id: bigint, what: string): Promise<bigint> {
   const r = await oneReg(ctx, vcpu, 'get', id);
   assertOutcome(r, { ret: 0 }, `KVM_GET_ONE_REG ${what}`);
   const bytes = r.spans.addr;
@@ -74,7 +74,7 @@ async function readReg(ctx: CaseContext, vcpu: number, id: bigint, what: string)
 }
 
 /** Asks for the MSR index list with nmsrs = 0, as VMMs do; returns the count the kernel wrote back. */
-async function msrCount(
+export async function msrCount(
   ctx: CaseContext,
 ): Promise<{ system: number; count: bigint; first: Awaited<ReturnType<CaseContext['kvm']['call']>> }> {
   const { system } = await ctx.fixture('system');

@@ -53,6 +53,8 @@ KVM_IRQ_LINE_STATUS = _ioc(READ | WRITE, 0x67, 8)
 KVM_RUN = _ioc(NONE, 0x80, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memory_region
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
+KVM_GET_MSRS = _ioc(READ | WRITE, 0x88, 8)  # struct kvm_msrs and its entries
+KVM_SET_MSRS = _ioc(WRITE, 0x89, 8)
 KVM_GET_REGS = _ioc(READ, 0x81, 144)  # struct kvm_regs
 KVM_SET_REGS = _ioc(WRITE, 0x82, 144)
 KVM_GET_SREGS = _ioc(READ, 0x83, 312)  # struct kvm_sregs
@@ -517,6 +519,8 @@ class Vcpu:
             return self.set_cpuid(arg)
         if request in (KVM_GET_LAPIC, KVM_SET_LAPIC):
             return self.lapic_state(request == KVM_SET_LAPIC, arg)
+        if request in (KVM_GET_MSRS, KVM_SET_MSRS):
+            return self.msr_io(request == KVM_SET_MSRS, arg)
         if request == KVM_GET_REGS:
             self.kernel.mem.copy_to_user(arg, struct.pack("<18Q", *self.regs))
             return 0
@@ -668,16 +672,45 @@ class Vcpu:
                     fail("EINVAL")
                 self.guest_ssp = value
                 return 0
-            stored = MSRS[index][2](value, self.msrs[index]) if index in MSRS else None
-            if stored is None:
+            if not self.write_msr(index, value):
                 fail("EINVAL")
-            self.msrs[index] = stored
             return 0
         value = self.guest_ssp if is_ssp else self.msrs.get(index)
         if value is None:
             fail("EINVAL")
         mem.copy_to_user(addr, struct.pack("<Q", value))
         return 0
+
+    def write_msr(self, index, value):
+        """A host-initiated MSR write: False when the MSR is unknown or the value refused."""
+        stored = MSRS[index][2](value, self.msrs[index]) if index in MSRS else None
+        if stored is not None:
+            self.msrs[index] = stored
+        return stored is not None
+
+    def msr_io(self, is_set, arg):
+        """KVM_{GET,SET}_MSRS: fewer than 256 entries, all copied in, then one access each until one fails
+        (a failed read zeroes its data); GET copies every entry back. Returns how many succeeded."""
+        mem = self.kernel.mem
+        (nmsrs,) = struct.unpack("<I", mem.copy_from_user(arg, 4))
+        if nmsrs >= 256:
+            fail("E2BIG")
+        entries = bytearray(mem.copy_from_user(arg + 8, nmsrs * 16))
+        done = 0
+        while done < nmsrs:
+            index, _reserved, data = struct.unpack_from("<IIQ", entries, done * 16)
+            if is_set:
+                if not self.write_msr(index, data):
+                    break
+            else:
+                value = self.msrs.get(index)
+                struct.pack_into("<Q", entries, done * 16 + 8, value or 0)
+                if value is None:
+                    break
+            done += 1
+        if not is_set:
+            mem.copy_to_user(arg + 8, bytes(entries))
+        return done
 
     def reg_list(self, arg, ids):
         mem = self.kernel.mem

@@ -21,6 +21,10 @@ const KVM_REG_GUEST_SSP = 0n;
 const GUEST_SSP_ID = REG_X86 | REG_SIZE_U64 | (TYPE_KVM << 32n) | KVM_REG_GUEST_SSP;
 
 const MAX_CPUID_ENTRIES = 256;
+/** MAX_IO_MSRS: KVM_{GET,SET}_MSRS take fewer entries than this. */
+const MAX_IO_MSRS = 256;
+/** struct kvm_msr_entry: index, reserved, data. */
+const MSR_ENTRY_BYTES = 16;
 const VCPU_TSC_CTRL = 0n;
 const VCPU_TSC_OFFSET = 0n;
 const CPUID_ENTRY_SIZE = 40;
@@ -214,6 +218,9 @@ class X86Vcpu implements ArchVcpu, SregsHost {
       case 'KVM_GET_SREGS':
       case 'KVM_SET_SREGS':
         return this.specialRegisters(name === 'KVM_SET_SREGS', arg);
+      case 'KVM_GET_MSRS':
+      case 'KVM_SET_MSRS':
+        return this.msrIo(name === 'KVM_SET_MSRS', arg);
       case 'KVM_GET_REGS':
         kernel.abi.writeStruct(kernel.mem, arg, 'kvm_regs', this.regs.get());
         return 0n;
@@ -292,18 +299,56 @@ class X86Vcpu implements ArchVcpu, SregsHost {
         // __kvm_set_msr: the SSP must be canonical and 4-byte aligned.
         if ((value & 3n) !== 0n || signExtend(value) !== value) fail('EINVAL');
         this.guestSsp = value;
-      } else {
-        const msr = MSRS.find((m) => BigInt(m.index) === index) ?? fail('EINVAL');
-        const stored = msr.store(value, this.msrs.get(msr.index) ?? msr.reset);
-        if (stored === undefined) fail('EINVAL');
-        this.msrs.set(msr.index, stored);
+      } else if (!this.writeMsr(index, value)) {
+        fail('EINVAL');
       }
       return 0n;
     }
-    const value = ssp ? this.guestSsp : this.msrs.get(Number(index));
+    const value = ssp ? this.guestSsp : this.readMsr(index);
     if (value === undefined) fail('EINVAL');
     putRegValue(kernel, addr, value, 8);
     return 0n;
+  }
+
+  /** A host-initiated MSR read (kvm_get_msr_ignored_check): undefined for an MSR the model does not have. */
+  private readMsr(index: bigint): bigint | undefined {
+    return this.msrs.get(Number(index));
+  }
+
+  /** A host-initiated MSR write (kvm_set_msr_ignored_check): false when refused. */
+  private writeMsr(index: bigint, value: bigint): boolean {
+    const msr = MSRS.find((m) => BigInt(m.index) === index);
+    const stored = msr?.store(value, this.msrs.get(msr.index) ?? msr.reset);
+    if (!msr || stored === undefined) return false;
+    this.msrs.set(msr.index, stored);
+    return true;
+  }
+
+  /**
+   * KVM_{GET,SET}_MSRS (msr_io): the count, E2BIG from 256 entries, all entries copied in, then one access
+   * per entry until one fails (a failed read zeroes that entry's data); GET copies every entry back.
+   */
+  private msrIo(isSet: boolean, arg: bigint): bigint {
+    const { mem, abi } = this.vcpu.kernel;
+    const nmsrs = u64(abi.readStruct(mem, arg, 'kvm_msrs'), 'nmsrs');
+    if (nmsrs >= BigInt(MAX_IO_MSRS)) fail('E2BIG');
+    const at = arg + BigInt(abi.structSize('kvm_msrs'));
+    const entries = mem.copyFromUser(at, Number(nmsrs) * MSR_ENTRY_BYTES);
+    const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
+    let done = 0;
+    for (; done < Number(nmsrs); done++) {
+      const index = BigInt(view.getUint32(done * MSR_ENTRY_BYTES, true));
+      const dataAt = done * MSR_ENTRY_BYTES + 8;
+      if (isSet) {
+        if (!this.writeMsr(index, view.getBigUint64(dataAt, true))) break;
+        continue;
+      }
+      const value = this.readMsr(index);
+      view.setBigUint64(dataAt, value ?? 0n, true);
+      if (value === undefined) break;
+    }
+    if (!isSet) mem.copyToUser(at, entries);
+    return BigInt(done);
   }
 }
 
