@@ -3,7 +3,7 @@
 import type { StructValues } from '../harness/abi/codec.ts';
 import { assertField, assertOutcome, assertTrue, assertValue, expectOf } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
-import { fieldBytes } from '../harness/spec/semantics.ts';
+import { fieldBytes } from '../harness/spec/sizes.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
 import { structBuffer, vmOf } from './fixtures.ts';
 

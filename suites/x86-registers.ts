@@ -4,7 +4,7 @@
 import type { StructValues } from '../harness/abi/codec.ts';
 import { assertField, assertOutcome, assertValue } from '../harness/plan/outcome.ts';
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
-import { fieldBytes } from '../harness/spec/semantics.ts';
+import { fieldBytes } from '../harness/spec/sizes.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
 import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 import { apicRegister, getLapic, setCpuid, type CpuidEntry } from './x86.ts';
@@ -40,29 +40,41 @@ function registerKeys(ctx: CaseContext): string[] {
     .map((f) => f.key);
 }
 
-/** KVM_GET_SREGS, which must succeed, into a struct of all-ones bytes, so every field must be written. */
-async function getSregs(ctx: CaseContext, vcpu: number, what: string): Promise<StructValues> {
-  const layout = ctx.spec.layout('kvm_sregs', { arch: ctx.arch, revision: ctx.revision });
+/**
+ * A KVM_GET_* of a vCPU's state struct, which must succeed, into a struct of all-ones bytes, so every field
+ * must be written: the fields it returned.
+ */
+export async function getState(
+  ctx: CaseContext,
+  vcpu: number,
+  ioctl: string,
+  struct: string,
+  what: string,
+): Promise<StructValues> {
+  const layout = ctx.spec.layout(struct, { arch: ctx.arch, revision: ctx.revision });
   const ones: StructValues = {};
   for (const f of fieldIndex(layout).list) {
     const all = (1n << BigInt((fieldBytes(f) / (f.count ?? 1)) * 8)) - 1n;
     ones[f.key] = f.count ? new Array<bigint>(f.count).fill(all) : all;
   }
-  const r = await ctx.kvm.call(vcpu, 'KVM_GET_SREGS', { struct: ones });
-  assertOutcome(r, { ret: 0 }, `KVM_GET_SREGS of ${what}`);
+  const r = await ctx.kvm.call(vcpu, ioctl, { struct: ones });
+  assertOutcome(r, { ret: 0 }, `${ioctl} of ${what}`);
   return r.fields;
 }
 
-function setSregs(ctx: CaseContext, vcpu: number, values: StructValues) {
+export const getSregs = (ctx: CaseContext, vcpu: number, what: string) =>
+  getState(ctx, vcpu, 'KVM_GET_SREGS', 'kvm_sregs', what);
+
+export function setSregs(ctx: CaseContext, vcpu: number, values: StructValues) {
   return ctx.kvm.call(vcpu, 'KVM_SET_SREGS', { struct: values });
 }
 
-/** The fields `expected` names, compared one by one with what KVM_GET_SREGS returned. */
-function assertRegisters(got: StructValues, expected: StructValues, what: string): void {
+/** The fields `expected` names, compared one by one with what a KVM_GET_* returned. */
+export function assertRegisters(got: StructValues, expected: StructValues, what: string): void {
   for (const [key, value] of Object.entries(expected)) assertField(got[key], value, `${key} ${what}`);
 }
 
-const bitmapWith = (...vectors: number[]) => {
+export const bitmapWith = (...vectors: number[]) => {
   const words = [0n, 0n, 0n, 0n];
   for (const v of vectors) words[v >> 6]! |= 1n << BigInt(v & 63);
   return words;
@@ -419,13 +431,8 @@ const GPRS = [
   'r15',
 ];
 
-/** KVM_GET_REGS, which must succeed, into a struct of all-ones registers, so every one must be written. */
-async function getRegs(ctx: CaseContext, vcpu: number, what: string): Promise<StructValues> {
-  const ones = Object.fromEntries([...GPRS, 'rip', 'rflags'].map((n) => [n, (1n << 64n) - 1n]));
-  const r = await ctx.kvm.call(vcpu, 'KVM_GET_REGS', { struct: ones });
-  assertOutcome(r, { ret: 0 }, `KVM_GET_REGS of ${what}`);
-  return r.fields;
-}
+export const getRegs = (ctx: CaseContext, vcpu: number, what: string) =>
+  getState(ctx, vcpu, 'KVM_GET_REGS', 'kvm_regs', what);
 
 /** REGS-GET-001: a new vCPU's registers, with RDX the signature KVM uses without CPUID leaf 1. */
 const regsReset: CaseGenerator = () => [

@@ -1,4 +1,4 @@
-import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
+import { fieldBytes, scalarBytes } from '../spec/sizes.ts';
 import { pooledBytes } from './bytes.ts';
 import { fieldIndex } from '../spec/tree.ts';
 import type { FieldDef, StructLayout } from '../spec/types.ts';

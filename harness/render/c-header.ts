@@ -1,9 +1,9 @@
 import { errataText } from './errata.ts';
 import { proposalOnly, headerArches, structArches } from '../abi/check/items.ts';
 import { hex, toBigInt } from '../spec/int.ts';
-import { fieldBytes, scalarBytes } from '../spec/semantics.ts';
+import { fieldBytes, scalarBytes } from '../spec/sizes.ts';
 import { fieldIndex, leafFields, UPSTREAM, type SpecTree } from '../spec/tree.ts';
-import { nestedLayout } from '../spec/nested.ts';
+import { isNested, nestedLayout } from '../spec/nested.ts';
 import type { Arch, FieldDef, MemberDef, NestedDef, RegisterDef, StructLayout } from '../spec/types.ts';
 
 /** What the spec defines for one arch and revision: the input of every renderer. */
@@ -63,7 +63,7 @@ function dependenciesFirst(structs: ArchView['structs']): ArchView['structs'] {
     if (placed.has(s.name)) return;
     placed.add(s.name);
     for (const m of s.layout.fields) {
-      const inner = 'struct' in m ? byName.get(m.struct) : undefined;
+      const inner = isNested(m) && m.struct !== undefined ? byName.get(m.struct) : undefined;
       if (inner) place(inner);
     }
     out.push(s);
@@ -128,10 +128,10 @@ function namedMembers(members: MemberDef[]): Set<string> {
 function cMembers(members: MemberDef[], size: number): string[] {
   let pads = 0;
   const padName = () => `kvmspec_pad${pads++}`;
-  const plain = members.filter((m): m is FieldDef => !('union' in m) && !('struct' in m));
+  const plain = members.filter((m): m is FieldDef => !('union' in m) && !isNested(m));
   const unions = members.flatMap((m) => ('union' in m ? [m] : []));
   // A nested struct holds its place as bytes while the slots are laid out, then is named by its type.
-  const nested = members.flatMap((m) => ('struct' in m ? [m] : []));
+  const nested = members.filter(isNested);
   const nestedSlot = (m: NestedDef) => ({
     name: m.name,
     type: 'u8' as const,
@@ -149,8 +149,13 @@ function cMembers(members: MemberDef[], size: number): string[] {
   }));
   for (const slot of slots([...plain, ...placeholders, ...nested.map(nestedSlot)], 0, size)) {
     const inner = 'field' in slot ? nested.find((m) => m.name === slot.field.name) : undefined;
-    if (inner) {
+    if (inner?.struct !== undefined) {
       lines.push(`\tstruct ${inner.struct} ${inner.name};`);
+      continue;
+    }
+    if (inner) {
+      const body = cSlots(slots(inner.fields, 0, inner.size), '\t\t', padName);
+      lines.push('\tstruct {', ...body, `\t} ${inner.name};`);
       continue;
     }
     const union = 'field' in slot ? unions.find((u) => placeholder(u.union) === slot.field.name) : undefined;

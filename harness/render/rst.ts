@@ -1,8 +1,8 @@
 import { proposalOnly } from '../abi/check/items.ts';
 import { ruleInRevision } from '../plan/plan.ts';
 import { revisionFor } from '../spec/diff.ts';
-import { nestedLayout } from '../spec/nested.ts';
-import { fieldBytes } from '../spec/semantics.ts';
+import { isNested, nestedLayout } from '../spec/nested.ts';
+import { fieldBytes } from '../spec/sizes.ts';
 import { UPSTREAM, type SpecTree } from '../spec/tree.ts';
 import type {
   Arch,
@@ -129,9 +129,10 @@ function cMembers(members: MemberDef[], size: number): string[] {
   const lines: string[] = [];
   let at = 0;
   for (const m of members) {
-    if ('struct' in m) {
+    if (isNested(m)) {
       if (m.offset > at) lines.push(`\t/* ${m.offset - at} bytes of padding */`);
-      lines.push(`\tstruct ${m.struct} ${m.name};`);
+      if (m.struct !== undefined) lines.push(`\tstruct ${m.struct} ${m.name};`);
+      else lines.push('\tstruct {', ...cBody(m.fields, 0, '\t\t'), `\t} ${m.name};`);
       at = m.offset + nestedLayout(m).size;
       continue;
     }

@@ -2,7 +2,7 @@ import { buildPlan, ruleInRevision } from '../plan/plan.ts';
 import type { PlannedCase, SuiteFamily } from '../plan/types.ts';
 import { archView } from '../render/c-header.ts';
 import { compareVersions, hex } from './int.ts';
-import { nestedLayout } from './nested.ts';
+import { isNested, nestedLayout } from './nested.ts';
 import { leafFields, UPSTREAM, type RuleRef, type SpecTree } from './tree.ts';
 import type { Arch, FieldDef, Rule, StructLayout } from './types.ts';
 
@@ -72,7 +72,7 @@ function snapshot(side: SpecSide, arch: Arch): Snapshot {
 function placedFields(layout: StructLayout): Map<string, { field: FieldDef; place: string }> {
   const out = new Map<string, { field: FieldDef; place: string }>();
   for (const m of layout.fields) {
-    if ('struct' in m)
+    if (isNested(m))
       for (const f of leafFields(nestedLayout(m).fields))
         out.set(`${m.name}.${f.name}`, {
           field: { ...f, offset: m.offset + f.offset },

@@ -1,9 +1,12 @@
 // Nested struct members (kvm_sregs holds eight kvm_segment and two kvm_dtable): each is linked to the layout
 // it stands for once the documents are loaded, so that leafFields can spell its fields out as `member.field`.
 import type { SpecProblem } from '../errors.ts';
+import { fieldBytes, scalarBytes } from './sizes.ts';
 import {
   UPSTREAM,
+  type FieldDef,
   type Located,
+  type MemberDef,
   type NestedDef,
   type SpecDoc,
   type StructDoc,
@@ -11,6 +14,44 @@ import {
 } from './types.ts';
 
 const linked = new WeakMap<NestedDef, StructLayout>();
+
+/** Tells a nested member from a scalar field (which has a type) and a union (which has members). */
+export const isNested = (m: MemberDef): m is NestedDef => !('union' in m) && !('type' in m);
+
+/** An anonymous struct's layout: the outer layout's revision and arches, aligned to its widest field. */
+function inlineLayout(
+  m: NestedDef & { fields: FieldDef[]; size: number },
+  outer: StructLayout,
+): StructLayout {
+  const align = Math.max(...m.fields.map((f) => scalarBytes(f.type)));
+  return {
+    revision: outer.revision,
+    ...(outer.arches ? { arches: outer.arches } : {}),
+    size: m.size,
+    align,
+    fields: m.fields,
+  };
+}
+
+/** What is wrong with an anonymous struct's fields, if anything: one outside its size, or two overlapping. */
+function inlineProblem(
+  m: NestedDef & { fields: FieldDef[]; size: number },
+): { pointer: string; message: string } | undefined {
+  const taken: { start: number; end: number; name: string }[] = [];
+  for (const [i, f] of m.fields.entries()) {
+    const end = f.offset + fieldBytes(f);
+    if (f.flexible || end > m.size)
+      return {
+        pointer: `/fields/${i}`,
+        message: `${f.name} (bytes ${f.offset}..${end - 1}) lies outside struct ${m.name} (${m.size} bytes)`,
+      };
+    const clash = taken.find((t) => f.offset < t.end && t.start < end);
+    if (clash)
+      return { pointer: `/fields/${i}`, message: `${f.name} overlaps ${clash.name} in struct ${m.name}` };
+    taken.push({ start: f.offset, end, name: f.name });
+  }
+  return undefined;
+}
 
 /** The layout a nested member stands for, once linkNested has run over its documents (loadSpec and SpecTree run it). */
 export function nestedLayout(m: NestedDef): StructLayout {
@@ -45,7 +86,18 @@ export function linkNested(docs: readonly Located<SpecDoc>[]): SpecProblem[] {
     if (doc.kind !== 'struct') continue;
     doc.layouts.forEach((layout, li) =>
       layout.fields.forEach((m, fi) => {
-        if (!('struct' in m)) return;
+        if (!isNested(m)) return;
+        if (m.struct === undefined) {
+          const found = inlineProblem(m);
+          if (found)
+            problems.push({
+              file,
+              pointer: `/layouts/${li}/fields/${fi}${found.pointer}`,
+              message: found.message,
+            });
+          else linked.set(m, inlineLayout(m, layout));
+          return;
+        }
         const pointer = `/layouts/${li}/fields/${fi}/struct`;
         const inner = structs.get(m.struct);
         const found = inner && innerLayout(inner, layout);
@@ -84,7 +136,7 @@ function containsItself(layout: StructLayout, open: Set<StructLayout>): boolean 
   if (open.has(layout)) return true;
   open.add(layout);
   const cyclic = layout.fields.some((m) => {
-    const inner = 'struct' in m ? linked.get(m) : undefined;
+    const inner = isNested(m) ? linked.get(m) : undefined;
     return inner !== undefined && containsItself(inner, open);
   });
   open.delete(layout);

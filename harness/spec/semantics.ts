@@ -1,26 +1,8 @@
 import type { SpecProblem } from '../errors.ts';
-import { linkNested, nestedLayout } from './nested.ts';
+import { isNested, linkNested, nestedLayout } from './nested.ts';
+import { fieldBytes, scalarBytes } from './sizes.ts';
 import { fieldIndex, leafFields } from './tree.ts';
 import type { FieldDef, HypercallDoc, IoctlDoc, Located, MemberDef, SpecDoc, StructDoc } from './types.ts';
-
-const scalarSize: Record<FieldDef['type'], number> = {
-  u8: 1,
-  s8: 1,
-  u16: 2,
-  s16: 2,
-  u32: 4,
-  s32: 4,
-  u64: 8,
-  s64: 8,
-};
-
-export function fieldBytes(f: FieldDef): number {
-  return scalarSize[f.type] * (f.flexible ? 0 : (f.count ?? 1));
-}
-
-export function scalarBytes(type: FieldDef['type']): number {
-  return scalarSize[type];
-}
 
 /** Cross-file checks that JSON Schema cannot express. `display` turns a spec-relative path into what users see. */
 export function checkSemantics(docs: Located<SpecDoc>[], display: (file: string) => string): SpecProblem[] {
@@ -56,7 +38,7 @@ export function checkSemantics(docs: Located<SpecDoc>[], display: (file: string)
   const ruleIds = new Map<string, string>();
   for (const { file, doc } of docs) {
     // While a nested member does not link (or a struct contains itself), no nesting struct has fields to check.
-    const nests = doc.kind === 'struct' && doc.layouts.some((l) => l.fields.some((m) => 'struct' in m));
+    const nests = doc.kind === 'struct' && doc.layouts.some((l) => l.fields.some(isNested));
     if (doc.kind === 'struct' && !(nests && unlinked.length > 0)) checkStruct(doc, file, report);
     if (doc.kind === 'ioctl' || doc.kind === 'hypercall') {
       checkRuled(doc, file, report, { structs, ioctls, constants });
@@ -100,11 +82,11 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
     }
     const checkField = (f: FieldDef, pointer: string, limit: { start: number; end: number }) => {
       const size = fieldBytes(f);
-      if (f.offset % scalarSize[f.type] !== 0)
+      if (f.offset % scalarBytes(f.type) !== 0)
         report(
           file,
           `${pointer}/offset`,
-          `offset ${f.offset} is not aligned to ${f.type} (${scalarSize[f.type]} bytes)`,
+          `offset ${f.offset} is not aligned to ${f.type} (${scalarBytes(f.type)} bytes)`,
         );
       if (f.offset < limit.start || f.offset + size > limit.end)
         report(
@@ -121,20 +103,20 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
     };
     layout.fields.forEach((m: MemberDef, fi) => {
       const pointer = `${base}/fields/${fi}`;
-      if ('struct' in m) {
+      if (isNested(m)) {
         const inner = nestedLayout(m);
         claim(m.offset, m.offset + inner.size, m.name, pointer);
         if (m.offset % inner.align !== 0)
           report(
             file,
             `${pointer}/offset`,
-            `offset ${m.offset} is not aligned to struct ${m.struct} (${inner.align})`,
+            `offset ${m.offset} is not aligned to struct ${m.struct ?? m.name} (${inner.align})`,
           );
         if (m.offset + inner.size > layout.size)
           report(
             file,
             pointer,
-            `${m.name} (struct ${m.struct}, ${inner.size} bytes) ends beyond the struct size ${layout.size}`,
+            `${m.name} (struct ${m.struct ?? '{…}'}, ${inner.size} bytes) ends beyond the struct size ${layout.size}`,
           );
       } else if ('union' in m) {
         claim(m.offset, m.offset + m.size, `union ${m.union}`, pointer);
@@ -157,7 +139,7 @@ function checkStruct(doc: StructDoc, file: string, report: Report): void {
         if (!m.flexible) claim(m.offset, m.offset + fieldBytes(m), m.name, pointer);
       }
     });
-    const maxAlign = Math.max(...fieldIndex(layout).list.map((f) => scalarSize[f.type]));
+    const maxAlign = Math.max(...fieldIndex(layout).list.map((f) => scalarBytes(f.type)));
     if (layout.align < maxAlign)
       report(file, `${base}/align`, `align ${layout.align} is below the widest field (${maxAlign})`);
     if (layout.size % layout.align !== 0)

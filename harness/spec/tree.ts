@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compareVersions, toBigInt } from './int.ts';
-import { linkNested, nestedLayout } from './nested.ts';
+import { isNested, linkNested, nestedLayout } from './nested.ts';
 import type {
   Arch,
   ArchInfo,
@@ -57,7 +57,7 @@ export type KeyedField = FieldDef & {
 export function* leafFields(members: MemberDef[]): Generator<KeyedField> {
   const taken = new Set<string>();
   for (const [i, m] of members.entries()) {
-    if ('struct' in m) {
+    if (isNested(m)) {
       for (const f of leafFields(nestedLayout(m).fields)) {
         const path = `${m.name}.${f.name}`;
         taken.add(path);

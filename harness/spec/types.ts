@@ -123,13 +123,14 @@ export interface UnionDef {
   members: { name: string; fields: FieldDef[] }[];
 }
 
-/** A member that is itself a struct of the spec (kvm_sregs' segments): its fields are reached as `name.field`. */
-export interface NestedDef {
-  name: string;
-  struct: string;
-  offset: number;
-  doc?: string;
-}
+/**
+ * A member that is itself a struct, its fields reached as `name.field`: one of the spec's by name (kvm_sregs'
+ * segments), or an anonymous one given inline (kvm_vcpu_events' `struct { … } exception`).
+ */
+export type NestedDef = { name: string; offset: number; doc?: string } & (
+  | { struct: string; size?: undefined; fields?: undefined }
+  | { struct?: undefined; size: number; fields: FieldDef[] }
+);
 
 export type MemberDef = FieldDef | UnionDef | NestedDef;
 

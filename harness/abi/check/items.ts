@@ -1,5 +1,5 @@
 import { compareVersions, toBigInt } from '../../spec/int.ts';
-import { fieldBytes } from '../../spec/semantics.ts';
+import { fieldBytes } from '../../spec/sizes.ts';
 import { leafFields, UPSTREAM, type KeyedField, type SpecTree } from '../../spec/tree.ts';
 import type { Arch, IoctlDoc, StructDoc, StructLayout } from '../../spec/types.ts';
 

@@ -1,4 +1,4 @@
-import { scalarBytes } from '../../../harness/spec/semantics.ts';
+import { scalarBytes } from '../../../harness/spec/sizes.ts';
 import { fieldIndex } from '../../../harness/spec/tree.ts';
 import { fail } from '../../errno.ts';
 import type { Abi } from '../../abi.ts';
