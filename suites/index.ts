@@ -8,6 +8,7 @@ import { oneReg } from './one-reg.ts';
 import { s390Memop } from './s390-memop.ts';
 import { vmFamily } from './vm.ts';
 import { x86Family } from './x86.ts';
+import { x86Events } from './x86-events.ts';
 import { x86Irqchip } from './x86-irqchip.ts';
 import { x86Msrs } from './x86-msrs.ts';
 import { x86Registers } from './x86-registers.ts';
@@ -18,6 +19,7 @@ export const families: SuiteFamily[] = [
   oneReg,
   vmFamily,
   x86Family,
+  x86Events,
   x86Irqchip,
   x86Msrs,
   x86Registers,

@@ -86,6 +86,33 @@ describe('kvmspec spec validate', () => {
       /kvm_sregs\.json#\/layouts\/0\/fields\/1: ds \(bytes 8\.\.31\) overlaps cs \(bytes 0\.\.23\)/,
     ],
     [
+      'an anonymous nested struct whose field lies outside it',
+      'structs/kvm_vcpu_events.json',
+      editJson((d) => {
+        const layout = (d.layouts as { fields: { fields?: { offset: number }[] }[] }[])[0]!;
+        layout.fields[1]!.fields![3]!.offset = 4;
+      }),
+      /kvm_vcpu_events\.json#\/layouts\/0\/fields\/1\/fields\/3: shadow \(bytes 4\.\.4\) lies outside struct interrupt \(4 bytes\)/,
+    ],
+    [
+      'overlapping fields in an anonymous nested struct',
+      'structs/kvm_vcpu_events.json',
+      editJson((d) => {
+        const layout = (d.layouts as { fields: { fields?: { offset: number }[] }[] }[])[0]!;
+        layout.fields[0]!.fields![4]!.offset = 2;
+      }),
+      /kvm_vcpu_events\.json#\/layouts\/0\/fields\/0\/fields\/4: error_code overlaps has_error_code in struct exception/,
+    ],
+    [
+      'a nested member with both a struct name and fields',
+      'structs/kvm_vcpu_events.json',
+      editJson((d) => {
+        const layout = (d.layouts as { fields: { struct?: string }[] }[])[0]!;
+        layout.fields[0]!.struct = 'kvm_segment';
+      }),
+      /kvm_vcpu_events\.json#\/layouts\/0\/fields\/0: must match exactly one schema in oneOf/,
+    ],
+    [
       'a struct that contains itself',
       'structs/kvm_segment.json',
       editJson((d) => {

@@ -55,6 +55,8 @@ KVM_SET_USER_MEMORY_REGION = _ioc(WRITE, 0x46, 32)  # struct kvm_userspace_memor
 KVM_SET_CPUID2 = _ioc(WRITE, 0x90, 8)  # struct kvm_cpuid2
 KVM_GET_MSRS = _ioc(READ | WRITE, 0x88, 8)  # struct kvm_msrs and its entries
 KVM_SET_MSRS = _ioc(WRITE, 0x89, 8)
+KVM_GET_VCPU_EVENTS = _ioc(READ, 0x9F, 64)  # struct kvm_vcpu_events
+KVM_SET_VCPU_EVENTS = _ioc(WRITE, 0xA0, 64)
 KVM_GET_REGS = _ioc(READ, 0x81, 144)  # struct kvm_regs
 KVM_SET_REGS = _ioc(WRITE, 0x82, 144)
 KVM_GET_SREGS = _ioc(READ, 0x83, 312)  # struct kvm_sregs
@@ -484,6 +486,13 @@ EFER_INDEX, EFER_LME, EFER_LMA = 0xC0000080, 1 << 8, 1 << 10
 APIC_BASE_EXTD, APIC_BASE_ENABLE = 1 << 10, 1 << 11
 
 
+# struct kvm_vcpu_events: exception (injected, nr, has_error_code, pending, error_code), interrupt (injected, nr,
+# soft, shadow), nmi (injected, pending, masked, pad), sipi_vector, flags, smi (4 bytes), triple_fault, reserved,
+# exception_has_payload, exception_payload. Flags: NMI_PENDING, SIPI_VECTOR, SHADOW, SMM, PAYLOAD, TRIPLE_FAULT.
+EVENTS = struct.Struct("<4BI4B4BII4BB26xBQ")
+EV_NMI_PENDING, EV_SIPI_VECTOR, EV_SHADOW, EV_SMM, EV_PAYLOAD, EV_TRIPLE_FAULT = (1 << i for i in range(6))
+
+
 class Vcpu:
     def __init__(self, kernel, vcpu_id, lapic):
         self.kernel = kernel
@@ -505,7 +514,13 @@ class Vcpu:
         self.dtables = [(0, 0xFFFF), (0, 0xFFFF)]
         self.crs = {"cr0": CR0_CD | CR0_NW | 0x10, "cr2": 0, "cr3": 0, "cr4": 0, "cr8": 0}
         self.apic_base = 0xFEE0_0000 | APIC_BASE_ENABLE | (1 << 8 if vcpu_id == 0 else 0)
-        self.pending_vector = None
+        # The external interrupt being delivered, which SREGS' interrupt_bitmap and the vCPU events share.
+        self.interrupt = {"injected": False, "nr": 0, "soft": False}
+        self.exception = (0, 0, 0, 0, 0)  # injected, nr, has_error_code, error_code, payload
+        self.shadow = 0
+        self.nmi = {"injected": 0, "masked": 0, "pending": 0, "queued": 0}
+        self.sipi_vector = 0
+        self.has_lapic = lapic
         # RAX..R15, RIP, RFLAGS: RDX holds the processor signature (0x600 without CPUID), RIP the reset offset.
         self.regs = [0, 0, 0, 0x600] + [0] * 12 + [0xFFF0, 0x2]
 
@@ -521,6 +536,10 @@ class Vcpu:
             return self.lapic_state(request == KVM_SET_LAPIC, arg)
         if request in (KVM_GET_MSRS, KVM_SET_MSRS):
             return self.msr_io(request == KVM_SET_MSRS, arg)
+        if request == KVM_GET_VCPU_EVENTS:
+            return self.get_events(arg)
+        if request == KVM_SET_VCPU_EVENTS:
+            return self.set_events(arg)
         if request == KVM_GET_REGS:
             self.kernel.mem.copy_to_user(arg, struct.pack("<18Q", *self.regs))
             return 0
@@ -545,8 +564,9 @@ class Vcpu:
                 self.sipi_pending = False
                 if self.mp_state == MP_INIT_RECEIVED:
                     self.mp_state = MP_RUNNABLE
-                    # The SIPI's vector (0: no guest sent one) moves CS to vector << 8 : vector << 12, RIP to 0.
-                    self.segments[0] = (0, *self.segments[0][1:2], 0, *self.segments[0][3:])
+                    # The SIPI's vector moves CS to vector << 8 : vector << 12, and RIP to 0.
+                    _base, limit, _selector, *attributes = self.segments[0]
+                    self.segments[0] = (self.sipi_vector << 12, limit, self.sipi_vector << 8, *attributes)
                     self.regs[16] = 0
             self.kernel.mem.copy_to_user(arg, struct.pack("<I", self.mp_state))
             return 0
@@ -597,8 +617,8 @@ class Vcpu:
         if self.apic is not None:
             crs["cr8"] = (struct.unpack_from("<I", self.apic, APIC_TASKPRI)[0] >> 4) & 0xF
         bitmap = [0, 0, 0, 0]
-        if self.pending_vector is not None:
-            bitmap[self.pending_vector // 64] = 1 << (self.pending_vector % 64)
+        if self.interrupt["injected"] and not self.interrupt["soft"]:
+            bitmap[self.interrupt["nr"] // 64] = 1 << (self.interrupt["nr"] % 64)
         data = b"".join(SEGMENT.pack(*seg) for seg in self.segments)
         data += b"".join(DTABLE.pack(*dt) for dt in self.dtables)
         cr0, cr2, cr3, cr4, cr8 = (crs[n] for n in ("cr0", "cr2", "cr3", "cr4", "cr8"))
@@ -636,7 +656,53 @@ class Vcpu:
                 struct.pack_into("<I", self.apic, APIC_PROCPRI, cr8 << 4)
         vectors = [v for v in range(256) if bitmap[v // 64] >> (v % 64) & 1]
         if vectors:  # the lowest is queued; an empty bitmap leaves a queued one alone
-            self.pending_vector = vectors[0]
+            self.interrupt = {"injected": True, "nr": vectors[0], "soft": False}
+        return 0
+
+    def process_nmi(self):
+        """Queued NMIs join the pending ones: at most 2, or 1 while masked or one is being injected."""
+        limit = 1 if self.nmi["masked"] or self.nmi["injected"] else 2
+        self.nmi["pending"] = min(self.nmi["pending"] + self.nmi["queued"], limit)
+        self.nmi["queued"] = 0
+
+    def get_events(self, arg):
+        self.process_nmi()
+        injected, nr, has_error_code, error_code, payload = self.exception
+        irq = self.interrupt
+        data = EVENTS.pack(injected, nr, has_error_code, 0, error_code,
+                           int(irq["injected"] and not irq["soft"]), irq["nr"], 0, self.shadow,
+                           self.nmi["injected"], self.nmi["pending"], self.nmi["masked"], 0,
+                           0, EV_NMI_PENDING | EV_SHADOW | EV_SMM, 0, 0, 0, 0, 0, 0, payload)
+        self.kernel.mem.copy_to_user(arg, data)
+        return 0
+
+    def set_events(self, arg):
+        """The checks that refuse the struct first; the SMM and triple-fault parts last (no SMM here, and the
+        triple-fault capability is never enabled), with the rest already set."""
+        (ex_inj, ex_nr, ex_hec, _ex_pending, ex_code, irq_inj, irq_nr, irq_soft, shadow, nmi_inj, nmi_pending,
+         nmi_masked, _pad, sipi, flags, smm, smi_pending, smm_in_nmi, _latched, _tf, _has_payload,
+         payload) = EVENTS.unpack(self.kernel.mem.copy_from_user(arg, EVENTS.size))
+        if flags & ~0x3F or flags & EV_PAYLOAD:
+            fail("EINVAL")
+        if ex_inj and (ex_nr > 31 or ex_nr == 2):
+            fail("EINVAL")
+        if flags & EV_SMM and (smm or smi_pending) and self.mp_state == MP_INIT_RECEIVED:
+            fail("EINVAL")
+        self.process_nmi()
+        self.exception = (ex_inj, ex_nr, ex_hec, ex_code, payload)
+        self.interrupt = {"injected": bool(irq_inj), "nr": irq_nr, "soft": bool(irq_soft)}
+        if flags & EV_SHADOW:
+            self.shadow = shadow
+        self.nmi["injected"] = nmi_inj
+        if flags & EV_NMI_PENDING:
+            self.nmi.update(pending=0, queued=nmi_pending)
+        self.nmi["masked"] = nmi_masked
+        if flags & EV_SIPI_VECTOR and self.has_lapic:
+            self.sipi_vector = sipi
+        if flags & EV_SMM and (smm or smi_pending or smm_in_nmi):
+            fail("EINVAL")
+        if flags & EV_TRIPLE_FAULT:
+            fail("EINVAL")
         return 0
 
     def device_attr(self, request, arg):

@@ -8,6 +8,7 @@ import { copyRegList, getRegValue, putRegValue, readOneReg } from '../../one-reg
 import { IRQCHIP_STATE_OFFSET, X86Irqchip } from './irqchip.ts';
 import { LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './lapic.ts';
 import { MSRS, MSR_EFER, signExtend } from './msrs.ts';
+import { X86Events, type InterruptState } from './events.ts';
 import { X86Registers } from './regs.ts';
 import { DEFAULT_MAXPHYADDR, X86SpecialRegisters, type SregsHost } from './sregs.ts';
 
@@ -36,9 +37,6 @@ const CPUID_1_ECX_X2APIC = 1n << 21n;
 
 /** The MP states besides RUNNABLE that x86 takes, all of them the local APIC's. */
 const LAPIC_MP_STATES = ['UNINITIALIZED', 'HALTED', 'AP_RESET_HOLD', 'INIT_RECEIVED', 'SIPI_RECEIVED'];
-
-/** The vector a SIPI carries: a guest's SIPI IPI sets it, and the reference runs no x86 guest. */
-const SIPI_VECTOR = 0n;
 
 /** The boot processor's vCPU id: 0 unless KVM_SET_BOOT_CPU_ID (not modelled) moves it. */
 const BSP_VCPU_ID = 0n;
@@ -117,6 +115,9 @@ class X86Vcpu implements ArchVcpu, SregsHost {
   maxPhysAddr = DEFAULT_MAXPHYADDR;
   private readonly sregs: X86SpecialRegisters;
   private readonly regs = new X86Registers();
+  /** For the special registers and the events: the external interrupt being delivered. */
+  readonly interrupt: InterruptState = { injected: false, nr: 0n, soft: false };
+  private readonly events: X86Events;
   private tscOffset = 0n;
 
   private mpState: bigint;
@@ -135,6 +136,8 @@ class X86Vcpu implements ArchVcpu, SregsHost {
     this.mpState = this.state(lapic && vcpu.id !== BSP_VCPU_ID ? 'UNINITIALIZED' : 'RUNNABLE');
     this.lapicRegs = lapic ? lapicPage(vcpu.id, vcpu.id === BSP_VCPU_ID) : undefined;
     this.sregs = new X86SpecialRegisters(this, vcpu.id === BSP_VCPU_ID);
+    const flag = (name: string) => vcpu.kernel.abi.constant(`KVM_VCPUEVENT_VALID_${name}`);
+    this.events = new X86Events(this.interrupt, flag, lapic);
   }
 
   /** For the special registers: EFER is the MSR's value whichever way it is set. */
@@ -181,8 +184,8 @@ class X86Vcpu implements ArchVcpu, SregsHost {
       this.sipiPending = false;
       if (this.mpState === this.state('INIT_RECEIVED')) {
         this.mpState = this.state('RUNNABLE');
-        // kvm_vcpu_deliver_sipi_vector, with the local APIC's vector: 0, as no guest sends a SIPI here.
-        this.sregs.pointCsAt(SIPI_VECTOR);
+        // kvm_vcpu_deliver_sipi_vector, with the local APIC's vector (KVM_SET_VCPU_EVENTS can set it).
+        this.sregs.pointCsAt(this.events.sipiVector);
         this.regs.rip = 0n;
       }
     }
@@ -221,6 +224,14 @@ class X86Vcpu implements ArchVcpu, SregsHost {
       case 'KVM_GET_MSRS':
       case 'KVM_SET_MSRS':
         return this.msrIo(name === 'KVM_SET_MSRS', arg);
+      case 'KVM_GET_VCPU_EVENTS':
+        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_vcpu_events', this.events.get());
+        return 0n;
+      case 'KVM_SET_VCPU_EVENTS': {
+        const values = kernel.abi.readStruct(kernel.mem, arg, 'kvm_vcpu_events');
+        this.events.set(values, this.mpState === this.state('INIT_RECEIVED'));
+        return 0n;
+      }
       case 'KVM_GET_REGS':
         kernel.abi.writeStruct(kernel.mem, arg, 'kvm_regs', this.regs.get());
         return 0n;

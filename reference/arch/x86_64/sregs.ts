@@ -5,6 +5,7 @@
 import type { StructValues } from '../../../harness/abi/codec.ts';
 import { fail } from '../../errno.ts';
 import { u64 } from '../../abi.ts';
+import type { InterruptState } from './events.ts';
 
 const SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
 const SEGMENT_FIELDS = [
@@ -60,6 +61,8 @@ export interface SregsHost {
   /** From the guest CPUID: x2APIC support, and the physical-address width. */
   readonly x2apic: boolean;
   readonly maxPhysAddr: bigint;
+  /** The external interrupt being delivered, which interrupt_bitmap shows and queues. */
+  readonly interrupt: InterruptState;
 }
 
 /** Bits at and above the guest's physical-address width, reserved in CR3 and the APIC base. */
@@ -75,8 +78,6 @@ export class X86SpecialRegisters {
   /** CR8 of a vCPU without an in-kernel local APIC. */
   private cr8 = 0n;
   private apicBase: bigint;
-  /** The external interrupt KVM_SET_SREGS queued; it stays until the vCPU takes it in KVM_RUN. */
-  private pendingVector: number | undefined;
 
   constructor(
     private readonly host: SregsHost,
@@ -115,8 +116,8 @@ export class X86SpecialRegisters {
     const values: StructValues = Object.fromEntries(this.state);
     const tpr = this.lapicView?.getUint32(TPR, true);
     const bitmap = [0n, 0n, 0n, 0n];
-    if (this.pendingVector !== undefined)
-      bitmap[this.pendingVector >> 6] = 1n << BigInt(this.pendingVector & 63);
+    const { injected, soft, nr } = this.host.interrupt;
+    if (injected && !soft) bitmap[Number(nr >> 6n)] = 1n << (nr & 63n);
     return Object.assign(values, {
       cr0: this.cr0,
       cr2: this.cr2,
@@ -167,7 +168,8 @@ export class X86SpecialRegisters {
     const vector = Array.from({ length: NR_INTERRUPTS }, (_, i) => i).find(
       (i) => ((bitmap[i >> 6]! >> BigInt(i & 63)) & 1n) !== 0n,
     );
-    if (vector !== undefined) this.pendingVector = vector;
+    if (vector !== undefined)
+      Object.assign(this.host.interrupt, { injected: true, nr: BigInt(vector), soft: false });
   }
 
   /** kvm_vcpu_deliver_sipi_vector: CS selector and base from the SIPI's vector, its other fields kept. */
