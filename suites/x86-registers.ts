@@ -8,6 +8,8 @@ import { fieldBytes } from '../harness/spec/sizes.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
 import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 import { apicRegister, getLapic, setCpuid, type CpuidEntry } from './x86.ts';
+import type { CallResult } from '../harness/session.ts';
+import type { Outcome } from '../harness/spec/types.ts';
 
 const SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'];
 const CR0_PE = 1n;
@@ -497,8 +499,233 @@ const sipiRegisters: CaseGenerator = () => [
   },
 ];
 
+export const getDebugRegs = (ctx: CaseContext, vcpu: number, what: string) =>
+  getState(ctx, vcpu, 'KVM_GET_DEBUGREGS', 'kvm_debugregs', what);
+
+const DEBUG_RESET = { db: [0n, 0n, 0n, 0n], dr6: 0xffff_0ff0n, dr7: 0x400n, flags: 0n };
+
+/** DEBUGREGS-GET-001: a new vCPU's debug registers; the rest of the struct zeroed. */
+const debugRegsReset: CaseGenerator = () => [
+  {
+    params: { vcpu: '0' },
+    run: async (ctx) => {
+      const got = await getDebugRegs(ctx, await vcpuOf(ctx, 'vcpu'), 'a new vCPU');
+      assertRegisters(got, { ...DEBUG_RESET, reserved: new Array<bigint>(9).fill(0n) }, 'of a new vCPU');
+    },
+  },
+];
+
+/** DEBUGREGS-SET-001: values with no fixed bit, all 32 bits, a non-canonical DR2; reserved words not checked. */
+const debugRegsRoundtrip: CaseGenerator = () =>
+  [
+    { name: 'breakpoints', dr6: 0xffff_0ff1n, dr7: 0x401n },
+    { name: 'dr6-dr7-zero', dr6: 0n, dr7: 0n },
+    { name: 'dr6-dr7-all-32-bits', dr6: 0xffff_ffffn, dr7: 0xffff_ffffn },
+  ].map(({ name, dr6, dr7 }) => ({
+    params: { values: name },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const db = [0x1000n, 0xffff_ffff_8000_1000n, 0x8000_0000_0000_0000n, 3n];
+      const values = { db, dr6, dr7, flags: 0n, reserved: new Array<bigint>(9).fill(5n) };
+      assertOutcome(
+        await ctx.kvm.call(vcpu, 'KVM_SET_DEBUGREGS', { struct: values }),
+        { ret: 0 },
+        'KVM_SET_DEBUGREGS',
+      );
+      const got = await getDebugRegs(ctx, vcpu, `vCPU 0 after KVM_SET_DEBUGREGS (${name})`);
+      assertRegisters(got, { db, dr6, dr7, flags: 0n }, `after KVM_SET_DEBUGREGS (${name})`);
+    },
+  }));
+
+/** DEBUGREGS-SET-002: each refused set carries a DR0 that must not be taken. */
+const debugRegsInvalid: CaseGenerator = () =>
+  [
+    { name: 'flags-1', change: { flags: 1n } },
+    { name: 'dr6-bit-32', change: { dr6: 1n << 32n } },
+    { name: 'dr7-bit-32', change: { dr7: 1n << 32n } },
+    { name: 'dr7-bit-63', change: { dr7: 1n << 63n } },
+  ].map(({ name, change }) => ({
+    params: { set: name },
+    run: async (ctx: CaseContext) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const values = { ...DEBUG_RESET, db: [0x1234n, 0n, 0n, 0n], ...change };
+      const r = await ctx.kvm.call(vcpu, 'KVM_SET_DEBUGREGS', { struct: values });
+      assertOutcome(r, { errno: 'EINVAL' }, `KVM_SET_DEBUGREGS with ${name}`);
+      const got = await getDebugRegs(ctx, vcpu, `vCPU 0 after the refused ${name}`);
+      assertRegisters(got, DEBUG_RESET, `after the refused KVM_SET_DEBUGREGS with ${name}`);
+    },
+  }));
+
+/** kvm_xcrs' sixteen entries as the spec's u64 pairs: index | reserved << 32, then value. */
+function xcrWords(entries: { xcr: bigint; value: bigint; reserved?: bigint }[]): bigint[] {
+  const words = new Array<bigint>(32).fill(0n);
+  entries.forEach((e, i) => {
+    words[2 * i] = e.xcr | ((e.reserved ?? 0n) << 32n);
+    words[2 * i + 1] = e.value;
+  });
+  return words;
+}
+
+const setXcrs = (
+  ctx: CaseContext,
+  vcpu: number,
+  entries: { xcr: bigint; value: bigint }[],
+  extra: StructValues = {},
+) =>
+  ctx.kvm.call(vcpu, 'KVM_SET_XCRS', {
+    struct: { nr_xcrs: BigInt(entries.length), xcrs: xcrWords(entries), ...extra },
+  });
+
+async function expectXcr0(ctx: CaseContext, vcpu: number, value: bigint, what: string): Promise<void> {
+  const got = await getState(ctx, vcpu, 'KVM_GET_XCRS', 'kvm_xcrs', `vCPU 0 ${what}`);
+  assertRegisters(got, { nr_xcrs: 1n, flags: 0n, xcrs: xcrWords([{ xcr: 0n, value }]) }, what);
+}
+
+/** A guest CPUID whose leaf 0xD offers the XCR0 features `eax` names. */
+const offering = (eax: bigint): CpuidEntry[] => [{ fn: 0xdn, index: 0n, flags: 1n, eax }];
+const X87 = 1n;
+const X87_SSE = 3n;
+const X87_SSE_AVX = 7n;
+
+/** XCRS-GET-001: a new vCPU's one XCR, the rest of the struct zeroed. */
+const xcrsReset: CaseGenerator = () => [
+  {
+    params: { vcpu: '0' },
+    run: async (ctx) => {
+      const got = await getState(ctx, await vcpuOf(ctx, 'vcpu'), 'KVM_GET_XCRS', 'kvm_xcrs', 'a new vCPU');
+      const expected = { nr_xcrs: 1n, flags: 0n, xcrs: xcrWords([{ xcr: 0n, value: X87 }]) };
+      assertRegisters(got, { ...expected, padding: new Array<bigint>(16).fill(0n) }, 'of a new vCPU');
+    },
+  },
+];
+
+/** XCRS-SET-001: XCR0 values against the guest CPUID; each refused one leaves the value before it. */
+const xcr0: CaseGenerator = () => [
+  {
+    params: { cpuid: 'none' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      for (const value of [X87_SSE, 0n]) {
+        const r = await setXcrs(ctx, vcpu, [{ xcr: 0n, value }]);
+        assertOutcome(r, { errno: 'EINVAL' }, `KVM_SET_XCRS with XCR0 ${value} and no guest CPUID`);
+        await expectXcr0(ctx, vcpu, X87, `after the refused XCR0 ${value}`);
+      }
+      assertOutcome(
+        await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87 }]),
+        { ret: 0 },
+        'KVM_SET_XCRS with XCR0 1',
+      );
+    },
+  },
+  {
+    params: { cpuid: 'x87-sse' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      assertOutcome(
+        await setCpuid(ctx, vcpu, offering(X87_SSE)),
+        { ret: 0 },
+        'KVM_SET_CPUID2 offering x87 and SSE',
+      );
+      assertOutcome(
+        await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87_SSE }]),
+        { ret: 0 },
+        'KVM_SET_XCRS with XCR0 3',
+      );
+      await expectXcr0(ctx, vcpu, X87_SSE, 'after XCR0 3');
+      for (const value of [1n << 62n, 2n]) {
+        const r = await setXcrs(ctx, vcpu, [{ xcr: 0n, value }]);
+        assertOutcome(
+          r,
+          { errno: 'EINVAL' },
+          `KVM_SET_XCRS with XCR0 0x${value.toString(16)}, offering x87 and SSE`,
+        );
+        await expectXcr0(ctx, vcpu, X87_SSE, `after the refused XCR0 0x${value.toString(16)}`);
+      }
+    },
+  },
+  {
+    params: { cpuid: 'x87-sse-avx' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      const cpuid = await setCpuid(ctx, vcpu, offering(X87_SSE_AVX));
+      assertOutcome(cpuid, { ret: 0 }, 'KVM_SET_CPUID2 offering x87, SSE and AVX');
+      const avx = await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87_SSE_AVX }]);
+      if (avx.errno === 'EINVAL') ctx.notApplicable("the host's XSAVE has no AVX state");
+      assertOutcome(avx, { ret: 0 }, 'KVM_SET_XCRS with XCR0 7');
+      const r = await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87 | (X87_SSE_AVX & ~X87_SSE) }]);
+      assertOutcome(r, { errno: 'EINVAL' }, 'KVM_SET_XCRS with XCR0 5: AVX without SSE');
+      await expectXcr0(ctx, vcpu, X87_SSE_AVX, 'after the refused XCR0 5');
+    },
+  },
+];
+
+/** XCRS-SET-002: the entry count, flags, and which entry counts; with x87 and SSE offered. */
+const xcrsEntries: CaseGenerator = () => [
+  {
+    params: { entries: 'count.flags.order' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      assertOutcome(
+        await setCpuid(ctx, vcpu, offering(X87_SSE)),
+        { ret: 0 },
+        'KVM_SET_CPUID2 offering x87 and SSE',
+      );
+      const xcr0 = (value: bigint) => ({ xcr: 0n, value });
+      const step = async (what: string, call: () => Promise<CallResult>, expect: Outcome, reads: bigint) => {
+        assertOutcome(await call(), expect, `KVM_SET_XCRS with ${what}`);
+        await expectXcr0(ctx, vcpu, reads, `after KVM_SET_XCRS with ${what}`);
+      };
+      await step(
+        '17 entries',
+        () => setXcrs(ctx, vcpu, [], { nr_xcrs: 17n, xcrs: xcrWords([xcr0(X87_SSE)]) }),
+        { errno: 'EINVAL' },
+        X87,
+      );
+      await step(
+        'flags 1',
+        () => setXcrs(ctx, vcpu, [xcr0(X87_SSE)], { flags: 1n }),
+        { errno: 'EINVAL' },
+        X87,
+      );
+      await step(
+        '16 entries',
+        () => setXcrs(ctx, vcpu, [], { nr_xcrs: 16n, xcrs: xcrWords([xcr0(X87_SSE)]) }),
+        { ret: 0 },
+        X87_SSE,
+      );
+      await step('no entry', () => setXcrs(ctx, vcpu, []), { ret: 0 }, X87_SSE);
+      await step('XCR 1 only', () => setXcrs(ctx, vcpu, [{ xcr: 1n, value: X87 }]), { ret: 0 }, X87_SSE);
+      await step(
+        'XCR0 1, then an invalid XCR0 0',
+        () => setXcrs(ctx, vcpu, [xcr0(X87), xcr0(0n)]),
+        { ret: 0 },
+        X87,
+      );
+      await step(
+        'an invalid XCR0 0, then XCR0 3',
+        () => setXcrs(ctx, vcpu, [xcr0(0n), xcr0(X87_SSE)]),
+        { errno: 'EINVAL' },
+        X87,
+      );
+      const one = { nr_xcrs: 1n, xcrs: xcrWords([{ xcr: 0n, value: X87_SSE, reserved: 9n }, xcr0(X87)]) };
+      await step(
+        'nr_xcrs 1 of two entries (reserved word 9)',
+        () => setXcrs(ctx, vcpu, [], one),
+        { ret: 0 },
+        X87_SSE,
+      );
+    },
+  },
+];
+
 export const x86Registers: SuiteFamily = {
   generators: {
+    'x86-xcrs.reset': xcrsReset,
+    'x86-xcrs.xcr0': xcr0,
+    'x86-xcrs.entries': xcrsEntries,
+    'x86-debugregs.reset': debugRegsReset,
+    'x86-debugregs.roundtrip': debugRegsRoundtrip,
+    'x86-debugregs.invalid': debugRegsInvalid,
     'x86-regs.reset': regsReset,
     'x86-regs.roundtrip': regsRoundtrip,
     'x86-regs.sipi': sipiRegisters,

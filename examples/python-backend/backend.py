@@ -57,6 +57,10 @@ KVM_GET_MSRS = _ioc(READ | WRITE, 0x88, 8)  # struct kvm_msrs and its entries
 KVM_SET_MSRS = _ioc(WRITE, 0x89, 8)
 KVM_GET_VCPU_EVENTS = _ioc(READ, 0x9F, 64)  # struct kvm_vcpu_events
 KVM_SET_VCPU_EVENTS = _ioc(WRITE, 0xA0, 64)
+KVM_GET_DEBUGREGS = _ioc(READ, 0xA1, 128)  # struct kvm_debugregs
+KVM_SET_DEBUGREGS = _ioc(WRITE, 0xA2, 128)
+KVM_GET_XCRS = _ioc(READ, 0xA6, 392)  # struct kvm_xcrs
+KVM_SET_XCRS = _ioc(WRITE, 0xA7, 392)
 KVM_GET_REGS = _ioc(READ, 0x81, 144)  # struct kvm_regs
 KVM_SET_REGS = _ioc(WRITE, 0x82, 144)
 KVM_GET_SREGS = _ioc(READ, 0x83, 312)  # struct kvm_sregs
@@ -80,9 +84,9 @@ RUN_IMMEDIATE_EXIT = 1  # offset of kvm_run.immediate_exit
 MAX_VCPU_ID = 4096
 MAX_MEMSLOTS = 32764
 MAX_CPUID_ENTRIES = 256
-# KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_IRQ_INJECT_STATUS, KVM_CAP_ONE_REG,
-# KVM_CAP_MAX_VCPU_ID; others are 0
-CAPABILITIES = {0: 1, 3: 1, 14: 1, 26: 1, 70: 1, 128: MAX_VCPU_ID}
+# KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_MP_STATE, KVM_CAP_IRQ_INJECT_STATUS, KVM_CAP_DEBUGREGS,
+# KVM_CAP_XCRS, KVM_CAP_ONE_REG, KVM_CAP_MAX_VCPU_ID; others are 0
+CAPABILITIES = {0: 1, 3: 1, 14: 1, 26: 1, 50: 1, 56: 1, 70: 1, 128: MAX_VCPU_ID}
 MP_RUNNABLE, MP_UNINITIALIZED, MP_INIT_RECEIVED, MP_HALTED, MP_SIPI_RECEIVED = 0, 1, 2, 3, 4
 MP_AP_RESET_HOLD = 9
 IRQCHIP_SIZE, IRQCHIP_STATE = 520, 8  # struct kvm_irqchip, and where the chip's state starts in it
@@ -523,6 +527,9 @@ class Vcpu:
         self.has_lapic = lapic
         # RAX..R15, RIP, RFLAGS: RDX holds the processor signature (0x600 without CPUID), RIP the reset offset.
         self.regs = [0, 0, 0, 0x600] + [0] * 12 + [0xFFF0, 0x2]
+        self.debug_regs = [0, 0, 0, 0, 0xFFFF_0FF0, 0x400]  # DR0-DR3, DR6, DR7
+        self.xcr0 = 1  # x87 state
+        self.guest_xcr0 = 0  # what the guest CPUID's leaf 0xD offers
 
     def ioctl(self, request, arg):
         if request in (KVM_GET_ONE_REG, KVM_SET_ONE_REG):
@@ -540,6 +547,20 @@ class Vcpu:
             return self.get_events(arg)
         if request == KVM_SET_VCPU_EVENTS:
             return self.set_events(arg)
+        if request == KVM_GET_DEBUGREGS:
+            self.kernel.mem.copy_to_user(arg, struct.pack("<6Q", *self.debug_regs) + bytes(80))
+            return 0
+        if request == KVM_SET_DEBUGREGS:
+            *values, flags = struct.unpack("<7Q", self.kernel.mem.copy_from_user(arg, 56))
+            if flags or values[4] >> 32 or values[5] >> 32:  # flags must be 0; DR6 and DR7 are 32-bit
+                fail("EINVAL")
+            self.debug_regs = values
+            return 0
+        if request == KVM_GET_XCRS:
+            self.kernel.mem.copy_to_user(arg, struct.pack("<IIIIQ", 1, 0, 0, 0, self.xcr0) + bytes(392 - 24))
+            return 0
+        if request == KVM_SET_XCRS:
+            return self.set_xcrs(arg)
         if request == KVM_GET_REGS:
             self.kernel.mem.copy_to_user(arg, struct.pack("<18Q", *self.regs))
             return 0
@@ -638,7 +659,9 @@ class Vcpu:
                 fail("EINVAL")
         elif efer & EFER_LMA or segments[0][8]:  # LMA, or CS.L, outside 64-bit mode
             fail("EINVAL")
-        if cr4 & ~CR4_ALLOWED or cr0 >> 32 or (cr0 & CR0_NW and not cr0 & CR0_CD) or (cr0 & CR0_PG and not cr0 & CR0_PE):
+        if cr4 & ~CR4_ALLOWED or cr0 >> 32:
+            fail("EINVAL")
+        if (cr0 & CR0_NW and not cr0 & CR0_CD) or (cr0 & CR0_PG and not cr0 & CR0_PE):
             fail("EINVAL")
         if apic_base != self.apic_base:
             reserved = above_width | 0x2FF | (0 if self.guest_x2apic else APIC_BASE_EXTD)
@@ -703,6 +726,23 @@ class Vcpu:
             fail("EINVAL")
         if flags & EV_TRIPLE_FAULT:
             fail("EINVAL")
+        return 0
+
+    def set_xcrs(self, arg):
+        """At most 16 entries and no flags; the first XCR0 entry is applied if the guest may have it."""
+        data = self.kernel.mem.copy_from_user(arg, 264)
+        nr, flags = struct.unpack_from("<II", data)
+        if nr > 16 or flags:
+            fail("EINVAL")
+        for i in range(nr):
+            xcr, _reserved, value = struct.unpack_from("<IIQ", data, 8 + 16 * i)
+            if xcr != 0:
+                continue
+            fp, sse, ymm = 1, 2, 4
+            if not value & fp or (value & ymm and not value & sse) or value & ~(self.guest_xcr0 | fp):
+                fail("EINVAL")
+            self.xcr0 = value
+            break
         return 0
 
     def device_attr(self, request, arg):
@@ -793,14 +833,14 @@ class Vcpu:
         if nent > MAX_CPUID_ENTRIES:
             fail("E2BIG")
         data = mem.copy_from_user(arg + 8, nent * 40)
-        entries = [struct.unpack_from("<IIIIII", data, at) for at in range(0, len(data), 40)]
+        entries = [struct.unpack_from("<IIIIIII", data, at) for at in range(0, len(data), 40)]
 
         def find(function, index):
             """The first entry of the leaf whose index matches or is not significant (flag 1)."""
-            for fn, idx, flags, eax, _ebx, ecx in entries:
+            for fn, idx, flags, eax, _ebx, ecx, edx in entries:
                 if fn == function and (not flags & 1 or idx == index):
-                    return eax, ecx
-            return 0, 0
+                    return eax, ecx, edx
+            return 0, 0, 0
 
         if (find(0x8000_0008, 0)[0] >> 8) & 0xFF not in (0, 48, 57):
             fail("EINVAL")  # the canonical checks know only 48- and 57-bit virtual addresses
@@ -809,6 +849,8 @@ class Vcpu:
         # The width is leaf 0x80000008's EAX[7:0] only when leaf 0x80000000 announces that leaf.
         width = find(0x8000_0008, 0)[0] & 0xFF if find(0x8000_0000, 0)[0] >= 0x8000_0008 else 0
         self.guest_phys_bits = width or 36
+        xsave = find(0xD, 0)
+        self.guest_xcr0 = (xsave[2] << 32 | xsave[0]) & 0xE7  # x87, SSE, AVX and AVX-512, as the model host
         return 0
 
     def mmap(self, length, offset):

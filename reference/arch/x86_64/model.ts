@@ -9,7 +9,8 @@ import { IRQCHIP_STATE_OFFSET, X86Irqchip } from './irqchip.ts';
 import { LAPIC_PAGE_BYTES, lapicPage, restoreLapic } from './lapic.ts';
 import { MSRS, MSR_EFER, signExtend } from './msrs.ts';
 import { X86Events, type InterruptState } from './events.ts';
-import { X86Registers } from './regs.ts';
+import { X86DebugRegisters, X86Registers } from './regs.ts';
+import { HOST_XCR0, X86Xcrs } from './xcrs.ts';
 import { DEFAULT_MAXPHYADDR, X86SpecialRegisters, type SregsHost } from './sregs.ts';
 
 // ONE_REG ids on x86 (arch/x86/include/uapi/asm/kvm.h, new in 6.18).
@@ -115,6 +116,10 @@ class X86Vcpu implements ArchVcpu, SregsHost {
   maxPhysAddr = DEFAULT_MAXPHYADDR;
   private readonly sregs: X86SpecialRegisters;
   private readonly regs = new X86Registers();
+  private readonly debugRegs = new X86DebugRegisters();
+  private readonly xcrs = new X86Xcrs();
+  /** The XCR0 features the guest CPUID's leaf 0xD offers, of those the host supports (none without CPUID). */
+  private guestXcr0 = 0n;
   /** For the special registers and the events: the external interrupt being delivered. */
   readonly interrupt: InterruptState = { injected: false, nr: 0n, soft: false };
   private readonly events: X86Events;
@@ -232,6 +237,18 @@ class X86Vcpu implements ArchVcpu, SregsHost {
         this.events.set(values, this.mpState === this.state('INIT_RECEIVED'));
         return 0n;
       }
+      case 'KVM_GET_DEBUGREGS':
+        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_debugregs', this.debugRegs.get());
+        return 0n;
+      case 'KVM_SET_DEBUGREGS':
+        this.debugRegs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_debugregs'));
+        return 0n;
+      case 'KVM_GET_XCRS':
+        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_xcrs', this.xcrs.get());
+        return 0n;
+      case 'KVM_SET_XCRS':
+        this.xcrs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_xcrs'), this.guestXcr0);
+        return 0n;
       case 'KVM_GET_REGS':
         kernel.abi.writeStruct(kernel.mem, arg, 'kvm_regs', this.regs.get());
         return 0n;
@@ -269,7 +286,7 @@ class X86Vcpu implements ArchVcpu, SregsHost {
     const bytes = kernel.mem.copyFromUser(arg + BigInt(header), nent * CPUID_ENTRY_SIZE);
     const entries = Array.from({ length: nent }, (_, i) => {
       const word = (n: number) => readUint(bytes, i * CPUID_ENTRY_SIZE + 4 * n, 4, 'little');
-      return { fn: word(0), index: word(1), flags: word(2), eax: word(3), ecx: word(5) };
+      return { fn: word(0), index: word(1), flags: word(2), eax: word(3), ecx: word(5), edx: word(6) };
     });
     // kvm_find_cpuid_entry_index: the first entry of the leaf whose index matches or does not matter.
     const find = (fn: bigint, index: bigint) =>
@@ -281,6 +298,9 @@ class X86Vcpu implements ArchVcpu, SregsHost {
     if (vaBits !== 0n && vaBits !== 48n && vaBits !== 57n) fail('EINVAL');
     this.guestHasShstk = ((find(7n, 0n)?.ecx ?? 0n) & CPUID_7_ECX_SHSTK) !== 0n;
     this.x2apic = ((find(1n, 0n)?.ecx ?? 0n) & CPUID_1_ECX_X2APIC) !== 0n;
+    // guest_supported_xcr0: leaf 0xD subleaf 0's EDX:EAX, limited to what the host supports.
+    const xsave = find(0xdn, 0n);
+    this.guestXcr0 = (((xsave?.edx ?? 0n) << 32n) | (xsave?.eax ?? 0n)) & HOST_XCR0;
     // cpuid_query_maxphyaddr: leaf 0x80000008's EAX[7:0] if leaf 0x80000000 says it exists, else 36 bits.
     const hasLeaf = (find(0x8000_0000n, 0n)?.eax ?? 0n) >= 0x8000_0008n;
     const physBits = hasLeaf ? (find(0x8000_0008n, 0n)?.eax ?? 0n) & 0xffn : 0n;
@@ -391,6 +411,8 @@ export function x86_64Model(spec: SpecTree): ArchModel {
     checkExtension: capabilityTable(spec, 'x86_64', {
       KVM_CAP_IRQCHIP: 1n,
       KVM_CAP_IRQ_INJECT_STATUS: 1n,
+      KVM_CAP_DEBUGREGS: 1n,
+      KVM_CAP_XCRS: 1n,
       KVM_CAP_USER_MEMORY: 1n,
       KVM_CAP_MP_STATE: 1n,
       KVM_CAP_ONE_REG: 1n,

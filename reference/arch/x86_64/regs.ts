@@ -1,7 +1,9 @@
-// KVM_{GET,SET}_REGS on x86 (arch/x86/kvm/x86.c: __get_regs, __set_regs, kvm_vcpu_reset): the general-purpose
-// registers, RIP and RFLAGS, kept as given but for RFLAGS' fixed bit.
+// KVM_{GET,SET}_REGS and KVM_{GET,SET}_DEBUGREGS on x86 (arch/x86/kvm/x86.c: __get_regs, __set_regs,
+// kvm_vcpu_ioctl_x86_{get,set}_debugregs, kvm_vcpu_reset): the general-purpose registers, RIP and RFLAGS, kept
+// as given but for RFLAGS' fixed bit; and the debug registers, checked, then kept as given.
 import type { StructValues } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
+import { fail } from '../../errno.ts';
 
 const NAMES = [
   'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp',
@@ -34,5 +36,29 @@ export class X86Registers {
 
   set rip(value: bigint) {
     this.values.set('rip', value);
+  }
+}
+
+/** DR6 and DR7 at reset: their bits that read as 1 with nothing to report or enabled. */
+const DR6_RESET = 0xffff_0ff0n;
+const DR7_RESET = 0x400n;
+
+export class X86DebugRegisters {
+  private db = [0n, 0n, 0n, 0n];
+  private dr6 = DR6_RESET;
+  private dr7 = DR7_RESET;
+
+  /** A zeroed struct with the registers: flags and reserved words read 0. */
+  get(): StructValues {
+    return { db: [...this.db], dr6: this.dr6, dr7: this.dr7 };
+  }
+
+  /** Flags must be 0, and DR6 and DR7 32-bit (kvm_dr6_valid, kvm_dr7_valid); the reserved words are not read. */
+  set(values: StructValues): void {
+    const [dr6, dr7] = [u64(values, 'dr6'), u64(values, 'dr7')];
+    if (u64(values, 'flags') !== 0n || dr6 >> 32n !== 0n || dr7 >> 32n !== 0n) fail('EINVAL');
+    this.db = [...(values.db as bigint[])];
+    this.dr6 = dr6;
+    this.dr7 = dr7;
   }
 }
