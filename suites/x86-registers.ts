@@ -581,8 +581,11 @@ async function expectXcr0(ctx: CaseContext, vcpu: number, value: bigint, what: s
   assertRegisters(got, { nr_xcrs: 1n, flags: 0n, xcrs: xcrWords([{ xcr: 0n, value }]) }, what);
 }
 
-/** A guest CPUID whose leaf 0xD offers the XCR0 features `eax` names. */
-const offering = (eax: bigint): CpuidEntry[] => [{ fn: 0xdn, index: 0n, flags: 1n, eax }];
+/** KVM_SET_CPUID2, which must succeed, with a leaf 0xD that offers the XCR0 states `eax` names. */
+async function offerXsave(ctx: CaseContext, vcpu: number, eax: bigint, what: string): Promise<void> {
+  const entries: CpuidEntry[] = [{ fn: 0xdn, index: 0n, flags: 1n, eax }];
+  assertOutcome(await setCpuid(ctx, vcpu, entries), { ret: 0 }, `KVM_SET_CPUID2 offering ${what}`);
+}
 const X87 = 1n;
 const X87_SSE = 3n;
 const X87_SSE_AVX = 7n;
@@ -621,11 +624,7 @@ const xcr0: CaseGenerator = () => [
     params: { cpuid: 'x87-sse' },
     run: async (ctx) => {
       const vcpu = await vcpuOf(ctx, 'vcpu');
-      assertOutcome(
-        await setCpuid(ctx, vcpu, offering(X87_SSE)),
-        { ret: 0 },
-        'KVM_SET_CPUID2 offering x87 and SSE',
-      );
+      await offerXsave(ctx, vcpu, X87_SSE, 'x87 and SSE');
       assertOutcome(
         await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87_SSE }]),
         { ret: 0 },
@@ -647,8 +646,7 @@ const xcr0: CaseGenerator = () => [
     params: { cpuid: 'x87-sse-avx' },
     run: async (ctx) => {
       const vcpu = await vcpuOf(ctx, 'vcpu');
-      const cpuid = await setCpuid(ctx, vcpu, offering(X87_SSE_AVX));
-      assertOutcome(cpuid, { ret: 0 }, 'KVM_SET_CPUID2 offering x87, SSE and AVX');
+      await offerXsave(ctx, vcpu, X87_SSE_AVX, 'x87, SSE and AVX');
       const avx = await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87_SSE_AVX }]);
       if (avx.errno === 'EINVAL') ctx.notApplicable("the host's XSAVE has no AVX state");
       assertOutcome(avx, { ret: 0 }, 'KVM_SET_XCRS with XCR0 7');
@@ -665,11 +663,7 @@ const xcrsEntries: CaseGenerator = () => [
     params: { entries: 'count.flags.order' },
     run: async (ctx) => {
       const vcpu = await vcpuOf(ctx, 'vcpu');
-      assertOutcome(
-        await setCpuid(ctx, vcpu, offering(X87_SSE)),
-        { ret: 0 },
-        'KVM_SET_CPUID2 offering x87 and SSE',
-      );
+      await offerXsave(ctx, vcpu, X87_SSE, 'x87 and SSE');
       const xcr0 = (value: bigint) => ({ xcr: 0n, value });
       const step = async (what: string, call: () => Promise<CallResult>, expect: Outcome, reads: bigint) => {
         assertOutcome(await call(), expect, `KVM_SET_XCRS with ${what}`);

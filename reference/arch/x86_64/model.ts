@@ -1,5 +1,5 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
-import { readUint } from '../../../harness/abi/codec.ts';
+import { readUint, type StructValues } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
@@ -107,6 +107,13 @@ class X86Vm implements ArchVm {
   }
 }
 
+/** A state struct of a vCPU: the struct and how the model reads and sets its values. */
+interface StateStruct {
+  struct: string;
+  get(): StructValues;
+  set(values: StructValues): void;
+}
+
 class X86Vcpu implements ArchVcpu, SregsHost {
   private readonly msrs = new Map<number, bigint>(MSRS.map((m) => [m.index, m.reset]));
   private guestSsp = 0n;
@@ -159,11 +166,34 @@ class X86Vcpu implements ArchVcpu, SregsHost {
     return this.lapicRegs;
   }
 
-  /** KVM_GET_SREGS writes the whole struct; KVM_SET_SREGS reads it whole before any check. */
-  private specialRegisters(isSet: boolean, arg: bigint): bigint {
-    const { kernel } = this.vcpu;
-    if (isSet) this.sregs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_sregs'));
-    else kernel.abi.writeStruct(kernel.mem, arg, 'kvm_sregs', this.sregs.get());
+  /**
+   * The vCPU state that KVM_GET_<NAME> writes as a whole struct and KVM_SET_<NAME> reads whole before any
+   * check, by <NAME>.
+   */
+  private readonly stateStructs: Record<string, StateStruct> = {
+    REGS: { struct: 'kvm_regs', get: () => this.regs.get(), set: (v) => this.regs.set(v) },
+    SREGS: { struct: 'kvm_sregs', get: () => this.sregs.get(), set: (v) => this.sregs.set(v) },
+    DEBUGREGS: {
+      struct: 'kvm_debugregs',
+      get: () => this.debugRegs.get(),
+      set: (v) => this.debugRegs.set(v),
+    },
+    XCRS: { struct: 'kvm_xcrs', get: () => this.xcrs.get(), set: (v) => this.xcrs.set(v, this.guestXcr0) },
+    VCPU_EVENTS: {
+      struct: 'kvm_vcpu_events',
+      get: () => this.events.get(),
+      set: (v) => this.events.set(v, this.mpState === this.state('INIT_RECEIVED')),
+    },
+  };
+
+  /** KVM_GET_* and KVM_SET_* of a state struct, or undefined for any other ioctl. */
+  private stateIoctl(name: string, arg: bigint): bigint | undefined {
+    const [, op, what] = /^KVM_(GET|SET)_(.+)$/.exec(name) ?? [];
+    const state = what === undefined ? undefined : this.stateStructs[what];
+    if (!state) return undefined;
+    const { abi, mem } = this.vcpu.kernel;
+    if (op === 'SET') state.set(abi.readStruct(mem, arg, state.struct));
+    else abi.writeStruct(mem, arg, state.struct, state.get());
     return 0n;
   }
 
@@ -211,6 +241,8 @@ class X86Vcpu implements ArchVcpu, SregsHost {
 
   ioctl(name: string, arg: bigint): bigint | undefined {
     const { kernel } = this.vcpu;
+    const state = this.stateIoctl(name, arg);
+    if (state !== undefined) return state;
     switch (name) {
       case 'KVM_GET_ONE_REG':
       case 'KVM_SET_ONE_REG':
@@ -223,38 +255,9 @@ class X86Vcpu implements ArchVcpu, SregsHost {
       case 'KVM_GET_LAPIC':
       case 'KVM_SET_LAPIC':
         return this.lapicState(name === 'KVM_SET_LAPIC', arg);
-      case 'KVM_GET_SREGS':
-      case 'KVM_SET_SREGS':
-        return this.specialRegisters(name === 'KVM_SET_SREGS', arg);
       case 'KVM_GET_MSRS':
       case 'KVM_SET_MSRS':
         return this.msrIo(name === 'KVM_SET_MSRS', arg);
-      case 'KVM_GET_VCPU_EVENTS':
-        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_vcpu_events', this.events.get());
-        return 0n;
-      case 'KVM_SET_VCPU_EVENTS': {
-        const values = kernel.abi.readStruct(kernel.mem, arg, 'kvm_vcpu_events');
-        this.events.set(values, this.mpState === this.state('INIT_RECEIVED'));
-        return 0n;
-      }
-      case 'KVM_GET_DEBUGREGS':
-        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_debugregs', this.debugRegs.get());
-        return 0n;
-      case 'KVM_SET_DEBUGREGS':
-        this.debugRegs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_debugregs'));
-        return 0n;
-      case 'KVM_GET_XCRS':
-        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_xcrs', this.xcrs.get());
-        return 0n;
-      case 'KVM_SET_XCRS':
-        this.xcrs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_xcrs'), this.guestXcr0);
-        return 0n;
-      case 'KVM_GET_REGS':
-        kernel.abi.writeStruct(kernel.mem, arg, 'kvm_regs', this.regs.get());
-        return 0n;
-      case 'KVM_SET_REGS':
-        this.regs.set(kernel.abi.readStruct(kernel.mem, arg, 'kvm_regs'));
-        return 0n;
       case 'KVM_HAS_DEVICE_ATTR':
       case 'KVM_GET_DEVICE_ATTR':
       case 'KVM_SET_DEVICE_ATTR':
