@@ -2,7 +2,7 @@
 // checks, the NMI count's cap, the SIPI vector, and the pending interrupt KVM_{GET,SET}_SREGS share.
 import type { StructValues } from '../harness/abi/codec.ts';
 import { assertOutcome } from '../harness/plan/outcome.ts';
-import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
+import type { CaseContext, CaseGenerator, GeneratedCase, SuiteFamily } from '../harness/plan/types.ts';
 import { fieldIndex } from '../harness/spec/tree.ts';
 import { expectMpState, setMpState, vcpuOf, vmOf } from './fixtures.ts';
 import { assertRegisters, bitmapWith, getRegs, getSregs, getState, setSregs } from './x86-registers.ts';
@@ -218,8 +218,8 @@ const nmiPending: CaseGenerator = () => [
   },
 ];
 
-/** EVENTS-SET-006: vector 0x12 for an AP with a local APIC; ignored without one. */
-const sipiVector: CaseGenerator = () => [
+/** EVENTS-SET-006: vector 0x12 for an AP with a local APIC, not replaced without the flag; ignored without one. */
+const sipiVector: CaseGenerator = (): GeneratedCase[] => [
   {
     params: { lapic: 'in-kernel' },
     run: async (ctx) => {
@@ -237,6 +237,25 @@ const sipiVector: CaseGenerator = () => [
       );
       assertRegisters(await getRegs(ctx, ap, 'vCPU 1 after the SIPI'), { rip: 0n }, 'after the SIPI');
       assertRegisters(await getEvents(ctx, ap, 'vCPU 1'), { sipi_vector: 0n }, 'reported');
+    },
+  },
+  {
+    params: { lapic: 'in-kernel', flag: 'absent-later' },
+    run: async (ctx) => {
+      const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
+      await setMpState(ctx, ap, 'INIT_RECEIVED', 'vCPU 1');
+      const set = await setEvents(ctx, ap, { sipi_vector: 0x12n, flags: flag(ctx, 'SIPI_VECTOR') });
+      assertOutcome(set, { ret: 0 }, 'KVM_SET_VCPU_EVENTS with SIPI vector 0x12');
+      const without = await setEvents(ctx, ap, { sipi_vector: 0x34n });
+      assertOutcome(without, { ret: 0 }, 'KVM_SET_VCPU_EVENTS with 0x34 in sipi_vector but not the flag');
+      await setMpState(ctx, ap, 'SIPI_RECEIVED', 'vCPU 1');
+      await expectMpState(ctx, ap, 'RUNNABLE', 'vCPU 1 after the SIPI');
+      const sregs = await getSregs(ctx, ap, 'vCPU 1 after the SIPI');
+      assertRegisters(
+        sregs,
+        { 'cs.selector': 0x1200n, 'cs.base': 0x12000n },
+        'after a SIPI: vector 0x12 stands',
+      );
     },
   },
   {
@@ -271,6 +290,40 @@ const nmiPendingAcrossSets: CaseGenerator = () => [
   },
 ];
 
+/**
+ * EVENTS-SET-008, for hosts without SMM: each refused part after an exception the struct carries was taken,
+ * on the boot processor and on an AP in INIT_RECEIVED; the SMM part all zero is taken, as is one without the flag.
+ */
+const smmAbsent: CaseGenerator = () =>
+  [
+    { name: 'smm', field: 'smi.smm', ap: false },
+    { name: 'smi-pending', field: 'smi.pending', ap: false },
+    { name: 'smm-inside-nmi', field: 'smi.smm_inside_nmi', ap: false },
+    { name: 'smi-pending-init-received', field: 'smi.pending', ap: true },
+    { name: 'all-zero', field: undefined, ap: false, accepted: true },
+    { name: 'smm-without-flag', field: 'smi.smm', ap: false, accepted: true, unflagged: true },
+  ].map(({ name, field, ap, accepted, unflagged }) => ({
+    params: { smi: name },
+    run: async (ctx: CaseContext) => {
+      if (ctx.capabilityPresent)
+        ctx.notApplicable('the host has SMM (KVM_CAP_X86_SMM), which is not covered');
+      const vm = await vmOf(ctx, 'vm-irqchip');
+      const vcpu = await ctx.kvm.setupHandle(vm, 'KVM_CREATE_VCPU', ap ? 1n : 0n);
+      if (ap) await setMpState(ctx, vcpu, 'INIT_RECEIVED', 'vCPU 1');
+      const values: StructValues = {
+        'exception.injected': 1n,
+        'exception.nr': 13n,
+        flags: unflagged ? 0n : flag(ctx, 'SMM'),
+      };
+      if (field) values[field] = 1n;
+      const what = `${field ? `${field} = 1` : 'the SMM part all zero'}${unflagged ? ' without the SMM flag' : ''}`;
+      const r = await setEvents(ctx, vcpu, values);
+      assertOutcome(r, accepted ? { ret: 0 } : { errno: 'EINVAL' }, `KVM_SET_VCPU_EVENTS with ${what}`);
+      const got = await getEvents(ctx, vcpu, `the vCPU after ${what}`);
+      assertRegisters(got, { 'exception.injected': 1n, 'exception.nr': 13n, 'smi.smm': 0n }, `after ${what}`);
+    },
+  }));
+
 export const x86Events: SuiteFamily = {
   generators: {
     'x86-events.fresh': fresh,
@@ -282,5 +335,6 @@ export const x86Events: SuiteFamily = {
     'x86-events.nmi-pending': nmiPending,
     'x86-events.nmi-pending-across-sets': nmiPendingAcrossSets,
     'x86-events.sipi-vector': sipiVector,
+    'x86-events.smm-absent': smmAbsent,
   },
 };

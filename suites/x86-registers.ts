@@ -589,6 +589,8 @@ async function offerXsave(ctx: CaseContext, vcpu: number, eax: bigint, what: str
 const X87 = 1n;
 const X87_SSE = 3n;
 const X87_SSE_AVX = 7n;
+/** AVX-512's three states: opmask, the upper halves of ZMM0-15, ZMM16-31. */
+const AVX512 = 0xe0n;
 
 /** XCRS-GET-001: a new vCPU's one XCR, the rest of the struct zeroed. */
 const xcrsReset: CaseGenerator = () => [
@@ -657,6 +659,29 @@ const xcr0: CaseGenerator = () => [
   },
 ];
 
+/** XCRS-SET-001: AVX-512's states only together and with AVX, once the host and the guest CPUID have them. */
+const xcr0Avx512: CaseGenerator = () => [
+  {
+    params: { cpuid: 'x87-sse-avx-avx512' },
+    run: async (ctx) => {
+      const vcpu = await vcpuOf(ctx, 'vcpu');
+      await offerXsave(ctx, vcpu, X87_SSE_AVX | AVX512, 'x87, SSE, AVX and AVX-512');
+      const all = await setXcrs(ctx, vcpu, [{ xcr: 0n, value: X87_SSE_AVX | AVX512 }]);
+      if (all.errno === 'EINVAL') ctx.notApplicable("the host's XSAVE has no AVX-512 state");
+      assertOutcome(all, { ret: 0 }, 'KVM_SET_XCRS with XCR0 0xe7');
+      for (const [value, what] of [
+        [X87_SSE_AVX | (AVX512 & (1n << 5n)), 'the opmask state alone'],
+        [X87_SSE_AVX | (AVX512 & ~(1n << 7n)), 'two of three AVX-512 states'],
+        [X87_SSE | AVX512, 'AVX-512 without AVX'],
+      ] as const) {
+        const r = await setXcrs(ctx, vcpu, [{ xcr: 0n, value }]);
+        assertOutcome(r, { errno: 'EINVAL' }, `KVM_SET_XCRS with XCR0 0x${value.toString(16)}: ${what}`);
+        await expectXcr0(ctx, vcpu, X87_SSE_AVX | AVX512, `after the refused XCR0 0x${value.toString(16)}`);
+      }
+    },
+  },
+];
+
 /** XCRS-SET-002: the entry count, flags, and which entry counts; with x87 and SSE offered. */
 const xcrsEntries: CaseGenerator = () => [
   {
@@ -716,6 +741,7 @@ export const x86Registers: SuiteFamily = {
   generators: {
     'x86-xcrs.reset': xcrsReset,
     'x86-xcrs.xcr0': xcr0,
+    'x86-xcrs.xcr0-avx512': xcr0Avx512,
     'x86-xcrs.entries': xcrsEntries,
     'x86-debugregs.reset': debugRegsReset,
     'x86-debugregs.roundtrip': debugRegsRoundtrip,

@@ -700,16 +700,14 @@ class Vcpu:
         return 0
 
     def set_events(self, arg):
-        """The checks that refuse the struct first; the SMM and triple-fault parts last (no SMM here, and the
-        triple-fault capability is never enabled), with the rest already set."""
+        """The checks that refuse the struct first; the SMM and triple-fault parts last (no SMM here, even for a
+        vCPU in INIT_RECEIVED, and the triple-fault capability is never enabled), with the rest already set."""
         (ex_inj, ex_nr, ex_hec, _ex_pending, ex_code, irq_inj, irq_nr, irq_soft, shadow, nmi_inj, nmi_pending,
          nmi_masked, _pad, sipi, flags, smm, smi_pending, smm_in_nmi, _latched, _tf, _has_payload,
          payload) = EVENTS.unpack(self.kernel.mem.copy_from_user(arg, EVENTS.size))
         if flags & ~0x3F or flags & EV_PAYLOAD:
             fail("EINVAL")
         if ex_inj and (ex_nr > 31 or ex_nr == 2):
-            fail("EINVAL")
-        if flags & EV_SMM and (smm or smi_pending) and self.mp_state == MP_INIT_RECEIVED:
             fail("EINVAL")
         self.process_nmi()
         self.exception = (ex_inj, ex_nr, ex_hec, ex_code, payload)
@@ -738,9 +736,11 @@ class Vcpu:
             xcr, _reserved, value = struct.unpack_from("<IIQ", data, 8 + 16 * i)
             if xcr != 0:
                 continue
-            fp, sse, ymm = 1, 2, 4
+            fp, sse, ymm, avx512 = 1, 2, 4, 0xE0
             if not value & fp or (value & ymm and not value & sse) or value & ~(self.guest_xcr0 | fp):
                 fail("EINVAL")
+            if value & avx512 and (value & avx512 != avx512 or not value & ymm):
+                fail("EINVAL")  # AVX-512's three states go together, and with AVX
             self.xcr0 = value
             break
         return 0

@@ -179,11 +179,7 @@ class X86Vcpu implements ArchVcpu, SregsHost {
       set: (v) => this.debugRegs.set(v),
     },
     XCRS: { struct: 'kvm_xcrs', get: () => this.xcrs.get(), set: (v) => this.xcrs.set(v, this.guestXcr0) },
-    VCPU_EVENTS: {
-      struct: 'kvm_vcpu_events',
-      get: () => this.events.get(),
-      set: (v) => this.events.set(v, this.mpState === this.state('INIT_RECEIVED')),
-    },
+    VCPU_EVENTS: { struct: 'kvm_vcpu_events', get: () => this.events.get(), set: (v) => this.events.set(v) },
   };
 
   /** KVM_GET_* and KVM_SET_* of a state struct, or undefined for any other ioctl. */
