@@ -29,16 +29,12 @@ const KVM_DEVICE = '/dev/kvm';
 
 /** The few libc calls the backend needs, bound once per process through koffi. */
 interface Libc {
-  /** Numbers where they are exact: koffi converts a number to unsigned long faster than a bigint. */
-  ioctl(fd: number, request: number | bigint, arg: number | bigint): number;
+  ioctl(fd: number, request: bigint, arg: bigint): number;
   mmap(addr: null, length: number, prot: number, flags: number, fd: number, offset: number): unknown;
   munmap(addr: unknown, length: number): number;
   mprotect(addr: unknown, length: number, prot: number): number;
   pageSize: number;
 }
-
-/** The largest argument a double holds exactly. */
-const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 
 let libc: Libc | undefined;
 function loadLibc(): Libc {
@@ -238,8 +234,7 @@ export class LinuxBackend implements Backend {
 
   /** One ioctl; the result has no spans yet (callers with pointers add them). */
   private call(fd: number, request: bigint, arg: bigint): IoctlResult {
-    // Request numbers fit in 32 bits and user addresses in 47: nearly every call passes plain numbers.
-    const ret = this.libc.ioctl(fd, Number(request), arg <= MAX_EXACT ? Number(arg) : arg);
+    const ret = this.libc.ioctl(fd, request, arg);
     if (ret < 0) return { ret: BigInt(ret), errno: lastErrno(), spans: [] };
     // KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_DEVICE… return new files; the backend must close them.
     if (ret > 2 && isKvmFile(ret) && !ownedByAnyBackend.has(ret)) this.adopt(ret);

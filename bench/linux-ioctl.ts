@@ -64,8 +64,8 @@ export async function linuxIoctlBench(spec: SpecTree, calls: number): Promise<Ra
       .load('libc.so.6')
       .func('int ioctl(int fd, unsigned long request, unsigned long arg)') as (
       fd: number,
-      request: number,
-      arg: number,
+      request: bigint,
+      arg: bigint,
     ) => number;
     const check = number('KVM_CHECK_EXTENSION');
     const nsPerCall = async (body: () => Promise<unknown>) => {
@@ -88,9 +88,8 @@ export async function linuxIoctlBench(spec: SpecTree, calls: number): Promise<Ra
       samples.cCheck.push(cCheck);
       samples.get.push(await nsPerCall(() => backend.ioctl(vcpu, get, arg)));
       samples.check.push(await nsPerCall(() => backend.ioctl(kvm, check, { kind: 'int', value: cap })));
-      // The floor under any awaited in-process backend: the same call through koffi alone, awaited, with
-      // the arguments as numbers (koffi's fastest conversion, which the backend uses too).
-      samples.floor.push(await nsPerCall(() => Promise.resolve(ioctl(kvm, Number(check), Number(cap)))));
+      // The floor under any awaited in-process backend: the same call through koffi alone, awaited.
+      samples.floor.push(await nsPerCall(() => Promise.resolve(ioctl(kvm, check, cap))));
     }
     const pairRatio = (ours: number[], c: number[]) => median(ours.map((x, i) => x / c[i]!));
     const checkFloorNs = median(samples.floor);
