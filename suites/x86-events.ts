@@ -218,23 +218,30 @@ const nmiPending: CaseGenerator = () => [
   },
 ];
 
+/** vCPU 1 of a VM with an irqchip, in INIT_RECEIVED, given SIPI vector 0x12 through KVM_SET_VCPU_EVENTS. */
+async function apAwaitingSipi(ctx: CaseContext): Promise<number> {
+  const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
+  await setMpState(ctx, ap, 'INIT_RECEIVED', 'vCPU 1');
+  const r = await setEvents(ctx, ap, { sipi_vector: 0x12n, flags: flag(ctx, 'SIPI_VECTOR') });
+  assertOutcome(r, { ret: 0 }, 'KVM_SET_VCPU_EVENTS with SIPI vector 0x12');
+  return ap;
+}
+
+/** A SIPI through KVM_SET_MP_STATE(SIPI_RECEIVED): the AP runs, its CS at vector 0x12's segment. */
+async function expectSipiToVector12(ctx: CaseContext, ap: number): Promise<void> {
+  await setMpState(ctx, ap, 'SIPI_RECEIVED', 'vCPU 1');
+  await expectMpState(ctx, ap, 'RUNNABLE', 'vCPU 1 after the SIPI');
+  const sregs = await getSregs(ctx, ap, 'vCPU 1 after the SIPI');
+  assertRegisters(sregs, { 'cs.selector': 0x1200n, 'cs.base': 0x12000n }, 'after a SIPI with vector 0x12');
+}
+
 /** EVENTS-SET-006: vector 0x12 for an AP with a local APIC, not replaced without the flag; ignored without one. */
 const sipiVector: CaseGenerator = (): GeneratedCase[] => [
   {
     params: { lapic: 'in-kernel' },
     run: async (ctx) => {
-      const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
-      await setMpState(ctx, ap, 'INIT_RECEIVED', 'vCPU 1');
-      const r = await setEvents(ctx, ap, { sipi_vector: 0x12n, flags: flag(ctx, 'SIPI_VECTOR') });
-      assertOutcome(r, { ret: 0 }, 'KVM_SET_VCPU_EVENTS with SIPI vector 0x12');
-      await setMpState(ctx, ap, 'SIPI_RECEIVED', 'vCPU 1');
-      await expectMpState(ctx, ap, 'RUNNABLE', 'vCPU 1 after the SIPI');
-      const sregs = await getSregs(ctx, ap, 'vCPU 1 after the SIPI');
-      assertRegisters(
-        sregs,
-        { 'cs.selector': 0x1200n, 'cs.base': 0x12000n },
-        'after a SIPI with vector 0x12',
-      );
+      const ap = await apAwaitingSipi(ctx);
+      await expectSipiToVector12(ctx, ap);
       assertRegisters(await getRegs(ctx, ap, 'vCPU 1 after the SIPI'), { rip: 0n }, 'after the SIPI');
       assertRegisters(await getEvents(ctx, ap, 'vCPU 1'), { sipi_vector: 0n }, 'reported');
     },
@@ -242,20 +249,10 @@ const sipiVector: CaseGenerator = (): GeneratedCase[] => [
   {
     params: { lapic: 'in-kernel', flag: 'absent-later' },
     run: async (ctx) => {
-      const ap = await ctx.kvm.setupHandle(await vmOf(ctx, 'vm-irqchip'), 'KVM_CREATE_VCPU', 1n);
-      await setMpState(ctx, ap, 'INIT_RECEIVED', 'vCPU 1');
-      const set = await setEvents(ctx, ap, { sipi_vector: 0x12n, flags: flag(ctx, 'SIPI_VECTOR') });
-      assertOutcome(set, { ret: 0 }, 'KVM_SET_VCPU_EVENTS with SIPI vector 0x12');
+      const ap = await apAwaitingSipi(ctx);
       const without = await setEvents(ctx, ap, { sipi_vector: 0x34n });
       assertOutcome(without, { ret: 0 }, 'KVM_SET_VCPU_EVENTS with 0x34 in sipi_vector but not the flag');
-      await setMpState(ctx, ap, 'SIPI_RECEIVED', 'vCPU 1');
-      await expectMpState(ctx, ap, 'RUNNABLE', 'vCPU 1 after the SIPI');
-      const sregs = await getSregs(ctx, ap, 'vCPU 1 after the SIPI');
-      assertRegisters(
-        sregs,
-        { 'cs.selector': 0x1200n, 'cs.base': 0x12000n },
-        'after a SIPI: vector 0x12 stands',
-      );
+      await expectSipiToVector12(ctx, ap);
     },
   },
   {
