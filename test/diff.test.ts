@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import type { Backend, BackendFactory, BackendProfile, IoctlResult } from '../adapters/backend.ts';
+import {
+  BackendError,
+  type Backend,
+  type BackendFactory,
+  type BackendProfile,
+  type IoctlResult,
+} from '../adapters/backend.ts';
 import { createReferenceBackend, referenceFactory } from '../adapters/reference.ts';
 import { runSuite } from '../harness/run/runner.ts';
 import { compareCase } from '../harness/run/diff.ts';
@@ -133,6 +139,42 @@ describe('compareCase', () => {
 
 describe('claimed profiles are checked against probes', function () {
   this.timeout(30000);
+
+  /** A backend whose claimed capabilities cannot be read the first time the profile check asks for them. */
+  function failingProbe(error: Error): BackendFactory {
+    const inner = altered(() => undefined);
+    return {
+      ...inner,
+      create: async (options) => {
+        const b = await inner.create(options);
+        let thrown = false;
+        const profile = Object.defineProperty({ ...b.profile }, 'capabilities', {
+          get: () => {
+            if (thrown) return undefined;
+            thrown = true;
+            throw error;
+          },
+        });
+        return Object.assign(b, { profile });
+      },
+    };
+  }
+
+  it('lets a broken backend fail its cases, but does not pass a harness error for a clean profile', async () => {
+    const run = (error: Error) =>
+      runSuite({
+        backend: 'altered',
+        factory: failingProbe(error),
+        spec,
+        arches,
+        selection: { rules: ['SYSTEM-VAL-001'] },
+      });
+    const { results } = await run(new BackendError('the backend went away'));
+    expect(results.profileMismatches).to.deep.equal([]);
+    let thrown: unknown;
+    await run(new TypeError('a harness bug')).catch((err: unknown) => (thrown = err));
+    expect(thrown).to.be.instanceOf(TypeError);
+  });
 
   it('reports a claimed capability the backend does not have, and one it has but does not claim', async () => {
     const factory = altered(() => undefined, {

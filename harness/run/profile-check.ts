@@ -25,13 +25,16 @@ export async function verifyProfile(
 ): Promise<ProfileMismatch[]> {
   const claimed = backend.profile.capabilities;
   if (!claimed) return [];
-  const known = spec.constantSets.get('capabilities')?.doc.constants.map((c) => c.name) ?? [];
+  // The capabilities the spec defines for this arch (some uapi headers define a number only where it applies).
+  const known = (spec.constantSets.get('capabilities')?.doc.constants ?? [])
+    .filter((c) => !c.arches || c.arches.includes(arch))
+    .map((c) => c.name);
   const session = new KvmSession(backend, spec, arch, revision);
   const mismatches: ProfileMismatch[] = [];
   try {
     const system = await session.openSystem();
     for (const name of new Set([...known, ...Object.keys(claimed)])) {
-      if (!spec.hasConstant(name)) {
+      if (!spec.hasConstant(name, arch)) {
         mismatches.push({ arch, capability: name, claimed: claimed[name] ?? 0, probed: 0 });
         continue;
       }

@@ -1,5 +1,10 @@
 import Mocha from 'mocha';
-import type { Backend, BackendFactory, BackendProfile } from '../../adapters/backend.ts';
+import {
+  BackendError,
+  type Backend,
+  type BackendFactory,
+  type BackendProfile,
+} from '../../adapters/backend.ts';
 import { backendFactory } from '../../adapters/registry.ts';
 import { families as defaultFamilies } from '../../suites/index.ts';
 import { ErrorCode, KvmspecError } from '../errors.ts';
@@ -14,6 +19,7 @@ import { writeReportsAtomically } from '../report/write.ts';
 import { loadSpec } from '../spec/loader.ts';
 import type { SpecTree } from '../spec/tree.ts';
 import type { Arch } from '../spec/types.ts';
+import { SetupError } from '../session.ts';
 import { compareCase } from './diff.ts';
 import { verifyProfile, type ProfileMismatch } from './profile-check.ts';
 import { BackendUnusableError, caseSeed, executeCase, type BackendProvider } from './execute.ts';
@@ -285,12 +291,17 @@ export async function runSuite(options: RunOptions): Promise<RunOutcome> {
   );
   const profileMismatches: ProfileMismatch[] = [];
   for (const [arch, b] of provider.created) {
+    // Creation failures are already in the cases' results.
+    const backend = await b.catch(() => undefined);
+    if (!backend) continue;
     try {
-      const backend = await b;
       profileMismatches.push(...(await verifyProfile(backend, spec, arch, revision)));
-      await backend.dispose();
-    } catch {
-      // Creation failures are already in the cases' results.
+    } catch (err) {
+      // A backend that fails the probe (broken, or no /dev/kvm) has failed or blocked cases too; anything
+      // else is the harness's own bug, and must not pass for a clean profile.
+      if (!(err instanceof BackendError || err instanceof SetupError)) throw err;
+    } finally {
+      await backend.dispose().catch(() => undefined);
     }
   }
   for (const b of other?.created.values() ?? [])

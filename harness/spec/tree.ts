@@ -194,21 +194,26 @@ export class SpecTree {
     return found.doc;
   }
 
+  /** The definitions of a constant that hold on an arch (all of them without one). */
+  private constantsFor(name: string, arch?: Arch): ConstantDef[] {
+    return (this.constantsByName.get(name) ?? [])
+      .filter(({ def }) => !arch || !def.arches || def.arches.includes(arch))
+      .map(({ def }) => def);
+  }
+
   constantDef(name: string, arch?: Arch): ConstantDef {
-    const candidates = (this.constantsByName.get(name) ?? []).filter(
-      ({ def }) => !arch || !def.arches || def.arches.includes(arch),
-    );
-    const first = candidates[0];
+    const first = this.constantsFor(name, arch)[0];
     if (!first) throw new Error(`spec has no constant ${name}${arch ? ` for ${arch}` : ''}`);
-    return first.def;
+    return first;
   }
 
   constant(name: string, arch?: Arch): bigint {
     return toBigInt(this.constantDef(name, arch).value);
   }
 
-  hasConstant(name: string): boolean {
-    return this.constantsByName.has(name);
+  /** Whether the spec defines the constant, on `arch` if one is given. */
+  hasConstant(name: string, arch?: Arch): boolean {
+    return this.constantsFor(name, arch).length > 0;
   }
 
   registers(arch: Arch): RegistersDoc['registers'] {
