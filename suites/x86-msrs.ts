@@ -5,7 +5,7 @@ import { assertField, assertOutcome, assertTrue, assertValue } from '../harness/
 import type { CaseContext, CaseGenerator, SuiteFamily } from '../harness/plan/types.ts';
 import type { CallResult } from '../harness/session.ts';
 import { structBuffer, vcpuOf } from './fixtures.ts';
-import { msrCount, readReg, X86_REG_MSR } from './x86.ts';
+import { msrIndices, readReg, X86_REG_MSR } from './x86.ts';
 
 const MSR_STAR = 0xc000_0081n;
 const MSR_LSTAR = 0xc000_0082n;
@@ -42,16 +42,6 @@ function msrIo(
   entries: Entry[],
 ): Promise<CallResult> {
   return ctx.kvm.call(vcpu, op, { struct: { nmsrs: BigInt(entries.length), entries: entryWords(entries) } });
-}
-
-/** The MSR indices KVM_GET_MSR_INDEX_LIST reports: the host's list, so the cases need no list of their own. */
-async function msrIndices(ctx: CaseContext): Promise<bigint[]> {
-  const { system, count } = await msrCount(ctx);
-  const list = await ctx.kvm.call(system, 'KVM_GET_MSR_INDEX_LIST', {
-    struct: { nmsrs: count, indices: new Array<bigint>(Number(count)).fill(0n) },
-  });
-  assertOutcome(list, { ret: 0 }, `KVM_GET_MSR_INDEX_LIST with nmsrs = ${count}`);
-  return (list.fields.indices as bigint[]).slice(0, Number(count));
 }
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
