@@ -123,6 +123,39 @@ describe('spec diff', () => {
     });
   });
 
+  it('names a nested struct field by its path and says which struct it sits in, named or inline', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kvmspec-diff-nested-'));
+    try {
+      const spec = loadSpec();
+      cpSync(spec.root, dir, { recursive: true });
+      const edit = (
+        file: string,
+        change: (fields: { fields?: { type: string }[]; type?: string }[]) => void,
+      ) => {
+        const doc = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+          layouts: { fields: { fields?: { type: string }[]; type?: string }[] }[];
+        };
+        change(doc.layouts[0]!.fields);
+        writeFileSync(path.join(dir, file), JSON.stringify(doc));
+      };
+      edit('structs/kvm_segment.json', (fields) => (fields[1]!.type = 'u16'));
+      edit('structs/kvm_vcpu_events.json', (fields) => (fields[0]!.fields![4]!.type = 'u16'));
+      const d = diffSpecs(
+        side(spec, 'upstream'),
+        { ...side(loadSpec({ root: dir }), 'upstream'), label: dir },
+        families,
+      );
+      expect(find(d.abi, 'struct', 'kvm_sregs').details).to.include(
+        '~ cs.limit: u32 @8 (struct kvm_segment cs) -> u16 @8 (struct kvm_segment cs)',
+      );
+      expect(find(d.abi, 'struct', 'kvm_vcpu_events').details).to.include(
+        '~ exception.error_code: u32 @4 (struct {…} exception) -> u16 @4 (struct {…} exception)',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('diffs every revision of spec/ against upstream within the documents that declare it', () => {
     const spec = loadSpec();
     const proposals = revisionsOf(spec).filter((r) => r !== 'upstream');

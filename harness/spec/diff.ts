@@ -2,7 +2,7 @@ import { buildPlan, ruleInRevision } from '../plan/plan.ts';
 import type { PlannedCase, SuiteFamily } from '../plan/types.ts';
 import { archView } from '../render/c-header.ts';
 import { compareVersions, hex } from './int.ts';
-import { isNested, nestedLayout } from './nested.ts';
+import { isNested } from './nested.ts';
 import { leafFields, UPSTREAM, type RuleRef, type SpecTree } from './tree.ts';
 import type { Arch, FieldDef, Rule, StructLayout } from './types.ts';
 
@@ -73,11 +73,8 @@ function placedFields(layout: StructLayout): Map<string, { field: FieldDef; plac
   const out = new Map<string, { field: FieldDef; place: string }>();
   for (const m of layout.fields) {
     if (isNested(m))
-      for (const f of leafFields(nestedLayout(m).fields))
-        out.set(`${m.name}.${f.name}`, {
-          field: { ...f, offset: m.offset + f.offset },
-          place: `struct ${m.struct} ${m.name}`,
-        });
+      for (const f of leafFields([m]))
+        out.set(f.name, { field: f, place: `struct ${m.struct ?? '{…}'} ${m.name}` });
     else if (!('union' in m)) out.set(m.name, { field: m, place: '' });
     else
       for (const member of m.members)
