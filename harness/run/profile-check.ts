@@ -27,8 +27,8 @@ export async function verifyProfile(
   if (!claimed) return [];
   // The capabilities the spec defines for this arch (some uapi headers define a number only where it applies).
   const known = (spec.constantSets.get('capabilities')?.doc.constants ?? [])
-    .filter((c) => !c.arches || c.arches.includes(arch))
-    .map((c) => c.name);
+    .map((c) => c.name)
+    .filter((name) => spec.hasConstant(name, arch));
   const session = new KvmSession(backend, spec, arch, revision);
   const mismatches: ProfileMismatch[] = [];
   try {
