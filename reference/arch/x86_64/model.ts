@@ -1,5 +1,5 @@
 import type { SpecTree } from '../../../harness/spec/tree.ts';
-import { readUint, type StructValues } from '../../../harness/abi/codec.ts';
+import { decodeStruct, readUint, writeFields, type StructValues } from '../../../harness/abi/codec.ts';
 import { u64 } from '../../abi.ts';
 import { capabilityTable } from '../../capabilities.ts';
 import { fail } from '../../errno.ts';
@@ -25,8 +25,6 @@ const GUEST_SSP_ID = REG_X86 | REG_SIZE_U64 | (TYPE_KVM << 32n) | KVM_REG_GUEST_
 const MAX_CPUID_ENTRIES = 256;
 /** MAX_IO_MSRS: KVM_{GET,SET}_MSRS take fewer entries than this. */
 const MAX_IO_MSRS = 256;
-/** struct kvm_msr_entry: index, reserved, data. */
-const MSR_ENTRY_BYTES = 16;
 const VCPU_TSC_CTRL = 0n;
 const VCPU_TSC_OFFSET = 0n;
 const CPUID_ENTRY_SIZE = 40;
@@ -360,21 +358,21 @@ class X86Vcpu implements ArchVcpu, SregsHost {
    */
   private msrIo(isSet: boolean, arg: bigint): bigint {
     const { mem, abi } = this.vcpu.kernel;
-    const nmsrs = u64(abi.readStruct(mem, arg, 'kvm_msrs'), 'nmsrs');
-    if (nmsrs >= BigInt(MAX_IO_MSRS)) fail('E2BIG');
+    const nmsrs = Number(u64(abi.readStruct(mem, arg, 'kvm_msrs'), 'nmsrs'));
+    if (nmsrs >= MAX_IO_MSRS) fail('E2BIG');
+    const entry = abi.layout('kvm_msr_entry');
     const at = arg + BigInt(abi.structSize('kvm_msrs'));
-    const entries = mem.copyFromUser(at, Number(nmsrs) * MSR_ENTRY_BYTES);
-    const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
+    const entries = mem.copyFromUser(at, nmsrs * entry.size);
     let done = 0;
-    for (; done < Number(nmsrs); done++) {
-      const index = BigInt(view.getUint32(done * MSR_ENTRY_BYTES, true));
-      const dataAt = done * MSR_ENTRY_BYTES + 8;
+    for (; done < nmsrs; done++) {
+      const bytes = entries.subarray(done * entry.size, (done + 1) * entry.size);
+      const fields = decodeStruct(entry, bytes, abi.endian);
       if (isSet) {
-        if (!this.writeMsr(index, view.getBigUint64(dataAt, true))) break;
+        if (!this.writeMsr(u64(fields, 'index'), u64(fields, 'data'))) break;
         continue;
       }
-      const value = this.readMsr(index);
-      view.setBigUint64(dataAt, value ?? 0n, true);
+      const value = this.readMsr(u64(fields, 'index'));
+      writeFields(entry, bytes, { data: value ?? 0n }, abi.endian);
       if (value === undefined) break;
     }
     if (!isSet) mem.copyToUser(at, entries);
