@@ -42,6 +42,17 @@ function registerKeys(ctx: CaseContext): string[] {
     .map((f) => f.key);
 }
 
+/** Every field of a struct at all zeros or all ones (arrays element by element), by key. */
+export function everyField(ctx: CaseContext, struct: string, fill: 'zeros' | 'ones'): StructValues {
+  const layout = ctx.spec.layout(struct, { arch: ctx.arch, revision: ctx.revision });
+  const values: StructValues = {};
+  for (const f of fieldIndex(layout).list) {
+    const value = fill === 'ones' ? (1n << BigInt((fieldBytes(f) / (f.count ?? 1)) * 8)) - 1n : 0n;
+    values[f.key] = f.count ? new Array<bigint>(f.count).fill(value) : value;
+  }
+  return values;
+}
+
 /**
  * A KVM_GET_* of a vCPU's state struct, which must succeed, into a struct of all-ones bytes, so every field
  * must be written: the fields it returned.
@@ -53,13 +64,7 @@ export async function getState(
   struct: string,
   what: string,
 ): Promise<StructValues> {
-  const layout = ctx.spec.layout(struct, { arch: ctx.arch, revision: ctx.revision });
-  const ones: StructValues = {};
-  for (const f of fieldIndex(layout).list) {
-    const all = (1n << BigInt((fieldBytes(f) / (f.count ?? 1)) * 8)) - 1n;
-    ones[f.key] = f.count ? new Array<bigint>(f.count).fill(all) : all;
-  }
-  const r = await ctx.kvm.call(vcpu, ioctl, { struct: ones });
+  const r = await ctx.kvm.call(vcpu, ioctl, { struct: everyField(ctx, struct, 'ones') });
   assertOutcome(r, { ret: 0 }, `${ioctl} of ${what}`);
   return r.fields;
 }
